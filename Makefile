@@ -1,0 +1,113 @@
+# sscard — build, test, demo, bench. `make help` lists the targets.
+#
+#   make            build into build/ (gcc)
+#   make check      install deps, build with gcc, clang and ASan+UBSan, run every test
+#   make demo       install deps, build, start the emulated reader + card + sscardd
+#   make bench      benchmarks (ratios measured side by side)
+
+CC      ?= gcc
+BUILD   ?= build
+SAN     ?=
+PREFIX  ?= /usr/local
+DESTDIR ?=
+
+PKGS    := libpcsclite libsystemd jansson inih
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
+           -Wmissing-prototypes -Wno-unused-parameter -Wvla
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE $(WARN) -fno-strict-aliasing $(PKG_CFLAGS) \
+           -fstack-protector-strong -D_FORTIFY_SOURCE=2
+LDFLAGS += -pthread
+ifneq ($(SAN),)
+CFLAGS  += -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+CFLAGS  := $(filter-out -D_FORTIFY_SOURCE=2,$(CFLAGS))
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+CORE_SRC := apdu/sserr.c apdu/apdu.c apdu/atr.c apdu/ssc.c drivers/pcsc.c \
+            daemon/json.c daemon/mask.c
+CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
+CORE_LIB := $(BUILD)/libsscard-core.a
+
+DAEMON_SRC := daemon/sscardd.c daemon/config.c daemon/readers.c daemon/control.c
+CTL_SRC    := client/sscardctl.c
+VCARD_SRC  := sim/vcard.c
+
+UNIT_TESTS := test-apdu test-ssc
+UNIT_BINS  := $(UNIT_TESTS:%=$(BUILD)/tests/%)
+
+PROGS := $(BUILD)/sscardd $(BUILD)/sscardctl $(BUILD)/sscard-vcard $(BUILD)/bench-read
+
+.PHONY: all clean check check-build unit integration fuzz demo deps bench help install
+all: $(PROGS) $(UNIT_BINS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(CORE_LIB): $(CORE_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/sscardd: $(DAEMON_SRC:%.c=$(BUILD)/obj/%.o) $(CORE_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/sscardctl: $(CTL_SRC:%.c=$(BUILD)/obj/%.o) $(CORE_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/sscard-vcard: $(VCARD_SRC:%.c=$(BUILD)/obj/%.o) $(CORE_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^
+
+$(BUILD)/bench-read: $(BUILD)/obj/bench/bench_read.o $(CORE_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/obj/tests/unit/fake_transport.o $(CORE_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka
+
+# libFuzzer target (clang only): parsers fed with arbitrary card answers.
+$(BUILD)/fuzz-parsers: tests/fuzz/fuzz_parsers.c tests/unit/fake_transport.c \
+                       apdu/sserr.c apdu/apdu.c apdu/atr.c apdu/ssc.c
+	@mkdir -p $(dir $@)
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror \
+	  -fsanitize=fuzzer,address,undefined -o $@ $^
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+deps:
+	@sh tools/deps.sh
+
+# Everything `make check` runs; each stage logs into build/check/.
+check: deps
+	@bash tests/check.sh
+
+unit: $(UNIT_BINS)
+	@for t in $(UNIT_BINS); do $$t || exit 1; done
+
+integration: all
+	@python3 tests/integration/run.py --build $(BUILD)
+
+fuzz: $(BUILD)/fuzz-parsers
+	@mkdir -p $(BUILD)/fuzz-corpus
+	$(BUILD)/fuzz-parsers -max_total_time=$${FUZZ_SECONDS:-30} -print_final_stats=1 \
+	  $(BUILD)/fuzz-corpus tests/fuzz/seeds
+
+demo: deps all
+	@bash sim/demo.sh $(BUILD)
+
+bench: deps all
+	@bash bench/run.sh $(BUILD)
+
+install: $(BUILD)/sscardd $(BUILD)/sscardctl
+	install -D -m 0755 $(BUILD)/sscardd $(DESTDIR)$(PREFIX)/sbin/sscardd
+	install -D -m 0755 $(BUILD)/sscardctl $(DESTDIR)$(PREFIX)/bin/sscardctl
+	install -D -m 0644 config/sscard.conf $(DESTDIR)/etc/sscard/sscard.conf
+
+clean:
+	rm -rf build
+
+help:
+	@sed -n '1,8p' Makefile

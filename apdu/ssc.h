@@ -1,0 +1,77 @@
+/* ssc.h — the social security card application (SSSE): select, read the
+ * EF05/EF06 fields, VERIFY and CHANGE PIN. Written against struct
+ * transport only; never sees 61xx/6Cxx (apdu_transmit handles them). */
+#ifndef SSCARD_SSC_H
+#define SSCARD_SSC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "apdu.h"
+
+enum ssc_field {
+	SSC_CARD_ID,      /* EF05/01 → 32 hex, and region from its first 3 bytes */
+	SSC_CARD_TYPE,    /* EF05/02 */
+	SSC_SPEC_VERSION, /* EF05/03 */
+	SSC_ISSUER,       /* EF05/04 */
+	SSC_ISSUE_DATE,   /* EF05/05 → YYYY-MM-DD */
+	SSC_EXPIRY_DATE,  /* EF05/06 */
+	SSC_CARD_NUMBER,  /* EF05/07 */
+	SSC_SSN,          /* EF06/08 */
+	SSC_NAME,         /* EF06/09 (+ 4E) → UTF-8 */
+	SSC_SEX,          /* EF06/0A */
+	SSC_NATION,       /* EF06/0B */
+	SSC_BIRTHPLACE,   /* EF06/0C */
+	SSC_BIRTH_DATE,   /* EF06/0D */
+	SSC_REGION,       /* derived from the card identifier */
+	SSC_FIELD__COUNT
+};
+
+#define SSC_VALUE_MAX 160
+#define SSC_ERRORS_MAX 16
+
+struct ssc_error {
+	enum ssc_field field;
+	enum ss_err code;
+	uint16_t sw;            /* 0 when the error is not a status word */
+};
+
+struct ssc_card {
+	char value[SSC_FIELD__COUNT][SSC_VALUE_MAX]; /* "" when absent */
+	bool have[SSC_FIELD__COUNT];
+	struct ssc_error errors[SSC_ERRORS_MAX];
+	size_t n_errors;
+	unsigned apdus;         /* exchanges on the wire for this read */
+};
+
+/* JSON key of a field ("card_id", "ssn", …); never NULL. */
+const char *ssc_field_key(enum ssc_field f);
+
+/* SELECT the SSSE application. SS_E_NOT_SSC when the card has none. */
+enum ss_err ssc_select(struct transport *t);
+
+/* Select SSSE and read every EF05/EF06 field with the fewest APDUs the
+ * card allows. Returns SS_OK when the application answered (fields the
+ * card refused are absent and listed in out->errors), SS_E_NOT_SSC, or a
+ * transport error (card removed, timeout) that aborts the read. out is
+ * wiped first; call ssc_card_wipe when done with personal data. */
+enum ss_err ssc_read(struct transport *t, struct ssc_card *out);
+void ssc_card_wipe(struct ssc_card *c);
+
+/* VERIFY / CHANGE PIN on the selected application. PINs are 4–8 ASCII
+ * digits (SS_E_PIN_FORMAT otherwise). On SS_E_PIN_WRONG, *tries_left is
+ * set (or -1 when unknown). Every PIN byte this code copies is wiped. */
+enum ss_err ssc_verify_pin(struct transport *t, const char *pin, int *tries_left);
+enum ss_err ssc_change_pin(struct transport *t, const char *old_pin,
+			   const char *new_pin, int *tries_left);
+
+/* Decoders, exposed for tests and for other callers (all bounds-checked;
+ * return false on bad input and leave out = ""). */
+bool ssc_bcd_date(const uint8_t *v, size_t n, char out[11]);
+bool ssc_bcd_digits(const uint8_t *v, size_t n, bool f_pad, char *out, size_t cap);
+bool ssc_gbk_to_utf8(const uint8_t *v, size_t n, char *out, size_t cap);
+/* ISO 7064 MOD 11-2 check of an 18-character resident ID / SSN. */
+bool ssc_ssn_check(const char *ssn);
+
+#endif

@@ -1,0 +1,73 @@
+/* reader.h — what every reader back end (PC/SC now, NFC next) offers the
+ * daemon: a monitor that reports readers and cards coming and going, and
+ * card connections that carry APDUs through struct transport. All calls
+ * may block: call them from worker threads, never from the event loop. */
+#ifndef SSCARD_READER_H
+#define SSCARD_READER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../apdu/apdu.h"
+#include "../apdu/atr.h"
+
+#define RDR_NAME_MAX 128
+
+enum rdr_event_kind {
+	RDR_SERVICE_UP,      /* the middleware (pcscd) answers again */
+	RDR_SERVICE_DOWN,    /* the middleware is gone; readers were removed */
+	RDR_READER_ADDED,
+	RDR_READER_REMOVED,
+	RDR_CARD_INSERTED,   /* atr set */
+	RDR_CARD_REMOVED,
+};
+
+struct rdr_event {
+	enum rdr_event_kind kind;
+	char reader[RDR_NAME_MAX];
+	uint8_t atr[ATR_MAX];
+	size_t atr_len;
+};
+
+/* A connected card. The transport is ready for apdu_transmit. */
+struct rdr_card {
+	struct transport tr;
+	char reader[RDR_NAME_MAX];
+	uint8_t atr[ATR_MAX];
+	size_t atr_len;
+	const char *interface;   /* "contact" or "contactless" */
+	int protocol;            /* 0 or 1 for T=0/T=1, -1 when not applicable */
+	void *priv;              /* back end's own */
+};
+
+/* ---- PC/SC (pcsc-lite) ---------------------------------------------------- */
+
+struct pcsc_monitor;
+struct pcsc_conn;
+
+/* New monitor with its own PC/SC context (established lazily, re-established
+ * with back-off when pcscd restarts). SS_OK or SS_E_NOMEM. */
+enum ss_err pcsc_monitor_new(struct pcsc_monitor **out);
+/* Block until readers or cards change, pcscd goes or comes, or
+ * pcsc_monitor_cancel. Fills up to cap events; *n = 0 after a cancel. */
+enum ss_err pcsc_monitor_wait(struct pcsc_monitor *m, struct rdr_event *ev, size_t cap,
+			      size_t *n);
+/* Wake a waiting pcsc_monitor_wait; safe from any thread. Sticky until
+ * pcsc_monitor_free: later waits return at once. */
+void pcsc_monitor_cancel(struct pcsc_monitor *m);
+void pcsc_monitor_free(struct pcsc_monitor *m);
+
+/* A connection factory with its own context, one per worker thread. */
+enum ss_err pcsc_conn_new(struct pcsc_conn **out);
+void pcsc_conn_free(struct pcsc_conn *c);
+/* Connect (shared, T=0 or T=1) to the card in reader; on sharing
+ * violations retries with back-off for about a second, then
+ * SS_E_READER_BUSY. SS_E_NO_CARD, SS_E_NO_READER, SS_E_NO_SERVICE … */
+enum ss_err pcsc_connect(struct pcsc_conn *c, const char *reader, struct rdr_card *card);
+/* Leave the card powered for others. Safe on a card whose reader vanished. */
+void pcsc_disconnect(struct rdr_card *card);
+/* pcsc-lite return value → project error (context-free mapping). */
+enum ss_err pcsc_err(long rv);
+
+#endif

@@ -1,0 +1,551 @@
+/* sscard-vcard — a social security card emulator for the vpcd reader
+ * driver (vsmartcard). It is a TCP client of vpcd: connected = card
+ * inserted, socket closed = card removed. Wire format both ways: 2-byte
+ * big-endian length + payload; a 1-byte payload from vpcd is a control
+ * (00 power off, 01 power on, 02 reset, 04 get ATR — only 04 is answered).
+ *
+ * Card behaviour comes from a profile file (see sim/profiles/README);
+ * faults from options. Test rig and demo part, not product code. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <iconv.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../apdu/apdu.h"
+
+#define MAX_RECS 24
+
+struct record {
+	uint8_t ef;            /* 5 or 6 */
+	uint8_t bytes[258];    /* the whole TLV as the card returns it */
+	size_t len;
+};
+
+struct profile {
+	uint8_t atr[33];
+	size_t atr_len;
+	bool ssc, sfi, t0, le_lax, fci, ef06_auth;
+	uint8_t select_p1;     /* 0xFF: any of 00/02 */
+	size_t chunk;
+	char pin[9];
+	int pin_max, pin_tries, pin_left; /* pin_left -1: start with pin_max */
+	struct record recs[MAX_RECS];
+	size_t n_recs;
+};
+
+struct card {
+	bool app_selected, verified;
+	int cur_ef;            /* 0, 5, 6 */
+	uint8_t pending[APDU_RSP_MAX];
+	size_t pending_len, pending_off;
+};
+
+static struct {
+	const char *host;
+	int port;
+	long remove_after, mute_after;
+	long delay_ms, baud;
+	bool once, verbose;
+} opt = {.host = "127.0.0.1", .port = 35963, .remove_after = -1, .mute_after = -1};
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int s)
+{
+	(void)s;
+	stop = 1;
+}
+
+static void die(const char *file, int line, const char *msg)
+{
+	fprintf(stderr, "sscard-vcard: %s:%d: %s\n", file, line, msg);
+	exit(2);
+}
+
+/* ---- profile ------------------------------------------------------------ */
+
+static bool yesno(const char *v, bool *out)
+{
+	if (!strcmp(v, "yes")) {
+		*out = true;
+		return true;
+	}
+	if (!strcmp(v, "no")) {
+		*out = false;
+		return true;
+	}
+	return false;
+}
+
+static size_t gbk_encode(const char *utf8, uint8_t *out, size_t cap)
+{
+	char *ip = (char *)utf8, *op = (char *)out;
+	size_t il = strlen(utf8), ol = cap;
+	iconv_t cd = iconv_open("GB18030", "UTF-8");
+	if (cd == (iconv_t)-1)
+		return (size_t)-1;
+	size_t r = iconv(cd, &ip, &il, &op, &ol);
+	iconv_close(cd);
+	return r == (size_t)-1 || il ? (size_t)-1 : cap - ol;
+}
+
+/* "ef05 TAG VALUE [pad:N]"; VALUE is hex:…, ascii:…, gbk:… or raw:… */
+static void parse_record(struct profile *p, const char *file, int line, int ef, char *rest)
+{
+	struct record *r;
+	char *tag_s = strtok(rest, " \t"), *val = strtok(NULL, " \t"), *pad = strtok(NULL, " \t");
+	uint8_t v[256];
+	size_t n;
+	long want = -1;
+
+	if (p->n_recs == MAX_RECS)
+		die(file, line, "too many records");
+	if (!tag_s || !val)
+		die(file, line, "record needs a tag and a value");
+	r = &p->recs[p->n_recs++];
+	r->ef = (uint8_t)ef;
+	if (!strncmp(val, "raw:", 4)) {
+		long k = hex_decode(val + 4, r->bytes, sizeof r->bytes);
+		if (k < 0)
+			die(file, line, "bad raw hex");
+		r->len = (size_t)k;
+		return;
+	}
+	if (!strncmp(val, "hex:", 4)) {
+		long k = hex_decode(val + 4, v, sizeof v);
+		if (k < 0)
+			die(file, line, "bad hex value");
+		n = (size_t)k;
+	} else if (!strncmp(val, "ascii:", 6)) {
+		n = strlen(val + 6);
+		if (n > sizeof v)
+			die(file, line, "value too long");
+		memcpy(v, val + 6, n);
+	} else if (!strncmp(val, "gbk:", 4)) {
+		n = gbk_encode(val + 4, v, sizeof v);
+		if (n == (size_t)-1)
+			die(file, line, "value cannot be written in GBK");
+	} else
+		die(file, line, "value must start with hex:, ascii:, gbk: or raw:");
+	if (pad) {
+		if (strncmp(pad, "pad:", 4))
+			die(file, line, "expected pad:N");
+		want = strtol(pad + 4, NULL, 10);
+		if (want < (long)n || want > 250)
+			die(file, line, "pad shorter than the value");
+		memset(v + n, 0, (size_t)want - n);
+		n = (size_t)want;
+	}
+	r->bytes[0] = (uint8_t)strtoul(tag_s, NULL, 16);
+	r->bytes[1] = (uint8_t)n;
+	memcpy(r->bytes + 2, v, n);
+	r->len = n + 2;
+}
+
+static void load_profile(struct profile *p, const char *file)
+{
+	FILE *f = fopen(file, "r");
+	char buf[512];
+	int line = 0;
+	if (!f) {
+		fprintf(stderr, "sscard-vcard: %s: %s\n", file, strerror(errno));
+		exit(2);
+	}
+	*p = (struct profile){.ssc = true, .sfi = true, .select_p1 = 0xFF, .pin = "123456",
+			      .pin_max = 6, .pin_left = -1};
+	while (fgets(buf, sizeof buf, f)) {
+		char *s = buf, *k, *v;
+		line++;
+		s[strcspn(s, "\r\n")] = 0;
+		k = strtok(s, " \t");
+		if (!k || k[0] == '#')
+			continue; /* blank line or comment (comments take whole lines) */
+		v = strtok(NULL, "");
+		while (v && (*v == ' ' || *v == '\t'))
+			v++;
+		if (!v || !*v)
+			die(file, line, "key without a value");
+		bool ok = true;
+		if (!strcmp(k, "ef05") || !strcmp(k, "ef06"))
+			parse_record(p, file, line, k[3] - '0', v);
+		else if (!strcmp(k, "atr")) {
+			long n = hex_decode(v, p->atr, sizeof p->atr);
+			ok = n >= 2;
+			p->atr_len = (size_t)n;
+		} else if (!strcmp(k, "ssc"))
+			ok = yesno(v, &p->ssc);
+		else if (!strcmp(k, "sfi"))
+			ok = yesno(v, &p->sfi);
+		else if (!strcmp(k, "t0"))
+			ok = yesno(v, &p->t0);
+		else if (!strcmp(k, "fci"))
+			ok = yesno(v, &p->fci);
+		else if (!strcmp(k, "ef06_auth"))
+			ok = yesno(v, &p->ef06_auth);
+		else if (!strcmp(k, "le"))
+			ok = (p->le_lax = !strcmp(v, "lax")) || !strcmp(v, "strict");
+		else if (!strcmp(k, "select_p1"))
+			p->select_p1 = !strcmp(v, "any") ? 0xFF : (uint8_t)strtoul(v, NULL, 16);
+		else if (!strcmp(k, "chunk"))
+			p->chunk = strtoul(v, NULL, 10);
+		else if (!strcmp(k, "pin"))
+			ok = strlen(v) >= 4 && strlen(v) <= 8 &&
+			     snprintf(p->pin, sizeof p->pin, "%s", v) > 0;
+		else if (!strcmp(k, "pin_tries"))
+			ok = (p->pin_max = (int)strtol(v, NULL, 10)) > 0 && p->pin_max < 16;
+		else if (!strcmp(k, "pin_left"))
+			ok = (p->pin_left = (int)strtol(v, NULL, 10)) >= 0 && p->pin_left < 16;
+		else if (!strcmp(k, "name"))
+			;
+		else
+			die(file, line, "unknown key");
+		if (!ok)
+			die(file, line, "bad value");
+	}
+	fclose(f);
+	if (!p->atr_len)
+		die(file, line, "profile has no atr");
+	p->pin_tries = p->pin_left >= 0 ? p->pin_left : p->pin_max;
+}
+
+/* ---- card logic --------------------------------------------------------- */
+
+static const uint8_t SSSE_AID[15] = {0x73, 0x78, 0x31, 0x2E, 0x73, 0x68, 0x2E, 0xC9,
+				     0xE7, 0xBB, 0xE1, 0xB1, 0xA3, 0xD5, 0xCF};
+
+static size_t sw(uint8_t *out, size_t n, uint16_t s)
+{
+	out[n] = (uint8_t)(s >> 8);
+	out[n + 1] = (uint8_t)s;
+	return n + 2;
+}
+
+/* Answer data: directly, or under T=0 through 61xx + GET RESPONSE. */
+static size_t data_answer(struct profile *p, struct card *c, const uint8_t *d, size_t n,
+			  unsigned le, bool force_t0, uint8_t *out)
+{
+	if (p->t0 || force_t0) {
+		memcpy(c->pending, d, n);
+		c->pending_len = n;
+		c->pending_off = 0;
+		size_t avail = p->chunk && p->chunk < n ? p->chunk : n;
+		return sw(out, 0, (uint16_t)(0x6100 | (avail & 0xFF)));
+	}
+	if (le != n && !(p->le_lax && (le == 256 || le > n)))
+		return sw(out, 0, (uint16_t)(0x6C00 | (n & 0xFF)));
+	memcpy(out, d, n);
+	return sw(out, n, 0x9000);
+}
+
+static bool pin_unpack(const uint8_t *d, size_t n, char *out)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < 2 * n; i++) {
+		unsigned v = i % 2 ? d[i / 2] & 15u : d[i / 2] >> 4;
+		if (v == 0xF)
+			break;
+		if (v > 9 || k == 8)
+			return false;
+		out[k++] = (char)('0' + v);
+	}
+	out[k] = 0;
+	return k >= 4;
+}
+
+static uint16_t check_pin(struct profile *p, struct card *c, const uint8_t *d, size_t n)
+{
+	char pin[9];
+	if (p->pin_tries <= 0)
+		return 0x6983;
+	bool ok = pin_unpack(d, n, pin) && !strcmp(pin, p->pin);
+	explicit_bzero(pin, sizeof pin);
+	if (!ok) {
+		p->pin_tries--;
+		return p->pin_tries ? (uint16_t)(0x63C0 | p->pin_tries) : 0x6983;
+	}
+	p->pin_tries = p->pin_max;
+	c->verified = true;
+	return 0x9000;
+}
+
+static size_t process(struct profile *p, struct card *c, const uint8_t *cmd, size_t len,
+		      uint8_t *out)
+{
+	uint8_t cla, ins, p1, p2;
+	size_t lc = 0;
+	unsigned le = 0;
+	const uint8_t *data = NULL;
+
+	if (len < 4)
+		return sw(out, 0, 0x6700);
+	cla = cmd[0], ins = cmd[1], p1 = cmd[2], p2 = cmd[3];
+	if (len == 5)
+		le = cmd[4] ? cmd[4] : 256;
+	else if (len > 5) {
+		lc = cmd[4];
+		data = cmd + 5;
+		if (len == 5 + lc + 1)
+			le = cmd[len - 1] ? cmd[len - 1] : 256;
+		else if (len != 5 + lc)
+			return sw(out, 0, 0x6700);
+	}
+	if (ins != 0xC0)
+		c->pending_len = 0;
+	if (cla != 0x00 && cla != 0x80)
+		return sw(out, 0, 0x6E00);
+
+	switch (ins) {
+	case 0xA4: /* SELECT */
+		if (p1 == 0x04) {
+			if (!p->ssc || lc != sizeof SSSE_AID || memcmp(data, SSSE_AID, lc))
+				return sw(out, 0, 0x6A82);
+			c->app_selected = true;
+			c->cur_ef = 0;
+			c->verified = false;
+			if (p->fci) {
+				uint8_t fci[19] = {0x6F, 0x11, 0x84, 0x0F};
+				memcpy(fci + 4, SSSE_AID, 15);
+				return data_answer(p, c, fci, sizeof fci, le, true, out);
+			}
+			return sw(out, 0, 0x9000);
+		}
+		if ((p1 == 0x00 || p1 == 0x02) && lc == 2) {
+			if (p->select_p1 != 0xFF && p1 != p->select_p1)
+				return sw(out, 0, 0x6A86);
+			if (!c->app_selected || data[0] != 0xEF || (data[1] != 5 && data[1] != 6))
+				return sw(out, 0, 0x6A82);
+			c->cur_ef = data[1];
+			return sw(out, 0, 0x9000);
+		}
+		return sw(out, 0, 0x6A86);
+	case 0xB2: { /* READ RECORD */
+		int sfi = p2 >> 3, mode = p2 & 7, ef;
+		if (!c->app_selected)
+			return sw(out, 0, 0x6A82);
+		if (sfi && !p->sfi)
+			return sw(out, 0, 0x6A86);
+		ef = sfi ? sfi : c->cur_ef;
+		if (!ef)
+			return sw(out, 0, 0x6986);
+		if (ef != 5 && ef != 6)
+			return sw(out, 0, 0x6A82);
+		if (mode != 0 && mode != 4)
+			return sw(out, 0, 0x6A86);
+		if (ef == 6 && p->ef06_auth)
+			return sw(out, 0, 0x6982);
+		unsigned nr = 0;
+		for (size_t i = 0; i < p->n_recs; i++) {
+			struct record *r = &p->recs[i];
+			if (r->ef != ef)
+				continue;
+			nr++;
+			if ((mode == 0 && r->bytes[0] == p1) || (mode == 4 && nr == p1))
+				return data_answer(p, c, r->bytes, r->len, le, false, out);
+		}
+		return sw(out, 0, 0x6A83);
+	}
+	case 0xC0: { /* GET RESPONSE */
+		size_t left = c->pending_len - c->pending_off;
+		if (!left)
+			return sw(out, 0, 0x6F00);
+		size_t n = p->chunk && p->chunk < left ? p->chunk : left;
+		if (le != n)
+			return sw(out, 0, (uint16_t)(0x6C00 | (n & 0xFF)));
+		memcpy(out, c->pending + c->pending_off, n);
+		c->pending_off += n;
+		left -= n;
+		if (!left) {
+			c->pending_len = 0;
+			return sw(out, n, 0x9000);
+		}
+		size_t next = p->chunk && p->chunk < left ? p->chunk : left;
+		return sw(out, n, (uint16_t)(0x6100 | (next & 0xFF)));
+	}
+	case 0x20: /* VERIFY */
+		if (!c->app_selected)
+			return sw(out, 0, 0x6A82);
+		if (!lc)
+			return sw(out, 0, p->pin_tries ? (uint16_t)(0x63C0 | p->pin_tries) : 0x6983);
+		return sw(out, 0, check_pin(p, c, data, lc));
+	case 0x5E: { /* CHANGE PIN: old FF new */
+		const uint8_t *sep = lc ? memchr(data, 0xFF, lc) : NULL;
+		char np[9];
+		if (cla != 0x80 || p1 != 0x01)
+			return sw(out, 0, 0x6A86);
+		if (!c->app_selected)
+			return sw(out, 0, 0x6A82);
+		if (!sep || !pin_unpack(sep + 1, lc - (size_t)(sep + 1 - data), np))
+			return sw(out, 0, 0x6A80);
+		uint16_t s = check_pin(p, c, data, (size_t)(sep - data));
+		if (s == 0x9000)
+			snprintf(p->pin, sizeof p->pin, "%s", np);
+		explicit_bzero(np, sizeof np);
+		return sw(out, 0, s);
+	}
+	case 0x84: /* GET CHALLENGE */
+		if (le != 8)
+			return sw(out, 0, 0x6C08);
+		for (int i = 0; i < 8; i++)
+			out[i] = (uint8_t)rand();
+		return sw(out, 8, 0x9000);
+	case 0x82: /* EXTERNAL AUTHENTICATE: no key here, always fails */
+		return sw(out, 0, 0x6300);
+	default:
+		return sw(out, 0, 0x6D00);
+	}
+}
+
+/* ---- vpcd link ---------------------------------------------------------- */
+
+static void sleep_us(long us)
+{
+	struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
+	while (nanosleep(&ts, &ts) && errno == EINTR && !stop)
+		;
+}
+
+static bool recv_all(int fd, uint8_t *b, size_t n)
+{
+	while (n) {
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
+		ssize_t k = recv(fd, b, n, 0);
+		if (k <= 0) {
+			if (k < 0 && errno == EINTR && !stop)
+				continue;
+			return false;
+		}
+		b += k;
+		n -= (size_t)k;
+	}
+	return true;
+}
+
+static bool send_frame(int fd, const uint8_t *d, size_t n)
+{
+	uint8_t b[2 + APDU_RAW_MAX + 64];
+	b[0] = (uint8_t)(n >> 8);
+	b[1] = (uint8_t)n;
+	memcpy(b + 2, d, n);
+	return send(fd, b, n + 2, MSG_NOSIGNAL) == (ssize_t)(n + 2);
+}
+
+static int connect_vpcd(void)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)opt.port)};
+	int fd, one = 1;
+	if (inet_pton(AF_INET, opt.host, &sa.sin_addr) != 1)
+		return -1;
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa)) {
+		close(fd);
+		return -1;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	return fd;
+}
+
+/* Serve one insertion. Returns true when the card was "removed" on purpose. */
+static bool serve(int fd, struct profile *p, long *apdus)
+{
+	struct card c = {0};
+	uint8_t hdr[2], cmd[APDU_CMD_MAX + 16], rsp[APDU_RSP_MAX + 2];
+	while (!stop) {
+		if (!recv_all(fd, hdr, 2))
+			return false;
+		size_t n = (size_t)hdr[0] << 8 | hdr[1];
+		if (n > sizeof cmd)
+			return false;
+		if (!recv_all(fd, cmd, n))
+			return false;
+		if (n == 1) {
+			if (cmd[0] == 0x04 && !send_frame(fd, p->atr, p->atr_len))
+				return false;
+			if (cmd[0] == 0x00 || cmd[0] == 0x02)
+				c = (struct card){0};
+			continue;
+		}
+		if (opt.remove_after >= 0 && *apdus >= opt.remove_after)
+			return true;
+		if (opt.mute_after >= 0 && *apdus >= opt.mute_after)
+			continue; /* mute: swallow the command, never answer */
+		(*apdus)++;
+		size_t r = process(p, &c, cmd, n, rsp);
+		explicit_bzero(cmd, sizeof cmd);
+		if (opt.delay_ms)
+			sleep_us(opt.delay_ms * 1000);
+		if (opt.baud)
+			sleep_us((long)((n + r) * 10 * 1000000L / opt.baud));
+		if (!send_frame(fd, rsp, r))
+			return false;
+	}
+	return false;
+}
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: sscard-vcard -p PROFILE [-H HOST] [-P PORT] [--remove-after N]\n"
+		"                    [--mute-after N] [--delay-ms MS] [--baud BPS] [--once]\n");
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{"profile", 1, 0, 'p'},      {"host", 1, 0, 'H'},      {"port", 1, 0, 'P'},
+		{"remove-after", 1, 0, 'r'}, {"mute-after", 1, 0, 'm'}, {"delay-ms", 1, 0, 'd'},
+		{"baud", 1, 0, 'b'},         {"once", 0, 0, 'o'},       {0, 0, 0, 0}};
+	struct profile p;
+	const char *file = NULL;
+	long apdus = 0;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "p:H:P:", lo, NULL)) != -1) {
+		switch (c) {
+		case 'p': file = optarg; break;
+		case 'H': opt.host = optarg; break;
+		case 'P': opt.port = atoi(optarg); break;
+		case 'r': opt.remove_after = atol(optarg); break;
+		case 'm': opt.mute_after = atol(optarg); break;
+		case 'd': opt.delay_ms = atol(optarg); break;
+		case 'b': opt.baud = atol(optarg); break;
+		case 'o': opt.once = true; break;
+		default: usage();
+		}
+	}
+	if (!file || optind != argc)
+		usage();
+	load_profile(&p, file);
+	signal(SIGTERM, on_signal);
+	signal(SIGINT, on_signal);
+	srand((unsigned)time(NULL) ^ (unsigned)getpid());
+	/* Keep the card inserted: reconnect when vpcd goes away (pcscd restart). */
+	while (!stop) {
+		int fd = connect_vpcd();
+		if (fd < 0) {
+			sleep_us(50000);
+			continue;
+		}
+		bool removed = serve(fd, &p, &apdus);
+		close(fd);
+		if (removed || opt.once)
+			break;
+		sleep_us(50000);
+	}
+	explicit_bzero(p.pin, sizeof p.pin);
+	return 0;
+}
