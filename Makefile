@@ -5,7 +5,9 @@
 #   make demo       install deps, build, start the emulated reader + card + sscardd
 #   make bench      benchmarks (ratios measured side by side)
 
-CC      ?= gcc
+ifeq ($(origin CC),default)
+CC      := gcc
+endif
 BUILD   ?= build
 SAN     ?=
 PREFIX  ?= /usr/local
@@ -32,7 +34,7 @@ CORE_SRC := apdu/sserr.c apdu/apdu.c apdu/atr.c apdu/ssc.c drivers/pcsc.c \
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
 CORE_LIB := $(BUILD)/libsscard-core.a
 
-DAEMON_SRC := daemon/sscardd.c daemon/config.c daemon/readers.c daemon/control.c
+DAEMON_SRC := daemon/sscardd.c daemon/config.c daemon/readers.c daemon/control.c daemon/log.c
 CTL_SRC    := client/sscardctl.c
 VCARD_SRC  := sim/vcard.c
 

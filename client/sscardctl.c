@@ -1,0 +1,299 @@
+/* sscardctl — talk to sscardd over its control socket.
+ * Exit status: 0 ok, 1 the daemon said no, 2 usage, 69 daemon unreachable. */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../daemon/mask.h"
+
+#define EX_UNREACHABLE 69
+#define DEFAULT_SOCKET "/run/sscard/sscardd.sock"
+
+static bool opt_json, opt_reveal;
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: sscardctl [-s SOCKET] [-j] [--reveal] [-t SECONDS] VERB [ARGS…]\n"
+		"verbs:\n"
+		"  status          daemon, readers, last event, error counts\n"
+		"  readers         readers and whether a card is in them\n"
+		"  read [READER]   read the card (first reader with a card by default)\n"
+		"  events          follow reader and card events until interrupted\n"
+		"options:\n"
+		"  -s SOCKET       control socket (default $SSCARD_SOCKET or " DEFAULT_SOCKET ")\n"
+		"  -j              print the daemon's JSON as it is\n"
+		"  --reveal        show SSN and name in full (masked by default)\n"
+		"  -t SECONDS      how long to wait for an answer (default 30)\n"
+		"exit status: 0 ok, 1 the daemon said no, 2 usage, 69 daemon unreachable\n");
+}
+
+static int dial(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd;
+	if (strlen(path) >= sizeof sa.sun_path) {
+		fprintf(stderr, "sscardctl: socket path too long: %s\n", path);
+		return -1;
+	}
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+		fprintf(stderr, "sscardctl: cannot reach sscardd at %s: %s\n", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Read one line; timeout_ms < 0 waits forever. 1 ok, 0 EOF, -1 timeout/error. */
+static int read_line(int fd, char *buf, size_t cap, size_t *have, char **line, int timeout_ms)
+{
+	for (;;) {
+		char *nl = memchr(buf, '\n', *have);
+		if (nl) {
+			*nl = 0;
+			*line = buf;
+			return 1;
+		}
+		if (*have == cap - 1)
+			return -1;
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		int r = poll(&p, 1, timeout_ms);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		ssize_t n = read(fd, buf + *have, cap - 1 - *have);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return 0;
+		*have += (size_t)n;
+	}
+}
+
+static const char *str(json_t *o, const char *k)
+{
+	const char *s = json_string_value(json_object_get(o, k));
+	return s ? s : "";
+}
+
+/* Terminal columns of a UTF-8 string: CJK characters take two. */
+static int width(const char *s)
+{
+	int w = 0;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p < 0x80)
+			w++;
+		else if (*p >= 0xE0)
+			w += 2; /* lead byte of a 3- or 4-byte character */
+	}
+	return w;
+}
+
+static void print_card(json_t *o)
+{
+	static const struct {
+		const char *key, *label;
+	} rows[] = {
+		{"card_id", "Card ID    卡识别码"},   {"region", "Region     区划"},
+		{"card_number", "Card no.   卡号"},   {"card_type", "Card type  卡类别"},
+		{"spec_version", "Spec       规范版本"}, {"issuer", "Issuer     发卡机构"},
+		{"issue_date", "Issued     发卡日期"}, {"expiry_date", "Expires    有效期"},
+		{"name", "Name       姓名"},          {"ssn", "SSN        社会保障号码"},
+		{"sex", "Sex        性别"},           {"nation", "Ethnicity  民族"},
+		{"birthplace", "Birthplace 出生地"},  {"birth_date", "Born       出生日期"},
+	};
+	char masked[256];
+	printf("Reader             %s (%s)\n", str(o, "reader"), str(o, "interface"));
+	printf("ATR                %s\n", str(o, "atr"));
+	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+		const char *v = json_string_value(json_object_get(o, rows[i].key));
+		if (!v)
+			continue;
+		if (!opt_reveal && !strcmp(rows[i].key, "ssn"))
+			mask_ssn(v, masked, sizeof masked), v = masked;
+		else if (!opt_reveal && !strcmp(rows[i].key, "name"))
+			mask_name(v, masked, sizeof masked), v = masked;
+		else if (!strcmp(rows[i].key, "sex"))
+			v = !strcmp(v, "1") ? "1 (male 男)" : !strcmp(v, "2") ? "2 (female 女)" : v;
+		printf("%s%*s%s\n", rows[i].label, 26 - width(rows[i].label), "", v);
+	}
+	json_t *errs = json_object_get(o, "errors");
+	size_t i;
+	json_t *e;
+	if (json_array_size(errs))
+		printf("Not read:\n");
+	json_array_foreach(errs, i, e)
+	{
+		const char *sw = str(e, "sw");
+		printf("  %-12s %s (%s%s%s)\n", str(e, "field"), str(e, "message"), str(e, "code"),
+		       *sw ? ", SW " : "", sw);
+	}
+	printf("%lld APDUs, %.1f ms\n", (long long)json_integer_value(json_object_get(o, "apdus")),
+	       json_number_value(json_object_get(o, "elapsed_ms")));
+	if (!opt_reveal)
+		printf("(SSN and name masked; --reveal shows them)\n");
+}
+
+static void print_readers(json_t *o)
+{
+	size_t i;
+	json_t *r;
+	printf("pcscd: %s\n", str(o, "pcsc"));
+	if (!json_array_size(json_object_get(o, "readers")))
+		printf("no readers\n");
+	json_array_foreach(json_object_get(o, "readers"), i, r)
+	{
+		printf("  %-32s %-8s %s\n", str(r, "name"), str(r, "state"), str(r, "atr"));
+	}
+}
+
+static void print_event(json_t *o)
+{
+	char when[32] = "", id[32] = "";
+	time_t t = (time_t)json_number_value(json_object_get(o, "time"));
+	struct tm tm;
+	if (t && localtime_r(&t, &tm))
+		strftime(when, sizeof when, "%H:%M:%S", &tm);
+	json_t *card = json_object_get(o, "card");
+	if (card)
+		mask_id(str(card, "card_id"), id, sizeof id);
+	else /* status' last event carries the card id masked already */
+		snprintf(id, sizeof id, "%s", str(o, "card_id"));
+	printf("%s %-14s %s%s%s%s%s\n", when, str(o, "event"), str(o, "reader"),
+	       *id ? " card " : "", id, json_object_get(o, "error") ? ": " : "",
+	       str(o, "message"));
+	fflush(stdout);
+}
+
+static void print_status(json_t *o)
+{
+	const char *k;
+	json_t *v;
+	printf("sscardd %s, pid %lld, up %lld s, config %s\n", str(o, "version"),
+	       (long long)json_integer_value(json_object_get(o, "pid")),
+	       (long long)json_integer_value(json_object_get(o, "uptime_s")), str(o, "config"));
+	print_readers(o);
+	printf("reads: %lld ok", (long long)json_integer_value(json_object_get(o, "reads_ok")));
+	json_object_foreach(json_object_get(o, "errors"), k, v)
+	{
+		printf(", %s %lld", k, (long long)json_integer_value(v));
+	}
+	printf("\n");
+	json_t *le = json_object_get(o, "last_event");
+	if (json_is_object(le)) {
+		printf("last event: ");
+		print_event(le);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lo[] = {{"socket", 1, 0, 's'}, {"json", 0, 0, 'j'},
+					   {"reveal", 0, 0, 'R'}, {"timeout", 1, 0, 't'},
+					   {"help", 0, 0, 'h'},   {0, 0, 0, 0}};
+	const char *path = getenv("SSCARD_SOCKET");
+	int timeout_s = 30, c, fd;
+	char req[1024] = "", buf[1 << 20], *line;
+	size_t have = 0;
+
+	while ((c = getopt_long(argc, argv, "+s:jt:h", lo, NULL)) != -1) {
+		switch (c) {
+		case 's': path = optarg; break;
+		case 'j': opt_json = true; break;
+		case 'R': opt_reveal = true; break;
+		case 't': timeout_s = atoi(optarg); break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind == argc || timeout_s <= 0) {
+		usage(stderr);
+		return 2;
+	}
+	const char *verb = argv[optind];
+	if (strcmp(verb, "status") && strcmp(verb, "readers") && strcmp(verb, "read") &&
+	    strcmp(verb, "events")) {
+		fprintf(stderr, "sscardctl: unknown verb '%s'\n", verb);
+		usage(stderr);
+		return 2;
+	}
+	if (strcmp(verb, "read") && optind + 1 != argc) {
+		fprintf(stderr, "sscardctl: '%s' takes no arguments\n", verb);
+		return 2;
+	}
+	for (int i = optind; i < argc; i++) {
+		if (strlen(req) + strlen(argv[i]) + 2 >= sizeof req || strpbrk(argv[i], "\r\n")) {
+			fprintf(stderr, "sscardctl: argument too long or with a line break\n");
+			return 2;
+		}
+		if (i > optind)
+			strcat(req, " ");
+		strcat(req, argv[i]);
+	}
+	strcat(req, "\n");
+	if (!path || !*path)
+		path = DEFAULT_SOCKET;
+	if ((fd = dial(path)) < 0)
+		return EX_UNREACHABLE;
+	if (write(fd, req, strlen(req)) != (ssize_t)strlen(req)) {
+		fprintf(stderr, "sscardctl: cannot send to sscardd: %s\n", strerror(errno));
+		return EX_UNREACHABLE;
+	}
+	bool stream = !strcmp(verb, "events");
+	int rc = 0;
+	for (;;) {
+		int r = read_line(fd, buf, sizeof buf, &have, &line, stream ? -1 : timeout_s * 1000);
+		if (r <= 0) {
+			if (stream && r == 0)
+				break;
+			fprintf(stderr, "sscardctl: %s\n",
+				r == 0 ? "sscardd closed the connection without an answer"
+				       : "sscardd did not answer in time");
+			rc = EX_UNREACHABLE;
+			break;
+		}
+		json_error_t je;
+		json_t *o = json_loads(line, 0, &je);
+		size_t used = strlen(line) + 1;
+		if (!o) {
+			fprintf(stderr, "sscardctl: sscardd sent something that is not JSON: %s\n", je.text);
+			rc = EX_UNREACHABLE;
+			break;
+		}
+		if (opt_json)
+			printf("%s\n", line), fflush(stdout);
+		if (json_is_false(json_object_get(o, "ok"))) {
+			fprintf(stderr, "sscardctl: %s (%s)\n", str(o, "message"), str(o, "error"));
+			rc = 1;
+		} else if (!opt_json) {
+			if (!strcmp(verb, "read"))
+				print_card(o);
+			else if (!strcmp(verb, "readers"))
+				print_readers(o);
+			else if (!strcmp(verb, "status"))
+				print_status(o);
+			else if (json_object_get(o, "event"))
+				print_event(o);
+		}
+		json_decref(o);
+		memmove(buf, buf + used, have - used);
+		have -= used;
+		if (!stream || rc)
+			break;
+	}
+	close(fd);
+	return rc;
+}

@@ -1,0 +1,388 @@
+/* control.c — Unix socket server for sscardctl, libsscard and technicians. */
+#include "control.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "json.h"
+#include "log.h"
+
+struct client {
+	struct client *next, *prev;
+	struct control *ctl;
+	int fd;
+	sd_event_source *src;
+	char in[CONTROL_LINE_MAX];
+	size_t in_len;
+	char *out;
+	size_t out_len, out_cap;
+	bool subscribed;   /* "events": a stream from now on */
+	bool waiting;      /* a read is under way: hold further lines */
+	bool eof;          /* peer finished sending: close once answered */
+	bool dead;
+	bool in_lines;     /* inside process_lines: callbacks must not settle */
+	struct ucred cred;
+};
+
+struct control {
+	sd_event *ev;
+	int fd;
+	char path[108];
+	sd_event_source *src;
+	struct readers *readers;
+	void (*status_fn)(json_t *);
+	struct client *clients;
+	unsigned n_clients;
+};
+
+static void client_close(struct client *cl)
+{
+	struct control *c = cl->ctl;
+	readers_forget(c->readers, cl);
+	sd_event_source_disable_unref(cl->src);
+	close(cl->fd);
+	if (cl->prev)
+		cl->prev->next = cl->next;
+	else
+		c->clients = cl->next;
+	if (cl->next)
+		cl->next->prev = cl->prev;
+	c->n_clients--;
+	free(cl->out);
+	free(cl);
+}
+
+static void update_events(struct client *cl)
+{
+	uint32_t ev = cl->out_len ? EPOLLOUT : 0;
+	if (!cl->eof && !cl->waiting && !cl->subscribed)
+		ev |= EPOLLIN;
+	if (cl->subscribed && !cl->eof)
+		ev |= EPOLLIN; /* only to notice the peer going away */
+	sd_event_source_set_io_events(cl->src, ev);
+}
+
+/* Write what we can; mark dead on errors. */
+static void flush(struct client *cl)
+{
+	while (cl->out_len) {
+		ssize_t n = send(cl->fd, cl->out, cl->out_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				break;
+			cl->dead = true;
+			return;
+		}
+		memmove(cl->out, cl->out + n, cl->out_len - (size_t)n);
+		cl->out_len -= (size_t)n;
+	}
+}
+
+static void send_json(struct client *cl, json_t *j)
+{
+	char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	size_t n;
+	if (!s) {
+		s = strdup("{\"ok\":false,\"error\":\"out_of_memory\",\"message\":\"The terminal ran out of memory.\"}");
+		if (!s) {
+			cl->dead = true;
+			return;
+		}
+	}
+	n = strlen(s);
+	if (cl->out_len + n + 1 > CONTROL_BACKLOG_MAX) {
+		/* A reader that does not read is dropped, never waited for. */
+		log_msg(LOG_NOTICE, "dropping control client pid %d: %zu bytes unread", (int)cl->cred.pid,
+			cl->out_len);
+		cl->dead = true;
+		free(s);
+		return;
+	}
+	if (cl->out_len + n + 1 > cl->out_cap) {
+		size_t cap = (cl->out_len + n + 1) * 2;
+		char *o = realloc(cl->out, cap);
+		if (!o) {
+			cl->dead = true;
+			free(s);
+			return;
+		}
+		cl->out = o;
+		cl->out_cap = cap;
+	}
+	memcpy(cl->out + cl->out_len, s, n);
+	cl->out[cl->out_len + n] = '\n';
+	cl->out_len += n + 1;
+	free(s);
+	flush(cl);
+}
+
+static void process_lines(struct client *cl);
+
+/* Finish a round: close dead or finished clients, else re-arm. */
+static void settle(struct client *cl)
+{
+	if (!cl->dead && !cl->waiting && !cl->subscribed)
+		process_lines(cl);
+	if (cl->dead || (cl->eof && !cl->waiting && !cl->out_len && (cl->subscribed || !cl->in_len))) {
+		client_close(cl);
+		return;
+	}
+	update_events(cl);
+}
+
+static void on_read_reply(void *cookie, json_t *reply)
+{
+	struct client *cl = cookie;
+	cl->waiting = false;
+	send_json(cl, reply);
+	if (!cl->in_lines)
+		settle(cl); /* an answer given at once is settled by process_lines' caller */
+}
+
+static const char HELP[] = "status, readers, read [READER], events, help";
+
+static void handle(struct client *cl, char *line)
+{
+	struct control *c = cl->ctl;
+	char *args = line + strcspn(line, " \t");
+	json_t *j = NULL;
+
+	if (*args)
+		*args++ = 0;
+	args += strspn(args, " \t");
+	if (!*line)
+		return;
+	if (!strcmp(line, "status")) {
+		j = readers_status_json(c->readers);
+		json_object_set_new(j, "clients", json_integer(c->n_clients));
+		if (c->status_fn)
+			c->status_fn(j);
+	} else if (!strcmp(line, "readers")) {
+		j = readers_list_json(c->readers);
+	} else if (!strcmp(line, "read")) {
+		cl->waiting = true;
+		readers_read(c->readers, *args ? args : NULL, cl, on_read_reply);
+		return;
+	} else if (!strcmp(line, "events")) {
+		cl->subscribed = true;
+		j = json_pack("{s:b,s:s}", "ok", 1, "events", "subscribed");
+	} else if (!strcmp(line, "help")) {
+		j = json_pack("{s:b,s:s}", "ok", 1, "verbs", HELP);
+	} else {
+		char msg[256];
+		snprintf(msg, sizeof msg, "Unknown command '%.64s'. Commands: %s.", line, HELP);
+		j = json_error(SS_E_INVALID, msg);
+	}
+	send_json(cl, j);
+	json_decref(j);
+}
+
+static void reply_error(struct client *cl, const char *msg)
+{
+	json_t *j = json_error(SS_E_INVALID, msg);
+	send_json(cl, j);
+	json_decref(j);
+}
+
+static void process_lines(struct client *cl)
+{
+	cl->in_lines = true;
+	while (!cl->dead && !cl->waiting && !cl->subscribed) {
+		char *nl = memchr(cl->in, '\n', cl->in_len);
+		char line[CONTROL_LINE_MAX + 1];
+		size_t len, used;
+		if (nl)
+			used = (len = (size_t)(nl - cl->in)) + 1;
+		else if (cl->in_len == sizeof cl->in) {
+			reply_error(cl, "The request line is too long.");
+			cl->in_len = 0;
+			cl->eof = true; /* answer, then hang up */
+			break;
+		} else if (cl->eof && cl->in_len)
+			used = len = cl->in_len; /* last line without a newline */
+		else
+			break;
+		memcpy(line, cl->in, len);
+		line[len] = 0;
+		memmove(cl->in, cl->in + used, cl->in_len - used);
+		cl->in_len -= used;
+		if (len && line[len - 1] == '\r')
+			line[--len] = 0;
+		bool bad = false;
+		for (size_t i = 0; i < len; i++)
+			bad |= (unsigned char)line[i] < 0x20 && line[i] != '\t';
+		if (bad)
+			reply_error(cl, "The request holds control characters.");
+		else
+			handle(cl, line);
+	}
+	cl->in_lines = false;
+}
+
+static int on_client(sd_event_source *s, int fd, uint32_t revents, void *arg)
+{
+	struct client *cl = arg;
+	if (revents & EPOLLIN) {
+		if (cl->subscribed) {
+			char sink[256];
+			ssize_t n = recv(fd, sink, sizeof sink, MSG_DONTWAIT);
+			if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+				cl->dead = true;
+		} else {
+			ssize_t n = recv(fd, cl->in + cl->in_len, sizeof cl->in - cl->in_len, MSG_DONTWAIT);
+			if (n == 0)
+				cl->eof = true;
+			else if (n < 0 && errno != EAGAIN && errno != EINTR)
+				cl->dead = true;
+			else if (n > 0)
+				cl->in_len += (size_t)n;
+		}
+	}
+	if (revents & (EPOLLERR | EPOLLHUP))
+		cl->dead = true; /* both directions closed: nobody to answer */
+	if (revents & EPOLLOUT)
+		flush(cl);
+	settle(cl);
+	return 0;
+}
+
+static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *arg)
+{
+	struct control *c = arg;
+	int cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	socklen_t sl = sizeof(struct ucred);
+	if (cfd < 0)
+		return 0;
+	if (c->n_clients >= CONTROL_CLIENTS_MAX) {
+		static const char busy[] = "{\"ok\":false,\"error\":\"busy\",\"message\":\"Too many connections; try again in a moment.\"}\n";
+		if (send(cfd, busy, sizeof busy - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+			log_msg(LOG_DEBUG, "control: refused client gone");
+		close(cfd);
+		return 0;
+	}
+	struct client *cl = calloc(1, sizeof *cl);
+	if (!cl) {
+		close(cfd);
+		return 0;
+	}
+	cl->ctl = c;
+	cl->fd = cfd;
+	getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cl->cred, &sl);
+	if (sd_event_add_io(c->ev, &cl->src, cfd, EPOLLIN, on_client, cl) < 0) {
+		close(cfd);
+		free(cl);
+		return 0;
+	}
+	cl->next = c->clients;
+	if (c->clients)
+		c->clients->prev = cl;
+	c->clients = cl;
+	c->n_clients++;
+	log_msg(LOG_DEBUG, "control client uid %d pid %d", (int)cl->cred.uid, (int)cl->cred.pid);
+	return 0;
+}
+
+int control_listen(const char *path, char *err, size_t errlen)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	char dir[sizeof sa.sun_path];
+	struct stat st;
+	int fd;
+
+	if (strlen(path) >= sizeof sa.sun_path) {
+		snprintf(err, errlen, "socket path %s is too long", path);
+		return -1;
+	}
+	strcpy(sa.sun_path, path);
+	strcpy(dir, path);
+	char *slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = 0;
+		if (mkdir(dir, 0750) < 0 && errno != EEXIST) {
+			snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
+			return -1;
+		}
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		snprintf(err, errlen, "socket: %s", strerror(errno));
+		return -1;
+	}
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			snprintf(err, errlen, "%s exists and is not a socket; not touching it", path);
+			close(fd);
+			return -1;
+		}
+		int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof sa) == 0) {
+			close(probe);
+			close(fd);
+			snprintf(err, errlen, "another sscardd is already listening on %s", path);
+			return -1;
+		}
+		if (probe >= 0)
+			close(probe);
+		unlink(path); /* stale, left by a crash */
+	}
+	if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || chmod(path, 0660) < 0 ||
+	    listen(fd, 32) < 0) {
+		snprintf(err, errlen, "cannot listen on %s: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int control_attach(sd_event *ev, int fd, const char *path, struct readers *r,
+		   void (*status_fn)(json_t *), struct control **out)
+{
+	struct control *c = calloc(1, sizeof *c);
+	int rv;
+	if (!c)
+		return -ENOMEM;
+	c->ev = ev;
+	c->fd = fd;
+	c->readers = r;
+	c->status_fn = status_fn;
+	snprintf(c->path, sizeof c->path, "%s", path);
+	rv = sd_event_add_io(ev, &c->src, fd, EPOLLIN, on_accept, c);
+	if (rv < 0) {
+		free(c);
+		return rv;
+	}
+	*out = c;
+	return 0;
+}
+
+void control_close(struct control *c)
+{
+	if (!c)
+		return;
+	while (c->clients)
+		client_close(c->clients);
+	sd_event_source_disable_unref(c->src);
+	close(c->fd);
+	unlink(c->path);
+	free(c);
+}
+
+void control_broadcast(void *arg, json_t *event)
+{
+	struct control *c = arg;
+	if (!c)
+		return;
+	for (struct client *cl = c->clients, *n; cl; cl = n) {
+		n = cl->next;
+		if (!cl->subscribed)
+			continue;
+		send_json(cl, event);
+		settle(cl);
+	}
+}

@@ -1,0 +1,31 @@
+/* control.h — the diagnostics/control socket: one request line
+ * "VERB args…\n", one JSON reply line; "events" turns the connection into a
+ * stream of JSON lines. A subscriber that does not read is dropped. */
+#ifndef SSCARD_CONTROL_H
+#define SSCARD_CONTROL_H
+
+#include <jansson.h>
+#include <systemd/sd-event.h>
+
+#include "readers.h"
+
+#define CONTROL_LINE_MAX 4096
+#define CONTROL_CLIENTS_MAX 64
+#define CONTROL_BACKLOG_MAX (256 * 1024)   /* bytes queued for one client */
+
+struct control;
+
+/* Create, bind and listen on path (parent directory made 0750 when
+ * missing; a stale socket is replaced, a live one is an error). Returns
+ * the fd or -1 with a sentence in err. No threads, no event loop: call it
+ * before daemonizing. */
+int control_listen(const char *path, char *err, size_t errlen);
+
+/* Serve fd on ev. status_fn adds daemon-wide keys to a status reply. */
+int control_attach(sd_event *ev, int fd, const char *path, struct readers *r,
+		   void (*status_fn)(json_t *status), struct control **out);
+void control_close(struct control *c);
+/* Send an event line to every subscriber (readers_emit_fn). */
+void control_broadcast(void *control, json_t *event);
+
+#endif

@@ -1,0 +1,713 @@
+/* readers.c — reader manager: monitor thread, per-reader workers, the
+ * queue back to the event loop, read requests with deadlines. */
+#include "readers.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../drivers/reader.h"
+#include "json.h"
+#include "log.h"
+#include "mask.h"
+
+/* ---- thread → loop queue ------------------------------------------------ */
+
+enum msg_kind { MSG_RDR, MSG_DONE };
+
+struct msg {
+	struct msg *next;
+	enum msg_kind kind;
+	struct rdr_event ev;         /* MSG_RDR */
+	uint64_t job;                /* MSG_DONE … */
+	enum ss_err err;
+	char reader[RDR_NAME_MAX];
+	uint8_t atr[ATR_MAX];
+	size_t atr_len;
+	const char *interface;
+	struct ssc_card card;
+	double elapsed_ms;
+};
+
+/* Shared by the loop and every thread; freed by the last reference, so a
+ * worker stuck on a mute card may outlive the loop safely. */
+struct msgq {
+	atomic_int refs;
+	pthread_mutex_t mu;
+	struct msg *head, *tail;
+	bool closed;
+	int efd;
+};
+
+static struct msgq *msgq_new(void)
+{
+	struct msgq *q = calloc(1, sizeof *q);
+	if (!q)
+		return NULL;
+	q->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (q->efd < 0) {
+		free(q);
+		return NULL;
+	}
+	atomic_init(&q->refs, 1);
+	pthread_mutex_init(&q->mu, NULL);
+	return q;
+}
+
+static void msg_free(struct msg *m)
+{
+	ssc_card_wipe(&m->card);
+	free(m);
+}
+
+static void msgq_unref(struct msgq *q)
+{
+	if (atomic_fetch_sub(&q->refs, 1) != 1)
+		return;
+	for (struct msg *m = q->head, *n; m; m = n) {
+		n = m->next;
+		msg_free(m);
+	}
+	close(q->efd);
+	pthread_mutex_destroy(&q->mu);
+	free(q);
+}
+
+static void msgq_post(struct msgq *q, struct msg *m)
+{
+	uint64_t one = 1;
+	pthread_mutex_lock(&q->mu);
+	if (q->closed) {
+		pthread_mutex_unlock(&q->mu);
+		msg_free(m);
+		return;
+	}
+	m->next = NULL;
+	if (q->tail)
+		q->tail->next = m;
+	else
+		q->head = m;
+	q->tail = m;
+	pthread_mutex_unlock(&q->mu);
+	if (write(q->efd, &one, sizeof one) < 0 && errno != EAGAIN)
+		log_msg(LOG_ERR, "cannot wake the event loop: %m");
+}
+
+static struct msg *msgq_take_all(struct msgq *q)
+{
+	pthread_mutex_lock(&q->mu);
+	struct msg *m = q->head;
+	q->head = q->tail = NULL;
+	pthread_mutex_unlock(&q->mu);
+	return m;
+}
+
+/* ---- workers ------------------------------------------------------------ */
+
+struct job {
+	struct job *next;
+	uint64_t id;
+};
+
+struct worker {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct job *head, *tail;
+	bool quit;
+	char reader[RDR_NAME_MAX];
+	struct msgq *q;
+};
+
+static atomic_int live_workers;
+
+static void do_read(struct worker *w, struct pcsc_conn *conn, uint64_t id)
+{
+	struct msg *m = calloc(1, sizeof *m);
+	struct rdr_card card;
+	struct timespec t0, t1;
+	if (!m)
+		return;
+	m->kind = MSG_DONE;
+	m->job = id;
+	strcpy(m->reader, w->reader);
+	m->interface = "contact";
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	m->err = pcsc_connect(conn, w->reader, &card);
+	if (m->err == SS_OK) {
+		memcpy(m->atr, card.atr, card.atr_len);
+		m->atr_len = card.atr_len;
+		m->interface = card.interface;
+		m->err = ssc_read(&card.tr, &m->card);
+		pcsc_disconnect(&card);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	m->elapsed_ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+	msgq_post(w->q, m);
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct pcsc_conn *conn = NULL;
+	if (pcsc_conn_new(&conn) != SS_OK)
+		log_msg(LOG_ERR, "reader worker: out of memory");
+	for (;;) {
+		pthread_mutex_lock(&w->mu);
+		while (!w->head && !w->quit)
+			pthread_cond_wait(&w->cv, &w->mu);
+		if (w->quit) {
+			pthread_mutex_unlock(&w->mu);
+			break;
+		}
+		struct job *j = w->head;
+		w->head = j->next;
+		if (!w->head)
+			w->tail = NULL;
+		pthread_mutex_unlock(&w->mu);
+		if (conn)
+			do_read(w, conn, j->id);
+		free(j);
+	}
+	for (struct job *j = w->head, *n; j; j = n) {
+		n = j->next;
+		free(j);
+	}
+	pcsc_conn_free(conn);
+	msgq_unref(w->q);
+	pthread_cond_destroy(&w->cv);
+	pthread_mutex_destroy(&w->mu);
+	free(w);
+	atomic_fetch_sub(&live_workers, 1);
+	return NULL;
+}
+
+static struct worker *worker_start(const char *reader, struct msgq *q)
+{
+	struct worker *w = calloc(1, sizeof *w);
+	pthread_t th;
+	pthread_attr_t at;
+	if (!w)
+		return NULL;
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->cv, NULL);
+	snprintf(w->reader, sizeof w->reader, "%s", reader);
+	w->q = q;
+	atomic_fetch_add(&q->refs, 1);
+	atomic_fetch_add(&live_workers, 1);
+	pthread_attr_init(&at);
+	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&th, &at, worker_main, w)) {
+		pthread_attr_destroy(&at);
+		atomic_fetch_sub(&live_workers, 1);
+		msgq_unref(q);
+		pthread_cond_destroy(&w->cv);
+		pthread_mutex_destroy(&w->mu);
+		free(w);
+		return NULL;
+	}
+	pthread_attr_destroy(&at);
+	return w;
+}
+
+static bool worker_push(struct worker *w, uint64_t id)
+{
+	struct job *j = calloc(1, sizeof *j);
+	if (!j)
+		return false;
+	j->id = id;
+	pthread_mutex_lock(&w->mu);
+	if (w->tail)
+		w->tail->next = j;
+	else
+		w->head = j;
+	w->tail = j;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	return true;
+}
+
+/* After this the loop never touches w again; the thread frees it. */
+static void worker_quit(struct worker *w)
+{
+	pthread_mutex_lock(&w->mu);
+	w->quit = true;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+/* ---- loop-side state ---------------------------------------------------- */
+
+struct reader {
+	struct reader *next;
+	char name[RDR_NAME_MAX];
+	struct worker *w;
+	bool present;
+	uint8_t atr[ATR_MAX];
+	size_t atr_len;
+	unsigned outstanding;        /* jobs handed to the worker, not yet done */
+	bool stuck;                  /* a job passed its deadline and is still running */
+};
+
+struct pending {
+	struct pending *next;
+	uint64_t id;
+	void *cookie;                /* NULL: a read started by card insertion */
+	readers_reply_fn fn;
+	sd_event_source *timer;
+	struct readers *r;
+	char reader[RDR_NAME_MAX];
+};
+
+struct readers {
+	sd_event *ev;
+	const struct config *cfg;
+	readers_emit_fn emit;
+	void *emit_arg;
+	struct msgq *q;
+	sd_event_source *q_src;
+	struct pcsc_monitor *mon;
+	pthread_t mon_thread;
+	bool mon_running;
+	atomic_bool stopping;
+	const char *pcsc_state;      /* "off", "starting", "up", "down" */
+	struct reader *list;
+	struct pending *pending;
+	uint64_t next_job;
+	json_t *last_event;
+	unsigned long errors[SS_E__COUNT];
+	unsigned long reads_ok;
+};
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)(ts.tv_nsec / 1000000) / 1e3;
+}
+
+static void emit(struct readers *r, json_t *e)
+{
+	if (!e)
+		return;
+	json_object_set_new(e, "time", json_real(now_s()));
+	/* status shows the last event without personal data */
+	json_t *copy = json_deep_copy(e);
+	if (copy) {
+		json_t *card = json_object_get(copy, "card");
+		const char *id = json_string_value(json_object_get(card, "card_id"));
+		if (id) {
+			char m[32];
+			mask_id(id, m, sizeof m);
+			json_object_set_new(copy, "card_id", json_string(m));
+		}
+		json_object_del(copy, "card");
+		json_decref(r->last_event);
+		r->last_event = copy;
+	}
+	r->emit(r->emit_arg, e);
+	json_decref(e);
+}
+
+static struct reader *find_reader(struct readers *r, const char *name)
+{
+	for (struct reader *x = r->list; x; x = x->next)
+		if (!strcmp(x->name, name))
+			return x;
+	return NULL;
+}
+
+static void reader_added(struct readers *r, const char *name)
+{
+	if (find_reader(r, name))
+		return;
+	if (!config_reader_wanted(r->cfg, name)) {
+		log_msg(LOG_INFO, "reader '%s' ignored ([readers] include/exclude)", name);
+		return;
+	}
+	struct reader *x = calloc(1, sizeof *x);
+	if (!x || !(x->w = worker_start(name, r->q))) {
+		log_msg(LOG_ERR, "cannot start a worker for reader '%s'", name);
+		free(x);
+		return;
+	}
+	snprintf(x->name, sizeof x->name, "%s", name);
+	struct reader **tail = &r->list; /* keep the order readers appeared in */
+	while (*tail)
+		tail = &(*tail)->next;
+	*tail = x;
+	log_msg(LOG_INFO, "reader '%s' added", name);
+	emit(r, json_pack("{s:s,s:s}", "event", "reader_added", "reader", name));
+}
+
+static void pending_free(struct pending *p);
+static void reply(struct pending *p, json_t *j);
+
+/* Answer every request waiting on reader with e. */
+static void fail_pending(struct readers *r, const char *reader, enum ss_err e)
+{
+	for (struct pending **pp = &r->pending; *pp;) {
+		struct pending *p = *pp;
+		if (strcmp(p->reader, reader)) {
+			pp = &p->next;
+			continue;
+		}
+		*pp = p->next;
+		json_t *j = json_error(e, NULL);
+		json_object_set_new(j, "reader", json_string(reader));
+		reply(p, j);
+		json_decref(j);
+		pending_free(p);
+	}
+}
+
+static void reader_removed(struct readers *r, const char *name)
+{
+	for (struct reader **p = &r->list; *p; p = &(*p)->next) {
+		struct reader *x = *p;
+		if (strcmp(x->name, name))
+			continue;
+		*p = x->next;
+		worker_quit(x->w);
+		free(x);
+		fail_pending(r, name, SS_E_NO_READER);
+		log_msg(LOG_INFO, "reader '%s' removed", name);
+		emit(r, json_pack("{s:s,s:s}", "event", "reader_removed", "reader", name));
+		return;
+	}
+}
+
+static void pending_free(struct pending *p)
+{
+	sd_event_source_disable_unref(p->timer);
+	free(p);
+}
+
+static struct pending *pending_take(struct readers *r, uint64_t id)
+{
+	for (struct pending **pp = &r->pending; *pp; pp = &(*pp)->next) {
+		if ((*pp)->id == id) {
+			struct pending *p = *pp;
+			*pp = p->next;
+			return p;
+		}
+	}
+	return NULL;
+}
+
+static void reply(struct pending *p, json_t *j)
+{
+	if (p->fn && j)
+		p->fn(p->cookie, j);
+}
+
+static int on_deadline(sd_event_source *s, uint64_t usec, void *arg)
+{
+	struct pending *p = arg;
+	struct readers *r = p->r;
+	struct reader *x = find_reader(r, p->reader);
+	pending_take(r, p->id);
+	if (x)
+		x->stuck = true;
+	r->errors[SS_E_CARD_TIMEOUT]++;
+	log_msg(LOG_WARNING, "card in '%s' did not answer within %u ms", p->reader,
+		r->cfg->read_timeout_ms);
+	json_t *e = json_error(SS_E_CARD_TIMEOUT, NULL);
+	json_object_set_new(e, "reader", json_string(p->reader));
+	reply(p, e);
+	json_decref(e);
+	emit(r, json_pack("{s:s,s:s,s:s,s:s}", "event", "read_failed", "reader", p->reader,
+			  "error", ss_err_name(SS_E_CARD_TIMEOUT), "message",
+			  ss_err_text(SS_E_CARD_TIMEOUT)));
+	pending_free(p);
+	return 0;
+}
+
+/* Hand a read of reader x to its worker; fn/cookie get the answer. */
+static void start_job(struct readers *r, struct reader *x, void *cookie, readers_reply_fn fn)
+{
+	struct pending *p = calloc(1, sizeof *p);
+	uint64_t now;
+	json_t *e;
+
+	if (!p || !worker_push(x->w, ++r->next_job)) {
+		free(p);
+		e = json_error(SS_E_NOMEM, NULL);
+		if (fn)
+			fn(cookie, e);
+		json_decref(e);
+		return;
+	}
+	p->id = r->next_job;
+	p->cookie = cookie;
+	p->fn = fn;
+	p->r = r;
+	snprintf(p->reader, sizeof p->reader, "%s", x->name);
+	sd_event_now(r->ev, CLOCK_MONOTONIC, &now);
+	sd_event_add_time(r->ev, &p->timer, CLOCK_MONOTONIC,
+			  now + (uint64_t)r->cfg->read_timeout_ms * 1000, 1000, on_deadline, p);
+	p->next = r->pending;
+	r->pending = p;
+	x->outstanding++;
+}
+
+static void read_done(struct readers *r, struct msg *m)
+{
+	struct reader *x = find_reader(r, m->reader);
+	struct pending *p = pending_take(r, m->job);
+	json_t *res;
+
+	if (x && x->outstanding && --x->outstanding == 0)
+		x->stuck = false;
+	if (!p)
+		return; /* answered already (deadline passed) */
+	if (m->err == SS_OK) {
+		char id[32] = "";
+		res = json_read_result(m->reader, m->interface, m->atr, m->atr_len, &m->card,
+				       m->elapsed_ms);
+		mask_id(m->card.value[SSC_CARD_ID], id, sizeof id);
+		r->reads_ok++;
+		log_msg(LOG_INFO, "card read in '%s': %s, %u APDUs, %.1f ms, %zu field errors",
+			m->reader, m->card.have[SSC_CARD_ID] ? id : "(no card id)", m->card.apdus,
+			m->elapsed_ms, m->card.n_errors);
+		reply(p, res);
+		if (res)
+			emit(r, json_pack("{s:s,s:s,s:O}", "event", "card_read", "reader", m->reader,
+					  "card", res));
+	} else {
+		res = json_error(m->err, NULL);
+		json_object_set_new(res, "reader", json_string(m->reader));
+		if (m->atr_len)
+			json_object_set_new(res, "atr", json_hex(m->atr, m->atr_len));
+		r->errors[m->err]++;
+		log_msg(LOG_NOTICE, "card in '%s' not read: %s (%s)", m->reader, ss_err_name(m->err),
+			ss_err_text(m->err));
+		reply(p, res);
+		emit(r, json_pack("{s:s,s:s,s:s,s:s}", "event", "read_failed", "reader", m->reader,
+				  "error", ss_err_name(m->err), "message", ss_err_text(m->err)));
+	}
+	json_decref(res);
+	pending_free(p);
+}
+
+static void rdr_event(struct readers *r, const struct rdr_event *ev)
+{
+	struct reader *x;
+	switch (ev->kind) {
+	case RDR_SERVICE_UP:
+		r->pcsc_state = "up";
+		log_msg(LOG_INFO, "pcscd is available");
+		emit(r, json_pack("{s:s}", "event", "pcsc_up"));
+		break;
+	case RDR_SERVICE_DOWN:
+		r->pcsc_state = "down";
+		r->errors[SS_E_NO_SERVICE]++;
+		log_msg(LOG_WARNING, "pcscd went away; waiting for it to come back");
+		emit(r, json_pack("{s:s}", "event", "pcsc_down"));
+		break;
+	case RDR_READER_ADDED:
+		reader_added(r, ev->reader);
+		break;
+	case RDR_READER_REMOVED:
+		reader_removed(r, ev->reader);
+		break;
+	case RDR_CARD_INSERTED:
+		if (!(x = find_reader(r, ev->reader)))
+			break;
+		x->present = true;
+		memcpy(x->atr, ev->atr, ev->atr_len);
+		x->atr_len = ev->atr_len;
+		log_msg(LOG_INFO, "card inserted in '%s'", x->name);
+		emit(r, json_pack("{s:s,s:s,s:o}", "event", "card_inserted", "reader", x->name, "atr",
+				  json_hex(x->atr, x->atr_len)));
+		if (!x->stuck)
+			start_job(r, x, NULL, NULL);
+		break;
+	case RDR_CARD_REMOVED:
+		if (!(x = find_reader(r, ev->reader)))
+			break;
+		x->present = false;
+		x->atr_len = 0;
+		log_msg(LOG_INFO, "card removed from '%s'", x->name);
+		emit(r, json_pack("{s:s,s:s}", "event", "card_removed", "reader", x->name));
+		break;
+	}
+}
+
+static int on_queue(sd_event_source *s, int fd, uint32_t revents, void *arg)
+{
+	struct readers *r = arg;
+	uint64_t v;
+	if (read(fd, &v, sizeof v) < 0 && errno != EAGAIN)
+		log_msg(LOG_ERR, "event queue: %m");
+	for (struct msg *m = msgq_take_all(r->q), *n; m; m = n) {
+		n = m->next;
+		if (m->kind == MSG_RDR)
+			rdr_event(r, &m->ev);
+		else
+			read_done(r, m);
+		msg_free(m);
+	}
+	return 0;
+}
+
+static void *monitor_main(void *arg)
+{
+	struct readers *r = arg;
+	struct rdr_event ev[64];
+	size_t n;
+	while (!atomic_load(&r->stopping)) {
+		if (pcsc_monitor_wait(r->mon, ev, 64, &n) != SS_OK)
+			break;
+		for (size_t i = 0; i < n; i++) {
+			struct msg *m = calloc(1, sizeof *m);
+			if (!m)
+				continue;
+			m->kind = MSG_RDR;
+			m->ev = ev[i];
+			msgq_post(r->q, m);
+		}
+	}
+	return NULL;
+}
+
+int readers_start(sd_event *ev, const struct config *cfg, readers_emit_fn fn, void *arg,
+		  struct readers **out)
+{
+	struct readers *r = calloc(1, sizeof *r);
+	int rv;
+	if (!r)
+		return -ENOMEM;
+	r->ev = ev;
+	r->cfg = cfg;
+	r->emit = fn;
+	r->emit_arg = arg;
+	r->pcsc_state = cfg->pcsc ? "starting" : "off";
+	atomic_init(&r->stopping, false);
+	if (!(r->q = msgq_new())) {
+		free(r);
+		return -ENOMEM;
+	}
+	rv = sd_event_add_io(ev, &r->q_src, r->q->efd, EPOLLIN, on_queue, r);
+	if (rv >= 0 && cfg->pcsc) {
+		if (pcsc_monitor_new(&r->mon) != SS_OK)
+			rv = -ENOMEM;
+		else if ((rv = -pthread_create(&r->mon_thread, NULL, monitor_main, r)) == 0)
+			r->mon_running = true;
+	}
+	if (rv < 0) {
+		readers_stop(r);
+		return rv;
+	}
+	*out = r;
+	return 0;
+}
+
+void readers_stop(struct readers *r)
+{
+	if (!r)
+		return;
+	atomic_store(&r->stopping, true);
+	if (r->mon_running) {
+		pcsc_monitor_cancel(r->mon);
+		pthread_join(r->mon_thread, NULL);
+	}
+	pcsc_monitor_free(r->mon);
+	while (r->list) {
+		struct reader *x = r->list;
+		r->list = x->next;
+		worker_quit(x->w);
+		free(x);
+	}
+	/* Workers finish their current exchange first; one stuck on a mute
+	 * card is left behind after 2 s (the msgq outlives us for it). */
+	for (int i = 0; i < 200 && atomic_load(&live_workers) > 0; i++)
+		usleep(10000);
+	while (r->pending) {
+		struct pending *p = r->pending;
+		r->pending = p->next;
+		pending_free(p);
+	}
+	sd_event_source_disable_unref(r->q_src);
+	pthread_mutex_lock(&r->q->mu);
+	r->q->closed = true;
+	pthread_mutex_unlock(&r->q->mu);
+	msgq_unref(r->q);
+	json_decref(r->last_event);
+	free(r);
+}
+
+void readers_read(struct readers *r, const char *name, void *cookie, readers_reply_fn fn)
+{
+	struct reader *x = NULL;
+	enum ss_err e = SS_OK;
+	json_t *j;
+
+	if (name && *name) {
+		if (!(x = find_reader(r, name)))
+			e = SS_E_UNKNOWN_READER;
+	} else {
+		for (x = r->list; x && !x->present; x = x->next)
+			;
+		if (!x)
+			e = r->list ? SS_E_NO_CARD : strcmp(r->pcsc_state, "down") ? SS_E_NO_READER
+										   : SS_E_NO_SERVICE;
+	}
+	if (e == SS_OK && !x->present)
+		e = SS_E_NO_CARD;
+	if (e == SS_OK && x->stuck)
+		e = SS_E_CARD_TIMEOUT;
+	if (e == SS_OK) {
+		start_job(r, x, cookie, fn);
+		return;
+	}
+	j = json_error(e, NULL);
+	if (x)
+		json_object_set_new(j, "reader", json_string(x->name));
+	fn(cookie, j);
+	json_decref(j);
+}
+
+void readers_forget(struct readers *r, void *cookie)
+{
+	for (struct pending *p = r->pending; p; p = p->next)
+		if (p->cookie == cookie) {
+			p->fn = NULL;
+			p->cookie = NULL;
+		}
+}
+
+static json_t *reader_json(const struct reader *x)
+{
+	json_t *o = json_pack("{s:s,s:s,s:s,s:b}", "name", x->name, "interface", "contact", "state",
+			      x->stuck ? "stuck" : x->outstanding ? "reading" : x->present ? "card" : "empty",
+			      "card_present", x->present);
+	if (o && x->present)
+		json_object_set_new(o, "atr", json_hex(x->atr, x->atr_len));
+	return o;
+}
+
+json_t *readers_list_json(struct readers *r)
+{
+	json_t *a = json_array();
+	for (struct reader *x = r->list; x && a; x = x->next)
+		json_array_append_new(a, reader_json(x));
+	return json_pack("{s:b,s:s,s:o}", "ok", 1, "pcsc", r->pcsc_state, "readers", a);
+}
+
+json_t *readers_status_json(struct readers *r)
+{
+	json_t *errs = json_object();
+	for (int i = 1; i < SS_E__COUNT; i++)
+		if (r->errors[i])
+			json_object_set_new(errs, ss_err_name((enum ss_err)i), json_integer((json_int_t)r->errors[i]));
+	json_t *o = readers_list_json(r);
+	json_object_set_new(o, "reads_ok", json_integer((json_int_t)r->reads_ok));
+	json_object_set_new(o, "errors", errs);
+	json_object_set_new(o, "last_event", r->last_event ? json_incref(r->last_event) : json_null());
+	return o;
+}

@@ -1,0 +1,37 @@
+/* readers.h — the daemon's reader manager. The event loop owns all state;
+ * a monitor thread watches pcscd and one worker thread per reader does the
+ * card sessions (each with its own PC/SC context), so a mute card blocks
+ * only its own reader. Results come back through an eventfd queue. */
+#ifndef SSCARD_READERS_H
+#define SSCARD_READERS_H
+
+#include <jansson.h>
+#include <systemd/sd-event.h>
+
+#include "config.h"
+
+struct readers;
+
+/* An event for subscribers ({"event":…}); borrowed reference. */
+typedef void (*readers_emit_fn)(void *arg, json_t *event);
+/* The answer to a read request; borrowed reference. */
+typedef void (*readers_reply_fn)(void *cookie, json_t *reply);
+
+/* Start watching readers (unless [readers] pcsc = no). 0 or -errno. */
+int readers_start(sd_event *ev, const struct config *cfg, readers_emit_fn emit, void *arg,
+		  struct readers **out);
+/* Stop threads (waits up to 2 s for workers stuck on a mute card) and free. */
+void readers_stop(struct readers *r);
+
+/* Read the card in reader (NULL: the first reader holding a card). fn is
+ * called exactly once, perhaps before this returns, unless
+ * readers_forget(cookie) is called first. */
+void readers_read(struct readers *r, const char *reader, void *cookie, readers_reply_fn fn);
+/* The requester behind cookie is gone: never call it back. */
+void readers_forget(struct readers *r, void *cookie);
+
+/* New references for the `readers` and `status` replies. */
+json_t *readers_list_json(struct readers *r);
+json_t *readers_status_json(struct readers *r);
+
+#endif
