@@ -44,8 +44,14 @@ struct control {
 static void client_close(struct client *cl)
 {
 	struct control *c = cl->ctl;
+	char sink[4096];
 	readers_forget(c->readers, cl);
 	sd_event_source_disable_unref(cl->src);
+	/* Unread input would turn close() into a reset that can destroy our
+	 * last answer before the peer reads it: drain (bounded), then close. */
+	shutdown(cl->fd, SHUT_WR);
+	for (int i = 0; i < 16 && recv(cl->fd, sink, sizeof sink, MSG_DONTWAIT) > 0; i++)
+		;
 	close(cl->fd);
 	if (cl->prev)
 		cl->prev->next = cl->next;
@@ -170,6 +176,8 @@ static void handle(struct client *cl, char *line)
 		readers_read(c->readers, *args ? args : NULL, cl, on_read_reply);
 		return;
 	} else if (!strcmp(line, "events")) {
+		int sz = CONTROL_SNDBUF;
+		setsockopt(cl->fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
 		cl->subscribed = true;
 		j = json_pack("{s:b,s:s}", "ok", 1, "events", "subscribed");
 	} else if (!strcmp(line, "help")) {

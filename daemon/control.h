@@ -11,7 +11,8 @@
 
 #define CONTROL_LINE_MAX 4096
 #define CONTROL_CLIENTS_MAX 64
-#define CONTROL_BACKLOG_MAX (256 * 1024)   /* bytes queued for one client */
+#define CONTROL_BACKLOG_MAX (64 * 1024)    /* bytes queued for one client */
+#define CONTROL_SNDBUF (32 * 1024)         /* kernel buffer of a subscriber */
 
 struct control;
 

@@ -347,12 +347,32 @@ void pcsc_conn_free(struct pcsc_conn *c)
 	free(c);
 }
 
+/* Whether the card left the reader; waits up to 600 ms for pcscd to see it. */
+static bool card_gone(struct card_priv *p)
+{
+	for (int i = 0; i < 12; i++) {
+		DWORD st = 0, pr, n = 0, al = 0;
+		LONG s = SCardStatus(p->h, NULL, &n, &st, &pr, NULL, &al);
+		if (s != SCARD_S_SUCCESS || !(st & SCARD_PRESENT))
+			return true;
+		sleep_ms(50);
+	}
+	return false;
+}
+
 static enum ss_err xfer(void *ctx, const uint8_t *cmd, size_t cmd_len, uint8_t *rsp,
 			size_t *rsp_len)
 {
 	struct card_priv *p = ctx;
 	DWORD rl = (DWORD)*rsp_len;
 	LONG rv = SCardTransmit(p->h, p->pci, cmd, (DWORD)cmd_len, NULL, rsp, &rl);
+	if ((rv == SCARD_S_SUCCESS && rl < 2) || rv == SCARD_E_NOT_TRANSACTED) {
+		/* No status word, or the exchange failed: some drivers (vpcd)
+		 * say so when the card left mid-exchange, before pcscd's presence
+		 * poll (~400 ms) notices. Tell a pulled card from a broken one. */
+		if (card_gone(p))
+			return SS_E_CARD_REMOVED;
+	}
 	if (rv != SCARD_S_SUCCESS) {
 		enum ss_err e = pcsc_err(rv);
 		/* The card was there when we connected: gone now means removed. */

@@ -530,8 +530,11 @@ int main(int argc, char **argv)
 	if (!file || optind != argc)
 		usage();
 	load_profile(&p, file);
-	signal(SIGTERM, on_signal);
-	signal(SIGINT, on_signal);
+	/* No SA_RESTART: a blocking recv must return EINTR so that a mute
+	 * card can still be pulled out (process ends, socket closes). */
+	struct sigaction sa = {.sa_handler = on_signal};
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
 	srand((unsigned)time(NULL) ^ (unsigned)getpid());
 	/* Keep the card inserted: reconnect when vpcd goes away (pcscd restart). */
 	while (!stop) {

@@ -1,0 +1,206 @@
+"""The test rig: a private pcscd with the vpcd driver, emulated cards
+(sscard-vcard), sscardd and sscardctl, all inside namespaces made by
+run.py. Nothing here touches the machine's own pcscd or network."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PROFILES = os.path.join(ROOT, "sim", "profiles")
+VPCD_DRIVER = "/usr/lib/pcsc/drivers/serial/libifdvpcd.so"
+READER0 = "Virtual PCD 00 00"
+READER1 = "Virtual PCD 00 01"
+
+
+def wait_for(pred, timeout, step=0.01):
+    """Poll pred until it returns a true value or timeout seconds pass."""
+    end = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v or time.monotonic() > end:
+            return v
+        time.sleep(step)
+
+
+class Rig:
+    def __init__(self, build):
+        self.build = os.path.abspath(build)
+        self.tmp = tempfile.mkdtemp(prefix="sscard-it-")
+        self.sock = os.path.join(self.tmp, "sscardd.sock")
+        self.pcscd = None
+        self.daemon = None
+        self.cards = []
+        self.daemon_logs = []
+        self.vpcd_slots = 1
+
+    # ---- pcscd -------------------------------------------------------------
+    def start_pcscd(self, slots=1):
+        """slots vpcd driver instances; each gives two readers (00 and 01)."""
+        self.vpcd_slots = slots
+        conf = os.path.join(self.tmp, "reader.conf.d")
+        os.makedirs(conf, exist_ok=True)
+        for f in os.listdir(conf):
+            os.unlink(os.path.join(conf, f))
+        for i in range(slots):
+            port = 0x8C7B + 2 * i
+            with open(os.path.join(conf, "vpcd%d" % i), "w") as f:
+                f.write('FRIENDLYNAME "Virtual PCD"\nDEVICENAME /dev/null:0x%04X\n'
+                        "LIBPATH %s\nCHANNELID 0x%04X\n" % (port, VPCD_DRIVER, port))
+        comm = "/run/pcscd/pcscd.comm"
+        if os.path.exists(comm):
+            os.unlink(comm)
+        log = open(os.path.join(self.tmp, "pcscd.log"), "a")
+        self.pcscd = subprocess.Popen(["pcscd", "-f", "-c", conf], stdout=log, stderr=log)
+        if not wait_for(lambda: os.path.exists(comm), 5):
+            raise RuntimeError("pcscd did not create its socket")
+        return time.monotonic()
+
+    def kill_pcscd(self):
+        if self.pcscd:
+            self.pcscd.send_signal(signal.SIGKILL)
+            self.pcscd.wait()
+            self.pcscd = None
+
+    # ---- cards -------------------------------------------------------------
+    def insert(self, profile, port=0x8C7B, *args):
+        path = profile if os.path.isabs(profile) else os.path.join(PROFILES, profile)
+        p = subprocess.Popen([os.path.join(self.build, "sscard-vcard"), "-p", path,
+                              "-P", str(port)] + list(args))
+        self.cards.append(p)
+        return p
+
+    def remove(self, card):
+        if card.poll() is None:
+            card.terminate()
+        card.wait()
+        if card in self.cards:
+            self.cards.remove(card)
+
+    # ---- daemon ------------------------------------------------------------
+    def start_daemon(self, extra_conf="", read_timeout_ms=1500):
+        conf = os.path.join(self.tmp, "sscard.conf")
+        with open(conf, "w") as f:
+            f.write("[daemon]\nsocket = %s\nstate_dir = %s\nlog_level = debug\n"
+                    "[readers]\nread_timeout_ms = %d\n%s"
+                    % (self.sock, self.tmp, read_timeout_ms, extra_conf))
+        logpath = os.path.join(self.tmp, "sscardd-%d.log" % len(self.daemon_logs))
+        self.daemon_logs.append(logpath)
+        log = open(logpath, "w")
+        self.daemon = subprocess.Popen([os.path.join(self.build, "sscardd"), "-f", "-c", conf],
+                                       stdout=log, stderr=log)
+        if not wait_for(lambda: os.path.exists(self.sock) or self.daemon.poll() is not None, 5):
+            raise RuntimeError("sscardd did not create its socket")
+        if self.daemon.poll() is not None:
+            raise RuntimeError("sscardd exited: " + open(logpath).read())
+
+    def stop_daemon(self):
+        """SIGTERM; returns (exit status, seconds it took)."""
+        if not self.daemon:
+            return 0, 0.0
+        t0 = time.monotonic()
+        self.daemon.terminate()
+        try:
+            rc = self.daemon.wait(10)
+        except subprocess.TimeoutExpired:
+            self.daemon.kill()
+            rc = self.daemon.wait()
+        self.daemon = None
+        return rc, time.monotonic() - t0
+
+    def sanitizer_reports(self):
+        bad = []
+        for p in self.daemon_logs:
+            text = open(p, errors="replace").read()
+            if "Sanitizer" in text or "runtime error:" in text:
+                bad.append(p)
+        return bad
+
+    # ---- clients -----------------------------------------------------------
+    def ctl(self, *args, timeout=30, env=None):
+        e = dict(os.environ, SSCARD_SOCKET=self.sock)
+        if env:
+            e.update(env)
+        r = subprocess.run([os.path.join(self.build, "sscardctl")] + list(args),
+                           capture_output=True, text=True, timeout=timeout, env=e)
+        return r.returncode, r.stdout, r.stderr
+
+    def ctl_json(self, *args, timeout=30):
+        rc, out, err = self.ctl("-j", *args, timeout=timeout)
+        return rc, json.loads(out) if out.strip() else None, err
+
+    def request(self, line, timeout=5):
+        """Raw socket: send bytes, return the decoded reply lines."""
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(timeout)
+        s.connect(self.sock)
+        s.sendall(line)
+        s.shutdown(socket.SHUT_WR)
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        s.close()
+        return [json.loads(x) for x in data.decode().splitlines() if x.strip()]
+
+    def card_present(self, reader=READER0):
+        rc, j, _ = self.ctl_json("readers", timeout=5)
+        if rc != 0 or not j:
+            return False
+        return any(r["name"] == reader and r["card_present"] and r["state"] == "card"
+                   for r in j["readers"])
+
+    def events(self):
+        return Events(self.sock)
+
+    def cleanup(self):
+        for c in list(self.cards):
+            self.remove(c)
+        self.stop_daemon()
+        self.kill_pcscd()
+
+
+class Events:
+    """A subscriber on the control socket."""
+
+    def __init__(self, path):
+        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.s.connect(path)
+        self.s.sendall(b"events\n")
+        self.buf = b""
+        first = self.next(5)
+        assert first and first.get("events") == "subscribed", first
+
+    def next(self, timeout):
+        end = time.monotonic() + timeout
+        while b"\n" not in self.buf:
+            left = end - time.monotonic()
+            if left <= 0:
+                return None
+            self.s.settimeout(left)
+            try:
+                chunk = self.s.recv(65536)
+            except socket.timeout:
+                return None
+            if not chunk:
+                return None
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return json.loads(line)
+
+    def wait(self, event, timeout, **match):
+        end = time.monotonic() + timeout
+        while True:
+            e = self.next(max(0.0, end - time.monotonic()))
+            if e is None:
+                return None
+            if e.get("event") == event and all(e.get(k) == v for k, v in match.items()):
+                return e
+
+    def close(self):
+        self.s.close()
