@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# make check: build with gcc, clang and gcc+ASan/UBSan (warnings are errors),
+# run the unit tests (cmocka) and the integration tests (real pcscd) on the
+# plain and the sanitizer builds, fuzz the parsers for a bounded time.
+# Ends with "N passed, N failed" over every test and stage.
+set -u
+cd "$(dirname "$0")/.."
+LOG=build/check
+rm -rf "$LOG"
+mkdir -p "$LOG"
+passed=0
+failed=0
+failures=()
+
+stage() { # stage NAME COMMAND… — a build or tool step that counts as one check
+	local name=$1
+	shift
+	echo "== $name"
+	if "$@" >"$LOG/$name.log" 2>&1; then
+		passed=$((passed + 1))
+		echo "ok - $name"
+	else
+		failed=$((failed + 1))
+		failures+=("$name")
+		echo "not ok - $name (log: $LOG/$name.log)"
+		tail -n 30 "$LOG/$name.log"
+	fi
+}
+
+tests() { # tests NAME COMMAND… — a runner whose own counts are added up
+	local name=$1 log p f
+	shift
+	log="$LOG/$name.log"
+	echo "== $name"
+	"$@" >"$log" 2>&1
+	local rc=$?
+	grep -E '^(ok|not ok) - |^# ' "$log" || true
+	# cmocka: "[  PASSED  ] N test(s)." / "[  FAILED  ] N test(s),"
+	p=$(grep -oE '^\[  PASSED  \] [0-9]+' "$log" | awk '{s+=$NF} END {print s+0}')
+	f=$(grep -oE '^\[  FAILED  \] [0-9]+ test' "$log" | awk '{s+=$(NF-1)} END {print s+0}')
+	# our runners: "N passed, N failed"
+	if grep -qE '^[0-9]+ passed, [0-9]+ failed' "$log"; then
+		p=$((p + $(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -1 | awk '{print $1}')))
+		f=$((f + $(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -1 | awk '{print $3}')))
+	fi
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		f=1 # the runner failed without saying which test: count it
+	fi
+	passed=$((passed + p))
+	failed=$((failed + f))
+	if [ "$f" -ne 0 ]; then
+		failures+=("$name")
+		echo "not ok - $name ($p passed, $f failed; log: $log)"
+		tail -n 60 "$log"
+	else
+		echo "ok - $name ($p passed)"
+	fi
+}
+
+JOBS=$(nproc 2>/dev/null || echo 2)
+stage build-gcc make -j"$JOBS" BUILD=build all
+stage build-clang make -j"$JOBS" CC=clang BUILD=build/clang all
+stage build-asan-ubsan make -j"$JOBS" SAN=1 BUILD=build/san all
+stage build-fuzz make BUILD=build build/fuzz-parsers
+
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+for t in build/tests/test-*; do
+	[ -x "$t" ] && tests "unit-$(basename "$t")" "$t"
+done
+for t in build/clang/tests/test-*; do
+	[ -x "$t" ] && tests "unit-clang-$(basename "$t")" "$t"
+done
+for t in build/san/tests/test-*; do
+	[ -x "$t" ] && tests "unit-asan-$(basename "$t")" "$t"
+done
+tests integration python3 tests/integration/run.py --build build
+tests integration-asan python3 tests/integration/run.py --build build/san
+stage fuzz-parsers make BUILD=build fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-20}"
+
+echo
+if [ ${#failures[@]} -ne 0 ]; then
+	echo "failed: ${failures[*]}"
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

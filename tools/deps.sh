@@ -1,0 +1,20 @@
+#!/bin/sh
+# Install the Debian packages sscard needs to build, test and demo.
+# Idempotent: does nothing when everything is there already.
+set -e
+PKGS="gcc clang make pkg-config libclang-rt-14-dev python3 iproute2 util-linux
+      pcscd libpcsclite-dev vsmartcard-vpcd libcmocka-dev libsystemd-dev
+      libjansson-dev libinih-dev"
+missing=""
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "deps: installing$missing"
+if [ "$(id -u)" != 0 ]; then
+	echo "deps: need root to install:$missing (run: sudo make deps)" >&2
+	exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq </dev/null
+apt-get install -y -qq --no-install-recommends $missing </dev/null >/dev/null
