@@ -41,7 +41,8 @@ VCARD_SRC  := sim/vcard.c
 UNIT_TESTS := test-apdu test-ssc
 UNIT_BINS  := $(UNIT_TESTS:%=$(BUILD)/tests/%)
 
-PROGS := $(BUILD)/sscardd $(BUILD)/sscardctl $(BUILD)/sscard-vcard $(BUILD)/bench-read
+PROGS := $(BUILD)/sscardd $(BUILD)/sscardctl $(BUILD)/sscard-vcard $(BUILD)/bench-read \
+	 $(BUILD)/pcsc-poke
 
 .PHONY: all clean check check-build unit integration fuzz demo deps bench help install
 all: $(PROGS) $(UNIT_BINS)
@@ -64,6 +65,9 @@ $(BUILD)/sscard-vcard: $(VCARD_SRC:%.c=$(BUILD)/obj/%.o) $(CORE_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^
 
 $(BUILD)/bench-read: $(BUILD)/obj/bench/bench_read.o $(CORE_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/pcsc-poke: $(BUILD)/obj/tests/integration/pcsc_poke.o
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/obj/tests/unit/fake_transport.o $(CORE_LIB)

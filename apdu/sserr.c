@@ -43,6 +43,7 @@ static const struct {
 	[SS_E_UNKNOWN_READER] = {"unknown_reader", "There is no reader of that name."},
 	[SS_E_BUSY] = {"busy", "The terminal is busy; try again in a moment."},
 	[SS_E_CONFIG] = {"config_error", "The configuration is not valid."},
+	[SS_E_CARD_RESET] = {"card_reset", "Another program reset the card. Please try again."},
 };
 
 const char *ss_err_name(enum ss_err e)

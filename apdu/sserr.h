@@ -36,6 +36,7 @@ enum ss_err {
 	SS_E_UNKNOWN_READER,
 	SS_E_BUSY,             /* the daemon cannot take this now */
 	SS_E_CONFIG,
+	SS_E_CARD_RESET,       /* another program reset the card under us */
 	SS_E__COUNT
 };
 

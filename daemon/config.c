@@ -147,6 +147,9 @@ static int handler(void *user, const char *section, const char *key, const char 
 		} else if (!strcmp(key, "read_timeout_ms")) {
 			if (!parse_uint(v, 200, 120000, &c->read_timeout_ms))
 				return fail(p, "read_timeout_ms must be a number from 200 to 120000, not '%s'", v);
+		} else if (!strcmp(key, "card_hold_ms")) {
+			if (!parse_uint(v, 0, 60000, &c->card_hold_ms))
+				return fail(p, "card_hold_ms must be a number from 0 to 60000, not '%s'", v);
 		} else
 			return fail(p, "unknown key '%s' in [%s]", key, section);
 	} else
@@ -164,6 +167,7 @@ void config_defaults(struct config *c)
 	strcpy(c->include[0], "*");
 	c->n_include = 1;
 	c->read_timeout_ms = 10000;
+	c->card_hold_ms = 2000;
 }
 
 int config_load(struct config *c, const char *file, bool must_exist, char *err, size_t errlen)

@@ -23,6 +23,7 @@ struct config {
 	char exclude[CFG_PATTERNS_MAX][128];
 	size_t n_exclude;
 	unsigned read_timeout_ms;
+	unsigned card_hold_ms;
 };
 
 void config_defaults(struct config *c);

@@ -111,7 +111,7 @@ static struct msg *msgq_take_all(struct msgq *q)
 
 struct job {
 	struct job *next;
-	uint64_t id;
+	uint64_t id;                 /* 0: let go of the card (it was removed) */
 };
 
 struct worker {
@@ -121,14 +121,39 @@ struct worker {
 	bool quit;
 	char reader[RDR_NAME_MAX];
 	struct msgq *q;
+	unsigned hold_ms;            /* keep the card connected this long after use */
 };
 
 static atomic_int live_workers;
 
-static void do_read(struct worker *w, struct pcsc_conn *conn, uint64_t id)
+/* Errors after which a held connection is no use: the card left, another
+ * program reset it, or pcscd restarted under us. */
+static bool conn_stale(enum ss_err e)
+{
+	return e == SS_E_CARD_REMOVED || e == SS_E_CARD_RESET || e == SS_E_NO_SERVICE ||
+	       e == SS_E_INTERNAL || e == SS_E_NO_CARD || e == SS_E_NO_READER ||
+	       e == SS_E_READER || e == SS_E_CARD_UNPOWERED;
+}
+
+/* The worker's card session: connected on first use, kept while the card
+ * is used and for hold_ms after, so a flow's next step or counter
+ * software's next read skips the connect; let go when the card leaves. */
+struct session {
+	struct pcsc_conn *conn;
+	struct rdr_card card;
+	bool held;
+};
+
+static void session_drop(struct session *s)
+{
+	if (s->held)
+		pcsc_disconnect(&s->card);
+	s->held = false;
+}
+
+static void do_read(struct worker *w, struct session *s, uint64_t id)
 {
 	struct msg *m = calloc(1, sizeof *m);
-	struct rdr_card card;
 	struct timespec t0, t1;
 	if (!m)
 		return;
@@ -137,13 +162,35 @@ static void do_read(struct worker *w, struct pcsc_conn *conn, uint64_t id)
 	strcpy(m->reader, w->reader);
 	m->interface = "contact";
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	m->err = pcsc_connect(conn, w->reader, &card);
-	if (m->err == SS_OK) {
-		memcpy(m->atr, card.atr, card.atr_len);
-		m->atr_len = card.atr_len;
-		m->interface = card.interface;
-		m->err = ssc_read(&card.tr, &m->card);
-		pcsc_disconnect(&card);
+	for (int attempt = 0;; attempt++) {
+		bool fresh = !s->held;
+		if (fresh) {
+			m->err = pcsc_connect(s->conn, w->reader, &s->card);
+			if (m->err != SS_OK) {
+				/* a card pulled right as a held session was retried */
+				if (attempt && m->err == SS_E_NO_CARD)
+					m->err = SS_E_CARD_REMOVED;
+				break;
+			}
+			s->held = true;
+		}
+		unsigned before = s->card.tr.apdus;
+		ssc_card_wipe(&m->card);
+		m->err = ssc_read(&s->card.tr, &m->card);
+		if (m->err == SS_OK || !conn_stale(m->err))
+			break;
+		session_drop(s);
+		/* Retry once on a fresh connection when a held one turned out
+		 * stale at its first APDU, or another program reset the card
+		 * (the card's selected file is gone: start over). */
+		if (attempt || !((!fresh && s->card.tr.apdus - before <= 1) ||
+				 m->err == SS_E_CARD_RESET))
+			break;
+	}
+	if (s->held) {
+		memcpy(m->atr, s->card.atr, s->card.atr_len);
+		m->atr_len = s->card.atr_len;
+		m->interface = s->card.interface;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	m->elapsed_ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
@@ -153,31 +200,53 @@ static void do_read(struct worker *w, struct pcsc_conn *conn, uint64_t id)
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
-	struct pcsc_conn *conn = NULL;
-	if (pcsc_conn_new(&conn) != SS_OK)
+	struct session s = {0};
+	if (pcsc_conn_new(&s.conn) != SS_OK)
 		log_msg(LOG_ERR, "reader worker: out of memory");
 	for (;;) {
 		pthread_mutex_lock(&w->mu);
-		while (!w->head && !w->quit)
-			pthread_cond_wait(&w->cv, &w->mu);
+		if (s.held && !w->head && !w->quit) {
+			struct timespec until;
+			clock_gettime(CLOCK_MONOTONIC, &until);
+			until.tv_sec += w->hold_ms / 1000;
+			until.tv_nsec += (long)(w->hold_ms % 1000) * 1000000L;
+			if (until.tv_nsec >= 1000000000L) {
+				until.tv_sec++;
+				until.tv_nsec -= 1000000000L;
+			}
+			while (!w->head && !w->quit)
+				if (pthread_cond_timedwait(&w->cv, &w->mu, &until) == ETIMEDOUT)
+					break;
+		} else {
+			while (!w->head && !w->quit)
+				pthread_cond_wait(&w->cv, &w->mu);
+		}
 		if (w->quit) {
 			pthread_mutex_unlock(&w->mu);
 			break;
 		}
 		struct job *j = w->head;
+		if (!j) { /* idle for hold_ms: let other programs have the card */
+			pthread_mutex_unlock(&w->mu);
+			session_drop(&s);
+			continue;
+		}
 		w->head = j->next;
 		if (!w->head)
 			w->tail = NULL;
 		pthread_mutex_unlock(&w->mu);
-		if (conn)
-			do_read(w, conn, j->id);
+		if (!j->id)
+			session_drop(&s);
+		else if (s.conn)
+			do_read(w, &s, j->id);
 		free(j);
 	}
 	for (struct job *j = w->head, *n; j; j = n) {
 		n = j->next;
 		free(j);
 	}
-	pcsc_conn_free(conn);
+	session_drop(&s);
+	pcsc_conn_free(s.conn);
 	msgq_unref(w->q);
 	pthread_cond_destroy(&w->cv);
 	pthread_mutex_destroy(&w->mu);
@@ -186,15 +255,20 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-static struct worker *worker_start(const char *reader, struct msgq *q)
+static struct worker *worker_start(const char *reader, struct msgq *q, unsigned hold_ms)
 {
+	pthread_condattr_t ca;
 	struct worker *w = calloc(1, sizeof *w);
 	pthread_t th;
 	pthread_attr_t at;
 	if (!w)
 		return NULL;
 	pthread_mutex_init(&w->mu, NULL);
-	pthread_cond_init(&w->cv, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&w->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	w->hold_ms = hold_ms;
 	snprintf(w->reader, sizeof w->reader, "%s", reader);
 	w->q = q;
 	atomic_fetch_add(&q->refs, 1);
@@ -330,7 +404,7 @@ static void reader_added(struct readers *r, const char *name)
 		return;
 	}
 	struct reader *x = calloc(1, sizeof *x);
-	if (!x || !(x->w = worker_start(name, r->q))) {
+	if (!x || !(x->w = worker_start(name, r->q, r->cfg->card_hold_ms))) {
 		log_msg(LOG_ERR, "cannot start a worker for reader '%s'", name);
 		free(x);
 		return;
@@ -434,7 +508,7 @@ static void start_job(struct readers *r, struct reader *x, void *cookie, readers
 	uint64_t now;
 	json_t *e;
 
-	if (!p || !worker_push(x->w, ++r->next_job)) {
+	if (!p || !worker_push(x->w, ++r->next_job)) { /* ids start at 1 */
 		free(p);
 		e = json_error(SS_E_NOMEM, NULL);
 		if (fn)
@@ -532,6 +606,7 @@ static void rdr_event(struct readers *r, const struct rdr_event *ev)
 			break;
 		x->present = false;
 		x->atr_len = 0;
+		worker_push(x->w, 0); /* let go of the card */
 		log_msg(LOG_INFO, "card removed from '%s'", x->name);
 		emit(r, json_pack("{s:s,s:s}", "event", "card_removed", "reader", x->name));
 		break;

@@ -21,6 +21,8 @@ enum ss_err pcsc_err(long rv)
 		return SS_E_NO_CARD;
 	case SCARD_W_REMOVED_CARD:
 		return SS_E_CARD_REMOVED;
+	case SCARD_W_RESET_CARD:
+		return SS_E_CARD_RESET;
 	case SCARD_W_UNRESPONSIVE_CARD:
 	case SCARD_W_UNPOWERED_CARD:
 	case SCARD_W_UNSUPPORTED_CARD:

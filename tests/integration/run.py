@@ -362,6 +362,65 @@ def clean_exit_on_sigterm_and_no_sanitizer_reports(rig):
     rig.start_daemon()
 
 
+def poke(rig, *args):
+    r = subprocess.run([os.path.join(rig.build, "pcsc-poke"), READER0] + list(args),
+                       capture_output=True, text=True, timeout=10)
+    return r.stdout.strip()
+
+
+@test
+def held_card_is_let_go_for_other_programs(rig):
+    rig.stop_daemon()
+    rig.start_daemon(extra_conf="card_hold_ms = 300\n")
+    check(wait_for(lambda: len(rig.ctl_json("readers")[1]["readers"]) == 2, 5), "readers")
+    card, rc, j, _ = read_card(rig, "zhangsan-2.00.card")
+    check(rc == 0, "read")
+    # within card_hold_ms the daemon still holds its shared connection …
+    rc, j, _ = rig.ctl_json("read")
+    out = poke(rig, "exclusive", "0")
+    check("Sharing violation" in out, "exclusive connect during the hold: " + out)
+    # … after it, another program may take the card exclusively
+    check(wait_for(lambda: poke(rig, "exclusive", "0") == "ok", 3), "card never let go")
+    # and while that program holds it, a read waits, then says so plainly
+    p = subprocess.Popen([os.path.join(rig.build, "pcsc-poke"), READER0, "exclusive", "3000"],
+                         stdout=subprocess.PIPE, text=True)
+    time.sleep(0.3)
+    rc, j, _ = rig.ctl_json("read")
+    check(rc == 1 and j["error"] == "reader_busy", j)
+    check(p.wait(10) == 0, "poke")
+    rc, j, _ = rig.ctl_json("read")
+    check(rc == 0 and j["name"] == "张三", j)
+    rig.remove(card)
+    rig.stop_daemon()
+    rig.start_daemon()
+    check(wait_for(lambda: len(rig.ctl_json("readers")[1]["readers"]) == 2, 5), "readers back")
+
+
+@test
+def card_reset_by_another_program_is_read_again(rig):
+    card, rc, j, _ = read_card(rig, "zhangsan-2.00.card")
+    check(rc == 0, "read")
+    check(poke(rig, "reset") == "ok", "reset")
+    rc, j, _ = rig.ctl_json("read")
+    check(rc == 0 and j["name"] == "张三" and j["apdus"] == 15, j)
+    rig.remove(card)
+
+
+@test
+def card_swapped_quickly_reads_the_new_card(rig):
+    card, rc, j, _ = read_card(rig, "zhangsan-2.00.card")
+    check(rc == 0 and j["name"] == "张三", "first card")
+    rig.remove(card)
+    card = rig.insert("lisi-1.00-t0.card")
+    for _ in range(3):  # whether or not the daemon saw the removal yet
+        rc, j, _ = rig.ctl_json("read")
+        if rc == 0:
+            break
+        time.sleep(0.3)
+    check(rc == 0 and j["name"] == "李四", "stale card data: %r" % j)
+    rig.remove(card)
+
+
 def in_namespace(args):
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     subprocess.run(["mount", "-t", "tmpfs", "tmpfs", "/run"], check=True)
