@@ -102,6 +102,12 @@ static int width(const char *s)
 	return w;
 }
 
+/* One "label  value" line, values aligned in column 27 on a terminal. */
+static void row(const char *label, const char *value)
+{
+	printf("%s%*s%s\n", label, 26 - width(label), "", value);
+}
+
 static void print_card(json_t *o)
 {
 	static const struct {
@@ -116,8 +122,10 @@ static void print_card(json_t *o)
 		{"birthplace", "Birthplace 出生地"},  {"birth_date", "Born       出生日期"},
 	};
 	char masked[256];
-	printf("Reader             %s (%s)\n", str(o, "reader"), str(o, "interface"));
-	printf("ATR                %s\n", str(o, "atr"));
+	char rdr[300];
+	snprintf(rdr, sizeof rdr, "%s (%s)", str(o, "reader"), str(o, "interface"));
+	row("Reader     读卡器", rdr);
+	row("ATR        复位应答", str(o, "atr"));
 	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
 		const char *v = json_string_value(json_object_get(o, rows[i].key));
 		if (!v)
@@ -128,7 +136,7 @@ static void print_card(json_t *o)
 			mask_name(v, masked, sizeof masked), v = masked;
 		else if (!strcmp(rows[i].key, "sex"))
 			v = !strcmp(v, "1") ? "1 (male 男)" : !strcmp(v, "2") ? "2 (female 女)" : v;
-		printf("%s%*s%s\n", rows[i].label, 26 - width(rows[i].label), "", v);
+		row(rows[i].label, v);
 	}
 	json_t *errs = json_object_get(o, "errors");
 	size_t i;

@@ -76,6 +76,14 @@ for t in build/san/tests/test-*; do
 done
 tests integration python3 tests/integration/run.py --build build
 tests integration-asan python3 tests/integration/run.py --build build/san
+demo_once() { # make demo's script, reading the demo card once
+	local out
+	out=$(SSCARD_DEMO_ONCE=1 bash sim/demo.sh build 2>&1) || { echo "$out"; return 1; }
+	echo "$out"
+	grep -q "张\*" <<<"$out" && grep -q "111111\*\*\*\*\*\*\*\*1110" <<<"$out" &&
+		grep -q "demo: stopped." <<<"$out"
+}
+stage demo demo_once
 stage fuzz-parsers make BUILD=build fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-20}"
 
 echo

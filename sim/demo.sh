@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# make demo: a private pcscd with the emulated reader, Zhang San's demo card
+# in it, and sscardd — all inside private mount/net/PID namespaces, so the
+# machine's own pcscd and network are never touched. The daemon's socket is
+# /run/sscard/sscardd.sock (the default), so from a second terminal plain
+#     build/sscardctl read
+# reads the card. Enter swaps in the next emulated card; Ctrl-C stops all.
+#
+# SSCARD_DEMO_ONCE=1: read once, print it and stop (used by make check).
+set -eu
+BUILD=$(cd "${1:-build}" && pwd)
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+SOCK_DIR=/run/sscard
+SOCK=$SOCK_DIR/sscardd.sock
+
+if [ "${SSCARD_IN_NS:-}" != 1 ]; then
+	if [ -S "$SOCK" ] && "$BUILD/sscardctl" status >/dev/null 2>&1; then
+		echo "demo: an sscardd already answers on $SOCK; stop it first." >&2
+		exit 1
+	fi
+	mkdir -p "$SOCK_DIR"
+	exec env SSCARD_IN_NS=1 unshare --mount --net --pid --fork --mount-proc --kill-child \
+		bash "$0" "$BUILD"
+fi
+
+TMP=$(mktemp -d /tmp/sscard-demo.XXXXXX)
+PIDS=()
+stop() {
+	trap - INT TERM EXIT
+	echo
+	echo "demo: stopping sscardd, the emulated card and pcscd …"
+	for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
+		kill "${PIDS[$i]}" 2>/dev/null || true
+		wait "${PIDS[$i]}" 2>/dev/null || true
+	done
+	rm -f "$SOCK"
+	rm -rf "$TMP"
+	echo "demo: stopped."
+}
+trap 'stop; exit 0' INT # Ctrl-C is how a demo ends
+trap 'stop; exit 143' TERM
+trap stop EXIT
+
+ip link set lo up
+# Our own pcscd socket directory, hiding the machine's one in here only.
+mkdir -p /run/pcscd
+mount -t tmpfs tmpfs /run/pcscd
+mkdir -p "$TMP/conf"
+printf 'FRIENDLYNAME "Virtual PCD"\nDEVICENAME /dev/null:0x8C7B\nLIBPATH %s\nCHANNELID 0x8C7B\n' \
+	/usr/lib/pcsc/drivers/serial/libifdvpcd.so >"$TMP/conf/vpcd"
+pcscd -f -c "$TMP/conf" >"$TMP/pcscd.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 100); do [ -S /run/pcscd/pcscd.comm ] && break; sleep 0.05; done
+[ -S /run/pcscd/pcscd.comm ] || { echo "demo: pcscd did not start:" >&2; cat "$TMP/pcscd.log" >&2; exit 1; }
+
+printf '[daemon]\nsocket = %s\nstate_dir = %s\n' "$SOCK" "$TMP" >"$TMP/sscard.conf"
+"$BUILD/sscardd" -f -c "$TMP/sscard.conf" 2>"$TMP/sscardd.log" &
+PIDS+=($!)
+for _ in $(seq 100); do [ -S "$SOCK" ] && break; sleep 0.05; done
+[ -S "$SOCK" ] || { echo "demo: sscardd did not start:" >&2; cat "$TMP/sscardd.log" >&2; exit 1; }
+chmod 0666 "$SOCK" # a demo: let any local user's sscardctl in
+
+CARDS=(zhangsan-2.00 lisi-1.00-t0 ayiguli-2.00-longname wangwu-3.00 bankcard)
+card=0
+CARD_PID=
+insert() {
+	if [ -n "$CARD_PID" ]; then
+		kill "$CARD_PID" 2>/dev/null || true
+		wait "$CARD_PID" 2>/dev/null || true
+		unset 'PIDS[${#PIDS[@]}-1]'
+	fi
+	"$BUILD/sscard-vcard" -p "$ROOT/sim/profiles/${CARDS[$card]}.card" &
+	CARD_PID=$!
+	PIDS+=("$CARD_PID")
+	for _ in $(seq 100); do
+		"$BUILD/sscardctl" readers 2>/dev/null | grep -q "card" && break
+		sleep 0.05
+	done
+}
+insert
+
+cat <<EOF
+
+  sscard demo is running.
+    reader : Virtual PCD 00 00 (emulated, through a private pcscd)
+    card   : ${CARDS[$card]} (sim/profiles/${CARDS[$card]}.card)
+    socket : $SOCK
+
+  In a second terminal, read the card:
+
+      build/sscardctl read
+
+  More to try there:
+      build/sscardctl --reveal read    full number and name (masked by default)
+      build/sscardctl -j read          the JSON that counter software gets
+      build/sscardctl status           what the daemon is doing
+      build/sscardctl events           watch cards come and go
+
+  Here: press Enter to pull the card and insert the next one
+  (${CARDS[*]}); Ctrl-C stops everything.
+
+EOF
+echo "demo: the card as sscardctl read shows it:"
+"$BUILD/sscardctl" read | sed 's/^/    /' || true
+if [ "${SSCARD_DEMO_ONCE:-}" = 1 ]; then
+	exit 0
+fi
+while :; do
+	if ! read -r _; then
+		sleep 3600 & # no terminal: just keep running until Ctrl-C / TERM
+		wait $! || true
+		continue
+	fi
+	card=$(((card + 1) % ${#CARDS[@]}))
+	insert
+	echo "demo: inserted ${CARDS[$card]}:"
+	"$BUILD/sscardctl" read | sed 's/^/    /' || true
+done
