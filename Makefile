@@ -30,11 +30,11 @@ LDFLAGS += -fsanitize=address,undefined
 endif
 
 CORE_SRC := apdu/sserr.c apdu/apdu.c apdu/atr.c apdu/ssc.c drivers/pcsc.c \
-            daemon/json.c daemon/mask.c
+            daemon/json.c daemon/mask.c daemon/config.c daemon/log.c daemon/request.c
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
 CORE_LIB := $(BUILD)/libsscard-core.a
 
-DAEMON_SRC := daemon/sscardd.c daemon/config.c daemon/readers.c daemon/control.c daemon/log.c
+DAEMON_SRC := daemon/sscardd.c daemon/readers.c daemon/control.c
 CTL_SRC    := client/sscardctl.c
 VCARD_SRC  := sim/vcard.c
 

@@ -44,6 +44,9 @@ static const struct {
 	[SS_E_BUSY] = {"busy", "The terminal is busy; try again in a moment."},
 	[SS_E_CONFIG] = {"config_error", "The configuration is not valid."},
 	[SS_E_CARD_RESET] = {"card_reset", "Another program reset the card. Please try again."},
+	[SS_E_NOT_ALLOWED] = {"not_allowed",
+			      "Not allowed: this command is for administrators (root or the admin group)."},
+	[SS_E_IDLE] = {"idle", "Closed: no request came for too long."},
 };
 
 const char *ss_err_name(enum ss_err e)

@@ -37,6 +37,8 @@ enum ss_err {
 	SS_E_BUSY,             /* the daemon cannot take this now */
 	SS_E_CONFIG,
 	SS_E_CARD_RESET,       /* another program reset the card under us */
+	SS_E_NOT_ALLOWED,      /* an admin verb from someone who is not */
+	SS_E_IDLE,             /* a client sent nothing for too long */
 	SS_E__COUNT
 };
 

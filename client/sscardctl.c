@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "../daemon/mask.h"
+#include "../daemon/request.h"
 
 #define EX_UNREACHABLE 69
 #define DEFAULT_SOCKET "/run/sscard/sscardd.sock"
@@ -29,6 +30,13 @@ static void usage(FILE *f)
 		"  readers         readers and whether a card is in them\n"
 		"  read [READER]   read the card (first reader with a card by default)\n"
 		"  events          follow reader and card events until interrupted\n"
+		"  help            the verbs the daemon knows\n"
+		"for administrators (root or the admin group, default sscard-admin):\n"
+		"  trace on        follow events and every APDU (PIN and personal data redacted)\n"
+		"  trace off       end every trace\n"
+		"  reload          re-read the configuration (a bad file changes nothing)\n"
+		"  reader reset READER  restart a reader's worker and power its card down\n"
+		"  log level LEVEL error, warning, notice, info or debug (until reload/restart)\n"
 		"options:\n"
 		"  -s SOCKET       control socket (default $SSCARD_SOCKET or " DEFAULT_SOCKET ")\n"
 		"  -j              print the daemon's JSON as it is\n"
@@ -175,6 +183,13 @@ static void print_event(json_t *o)
 	struct tm tm;
 	if (t && localtime_r(&t, &tm))
 		strftime(when, sizeof when, "%H:%M:%S", &tm);
+	if (!strcmp(str(o, "event"), "apdu")) {
+		printf("%s apdu %s > %s < %s %s (%lld µs)%s\n", when, str(o, "reader"), str(o, "cmd"),
+		       str(o, "rsp"), str(o, "sw"), (long long)json_integer_value(json_object_get(o, "us")),
+		       json_is_true(json_object_get(o, "redacted")) ? " [redacted]" : "");
+		fflush(stdout);
+		return;
+	}
 	json_t *card = json_object_get(o, "card");
 	if (card)
 		mask_id(str(card, "card_id"), id, sizeof id);
@@ -184,6 +199,27 @@ static void print_event(json_t *o)
 	       *id ? " card " : "", id, json_object_get(o, "error") ? ": " : "",
 	       str(o, "message"));
 	fflush(stdout);
+}
+
+/* Replies of the admin verbs and help: their keys, plainly. */
+static void print_reply(json_t *o)
+{
+	const char *k;
+	json_t *v;
+	json_object_foreach(o, k, v)
+	{
+		if (!strcmp(k, "ok"))
+			continue;
+		if (json_is_string(v))
+			printf("%s: %s\n", k, json_string_value(v));
+		else if (json_is_array(v) && !json_array_size(v))
+			continue;
+		else {
+			char *t = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+			printf("%s: %s\n", k, t ? t : "?");
+			free(t);
+		}
+	}
 }
 
 static void print_status(json_t *o)
@@ -200,6 +236,12 @@ static void print_status(json_t *o)
 		printf(", %s %lld", k, (long long)json_integer_value(v));
 	}
 	printf("\n");
+	json_t *wd = json_object_get(o, "watchdog");
+	printf("watchdog: %s%s; log level %s; trace %s; %lld client(s)\n",
+	       json_is_true(json_object_get(wd, "enabled")) ? "on" : "off",
+	       json_is_true(json_object_get(wd, "healthy")) ? ", healthy" : ", UNHEALTHY",
+	       str(o, "log_level"), json_is_true(json_object_get(o, "trace")) ? "on" : "off",
+	       (long long)json_integer_value(json_object_get(o, "clients")));
 	json_t *le = json_object_get(o, "last_event");
 	if (json_is_object(le)) {
 		printf("last event: ");
@@ -231,17 +273,6 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	const char *verb = argv[optind];
-	if (strcmp(verb, "status") && strcmp(verb, "readers") && strcmp(verb, "read") &&
-	    strcmp(verb, "events")) {
-		fprintf(stderr, "sscardctl: unknown verb '%s'\n", verb);
-		usage(stderr);
-		return 2;
-	}
-	if (strcmp(verb, "read") && optind + 1 != argc) {
-		fprintf(stderr, "sscardctl: '%s' takes no arguments\n", verb);
-		return 2;
-	}
 	for (int i = optind; i < argc; i++) {
 		if (strlen(req) + strlen(argv[i]) + 2 >= sizeof req || strpbrk(argv[i], "\r\n")) {
 			fprintf(stderr, "sscardctl: argument too long or with a line break\n");
@@ -250,6 +281,13 @@ int main(int argc, char **argv)
 		if (i > optind)
 			strcat(req, " ");
 		strcat(req, argv[i]);
+	}
+	struct request rq;
+	char err[512];
+	if (request_parse(req, &rq, err, sizeof err) < 0) {
+		fprintf(stderr, "sscardctl: %s\n", *err ? err : "no verb");
+		usage(stderr);
+		return 2;
 	}
 	strcat(req, "\n");
 	if (!path || !*path)
@@ -260,7 +298,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "sscardctl: cannot send to sscardd: %s\n", strerror(errno));
 		return EX_UNREACHABLE;
 	}
-	bool stream = !strcmp(verb, "events");
+	bool stream = rq.verb == REQ_EVENTS || rq.verb == REQ_TRACE_ON;
 	int rc = 0;
 	for (;;) {
 		int r = read_line(fd, buf, sizeof buf, &have, &line, stream ? -1 : timeout_s * 1000);
@@ -287,14 +325,16 @@ int main(int argc, char **argv)
 			fprintf(stderr, "sscardctl: %s (%s)\n", str(o, "message"), str(o, "error"));
 			rc = 1;
 		} else if (!opt_json) {
-			if (!strcmp(verb, "read"))
+			if (rq.verb == REQ_READ)
 				print_card(o);
-			else if (!strcmp(verb, "readers"))
+			else if (rq.verb == REQ_READERS)
 				print_readers(o);
-			else if (!strcmp(verb, "status"))
+			else if (rq.verb == REQ_STATUS)
 				print_status(o);
 			else if (json_object_get(o, "event"))
 				print_event(o);
+			else
+				print_reply(o);
 		}
 		json_decref(o);
 		memmove(buf, buf + used, have - used);

@@ -1,59 +1,121 @@
-/* config.c — parse sscard.conf with inih, tracking line numbers ourselves. */
+/* config.c — sscard.conf, driven by one table of keys. */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fnmatch.h>
 #include <ini.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <syslog.h>
+
+#include "log.h"
+
+enum type { T_PATH, T_PATH_OPT, T_STR, T_STR_OPT, T_UINT, T_BOOL, T_LEVEL, T_PATTERNS,
+	    T_PATTERN_OPT, T_ENUM, T_LISTEN, T_URL };
+
+struct key {
+	const char *section, *name;
+	enum type type;
+	size_t off, size;            /* where in struct config, and its size */
+	unsigned lo, hi;             /* T_UINT range */
+	const char *const *words;    /* T_ENUM: NULL-terminated */
+	const char *def;             /* default, as written in the file ("" = unset) */
+};
+
+#define F(field) offsetof(struct config, field), sizeof(((struct config *)0)->field)
+static const char *const PREFER[] = {"contact", "contactless", NULL};
+static const char *const LANGS[] = {"zh", "en", NULL};
+
+static const struct key keys[] = {
+	{"daemon", "socket", T_PATH, F(socket), 0, 0, NULL, "/run/sscard/sscardd.sock"},
+	{"daemon", "state_dir", T_PATH, F(state_dir), 0, 0, NULL, "/var/lib/sscard"},
+	{"daemon", "log_level", T_LEVEL, F(log_level), 0, 0, NULL, "info"},
+	{"daemon", "terminal_id", T_STR_OPT, F(terminal_id), 0, 0, NULL, ""},
+	{"daemon", "admin_group", T_STR, F(admin_group), 0, 0, NULL, "sscard-admin"},
+	{"daemon", "client_idle_s", T_UINT, F(client_idle_s), 1, 3600, NULL, "60"},
+	{"readers", "pcsc", T_BOOL, F(pcsc), 0, 0, NULL, "yes"},
+	{"readers", "include", T_PATTERNS, F(include), 0, 0, NULL, "*"},
+	{"readers", "exclude", T_PATTERNS, F(exclude), 0, 0, NULL, ""},
+	{"readers", "sam_reader", T_PATTERN_OPT, F(sam_reader), 0, 0, NULL, ""},
+	{"readers", "prefer", T_ENUM, F(prefer), 0, 0, PREFER, "contact"},
+	{"readers", "nfc", T_STR_OPT, F(nfc), 0, 0, NULL, ""},
+	{"readers", "read_timeout_ms", T_UINT, F(read_timeout_ms), 200, 120000, NULL, "10000"},
+	{"readers", "card_hold_ms", T_UINT, F(card_hold_ms), 0, 60000, NULL, "2000"},
+	{"ui", "listen", T_LISTEN, F(listen), 0, 0, NULL, "127.0.0.1:8470"},
+	{"ui", "language", T_ENUM, F(language), 0, 0, LANGS, "zh"},
+	{"ui", "large_text", T_BOOL, F(large_text), 0, 0, NULL, "yes"},
+	{"ui", "step_timeout_s", T_UINT, F(step_timeout_s), 10, 600, NULL, "30"},
+	{"ui", "pin_timeout_s", T_UINT, F(pin_timeout_s), 10, 600, NULL, "60"},
+	{"ui", "payment_timeout_s", T_UINT, F(payment_timeout_s), 30, 1800, NULL, "300"},
+	{"upstream", "url", T_URL, F(url), 0, 0, NULL, ""},
+	{"upstream", "ca", T_PATH_OPT, F(ca), 0, 0, NULL, ""},
+	{"upstream", "client_cert", T_PATH_OPT, F(client_cert), 0, 0, NULL, ""},
+	{"upstream", "client_key", T_PATH_OPT, F(client_key), 0, 0, NULL, ""},
+	{"upstream", "poll_s", T_UINT, F(poll_s), 5, 86400, NULL, "60"},
+	{"upstream", "stale_after_s", T_UINT, F(stale_after_s), 60, 604800, NULL, "3600"},
+	{"upstream", "timeout_ms", T_UINT, F(timeout_ms), 500, 120000, NULL, "10000"},
+	{"policy", "temporary_loss_days", T_UINT, F(temporary_loss_days), 1, 90, NULL, "15"},
+	{"policy", "replacement_fee_fen", T_UINT, F(replacement_fee_fen), 0, 100000, NULL, "1000"},
+	{"policy", "identity_retry_limit", T_UINT, F(identity_retry_limit), 1, 10, NULL, "3"},
+	{"policy", "pin_min_len", T_UINT, F(pin_min_len), 4, 8, NULL, "6"},
+	{"policy", "pin_max_len", T_UINT, F(pin_max_len), 4, 8, NULL, "6"},
+};
+#define N_KEYS (sizeof keys / sizeof keys[0])
 
 struct parse {
 	struct config *c;
 	const char *file;
 	FILE *f;
+	const char *text;          /* config_load_string */
 	int line;                  /* line inih is looking at */
+	bool at_line_start;
+	int key_line[N_KEYS];      /* where each key was set; 0 = default */
 	char *err;
 	size_t errlen;
 	bool failed;
-	char seen[64][64];         /* "section.key" already set: duplicates are errors */
-	size_t n_seen;
 };
 
 static char *reader_fn(char *buf, int size, void *stream)
 {
 	struct parse *p = stream;
-	char *r = fgets(buf, size, p->f);
-	if (r)
+	if (p->f) {
+		if (!fgets(buf, size, p->f))
+			return NULL;
+	} else {
+		if (!*p->text)
+			return NULL;
+		size_t n = strcspn(p->text, "\n");
+		if (n < (size_t)size - 1 && p->text[n] == '\n')
+			n++;
+		else if (n > (size_t)size - 1)
+			n = (size_t)size - 1;
+		memcpy(buf, p->text, n);
+		buf[n] = 0;
+		p->text += n;
+	}
+	/* a line longer than inih's buffer comes in pieces: count it once */
+	if (p->at_line_start)
 		p->line++;
-	return r;
+	size_t l = strlen(buf);
+	p->at_line_start = l && buf[l - 1] == '\n';
+	return buf;
 }
 
-__attribute__((format(printf, 2, 3))) static int fail(struct parse *p, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int fail(struct parse *p, int line, const char *fmt, ...)
 {
 	if (!p->failed) {
-		char msg[256];
+		char msg[320];
 		va_list ap;
 		va_start(ap, fmt);
 		vsnprintf(msg, sizeof msg, fmt, ap);
 		va_end(ap);
-		snprintf(p->err, p->errlen, "%s:%d: %s", p->file, p->line, msg);
+		snprintf(p->err, p->errlen, "%s:%d: %s", p->file, line, msg);
 	}
 	p->failed = true;
 	return 0;
-}
-
-static bool parse_bool(const char *v, bool *out)
-{
-	if (!strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "on") || !strcmp(v, "1"))
-		*out = true;
-	else if (!strcmp(v, "no") || !strcmp(v, "false") || !strcmp(v, "off") || !strcmp(v, "0"))
-		*out = false;
-	else
-		return false;
-	return true;
 }
 
 static bool parse_uint(const char *v, unsigned lo, unsigned hi, unsigned *out)
@@ -61,118 +123,200 @@ static bool parse_uint(const char *v, unsigned lo, unsigned hi, unsigned *out)
 	char *end;
 	errno = 0;
 	unsigned long x = strtoul(v, &end, 10);
-	if (!*v || *end || errno || x < lo || x > hi || v[0] == '-')
+	if (!*v || *end || errno || x < lo || x > hi || v[0] == '-' || v[0] == '+' || v[0] == ' ')
 		return false;
 	*out = (unsigned)x;
 	return true;
 }
 
-/* Comma-separated glob patterns. */
-static bool parse_patterns(const char *v, char dst[][128], size_t *n)
+static bool printable(const char *v)
 {
-	char buf[1024], *save, *tok;
+	for (const unsigned char *s = (const unsigned char *)v; *s; s++)
+		if (*s < 0x20 || *s == 0x7f)
+			return false;
+	return true;
+}
+
+/* Comma-separated glob patterns; "" = none. */
+static bool parse_patterns(const char *v, struct cfg_patterns *out)
+{
+	char buf[CFG_PATTERNS_MAX * CFG_PATTERN_LEN], *save, *tok;
+	struct cfg_patterns n = {.n = 0};
 	if (strlen(v) >= sizeof buf)
 		return false;
 	strcpy(buf, v);
-	*n = 0;
 	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		while (*tok == ' ')
+		while (*tok == ' ' || *tok == '\t')
 			tok++;
 		size_t l = strlen(tok);
-		while (l && tok[l - 1] == ' ')
+		while (l && (tok[l - 1] == ' ' || tok[l - 1] == '\t'))
 			tok[--l] = 0;
-		if (!l || l >= 128 || *n == CFG_PATTERNS_MAX)
+		if (!l || l >= CFG_PATTERN_LEN || n.n == CFG_PATTERNS_MAX)
 			return false;
-		strcpy(dst[(*n)++], tok);
+		strcpy(n.p[n.n++], tok);
 	}
-	return *n > 0;
+	*out = n;
+	return true;
 }
 
-static bool copy(char *dst, size_t cap, const char *v)
+/* "127.0.0.1:8470" or "[::1]:8470"; the kiosk API is for this machine only. */
+static bool parse_listen(const char *v)
 {
-	if (strlen(v) >= cap)
+	char host[64];
+	unsigned port;
+	const char *colon = strrchr(v, ':');
+	if (!colon || (size_t)(colon - v) >= sizeof host || !parse_uint(colon + 1, 1, 65535, &port))
 		return false;
-	strcpy(dst, v);
-	return true;
+	memcpy(host, v, (size_t)(colon - v));
+	host[colon - v] = 0;
+	struct in_addr a4;
+	struct in6_addr a6;
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	size_t hl = strlen(host);
+	if (hl > 2 && host[0] == '[' && host[hl - 1] == ']') {
+		host[hl - 1] = 0;
+		return inet_pton(AF_INET6, host + 1, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
+	}
+	return false;
+}
+
+/* Set key k from v; NULL or a sentence saying what is wrong. */
+static const char *set(struct config *c, const struct key *k, const char *v, char *why, size_t wl)
+{
+	char *dst = (char *)c + k->off;
+	switch (k->type) {
+	case T_PATH:
+	case T_PATH_OPT:
+		if (!*v && k->type == T_PATH_OPT)
+			break;
+		if (v[0] != '/' || strlen(v) >= k->size || !printable(v))
+			return snprintf(why, wl, "%s must be an absolute path shorter than %zu bytes, not '%s'",
+					k->name, k->size, v), why;
+		break;
+	case T_STR:
+	case T_STR_OPT:
+		if ((!*v && k->type == T_STR) || strlen(v) >= k->size || !printable(v))
+			return snprintf(why, wl, "%s must be %d to %zu characters, not '%s'", k->name,
+					k->type == T_STR, k->size - 1, v), why;
+		break;
+	case T_UINT:
+		if (!parse_uint(v, k->lo, k->hi, (unsigned *)dst))
+			return snprintf(why, wl, "%s must be a whole number from %u to %u, not '%s'",
+					k->name, k->lo, k->hi, v), why;
+		return NULL;
+	case T_BOOL:
+		if (!strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "on") || !strcmp(v, "1"))
+			*(bool *)dst = true;
+		else if (!strcmp(v, "no") || !strcmp(v, "false") || !strcmp(v, "off") || !strcmp(v, "0"))
+			*(bool *)dst = false;
+		else
+			return snprintf(why, wl, "%s must be yes or no, not '%s'", k->name, v), why;
+		return NULL;
+	case T_LEVEL:
+		if ((*(int *)dst = log_level_parse(v)) < 0)
+			return snprintf(why, wl,
+					"%s must be error, warning, notice, info or debug, not '%s'",
+					k->name, v), why;
+		return NULL;
+	case T_PATTERNS:
+		if (!parse_patterns(v, (struct cfg_patterns *)dst))
+			return snprintf(why, wl,
+					"%s must be a comma-separated list of at most %d reader name patterns, not '%s'",
+					k->name, CFG_PATTERNS_MAX, v), why;
+		return NULL;
+	case T_PATTERN_OPT:
+		if (strlen(v) >= k->size || !printable(v))
+			return snprintf(why, wl, "%s must be one reader name pattern, not '%s'", k->name, v),
+			       why;
+		break;
+	case T_ENUM:
+		for (int i = 0; k->words[i]; i++)
+			if (!strcmp(v, k->words[i])) {
+				*(int *)dst = i;
+				return NULL;
+			}
+		return snprintf(why, wl, "%s must be %s or %s, not '%s'", k->name, k->words[0],
+				k->words[1], v), why;
+	case T_LISTEN:
+		if (strlen(v) >= k->size || !parse_listen(v))
+			return snprintf(why, wl,
+					"%s must be a loopback address and port such as 127.0.0.1:8470 or [::1]:8470, not '%s'",
+					k->name, v), why;
+		break;
+	case T_URL:
+		if (*v && (strlen(v) >= k->size || !printable(v) || strchr(v, ' ') ||
+			   (strncmp(v, "https://", 8) && strncmp(v, "http://", 7)) ||
+			   !v[strncmp(v, "https://", 8) ? 7 : 8]))
+			return snprintf(why, wl, "%s must be an http:// or https:// address, not '%s'",
+					k->name, v), why;
+		break;
+	}
+	strcpy(dst, v); /* the string types: length checked above */
+	return NULL;
 }
 
 static int handler(void *user, const char *section, const char *key, const char *v)
 {
 	struct parse *p = user;
-	struct config *c = p->c;
-	char id[64];
+	char why[400];
+	bool known_section = false;
 
 	if (p->failed)
 		return 0;
+	for (size_t i = 0; i < N_KEYS; i++)
+		known_section |= !strcmp(keys[i].section, section);
+	if (!known_section)
+		return fail(p, p->line, "unknown section [%s]; sections are [daemon], [readers], [ui], [upstream] and [policy]",
+			    section);
 	if (!key)
 		return 1; /* section header alone */
-	snprintf(id, sizeof id, "%s.%s", section, key);
-	for (size_t i = 0; i < p->n_seen; i++)
-		if (!strcmp(p->seen[i], id))
-			return fail(p, "duplicate key '%s' in [%s]", key, section);
-	if (p->n_seen < 64)
-		strcpy(p->seen[p->n_seen++], id);
-
-	if (!strcmp(section, "daemon")) {
-		if (!strcmp(key, "socket")) {
-			if (v[0] != '/' || !copy(c->socket, sizeof c->socket, v))
-				return fail(p, "socket must be an absolute path shorter than 108 bytes, not '%s'", v);
-		} else if (!strcmp(key, "state_dir")) {
-			if (v[0] != '/' || !copy(c->state_dir, sizeof c->state_dir, v))
-				return fail(p, "state_dir must be an absolute path, not '%s'", v);
-		} else if (!strcmp(key, "log_level")) {
-			static const char *const names[] = {"error", "warning", "notice", "info", "debug"};
-			int lvl = -1;
-			for (int i = 0; i < 5; i++)
-				if (!strcmp(v, names[i]))
-					lvl = LOG_ERR + i;
-			if (lvl < 0)
-				return fail(p, "log_level must be error, warning, notice, info or debug, not '%s'", v);
-			c->log_level = lvl;
-		} else if (!strcmp(key, "terminal_id")) {
-			if (!*v || !copy(c->terminal_id, sizeof c->terminal_id, v))
-				return fail(p, "terminal_id must be 1 to 32 characters, not '%s'", v);
-		} else
-			return fail(p, "unknown key '%s' in [%s]", key, section);
-	} else if (!strcmp(section, "readers")) {
-		if (!strcmp(key, "pcsc")) {
-			if (!parse_bool(v, &c->pcsc))
-				return fail(p, "pcsc must be yes or no, not '%s'", v);
-		} else if (!strcmp(key, "include")) {
-			if (!parse_patterns(v, c->include, &c->n_include))
-				return fail(p, "include must be a comma-separated list of at most 16 reader name patterns, not '%s'", v);
-		} else if (!strcmp(key, "exclude")) {
-			if (!parse_patterns(v, c->exclude, &c->n_exclude))
-				return fail(p, "exclude must be a comma-separated list of at most 16 reader name patterns, not '%s'", v);
-		} else if (!strcmp(key, "read_timeout_ms")) {
-			if (!parse_uint(v, 200, 120000, &c->read_timeout_ms))
-				return fail(p, "read_timeout_ms must be a number from 200 to 120000, not '%s'", v);
-		} else if (!strcmp(key, "card_hold_ms")) {
-			if (!parse_uint(v, 0, 60000, &c->card_hold_ms))
-				return fail(p, "card_hold_ms must be a number from 0 to 60000, not '%s'", v);
-		} else
-			return fail(p, "unknown key '%s' in [%s]", key, section);
-	} else
-		return fail(p, "unknown section [%s]", section);
-	return 1;
+	for (size_t i = 0; i < N_KEYS; i++) {
+		if (strcmp(keys[i].section, section) || strcmp(keys[i].name, key))
+			continue;
+		if (p->key_line[i])
+			return fail(p, p->line, "duplicate key '%s' in [%s] (first set on line %d)", key,
+				    section, p->key_line[i]);
+		p->key_line[i] = p->line;
+		if (set(p->c, &keys[i], v, why, sizeof why))
+			return fail(p, p->line, "%s", why);
+		return 1;
+	}
+	return fail(p, p->line, "unknown key '%s' in [%s]", key, section);
 }
 
 void config_defaults(struct config *c)
 {
+	char why[400];
 	memset(c, 0, sizeof *c);
-	strcpy(c->socket, "/run/sscard/sscardd.sock");
-	strcpy(c->state_dir, "/var/lib/sscard");
-	c->log_level = LOG_INFO;
-	c->pcsc = true;
-	strcpy(c->include[0], "*");
-	c->n_include = 1;
-	c->read_timeout_ms = 10000;
-	c->card_hold_ms = 2000;
+	for (size_t i = 0; i < N_KEYS; i++)
+		if (set(c, &keys[i], keys[i].def, why, sizeof why))
+			abort(); /* a default that does not parse is a bug in the table */
+}
+
+static int finish(struct parse *p, int rv)
+{
+	struct config *c = p->c;
+	if (p->failed)
+		return -1;
+	if (rv > 0)
+		return fail(p, rv, "not a 'key = value' line or a [section] header"), -1;
+	if (rv < 0)
+		return fail(p, 0, "cannot read the file"), -1;
+	if (c->pin_min_len > c->pin_max_len) {
+		int line = 0;
+		for (size_t i = 0; i < N_KEYS; i++)
+			if (!strncmp(keys[i].name, "pin_m", 5) && p->key_line[i] > line)
+				line = p->key_line[i];
+		return fail(p, line, "pin_min_len (%u) is greater than pin_max_len (%u)", c->pin_min_len,
+			    c->pin_max_len), -1;
+	}
+	return 0;
 }
 
 int config_load(struct config *c, const char *file, bool must_exist, char *err, size_t errlen)
 {
-	struct parse p = {.c = c, .file = file, .err = err, .errlen = errlen};
+	struct parse p = {.c = c, .file = file, .err = err, .errlen = errlen, .at_line_start = true};
 	config_defaults(c);
 	p.f = fopen(file, "r");
 	if (!p.f) {
@@ -183,25 +327,32 @@ int config_load(struct config *c, const char *file, bool must_exist, char *err, 
 	}
 	int rv = ini_parse_stream(reader_fn, &p, handler, &p);
 	fclose(p.f);
-	if (p.failed)
-		return -1;
-	if (rv > 0) {
-		snprintf(err, errlen, "%s:%d: not a 'key = value' line or a [section] header", file, rv);
-		return -1;
-	}
-	if (rv < 0) {
-		snprintf(err, errlen, "%s:0: cannot read the file", file);
-		return -1;
-	}
-	return 0;
+	return finish(&p, rv);
+}
+
+int config_load_string(struct config *c, const char *text, const char *name, char *err,
+		       size_t errlen)
+{
+	struct parse p = {
+		.c = c, .file = name, .text = text, .err = err, .errlen = errlen, .at_line_start = true};
+	config_defaults(c);
+	return finish(&p, ini_parse_stream(reader_fn, &p, handler, &p));
 }
 
 bool config_reader_wanted(const struct config *c, const char *reader)
 {
 	bool in = false;
-	for (size_t i = 0; i < c->n_include && !in; i++)
-		in = !fnmatch(c->include[i], reader, 0);
-	for (size_t i = 0; i < c->n_exclude && in; i++)
-		in = fnmatch(c->exclude[i], reader, 0) != 0;
+	if (c->sam_reader[0] && !fnmatch(c->sam_reader, reader, 0))
+		return false; /* the PSAM slot holds the terminal's module, never a holder's card */
+	for (size_t i = 0; i < c->include.n && !in; i++)
+		in = !fnmatch(c->include.p[i], reader, 0);
+	for (size_t i = 0; i < c->exclude.n && in; i++)
+		in = fnmatch(c->exclude.p[i], reader, 0) != 0;
 	return in;
+}
+
+void config_each_key(void (*fn)(void *, const char *, const char *, const char *), void *arg)
+{
+	for (size_t i = 0; i < N_KEYS; i++)
+		fn(arg, keys[i].section, keys[i].name, keys[i].def);
 }

@@ -1,5 +1,8 @@
-/* config.h — sscard.conf: INI, every key documented in config/sscard.conf.
- * Bad keys or values are reported as "FILE:LINE: what is wrong". */
+/* config.h — sscard.conf: INI, every key documented in config/sscard.conf
+ * with its default. One table (config.c) knows every key: its section,
+ * type, range and default. Bad keys or values are "FILE:LINE: what is
+ * wrong"; sscardd exits 78 on them at start and keeps the running
+ * configuration when a reload finds them. */
 #ifndef SSCARD_CONFIG_H
 #define SSCARD_CONFIG_H
 
@@ -7,8 +10,16 @@
 #include <stddef.h>
 
 #define CFG_PATTERNS_MAX 16
+#define CFG_PATTERN_LEN 128
 #define CFG_DEFAULT_FILE "/etc/sscard/sscard.conf"
 #define CFG_EX_CONFIG 78   /* EX_CONFIG from sysexits.h */
+
+struct cfg_patterns {
+	char p[CFG_PATTERNS_MAX][CFG_PATTERN_LEN];
+	size_t n;
+};
+
+enum cfg_prefer { CFG_PREFER_CONTACT, CFG_PREFER_CONTACTLESS };
 
 struct config {
 	/* [daemon] */
@@ -16,14 +27,30 @@ struct config {
 	char state_dir[256];
 	int log_level;                 /* syslog priority: 3 error … 7 debug */
 	char terminal_id[33];
+	char admin_group[64];
+	unsigned client_idle_s;
 	/* [readers] */
 	bool pcsc;
-	char include[CFG_PATTERNS_MAX][128];
-	size_t n_include;
-	char exclude[CFG_PATTERNS_MAX][128];
-	size_t n_exclude;
+	struct cfg_patterns include, exclude;
+	char sam_reader[CFG_PATTERN_LEN];
+	int prefer;                    /* enum cfg_prefer */
+	char nfc[128];
 	unsigned read_timeout_ms;
 	unsigned card_hold_ms;
+	/* [ui] */
+	char listen[64];
+	int language;                  /* 0 zh, 1 en */
+	bool large_text;
+	unsigned step_timeout_s, pin_timeout_s, payment_timeout_s;
+	/* [upstream] */
+	char url[256];
+	char ca[256], client_cert[256], client_key[256];
+	unsigned poll_s, stale_after_s, timeout_ms;
+	/* [policy] */
+	unsigned temporary_loss_days;
+	unsigned replacement_fee_fen;
+	unsigned identity_retry_limit;
+	unsigned pin_min_len, pin_max_len;
 };
 
 void config_defaults(struct config *c);
@@ -31,7 +58,15 @@ void config_defaults(struct config *c);
  * "FILE:LINE: what is wrong" in err. A missing file is an error only when
  * must_exist. */
 int config_load(struct config *c, const char *file, bool must_exist, char *err, size_t errlen);
-/* Whether a reader name passes [readers] include/exclude (fnmatch globs). */
+/* The same from a string (name used in messages); for tests and fuzzing. */
+int config_load_string(struct config *c, const char *text, const char *name, char *err,
+		       size_t errlen);
+/* Whether a reader name passes [readers] include/exclude (fnmatch globs)
+ * and is not the SAM reader. */
 bool config_reader_wanted(const struct config *c, const char *reader);
+/* Walk every key: fn(section, key, default value as written in the file). */
+void config_each_key(void (*fn)(void *arg, const char *section, const char *key,
+				const char *def),
+		     void *arg);
 
 #endif

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -12,6 +13,7 @@
 
 #include "json.h"
 #include "log.h"
+#include "request.h"
 
 struct client {
 	struct client *next, *prev;
@@ -27,6 +29,9 @@ struct client {
 	bool eof;          /* peer finished sending: close once answered */
 	bool dead;
 	bool in_lines;     /* inside process_lines: callbacks must not settle */
+	bool admin;        /* root or in the admin group (SO_PEERCRED/SO_PEERGROUPS) */
+	bool trace;        /* a trace subscriber: gets APDU lines too */
+	uint64_t last_active;
 	struct ucred cred;
 };
 
@@ -36,16 +41,30 @@ struct control {
 	char path[108];
 	sd_event_source *src;
 	struct readers *readers;
-	void (*status_fn)(json_t *);
+	const struct control_ops *ops;
+	gid_t admin_gid;
+	bool have_admin_gid;
+	unsigned idle_s;
+	sd_event_source *sweep;
 	struct client *clients;
 	unsigned n_clients;
+	unsigned n_trace;
 };
+
+static uint64_t now_usec(struct control *c)
+{
+	uint64_t t = 0;
+	sd_event_now(c->ev, CLOCK_MONOTONIC, &t);
+	return t;
+}
 
 static void client_close(struct client *cl)
 {
 	struct control *c = cl->ctl;
 	char sink[4096];
 	readers_forget(c->readers, cl);
+	if (cl->trace && --c->n_trace == 0)
+		readers_set_trace(c->readers, false);
 	sd_event_source_disable_unref(cl->src);
 	/* Unread input would turn close() into a reset that can destroy our
 	 * last answer before the peer reads it: drain (bounded), then close. */
@@ -151,42 +170,93 @@ static void on_read_reply(void *cookie, json_t *reply)
 		settle(cl); /* an answer given at once is settled by process_lines' caller */
 }
 
-static const char HELP[] = "status, readers, read [READER], events, help";
+static void trace_off_all(struct control *c)
+{
+	json_t *e = json_pack("{s:s}", "event", "trace_off");
+	for (struct client *cl = c->clients; cl; cl = cl->next) {
+		if (!cl->trace)
+			continue;
+		send_json(cl, e);
+		cl->eof = true; /* the stream ends here: close once flushed */
+	}
+	json_decref(e);
+}
 
 static void handle(struct client *cl, char *line)
 {
 	struct control *c = cl->ctl;
-	char *args = line + strcspn(line, " \t");
+	struct request rq;
+	char err[512];
 	json_t *j = NULL;
 
-	if (*args)
-		*args++ = 0;
-	args += strspn(args, " \t");
-	if (!*line)
-		return;
-	if (!strcmp(line, "status")) {
+	if (request_parse(line, &rq, err, sizeof err) < 0) {
+		if (!*err)
+			return; /* an empty line */
+		j = json_error(SS_E_INVALID, err);
+		goto out;
+	}
+	if (request_is_admin(rq.verb) && !cl->admin) {
+		log_msg(LOG_NOTICE, "control: '%s' refused to uid %d pid %d (not an administrator)",
+			request_verb_name(rq.verb), (int)cl->cred.uid, (int)cl->cred.pid);
+		j = json_error(SS_E_NOT_ALLOWED, NULL);
+		goto out;
+	}
+	if (request_is_admin(rq.verb))
+		log_msg(LOG_NOTICE, "control: '%s%s%s' by uid %d pid %d", request_verb_name(rq.verb),
+			*rq.arg ? " " : "", rq.arg, (int)cl->cred.uid, (int)cl->cred.pid);
+	switch (rq.verb) {
+	case REQ_STATUS:
 		j = readers_status_json(c->readers);
 		json_object_set_new(j, "clients", json_integer(c->n_clients));
-		if (c->status_fn)
-			c->status_fn(j);
-	} else if (!strcmp(line, "readers")) {
+		json_object_set_new(j, "trace", json_boolean(c->n_trace > 0));
+		json_object_set_new(j, "log_level", json_string(log_level_name(log_get_level())));
+		if (c->ops && c->ops->status)
+			c->ops->status(j);
+		break;
+	case REQ_READERS:
 		j = readers_list_json(c->readers);
-	} else if (!strcmp(line, "read")) {
+		break;
+	case REQ_READ:
 		cl->waiting = true;
-		readers_read(c->readers, *args ? args : NULL, cl, on_read_reply);
+		readers_read(c->readers, *rq.arg ? rq.arg : NULL, cl, on_read_reply);
 		return;
-	} else if (!strcmp(line, "events")) {
+	case REQ_EVENTS:
+	case REQ_TRACE_ON: {
 		int sz = CONTROL_SNDBUF;
 		setsockopt(cl->fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
 		cl->subscribed = true;
-		j = json_pack("{s:b,s:s}", "ok", 1, "events", "subscribed");
-	} else if (!strcmp(line, "help")) {
-		j = json_pack("{s:b,s:s}", "ok", 1, "verbs", HELP);
-	} else {
-		char msg[256];
-		snprintf(msg, sizeof msg, "Unknown command '%.64s'. Commands: %s.", line, HELP);
-		j = json_error(SS_E_INVALID, msg);
+		if (rq.verb == REQ_TRACE_ON) {
+			cl->trace = true;
+			if (c->n_trace++ == 0)
+				readers_set_trace(c->readers, true);
+			j = json_pack("{s:b,s:s,s:s}", "ok", 1, "trace", "on", "note",
+				      "PIN data and personal data are redacted; the trace ends when this connection closes or on 'trace off'");
+		} else
+			j = json_pack("{s:b,s:s}", "ok", 1, "events", "subscribed");
+		break;
 	}
+	case REQ_TRACE_OFF: {
+		unsigned n = c->n_trace;
+		trace_off_all(c);
+		j = json_pack("{s:b,s:s,s:i}", "ok", 1, "trace", "off", "stopped", (int)n);
+		break;
+	}
+	case REQ_RELOAD:
+		j = c->ops && c->ops->reload ? c->ops->reload() : json_error(SS_E_INTERNAL, NULL);
+		break;
+	case REQ_READER_RESET:
+		j = readers_reset(c->readers, rq.arg);
+		break;
+	case REQ_LOG_LEVEL:
+		log_set_level(rq.level);
+		j = json_pack("{s:b,s:s}", "ok", 1, "log_level", log_level_name(rq.level));
+		break;
+	case REQ_HELP:
+	case REQ__COUNT:
+		j = json_pack("{s:b,s:s}", "ok", 1, "verbs", request_help());
+		break;
+	}
+out:
 	send_json(cl, j);
 	json_decref(j);
 }
@@ -248,8 +318,10 @@ static int on_client(sd_event_source *s, int fd, uint32_t revents, void *arg)
 				cl->eof = true;
 			else if (n < 0 && errno != EAGAIN && errno != EINTR)
 				cl->dead = true;
-			else if (n > 0)
+			else if (n > 0) {
 				cl->in_len += (size_t)n;
+				cl->last_active = now_usec(cl->ctl);
+			}
 		}
 	}
 	if (revents & (EPOLLERR | EPOLLHUP))
@@ -258,6 +330,25 @@ static int on_client(sd_event_source *s, int fd, uint32_t revents, void *arg)
 		flush(cl);
 	settle(cl);
 	return 0;
+}
+
+/* Root, or the admin group as primary or supplementary group of the peer. */
+static bool is_admin(struct control *c, int fd, const struct ucred *cr)
+{
+	gid_t groups[256];
+	socklen_t len = sizeof groups;
+	if (cr->uid == 0)
+		return true;
+	if (!c->have_admin_gid)
+		return false;
+	if (cr->gid == c->admin_gid)
+		return true;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0)
+		return false;
+	for (size_t i = 0; i < len / sizeof groups[0]; i++)
+		if (groups[i] == c->admin_gid)
+			return true;
+	return false;
 }
 
 static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *arg)
@@ -281,7 +372,10 @@ static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *arg)
 	}
 	cl->ctl = c;
 	cl->fd = cfd;
-	getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cl->cred, &sl);
+	if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cl->cred, &sl) < 0)
+		cl->cred.uid = (uid_t)-1, cl->cred.gid = (gid_t)-1; /* unknown: no rights */
+	cl->admin = is_admin(c, cfd, &cl->cred);
+	cl->last_active = now_usec(c);
 	if (sd_event_add_io(c->ev, &cl->src, cfd, EPOLLIN, on_client, cl) < 0) {
 		close(cfd);
 		free(cl);
@@ -348,8 +442,42 @@ int control_listen(const char *path, char *err, size_t errlen)
 	return fd;
 }
 
+void control_configure(struct control *c, const char *admin_group, unsigned idle_s)
+{
+	struct group *g = getgrnam(admin_group);
+	c->have_admin_gid = g != NULL;
+	c->admin_gid = g ? g->gr_gid : (gid_t)-1;
+	if (!g)
+		log_msg(LOG_INFO, "admin group '%s' does not exist: only root may use admin commands",
+			admin_group);
+	c->idle_s = idle_s;
+}
+
+/* Every few seconds: close clients that hold a connection without asking. */
+static int on_sweep(sd_event_source *s, uint64_t usec, void *arg)
+{
+	struct control *c = arg;
+	uint64_t limit = (uint64_t)c->idle_s * 1000000;
+	for (struct client *cl = c->clients, *n; cl; cl = n) {
+		n = cl->next;
+		if (cl->subscribed || cl->waiting || cl->eof || usec - cl->last_active < limit)
+			continue;
+		log_msg(LOG_DEBUG, "control: closing idle client pid %d", (int)cl->cred.pid);
+		json_t *e = json_error(SS_E_IDLE, NULL);
+		send_json(cl, e);
+		json_decref(e);
+		cl->eof = true;
+		cl->in_len = 0;
+		settle(cl);
+	}
+	sd_event_source_set_time(s, usec + 1000000);
+	sd_event_source_set_enabled(s, SD_EVENT_ON);
+	return 0;
+}
+
 int control_attach(sd_event *ev, int fd, const char *path, struct readers *r,
-		   void (*status_fn)(json_t *), struct control **out)
+		   const struct control_ops *ops, const char *admin_group, unsigned idle_s,
+		   struct control **out)
 {
 	struct control *c = calloc(1, sizeof *c);
 	int rv;
@@ -358,10 +486,16 @@ int control_attach(sd_event *ev, int fd, const char *path, struct readers *r,
 	c->ev = ev;
 	c->fd = fd;
 	c->readers = r;
-	c->status_fn = status_fn;
+	c->ops = ops;
 	snprintf(c->path, sizeof c->path, "%s", path);
+	control_configure(c, admin_group, idle_s);
 	rv = sd_event_add_io(ev, &c->src, fd, EPOLLIN, on_accept, c);
+	if (rv >= 0)
+		rv = sd_event_add_time_relative(ev, &c->sweep, CLOCK_MONOTONIC, 1000000, 100000, on_sweep, c);
+	if (rv >= 0)
+		rv = sd_event_source_set_enabled(c->sweep, SD_EVENT_ON);
 	if (rv < 0) {
+		sd_event_source_disable_unref(c->src);
 		free(c);
 		return rv;
 	}
@@ -376,6 +510,7 @@ void control_close(struct control *c)
 	while (c->clients)
 		client_close(c->clients);
 	sd_event_source_disable_unref(c->src);
+	sd_event_source_disable_unref(c->sweep);
 	close(c->fd);
 	unlink(c->path);
 	free(c);
@@ -386,9 +521,11 @@ void control_broadcast(void *arg, json_t *event)
 	struct control *c = arg;
 	if (!c)
 		return;
+	const char *kind = json_string_value(json_object_get(event, "event"));
+	bool is_apdu = kind && !strcmp(kind, "apdu");
 	for (struct client *cl = c->clients, *n; cl; cl = n) {
 		n = cl->next;
-		if (!cl->subscribed)
+		if (!cl->subscribed || (is_apdu && !cl->trace))
 			continue;
 		send_json(cl, event);
 		settle(cl);

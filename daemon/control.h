@@ -22,9 +22,19 @@ struct control;
  * before daemonizing. */
 int control_listen(const char *path, char *err, size_t errlen);
 
-/* Serve fd on ev. status_fn adds daemon-wide keys to a status reply. */
+/* What the daemon does for verbs beyond the readers. */
+struct control_ops {
+	void (*status)(json_t *status);   /* add daemon-wide keys to a status reply */
+	json_t *(*reload)(void);          /* re-read the configuration; the reply */
+};
+
+/* Serve fd on ev. admin_group: its members (and root) may use admin
+ * verbs; idle_s: close a client that sends no request for this long. */
 int control_attach(sd_event *ev, int fd, const char *path, struct readers *r,
-		   void (*status_fn)(json_t *status), struct control **out);
+		   const struct control_ops *ops, const char *admin_group, unsigned idle_s,
+		   struct control **out);
+/* A reload changed them. */
+void control_configure(struct control *c, const char *admin_group, unsigned idle_s);
 void control_close(struct control *c);
 /* Send an event line to every subscriber (readers_emit_fn). */
 void control_broadcast(void *control, json_t *event);

@@ -18,7 +18,7 @@
 
 /* ---- thread → loop queue ------------------------------------------------ */
 
-enum msg_kind { MSG_RDR, MSG_DONE };
+enum msg_kind { MSG_RDR, MSG_DONE, MSG_TRACE };
 
 struct msg {
 	struct msg *next;
@@ -32,6 +32,7 @@ struct msg {
 	const char *interface;
 	struct ssc_card card;
 	double elapsed_ms;
+	json_t *trace;               /* MSG_TRACE: the event, built by the worker */
 };
 
 /* Shared by the loop and every thread; freed by the last reference, so a
@@ -42,6 +43,7 @@ struct msgq {
 	struct msg *head, *tail;
 	bool closed;
 	int efd;
+	atomic_bool trace;           /* workers emit APDU trace lines */
 };
 
 static struct msgq *msgq_new(void)
@@ -55,6 +57,7 @@ static struct msgq *msgq_new(void)
 		return NULL;
 	}
 	atomic_init(&q->refs, 1);
+	atomic_init(&q->trace, false);
 	pthread_mutex_init(&q->mu, NULL);
 	return q;
 }
@@ -62,6 +65,7 @@ static struct msgq *msgq_new(void)
 static void msg_free(struct msg *m)
 {
 	ssc_card_wipe(&m->card);
+	json_decref(m->trace);
 	free(m);
 }
 
@@ -109,9 +113,16 @@ static struct msg *msgq_take_all(struct msgq *q)
 
 /* ---- workers ------------------------------------------------------------ */
 
+enum job_kind {
+	JOB_READ,
+	JOB_RELEASE,                 /* the card was removed: let go of it */
+	JOB_RESET,                   /* a technician's reset: power the card down */
+};
+
 struct job {
 	struct job *next;
-	uint64_t id;                 /* 0: let go of the card (it was removed) */
+	enum job_kind kind;
+	uint64_t id;                 /* JOB_READ */
 };
 
 struct worker {
@@ -151,6 +162,41 @@ static void session_drop(struct session *s)
 	s->held = false;
 }
 
+/* APDU trace hook (worker thread): cmd/rsp arrive redacted by apdu.c. */
+static void trace_apdu(void *arg, const uint8_t *cmd, size_t cmd_len, const uint8_t *rsp,
+		       size_t rsp_len, unsigned flags, uint64_t us)
+{
+	struct worker *w = arg;
+	if (!atomic_load(&w->q->trace))
+		return;
+	struct msg *m = calloc(1, sizeof *m);
+	if (!m)
+		return;
+	m->kind = MSG_TRACE;
+	json_t *sw = rsp_len >= 2 ? json_hex(rsp + rsp_len - 2, 2) : json_null();
+	m->trace = json_pack("{s:s,s:s,s:o,s:o,s:o,s:I}", "event", "apdu", "reader", w->reader, "cmd",
+			     json_hex(cmd, cmd_len), "rsp",
+			     json_hex(rsp, rsp_len >= 2 ? rsp_len - 2 : 0), "sw", sw, "us",
+			     (json_int_t)us);
+	if (m->trace && flags)
+		json_object_set_new(m->trace, "redacted", json_true());
+	if (!m->trace) {
+		free(m);
+		return;
+	}
+	msgq_post(w->q, m);
+}
+
+static void do_reset(struct worker *w, struct session *s)
+{
+	session_drop(s);
+	enum ss_err e = pcsc_connect(s->conn, w->reader, &s->card);
+	if (e == SS_OK)
+		pcsc_disconnect_unpower(&s->card);
+	log_msg(LOG_INFO, "reader '%s' reset: card %s", w->reader,
+		e == SS_OK ? "powered down" : ss_err_name(e));
+}
+
 static void do_read(struct worker *w, struct session *s, uint64_t id)
 {
 	struct msg *m = calloc(1, sizeof *m);
@@ -173,6 +219,8 @@ static void do_read(struct worker *w, struct session *s, uint64_t id)
 				break;
 			}
 			s->held = true;
+			s->card.tr.trace = trace_apdu;
+			s->card.tr.trace_arg = w;
 		}
 		unsigned before = s->card.tr.apdus;
 		ssc_card_wipe(&m->card);
@@ -235,8 +283,10 @@ static void *worker_main(void *arg)
 		if (!w->head)
 			w->tail = NULL;
 		pthread_mutex_unlock(&w->mu);
-		if (!j->id)
+		if (j->kind == JOB_RELEASE)
 			session_drop(&s);
+		else if (j->kind == JOB_RESET && s.conn)
+			do_reset(w, &s);
 		else if (s.conn)
 			do_read(w, &s, j->id);
 		free(j);
@@ -288,11 +338,12 @@ static struct worker *worker_start(const char *reader, struct msgq *q, unsigned 
 	return w;
 }
 
-static bool worker_push(struct worker *w, uint64_t id)
+static bool worker_push(struct worker *w, enum job_kind kind, uint64_t id)
 {
 	struct job *j = calloc(1, sizeof *j);
 	if (!j)
 		return false;
+	j->kind = kind;
 	j->id = id;
 	pthread_mutex_lock(&w->mu);
 	if (w->tail)
@@ -348,11 +399,14 @@ struct readers {
 	pthread_t mon_thread;
 	bool mon_running;
 	atomic_bool stopping;
+	atomic_bool mon_exited;      /* the monitor thread ended on its own */
 	const char *pcsc_state;      /* "off", "starting", "up", "down" */
 	struct reader *list;
 	struct pending *pending;
 	uint64_t next_job;
 	json_t *last_event;
+	char ignored[32][RDR_NAME_MAX]; /* readers seen but filtered out by the config */
+	size_t n_ignored;
 	unsigned long errors[SS_E__COUNT];
 	unsigned long reads_ok;
 };
@@ -395,14 +449,31 @@ static struct reader *find_reader(struct readers *r, const char *name)
 	return NULL;
 }
 
+/* Remember (or forget) a reader the filters leave out, for a reload. */
+static void ignore(struct readers *r, const char *name, bool on)
+{
+	for (size_t i = 0; i < r->n_ignored; i++) {
+		if (strcmp(r->ignored[i], name))
+			continue;
+		if (!on)
+			memmove(r->ignored[i], r->ignored[i + 1],
+				(r->n_ignored-- - i - 1) * sizeof r->ignored[0]);
+		return;
+	}
+	if (on && r->n_ignored < sizeof r->ignored / sizeof r->ignored[0])
+		snprintf(r->ignored[r->n_ignored++], RDR_NAME_MAX, "%s", name);
+}
+
 static void reader_added(struct readers *r, const char *name)
 {
 	if (find_reader(r, name))
 		return;
 	if (!config_reader_wanted(r->cfg, name)) {
-		log_msg(LOG_INFO, "reader '%s' ignored ([readers] include/exclude)", name);
+		log_msg(LOG_INFO, "reader '%s' ignored ([readers] include/exclude/sam_reader)", name);
+		ignore(r, name, true);
 		return;
 	}
+	ignore(r, name, false);
 	struct reader *x = calloc(1, sizeof *x);
 	if (!x || !(x->w = worker_start(name, r->q, r->cfg->card_hold_ms))) {
 		log_msg(LOG_ERR, "cannot start a worker for reader '%s'", name);
@@ -441,6 +512,7 @@ static void fail_pending(struct readers *r, const char *reader, enum ss_err e)
 
 static void reader_removed(struct readers *r, const char *name)
 {
+	ignore(r, name, false);
 	for (struct reader **p = &r->list; *p; p = &(*p)->next) {
 		struct reader *x = *p;
 		if (strcmp(x->name, name))
@@ -488,8 +560,8 @@ static int on_deadline(sd_event_source *s, uint64_t usec, void *arg)
 	if (x)
 		x->stuck = true;
 	r->errors[SS_E_CARD_TIMEOUT]++;
-	log_msg(LOG_WARNING, "card in '%s' did not answer within %u ms", p->reader,
-		r->cfg->read_timeout_ms);
+	log_at(LOG_WARNING, p->reader, ss_err_name(SS_E_CARD_TIMEOUT),
+	       "card in '%s' did not answer within %u ms", p->reader, r->cfg->read_timeout_ms);
 	json_t *e = json_error(SS_E_CARD_TIMEOUT, NULL);
 	json_object_set_new(e, "reader", json_string(p->reader));
 	reply(p, e);
@@ -508,7 +580,7 @@ static void start_job(struct readers *r, struct reader *x, void *cookie, readers
 	uint64_t now;
 	json_t *e;
 
-	if (!p || !worker_push(x->w, ++r->next_job)) { /* ids start at 1 */
+	if (!p || !worker_push(x->w, JOB_READ, ++r->next_job)) {
 		free(p);
 		e = json_error(SS_E_NOMEM, NULL);
 		if (fn)
@@ -558,8 +630,8 @@ static void read_done(struct readers *r, struct msg *m)
 		if (m->atr_len)
 			json_object_set_new(res, "atr", json_hex(m->atr, m->atr_len));
 		r->errors[m->err]++;
-		log_msg(LOG_NOTICE, "card in '%s' not read: %s (%s)", m->reader, ss_err_name(m->err),
-			ss_err_text(m->err));
+		log_at(LOG_NOTICE, m->reader, ss_err_name(m->err), "card in '%s' not read: %s",
+		       m->reader, ss_err_text(m->err));
 		reply(p, res);
 		emit(r, json_pack("{s:s,s:s,s:s,s:s}", "event", "read_failed", "reader", m->reader,
 				  "error", ss_err_name(m->err), "message", ss_err_text(m->err)));
@@ -606,7 +678,7 @@ static void rdr_event(struct readers *r, const struct rdr_event *ev)
 			break;
 		x->present = false;
 		x->atr_len = 0;
-		worker_push(x->w, 0); /* let go of the card */
+		worker_push(x->w, JOB_RELEASE, 0);
 		log_msg(LOG_INFO, "card removed from '%s'", x->name);
 		emit(r, json_pack("{s:s,s:s}", "event", "card_removed", "reader", x->name));
 		break;
@@ -623,11 +695,72 @@ static int on_queue(sd_event_source *s, int fd, uint32_t revents, void *arg)
 		n = m->next;
 		if (m->kind == MSG_RDR)
 			rdr_event(r, &m->ev);
-		else
+		else if (m->kind == MSG_TRACE) {
+			json_object_set_new(m->trace, "time", json_real(now_s()));
+			r->emit(r->emit_arg, m->trace); /* not a "last event" for status */
+		} else
 			read_done(r, m);
 		msg_free(m);
 	}
 	return 0;
+}
+
+void readers_set_trace(struct readers *r, bool on)
+{
+	atomic_store(&r->q->trace, on);
+	log_msg(LOG_NOTICE, "APDU trace %s", on ? "on" : "off");
+}
+
+json_t *readers_reset(struct readers *r, const char *name)
+{
+	struct reader *x = find_reader(r, name);
+	if (!x) {
+		json_t *e = json_error(SS_E_UNKNOWN_READER, NULL);
+		json_object_set_new(e, "reader", json_string(name));
+		return e;
+	}
+	struct worker *w = worker_start(x->name, r->q, r->cfg->card_hold_ms);
+	if (!w)
+		return json_error(SS_E_NOMEM, NULL);
+	/* The old worker may be stuck on a mute card: abandon it; it ends by
+	 * itself when (if) the call returns, and its answer is dropped. */
+	worker_quit(x->w);
+	x->w = w;
+	bool was_stuck = x->stuck;
+	x->stuck = false;
+	x->outstanding = 0;
+	worker_push(w, JOB_RESET, 0);
+	if (x->present)
+		start_job(r, x, NULL, NULL); /* read the card again after its reset */
+	emit(r, json_pack("{s:s,s:s,s:b}", "event", "reader_reset", "reader", x->name, "was_stuck",
+			  was_stuck));
+	return json_pack("{s:b,s:s,s:b,s:s}", "ok", 1, "reader", x->name, "was_stuck", was_stuck,
+			 "message",
+			 x->present ? "The reader was restarted and the card powered down; it is being read again."
+				    : "The reader was restarted.");
+}
+
+void readers_reconfigure(struct readers *r)
+{
+	for (struct reader *x = r->list, *n; x; x = n) {
+		n = x->next;
+		pthread_mutex_lock(&x->w->mu);
+		x->w->hold_ms = r->cfg->card_hold_ms;
+		pthread_mutex_unlock(&x->w->mu);
+		if (!config_reader_wanted(r->cfg, x->name)) {
+			char name[RDR_NAME_MAX];
+			snprintf(name, sizeof name, "%s", x->name);
+			reader_removed(r, name);
+			ignore(r, name, true);
+			log_msg(LOG_INFO, "reader '%s' now ignored by the configuration", name);
+		}
+	}
+	char names[32][RDR_NAME_MAX];
+	size_t n = r->n_ignored;
+	memcpy(names, r->ignored, n * sizeof names[0]);
+	for (size_t i = 0; i < n; i++)
+		if (config_reader_wanted(r->cfg, names[i]))
+			reader_added(r, names[i]);
 }
 
 static void *monitor_main(void *arg)
@@ -636,8 +769,10 @@ static void *monitor_main(void *arg)
 	struct rdr_event ev[64];
 	size_t n;
 	while (!atomic_load(&r->stopping)) {
-		if (pcsc_monitor_wait(r->mon, ev, 64, &n) != SS_OK)
+		if (pcsc_monitor_wait(r->mon, ev, 64, &n) != SS_OK) {
+			log_msg(LOG_ERR, "reader monitor failed: out of memory");
 			break;
+		}
 		for (size_t i = 0; i < n; i++) {
 			struct msg *m = calloc(1, sizeof *m);
 			if (!m)
@@ -647,7 +782,13 @@ static void *monitor_main(void *arg)
 			msgq_post(r->q, m);
 		}
 	}
+	atomic_store(&r->mon_exited, true);
 	return NULL;
+}
+
+bool readers_healthy(struct readers *r)
+{
+	return r && (!r->cfg->pcsc || atomic_load(&r->stopping) || !atomic_load(&r->mon_exited));
 }
 
 int readers_start(sd_event *ev, const struct config *cfg, readers_emit_fn fn, void *arg,

@@ -6,6 +6,7 @@
 #define SSCARD_READERS_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <systemd/sd-event.h>
 
 #include "config.h"
@@ -29,6 +30,18 @@ void readers_stop(struct readers *r);
 void readers_read(struct readers *r, const char *reader, void *cookie, readers_reply_fn fn);
 /* The requester behind cookie is gone: never call it back. */
 void readers_forget(struct readers *r, void *cookie);
+
+/* APDU trace on or off: while on, every exchange is emitted as an
+ * {"event":"apdu",…} with PIN and personal data redacted. */
+void readers_set_trace(struct readers *r, bool on);
+/* A technician's "reader reset": a fresh worker and PC/SC context for the
+ * reader (a stuck one is abandoned), the card powered down and up again.
+ * Returns the reply (new reference). */
+json_t *readers_reset(struct readers *r, const char *reader);
+/* The reader monitor is running (or PC/SC is off by configuration). */
+bool readers_healthy(struct readers *r);
+/* cfg changed (a reload): apply hold time and reader filters. */
+void readers_reconfigure(struct readers *r);
 
 /* New references for the `readers` and `status` replies. */
 json_t *readers_list_json(struct readers *r);

@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "control.h"
+#include "json.h"
 #include "log.h"
 #include "readers.h"
 
@@ -26,6 +27,10 @@ static struct {
 	struct control *control;
 	struct readers *readers;
 	uint64_t started;
+	uint64_t watchdog_usec;       /* 0: no watchdog */
+	uint64_t last_ping;
+	bool healthy;
+	unsigned reloads, reload_failures;
 } d;
 
 static void usage(FILE *f)
@@ -42,6 +47,67 @@ static void emit(void *arg, json_t *event)
 	control_broadcast(d.control, event);
 }
 
+static uint64_t now_usec(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* Re-read the configuration. A bad file changes nothing. Keys that need
+ * new sockets or threads are kept until a restart, and said so. */
+static json_t *reload(void)
+{
+	char err[512];
+	struct config next;
+	if (config_load(&next, d.config_file, false, err, sizeof err) < 0) {
+		d.reload_failures++;
+		log_at(LOG_ERR, NULL, "config_error", "reload: %s; keeping the running configuration", err);
+		json_t *e = json_error(SS_E_CONFIG, err);
+		json_object_set_new(e, "kept", json_string("the running configuration"));
+		return e;
+	}
+	json_t *restart = json_array();
+#define KEEP_STR(f)                                                                                \
+	if (strcmp(next.f, d.cfg.f)) {                                                             \
+		json_array_append_new(restart, json_string(#f));                                   \
+		memcpy(next.f, d.cfg.f, sizeof next.f);                                            \
+	}
+	KEEP_STR(socket)
+	KEEP_STR(state_dir)
+	KEEP_STR(nfc)
+	KEEP_STR(listen)
+#undef KEEP_STR
+	if (next.pcsc != d.cfg.pcsc) {
+		json_array_append_new(restart, json_string("pcsc"));
+		next.pcsc = d.cfg.pcsc;
+	}
+	d.cfg = next;
+	d.reloads++;
+	log_set_level(d.cfg.log_level);
+	control_configure(d.control, d.cfg.admin_group, d.cfg.client_idle_s);
+	readers_reconfigure(d.readers);
+	log_msg(LOG_NOTICE, "reloaded %s%s", d.config_file,
+		json_array_size(restart) ? " (some keys need a restart; see sscardctl reload)" : "");
+	return json_pack("{s:b,s:s,s:o}", "ok", 1, "config", d.config_file, "needs_restart", restart);
+}
+
+/* Ping the watchdog from the loop itself, and only while the parts that
+ * keep the terminal useful are alive: a wedged loop or a dead reader
+ * monitor stops the pings, and systemd restarts us. */
+static int on_watchdog(sd_event_source *s, uint64_t usec, void *arg)
+{
+	d.healthy = readers_healthy(d.readers);
+	if (d.healthy) {
+		sd_notify(0, "WATCHDOG=1");
+		d.last_ping = now_usec();
+	} else
+		log_msg(LOG_ERR, "unhealthy (reader monitor gone): not pinging the watchdog");
+	sd_event_source_set_time(s, usec + d.watchdog_usec / 3);
+	sd_event_source_set_enabled(s, SD_EVENT_ON);
+	return 0;
+}
+
 static void add_status(json_t *st)
 {
 	json_object_set_new(st, "version", json_string(SSCARD_VERSION));
@@ -51,6 +117,16 @@ static void add_status(json_t *st)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	json_object_set_new(st, "uptime_s",
 			    json_integer((json_int_t)((uint64_t)ts.tv_sec - d.started)));
+	json_object_set_new(st, "reloads", json_pack("{s:i,s:i}", "ok", (int)d.reloads, "failed",
+						     (int)d.reload_failures));
+	json_t *wd = json_pack("{s:b,s:b}", "enabled", d.watchdog_usec > 0, "healthy",
+			       readers_healthy(d.readers));
+	if (d.watchdog_usec) {
+		json_object_set_new(wd, "interval_s", json_real((double)d.watchdog_usec / 1e6));
+		json_object_set_new(wd, "last_ping_s_ago",
+				    json_real((double)(now_usec() - d.last_ping) / 1e6));
+	}
+	json_object_set_new(st, "watchdog", wd);
 }
 
 static int on_term(sd_event_source *s, const struct signalfd_siginfo *si, void *arg)
@@ -62,19 +138,26 @@ static int on_term(sd_event_source *s, const struct signalfd_siginfo *si, void *
 
 static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *arg)
 {
-	char err[512];
-	struct config next;
-	/* Validate only: applying a new configuration at run time comes with
-	 * the reload work; a bad file must never replace a good one. */
-	if (config_load(&next, d.config_file, false, err, sizeof err) < 0)
-		log_msg(LOG_ERR, "SIGHUP: configuration not valid, keeping the running one: %s", err);
-	else
-		log_msg(LOG_NOTICE, "SIGHUP: configuration is valid; restart sscardd to apply it");
+	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long)now_usec());
+	json_decref(reload());
+	sd_notify(0, "READY=1");
 	return 0;
+}
+
+static int start_watchdog(sd_event *ev)
+{
+	if (sd_watchdog_enabled(0, &d.watchdog_usec) <= 0) {
+		d.watchdog_usec = 0;
+		return 0;
+	}
+	d.last_ping = now_usec();
+	return sd_event_add_time_relative(ev, NULL, CLOCK_MONOTONIC, d.watchdog_usec / 3,
+					  d.watchdog_usec / 30, on_watchdog, NULL);
 }
 
 int main(int argc, char **argv)
 {
+	static const struct control_ops ops = {.status = add_status, .reload = reload};
 	static const struct option lo[] = {{"config", 1, 0, 'c'},       {"foreground", 0, 0, 'f'},
 					   {"check-config", 0, 0, 'C'}, {"version", 0, 0, 'V'},
 					   {"help", 0, 0, 'h'},         {0, 0, 0, 0}};
@@ -138,7 +221,9 @@ int main(int argc, char **argv)
 	    (rv = sd_event_add_signal(ev, NULL, SIGINT, on_term, NULL)) < 0 ||
 	    (rv = sd_event_add_signal(ev, NULL, SIGHUP, on_hup, NULL)) < 0 ||
 	    (rv = readers_start(ev, &d.cfg, emit, NULL, &d.readers)) < 0 ||
-	    (rv = control_attach(ev, fd, d.cfg.socket, d.readers, add_status, &d.control)) < 0) {
+	    (rv = control_attach(ev, fd, d.cfg.socket, d.readers, &ops, d.cfg.admin_group,
+				 d.cfg.client_idle_s, &d.control)) < 0 ||
+	    (rv = start_watchdog(ev)) < 0) {
 		log_msg(LOG_ERR, "cannot start: %s", strerror(-rv));
 		readers_stop(d.readers);
 		close(fd);

@@ -444,13 +444,23 @@ enum ss_err pcsc_connect(struct pcsc_conn *c, const char *reader, struct rdr_car
 	return SS_OK;
 }
 
-void pcsc_disconnect(struct rdr_card *card)
+static void disconnect(struct rdr_card *card, DWORD how)
 {
 	struct card_priv *p = card->priv;
 	if (!p)
 		return;
-	SCardDisconnect(p->h, SCARD_LEAVE_CARD);
+	SCardDisconnect(p->h, how);
 	free(p);
 	card->priv = NULL;
 	card->tr.ctx = NULL;
+}
+
+void pcsc_disconnect(struct rdr_card *card)
+{
+	disconnect(card, SCARD_LEAVE_CARD);
+}
+
+void pcsc_disconnect_unpower(struct rdr_card *card)
+{
+	disconnect(card, SCARD_UNPOWER_CARD);
 }

@@ -67,6 +67,8 @@ void pcsc_conn_free(struct pcsc_conn *c);
 enum ss_err pcsc_connect(struct pcsc_conn *c, const char *reader, struct rdr_card *card);
 /* Leave the card powered for others. Safe on a card whose reader vanished. */
 void pcsc_disconnect(struct rdr_card *card);
+/* Let go and power the card down (a technician's reset). */
+void pcsc_disconnect_unpower(struct rdr_card *card);
 /* pcsc-lite return value → project error (context-free mapping). */
 enum ss_err pcsc_err(long rv);
 

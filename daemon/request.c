@@ -1,0 +1,134 @@
+/* request.c — diagnostics request grammar. */
+#include "request.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "log.h"
+
+static const struct {
+	const char *words;   /* one or two words */
+	enum req_verb verb;
+	int arg;             /* 0 none, 1 optional, 2 required */
+	bool admin;
+} verbs[] = {
+	{"status", REQ_STATUS, 0, false},
+	{"readers", REQ_READERS, 0, false},
+	{"read", REQ_READ, 1, false},
+	{"events", REQ_EVENTS, 0, false},
+	{"trace on", REQ_TRACE_ON, 0, true},
+	{"trace off", REQ_TRACE_OFF, 0, true},
+	{"reload", REQ_RELOAD, 0, true},
+	{"reader reset", REQ_READER_RESET, 2, true},
+	{"log level", REQ_LOG_LEVEL, 2, true},
+	{"help", REQ_HELP, 0, false},
+};
+#define N_VERBS (sizeof verbs / sizeof verbs[0])
+
+static const char HELP[] = "status, readers, read [READER], events, help; "
+			   "for administrators: trace on|off, reload, reader reset READER, "
+			   "log level error|warning|notice|info|debug";
+
+const char *request_help(void)
+{
+	return HELP;
+}
+
+bool request_is_admin(enum req_verb v)
+{
+	for (size_t i = 0; i < N_VERBS; i++)
+		if (verbs[i].verb == v)
+			return verbs[i].admin;
+	return true;
+}
+
+const char *request_verb_name(enum req_verb v)
+{
+	for (size_t i = 0; i < N_VERBS; i++)
+		if (verbs[i].verb == v)
+			return verbs[i].words;
+	return "?";
+}
+
+static bool blank(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/* Whether line starts with the words of w (blanks between them of any
+ * length); sets *rest just past them. */
+static bool starts_with_words(const char *line, const char *w, const char **rest)
+{
+	const char *p = line;
+	while (*w) {
+		if (*w == ' ') {
+			if (!blank(*p))
+				return false;
+			while (blank(*p))
+				p++;
+			w++;
+			continue;
+		}
+		if (*p++ != *w++)
+			return false;
+	}
+	if (*p && !blank(*p))
+		return false;
+	while (blank(*p))
+		p++;
+	*rest = p;
+	return true;
+}
+
+int request_parse(const char *line, struct request *r, char *err, size_t errlen)
+{
+	const char *rest = NULL;
+	size_t best = N_VERBS, best_len = 0;
+
+	memset(r, 0, sizeof *r);
+	r->level = -1;
+	*err = 0;
+	while (blank(*line))
+		line++;
+	if (!*line)
+		return -1;
+	for (size_t i = 0; i < N_VERBS; i++) { /* longest match: "trace on" over "trace" */
+		const char *rr;
+		if (starts_with_words(line, verbs[i].words, &rr) && strlen(verbs[i].words) > best_len) {
+			best = i;
+			best_len = strlen(verbs[i].words);
+			rest = rr;
+		}
+	}
+	if (best == N_VERBS) {
+		size_t n = strcspn(line, " \t");
+		snprintf(err, errlen, "Unknown command '%.*s'. Commands: %s.", (int)(n > 64 ? 64 : n),
+			 line, HELP);
+		return -1;
+	}
+	r->verb = verbs[best].verb;
+	size_t alen = strlen(rest);
+	while (alen && blank(rest[alen - 1]))
+		alen--;
+	if (verbs[best].arg == 0 && alen) {
+		snprintf(err, errlen, "'%s' takes no arguments.", verbs[best].words);
+		return -1;
+	}
+	if (verbs[best].arg == 2 && !alen) {
+		snprintf(err, errlen, "'%s' needs an argument. Commands: %s.", verbs[best].words, HELP);
+		return -1;
+	}
+	if (alen >= sizeof r->arg) {
+		snprintf(err, errlen, "The argument of '%s' is too long.", verbs[best].words);
+		return -1;
+	}
+	memcpy(r->arg, rest, alen);
+	r->arg[alen] = 0;
+	if (r->verb == REQ_LOG_LEVEL && (r->level = log_level_parse(r->arg)) < 0) {
+		snprintf(err, errlen, "Log level must be error, warning, notice, info or debug, not '%.32s'.",
+			 r->arg);
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,41 @@
+/* request.h — the diagnostics protocol's request grammar, apart from any
+ * I/O so that it can be fuzzed: one line "VERB [ARG…]", words separated by
+ * spaces or tabs. */
+#ifndef SSCARD_REQUEST_H
+#define SSCARD_REQUEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+enum req_verb {
+	REQ_STATUS,
+	REQ_READERS,
+	REQ_READ,          /* arg: reader name, may hold spaces; empty = first card */
+	REQ_EVENTS,
+	REQ_TRACE_ON,      /* admin */
+	REQ_TRACE_OFF,     /* admin */
+	REQ_RELOAD,        /* admin */
+	REQ_READER_RESET,  /* admin; arg: reader name */
+	REQ_LOG_LEVEL,     /* admin; arg: error|warning|notice|info|debug */
+	REQ_HELP,
+	REQ__COUNT
+};
+
+#define REQ_ARG_MAX 256
+
+struct request {
+	enum req_verb verb;
+	char arg[REQ_ARG_MAX];
+	int level;         /* REQ_LOG_LEVEL: syslog priority */
+};
+
+/* Parse one request line (NUL-terminated, no newline). 0 on success;
+ * otherwise -1 with a plain sentence in err. An empty line is -1 with
+ * err "" (nothing to answer). */
+int request_parse(const char *line, struct request *r, char *err, size_t errlen);
+bool request_is_admin(enum req_verb v);
+const char *request_verb_name(enum req_verb v);
+/* "status, readers, read [READER], …" */
+const char *request_help(void);
+
+#endif
