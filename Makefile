@@ -20,7 +20,7 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
            -Wmissing-prototypes -Wno-unused-parameter -Wvla
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=c11 -D_GNU_SOURCE $(WARN) -fno-strict-aliasing $(PKG_CFLAGS) \
+CFLAGS  += -std=c11 -D_GNU_SOURCE -DSRCDIR=\"$(CURDIR)\" $(WARN) -fno-strict-aliasing $(PKG_CFLAGS) \
            -fstack-protector-strong -D_FORTIFY_SOURCE=2
 LDFLAGS += -pthread
 ifneq ($(SAN),)
@@ -38,7 +38,7 @@ DAEMON_SRC := daemon/sscardd.c daemon/readers.c daemon/control.c
 CTL_SRC    := client/sscardctl.c
 VCARD_SRC  := sim/vcard.c
 
-UNIT_TESTS := test-apdu test-ssc
+UNIT_TESTS := test-apdu test-ssc test-config
 UNIT_BINS  := $(UNIT_TESTS:%=$(BUILD)/tests/%)
 
 PROGS := $(BUILD)/sscardd $(BUILD)/sscardctl $(BUILD)/sscard-vcard $(BUILD)/bench-read \
@@ -81,6 +81,11 @@ $(BUILD)/fuzz-parsers: tests/fuzz/fuzz_parsers.c tests/unit/fake_transport.c \
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror \
 	  -fsanitize=fuzzer,address,undefined -o $@ $^
 
+$(BUILD)/fuzz-requests: tests/fuzz/fuzz_requests.c daemon/config.c daemon/request.c daemon/log.c
+	@mkdir -p $(dir $@)
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror \
+	  -fsanitize=fuzzer,address,undefined -o $@ $^ $$(pkg-config --libs inih libsystemd)
+
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
 deps:
@@ -96,10 +101,12 @@ unit: $(UNIT_BINS)
 integration: all
 	@python3 tests/integration/run.py --build $(BUILD)
 
-fuzz: $(BUILD)/fuzz-parsers
-	@mkdir -p $(BUILD)/fuzz-corpus
+fuzz: $(BUILD)/fuzz-parsers $(BUILD)/fuzz-requests
+	@mkdir -p $(BUILD)/fuzz-corpus $(BUILD)/fuzz-corpus-requests
 	$(BUILD)/fuzz-parsers -max_total_time=$${FUZZ_SECONDS:-30} -print_final_stats=1 \
 	  $(BUILD)/fuzz-corpus tests/fuzz/seeds
+	$(BUILD)/fuzz-requests -max_total_time=$${FUZZ_SECONDS:-30} -print_final_stats=1 \
+	  -dict=tests/fuzz/requests.dict $(BUILD)/fuzz-corpus-requests tests/fuzz/seeds-requests
 
 demo: deps all
 	@bash sim/demo.sh $(BUILD)

@@ -137,23 +137,28 @@ static bool printable(const char *v)
 	return true;
 }
 
-/* Comma-separated glob patterns; "" = none. */
+/* Comma-separated glob patterns; "" = none; an empty element is an error. */
 static bool parse_patterns(const char *v, struct cfg_patterns *out)
 {
-	char buf[CFG_PATTERNS_MAX * CFG_PATTERN_LEN], *save, *tok;
 	struct cfg_patterns n = {.n = 0};
-	if (strlen(v) >= sizeof buf)
-		return false;
-	strcpy(buf, v);
-	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		while (*tok == ' ' || *tok == '\t')
-			tok++;
-		size_t l = strlen(tok);
-		while (l && (tok[l - 1] == ' ' || tok[l - 1] == '\t'))
-			tok[--l] = 0;
+	if (!*v) {
+		*out = n;
+		return true;
+	}
+	for (const char *p = v;; p++) {
+		size_t l = strcspn(p, ",");
+		const char *q = p + l;
+		while (*p == ' ' || *p == '\t')
+			p++, l--;
+		while (l && (p[l - 1] == ' ' || p[l - 1] == '\t'))
+			l--;
 		if (!l || l >= CFG_PATTERN_LEN || n.n == CFG_PATTERNS_MAX)
 			return false;
-		strcpy(n.p[n.n++], tok);
+		memcpy(n.p[n.n], p, l);
+		n.p[n.n++][l] = 0;
+		if (!*q)
+			break;
+		p = q;
 	}
 	*out = n;
 	return true;
