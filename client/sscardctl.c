@@ -4,6 +4,7 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -259,6 +260,7 @@ int main(int argc, char **argv)
 	char req[1024] = "", buf[1 << 20], *line;
 	size_t have = 0;
 
+	signal(SIGPIPE, SIG_IGN); /* a daemon that hangs up is reported, not fatal */
 	while ((c = getopt_long(argc, argv, "+s:jt:h", lo, NULL)) != -1) {
 		switch (c) {
 		case 's': path = optarg; break;

@@ -457,10 +457,11 @@ void control_configure(struct control *c, const char *admin_group, unsigned idle
 static int on_sweep(sd_event_source *s, uint64_t usec, void *arg)
 {
 	struct control *c = arg;
-	uint64_t limit = (uint64_t)c->idle_s * 1000000;
+	uint64_t limit = (uint64_t)c->idle_s * 1000000, now = now_usec(c);
 	for (struct client *cl = c->clients, *n; cl; cl = n) {
 		n = cl->next;
-		if (cl->subscribed || cl->waiting || cl->eof || usec - cl->last_active < limit)
+		/* last_active may be later than this timer's due time */
+		if (cl->subscribed || cl->waiting || cl->eof || now < cl->last_active + limit)
 			continue;
 		log_msg(LOG_DEBUG, "control: closing idle client pid %d", (int)cl->cred.pid);
 		json_t *e = json_error(SS_E_IDLE, NULL);
@@ -470,7 +471,7 @@ static int on_sweep(sd_event_source *s, uint64_t usec, void *arg)
 		cl->in_len = 0;
 		settle(cl);
 	}
-	sd_event_source_set_time(s, usec + 1000000);
+	sd_event_source_set_time(s, now + 1000000);
 	sd_event_source_set_enabled(s, SD_EVENT_ON);
 	return 0;
 }

@@ -249,7 +249,7 @@ static void card_changes(struct pcsc_monitor *m, SCARD_READERSTATE *st, struct r
 			 size_t cap, size_t *n)
 {
 	for (size_t i = 0; i < m->n; i++) {
-		SCARD_READERSTATE *s = &st[i + 1];
+		SCARD_READERSTATE *s = &st[i];
 		struct known *k = &m->r[i];
 		DWORD now = s->dwEventState & ~(DWORD)SCARD_STATE_CHANGED;
 		bool present = (now & SCARD_STATE_PRESENT) && !(now & SCARD_STATE_MUTE);
@@ -291,14 +291,21 @@ enum ss_err pcsc_monitor_wait(struct pcsc_monitor *m, struct rdr_event *ev, size
 		}
 		if (*n)
 			return SS_OK;
+		/* pcsc-lite takes at most PCSCLITE_MAX_READERS_CONTEXTS states
+		 * per call. With that many readers there is no room for the PnP
+		 * pseudo-reader: then look at the reader list once a second. */
+		bool pnp = m->n + 1 <= PCSCLITE_MAX_READERS_CONTEXTS;
+		size_t first = pnp ? 1 : 0;
 		memset(st, 0, sizeof st);
-		st[0].szReader = PNP_READER;
-		st[0].dwCurrentState = m->pnp_state;
-		for (size_t i = 0; i < m->n; i++) {
-			st[i + 1].szReader = m->r[i].name;
-			st[i + 1].dwCurrentState = m->r[i].state;
+		if (pnp) {
+			st[0].szReader = PNP_READER;
+			st[0].dwCurrentState = m->pnp_state;
 		}
-		rv = SCardGetStatusChange(m->ctx, INFINITE, st, (DWORD)m->n + 1);
+		for (size_t i = 0; i < m->n; i++) {
+			st[i + first].szReader = m->r[i].name;
+			st[i + first].dwCurrentState = m->r[i].state;
+		}
+		rv = SCardGetStatusChange(m->ctx, pnp ? INFINITE : 1000, st, (DWORD)(m->n + first));
 		if (rv == SCARD_E_CANCELLED)
 			continue;
 		if (context_lost(rv)) {
@@ -314,8 +321,9 @@ enum ss_err pcsc_monitor_wait(struct pcsc_monitor *m, struct rdr_event *ev, size
 			backoff(m);
 			return SS_OK;
 		}
-		m->pnp_state = st[0].dwEventState & ~(DWORD)SCARD_STATE_CHANGED;
-		card_changes(m, st, ev, cap, n);
+		if (pnp)
+			m->pnp_state = st[0].dwEventState & ~(DWORD)SCARD_STATE_CHANGED;
+		card_changes(m, st + first, ev, cap, n);
 		if (*n)
 			return SS_OK;
 	}

@@ -3,6 +3,7 @@
 run.py. Nothing here touches the machine's own pcscd or network."""
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -48,8 +49,18 @@ class Rig:
         for i in range(slots):
             port = 0x8C7B + 2 * i
             with open(os.path.join(conf, "vpcd%d" % i), "w") as f:
-                f.write('FRIENDLYNAME "Virtual PCD"\nDEVICENAME /dev/null:0x%04X\n'
-                        "LIBPATH %s\nCHANNELID 0x%04X\n" % (port, VPCD_DRIVER, port))
+                # distinct names: pcscd numbers same-named readers unreliably
+                name = "Virtual PCD" if i == 0 else "Virtual PCD %c" % (ord("A") + i - 1)
+                # vpcd keeps its two slots in static variables, shared by
+                # every reader that loads the same file: one copy per slot
+                # pair gives each its own (pcscd dlopens each path apart).
+                lib = VPCD_DRIVER
+                if i:
+                    lib = os.path.join(self.tmp, "libifdvpcd-%d.so" % i)
+                    if not os.path.exists(lib):
+                        shutil.copy(VPCD_DRIVER, lib)
+                f.write('FRIENDLYNAME "%s"\nDEVICENAME /dev/null:0x%04X\n'
+                        "LIBPATH %s\nCHANNELID 0x%04X\n" % (name, port, lib, port))
         comm = "/run/pcscd/pcscd.comm"
         if os.path.exists(comm):
             os.unlink(comm)
@@ -155,8 +166,17 @@ class Rig:
         return any(r["name"] == reader and r["card_present"] and r["state"] == "card"
                    for r in j["readers"])
 
-    def events(self):
-        return Events(self.sock)
+    def events(self, verb="events"):
+        return Events(self.sock, verb)
+
+    def ctl_as(self, uid, groups, *args):
+        """sscardctl -j as another user (setpriv), for permission tests."""
+        cmd = ["setpriv", "--reuid=%d" % uid, "--regid=%d" % uid]
+        cmd += ["--groups=" + ",".join(map(str, groups))] if groups else ["--clear-groups"]
+        r = subprocess.run(cmd + [os.path.join(self.build, "sscardctl"), "-j"] + list(args),
+                           capture_output=True, text=True, timeout=30,
+                           env=dict(os.environ, SSCARD_SOCKET=self.sock))
+        return r.returncode, json.loads(r.stdout) if r.stdout.strip() else None, r.stderr
 
     def cleanup(self):
         for c in list(self.cards):
@@ -168,13 +188,13 @@ class Rig:
 class Events:
     """A subscriber on the control socket."""
 
-    def __init__(self, path):
+    def __init__(self, path, verb="events"):
         self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.s.connect(path)
-        self.s.sendall(b"events\n")
+        self.s.sendall(verb.encode() + b"\n")
         self.buf = b""
         first = self.next(5)
-        assert first and first.get("events") == "subscribed", first
+        assert first and first.get("ok") is True, first
 
     def next(self, timeout):
         end = time.monotonic() + timeout

@@ -5,7 +5,10 @@ Runs itself inside private mount, network and PID namespaces (unshare), so
 the machine's own pcscd, /run and network are never touched. Prints one
 "ok - NAME" / "not ok - NAME" line per test and "N passed, N failed"."""
 import argparse
+import json
 import os
+import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -185,12 +188,11 @@ def mute_card_never_hangs_the_daemon(rig):
     worst = 0.0
     for _ in range(10):
         t0 = time.monotonic()
-        rc, j, _ = rig.ctl_json("status")
+        j = rig.request(b"status\n")[0]
         worst = max(worst, time.monotonic() - t0)
-        check(rc == 0, "status failed while the card is mute")
-    print("# status while a card is mute: slowest of 10 answers %.1f ms (includes process start)"
-          % (worst * 1000))
-    check(worst < 0.5, "status took %.3f s" % worst)
+        check(j.get("ok") is not False and j["readers"], "status failed while the card is mute")
+    print("# status while a card is mute: slowest of 10 answers %.1f ms" % (worst * 1000))
+    check(worst < 0.1, "status took %.3f s" % worst)
     e = ev.wait("read_failed", 5, reader=READER0)
     check(e and e["error"] == "card_timeout", "no timeout event: %r" % e)
     t0 = time.monotonic()
@@ -418,6 +420,217 @@ def card_swapped_quickly_reads_the_new_card(rig):
             break
         time.sleep(0.3)
     check(rc == 0 and j["name"] == "李四", "stale card data: %r" % j)
+    rig.remove(card)
+
+
+NOBODY = 65534
+USERS_GID = 100  # Debian's "users" group
+
+
+@test
+def admin_verbs_need_root_or_the_admin_group(rig):
+    os.chmod(rig.tmp, 0o755)
+    os.chmod(rig.sock, 0o666)  # this test is about the daemon's check, not file modes
+    rc, j, err = rig.ctl_as(NOBODY, [], "status")
+    check(rc == 0 and j["readers"], "status as nobody: %r %s" % (j, err))
+    for verb in (["trace", "on"], ["trace", "off"], ["reload"], ["reader", "reset", READER0],
+                 ["log", "level", "debug"]):
+        rc, j, err = rig.ctl_as(NOBODY, [], *verb)
+        check(rc == 1 and j["error"] == "not_allowed", "%s as nobody: %r" % (verb, j))
+        check("Not allowed" in err, err)
+    rc, j, _ = rig.ctl_json("log", "level", "info")  # root may
+    check(rc == 0 and j["log_level"] == "info", j)
+    # members of admin_group may, whether it is their primary group or not
+    rig.stop_daemon()
+    rig.start_daemon(extra_conf="[daemon]\nadmin_group = users\n")
+    os.chmod(rig.sock, 0o666)
+    rc, j, err = rig.ctl_as(NOBODY, [USERS_GID], "log", "level", "info")
+    check(rc == 0 and j["log_level"] == "info", "nobody in users: %r %s" % (j, err))
+    rc, j, _ = rig.ctl_as(NOBODY, [], "log", "level", "info")
+    check(rc == 1 and j["error"] == "not_allowed", j)
+    logs = open(rig.daemon_logs[-1]).read()
+    check("refused to uid 65534" in logs, "refusals are logged")
+    rig.stop_daemon()
+    rig.start_daemon()
+    os.chmod(rig.tmp, 0o700)
+
+
+@test
+def trace_shows_apdus_with_personal_data_redacted(rig):
+    tr = rig.events("trace on")
+    card = rig.insert("zhangsan-2.00.card")
+    lines = []
+    while True:
+        e = tr.next(5)
+        check(e, "trace ended early: %r" % lines[-3:])
+        lines.append(e)
+        if e["event"] in ("card_read", "read_failed"):
+            break
+    apdus = [e for e in lines if e["event"] == "apdu"]
+    check(len(apdus) == 15, "%d apdu lines" % len(apdus))
+    check(apdus[0]["cmd"].startswith("00A40400") and apdus[0]["sw"] == "9000", apdus[0])
+    check(all(isinstance(e["us"], int) and e["reader"] == READER0 for e in apdus), "fields")
+    text = json.dumps(apdus)
+    ssn_hex = "111111198101011110".encode().hex().upper()
+    name_hex = "张三".encode("gbk").hex().upper()
+    check(ssn_hex not in text and name_hex not in text, "personal data in the trace")
+    check(any(e.get("redacted") for e in apdus), "no line says it was redacted")
+    # the card_read event itself goes to subscribers as before; trace off ends the stream
+    rc, j, _ = rig.ctl_json("trace", "off")
+    check(rc == 0 and j["stopped"] == 1, j)
+    e = tr.next(5)
+    check(e and e["event"] == "trace_off", e)
+    check(tr.next(2) is None, "stream not closed after trace off")
+    tr.close()
+    rc, j, _ = rig.ctl_json("status")
+    check(j["trace"] is False, "status still says trace on")
+    # no trace subscriber: no apdu lines for plain subscribers either
+    ev = rig.events()
+    rc, j, _ = rig.ctl_json("read")
+    e = ev.next(2)
+    check(e is None or e["event"] != "apdu", e)
+    ev.close()
+    rig.remove(card)
+
+
+@test
+def reload_applies_good_config_and_keeps_the_old_on_bad(rig):
+    conf = os.path.join(rig.tmp, "sscard.conf")
+    orig = open(conf).read()
+    rc, j, _ = rig.ctl_json("status")
+    check(j["log_level"] == "debug", j["log_level"])
+    open(conf, "w").write(orig.replace("log_level = debug", "log_level = notice")
+                          + "exclude = *00 01\n")
+    rc, j, _ = rig.ctl_json("reload")
+    check(rc == 0 and j["needs_restart"] == [], j)
+    rc, j, _ = rig.ctl_json("status")
+    check(j["log_level"] == "notice", j["log_level"])
+    check([r["name"] for r in rig.ctl_json("readers")[1]["readers"]] == [READER0], "exclude")
+    # a bad file: reload says where and why, nothing changes
+    open(conf, "w").write(orig + "card_hold_ms = lots\n")
+    rc, j, err = rig.ctl_json("reload")
+    check(rc == 1 and j["error"] == "config_error", j)
+    check("sscard.conf:%d: card_hold_ms" % (orig.count("\n") + 1) in j["message"], j["message"])
+    check(j["kept"] == "the running configuration", j)
+    rc, j, _ = rig.ctl_json("status")
+    check(j["log_level"] == "notice" and j["reloads"] == {"ok": 1, "failed": 1}, j)
+    # SIGHUP does the same
+    rig.daemon.send_signal(signal.SIGHUP)
+    time.sleep(0.3)
+    check(rig.daemon.poll() is None, "SIGHUP with a bad file killed the daemon")
+    j = rig.ctl_json("status")[1]
+    check(j.get("reloads", {}).get("failed") == 2, "SIGHUP not counted: %r" % j)
+    open(conf, "w").write(orig.replace("socket = ", "socket = /tmp/elsewhere.sock\n;"))
+    rc, j, _ = rig.ctl_json("reload")
+    check(rc == 0 and j["needs_restart"] == ["socket"], j)
+    open(conf, "w").write(orig)
+    rc, j, _ = rig.ctl_json("reload")
+    check(rc == 0, j)
+    check(wait_for(lambda: len(rig.ctl_json("readers")[1]["readers"]) == 2, 3), "reader back")
+    check(rig.ctl_json("status")[1]["log_level"] == "debug", "log level back")
+
+
+@test
+def idle_clients_are_closed_streams_are_not(rig):
+    rig.stop_daemon()
+    rig.start_daemon(extra_conf="[daemon]\nclient_idle_s = 1\n")
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(rig.sock)
+    s.sendall(b"stat")  # half a request, then nothing
+    s.settimeout(5)
+    t0 = time.monotonic()
+    data = b""
+    while True:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    took = time.monotonic() - t0
+    s.close()
+    j = json.loads(data.decode().splitlines()[0])
+    check(j["error"] == "idle" and 0.9 < took < 3.5, (j, took))
+    ev = rig.events()
+    time.sleep(2.5)
+    card = rig.insert("zhangsan-2.00.card")
+    check(ev.wait("card_read", 5), "an events stream was closed as idle")
+    ev.close()
+    rig.remove(card)
+    rig.stop_daemon()
+    rig.start_daemon()
+
+
+@test
+def reader_reset_gives_a_stuck_reader_a_fresh_start(rig):
+    rig.stop_daemon()
+    rig.start_daemon(read_timeout_ms=400)  # well before vpcd gives up on the mute card
+    ev = rig.events()
+    card = rig.insert("zhangsan-2.00.card", 0x8C7B, "--mute-after", "3")
+    e = ev.wait("read_failed", 5, reader=READER0)
+    check(e and e["error"] == "card_timeout", e)
+    st = [r for r in rig.ctl_json("readers")[1]["readers"] if r["name"] == READER0][0]
+    check(st["state"] == "stuck", st)
+    rc, j, _ = rig.ctl_json("reader", "reset", READER0)
+    check(rc == 0 and j["was_stuck"] is True, j)
+    check(ev.wait("reader_reset", 2, reader=READER0), "no reader_reset event")
+    rc, j, _ = rig.ctl_json("reader", "reset", "No Such Reader")
+    check(rc == 1 and j["error"] == "unknown_reader", j)
+    rig.remove(card)
+    check(ev.wait("card_removed", 5), "removal")
+    card = rig.insert("lisi-1.00-t0.card")
+    e = ev.wait("card_read", 5, reader=READER0)
+    check(e and e["card"]["name"] == "李四", e)
+    ev.close()
+    rig.remove(card)
+    rig.stop_daemon()
+    rig.start_daemon()
+
+
+@test
+def sixteen_readers_then_unplugged_and_replugged(rig):
+    # 16 = PCSCLITE_MAX_READERS_CONTEXTS, the most one pcscd serves
+    N = int(os.environ.get("SSCARD_N", "16"))
+    rig.stop_daemon()
+    rig.kill_pcscd()
+    rig.start_pcscd(slots=N // 2)
+    rig.start_daemon()
+    def names():
+        rc, j, err = rig.ctl_json("readers")
+        return [r["name"] for r in j["readers"]] if j and "readers" in j else [j, err]
+    check(wait_for(lambda: len(names()) == N, 10), "%d readers: %r" % (N, names()))
+    ev = rig.events()
+    cards = [rig.insert("zhangsan-2.00.card", 0x8C7B + i) for i in range(N)]
+    seen = set()
+    kinds = []
+    end = time.monotonic() + 20
+    while len(seen) < N and time.monotonic() < end:
+        e = ev.next(max(0.1, end - time.monotonic()))
+        kinds.append(e and e["event"])
+        if e and e["event"] == "card_read":
+            check(e["card"]["name"] == "张三", e)
+            seen.add(e["reader"])
+        check(not (e and e["event"] == "read_failed"), "read failed: %r" % e)
+    check(len(seen) == N, "read in %d of %d readers: %r" % (len(seen), N, kinds[:40]))
+    t0 = time.monotonic()
+    j = rig.request(b"status\n")[0]
+    check(len(j["readers"]) == N and time.monotonic() - t0 < 0.1, "status with %d readers" % N)
+    for c in cards:
+        rig.remove(c)
+    # unplug 14 of them: pcscd comes back with one vpcd slot (a config change)
+    rig.kill_pcscd()
+    rig.start_pcscd(slots=1)
+    check(wait_for(lambda: len(names()) == 2, 5), "readers after unplug: %r" % names())
+    removed = 0
+    while True:
+        e = ev.next(0.5)
+        if not e:
+            break
+        removed += e["event"] == "reader_removed"
+    check(removed >= N - 2, "reader_removed events: %d" % removed)
+    ev.close()
+    rc, j, _ = rig.ctl_json("read", "Virtual PCD E 00 00")
+    check(rc == 1 and j["error"] == "unknown_reader", j)
+    card, rc, j, _ = read_card(rig, "lisi-1.00-t0.card")
+    check(rc == 0 and j["name"] == "李四", j)
     rig.remove(card)
 
 
