@@ -114,10 +114,26 @@ demo: deps all
 bench: deps all
 	@bash bench/run.sh $(BUILD)
 
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+UNITDIR    ?= $(if $(filter /usr,$(PREFIX)),/usr/lib,$(PREFIX)/lib)/systemd/system
+SYSUSERSDIR ?= $(if $(filter /usr,$(PREFIX)),/usr/lib,$(PREFIX)/lib)/sysusers.d
+
+# DESTDIR= for packaging, PREFIX=/usr for a system install (units then go
+# to /usr/lib/systemd/system and the config to /etc/sscard). An existing
+# sscard.conf is kept; the shipped one is installed beside it as .dist.
 install: $(BUILD)/sscardd $(BUILD)/sscardctl
 	install -D -m 0755 $(BUILD)/sscardd $(DESTDIR)$(PREFIX)/sbin/sscardd
 	install -D -m 0755 $(BUILD)/sscardctl $(DESTDIR)$(PREFIX)/bin/sscardctl
-	install -D -m 0644 config/sscard.conf $(DESTDIR)/etc/sscard/sscard.conf
+	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/sscard
+	if [ -e $(DESTDIR)$(SYSCONFDIR)/sscard/sscard.conf ]; then \
+	  install -m 0644 config/sscard.conf $(DESTDIR)$(SYSCONFDIR)/sscard/sscard.conf.dist; \
+	else install -m 0644 config/sscard.conf $(DESTDIR)$(SYSCONFDIR)/sscard/sscard.conf; fi
+	install -d -m 0755 $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR)
+	sed -e 's|@SBINDIR@|$(PREFIX)/sbin|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	  systemd/sscardd.service.in >$(DESTDIR)$(UNITDIR)/sscardd.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/sscardd.service
+	install -m 0644 systemd/sscard.sysusers $(DESTDIR)$(SYSUSERSDIR)/sscard.conf
+	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/sscard/README.md
 
 clean:
 	rm -rf build

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -196,6 +197,8 @@ int main(int argc, char **argv)
 	/* Under systemd (Type=notify) or with -f: stay in the foreground. */
 	bool daemonize = !foreground && !getenv("NOTIFY_SOCKET");
 	log_init(d.cfg.log_level, daemonize);
+	/* PINs pass through this process: no core files, no ptrace by peers. */
+	prctl(PR_SET_DUMPABLE, 0);
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&ss);
 	sigaddset(&ss, SIGTERM);

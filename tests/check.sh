@@ -76,6 +76,20 @@ for t in build/san/tests/test-*; do
 done
 tests integration python3 tests/integration/run.py --build build
 tests integration-asan python3 tests/integration/run.py --build build/san
+systemd_units() { # install into a scratch prefix, verify, score the hardening
+	rm -rf build/stage
+	make -s install PREFIX="$PWD/build/stage" || return 1
+	local unit=build/stage/lib/systemd/system/sscardd.service
+	systemd-analyze verify "$unit" || return 1
+	local score
+	score=$(systemd-analyze security --offline=true "$unit" | tail -n 1)
+	echo "$score"
+	echo "# systemd-analyze security: ${score#*: }" >>"$LOG/summary"
+	# exposure is compared on systemd's 0-100 scale: 20 = 2.0
+	systemd-analyze security --offline=true --threshold=20 "$unit" >/dev/null
+}
+stage systemd-units systemd_units
+
 demo_once() { # make demo's script, reading the demo card once
 	local out
 	out=$(SSCARD_DEMO_ONCE=1 bash sim/demo.sh build 2>&1) || { echo "$out"; return 1; }
@@ -87,6 +101,7 @@ stage demo demo_once
 stage fuzz-parsers make BUILD=build fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-20}"
 
 echo
+[ -f "$LOG/summary" ] && cat "$LOG/summary"
 if [ ${#failures[@]} -ne 0 ]; then
 	echo "failed: ${failures[*]}"
 fi
