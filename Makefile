@@ -112,6 +112,7 @@ demo: deps all
 	@bash sim/demo.sh $(BUILD)
 
 bench: deps all
+	@$(MAKE) -s SAN=1 BUILD=$(BUILD)/san all
 	@bash bench/run.sh $(BUILD)
 
 SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)

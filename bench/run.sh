@@ -1,8 +1,18 @@
 #!/usr/bin/env bash
-# make bench: card read through sscardd vs a bare SCardTransmit program,
-# side by side on the same private pcscd + emulated card. Two card speeds:
-# an instant card (worst case for our overhead) and a card that spends the
-# wire time of a 9600 bit/s T=0 contact card (what a kiosk really sees).
+# make bench — everything measured side by side in one run, inside private
+# mount/net/PID namespaces with our own pcscd (the machine's is untouched).
+#
+#   bench/read   card read through sscardd vs a bare SCardTransmit program
+#                on the same pcscd and emulated card: an instant card (worst
+#                case for our overhead) and one spending a 9600 bit/s card's
+#                wire time (what a kiosk really sees)
+#   bench/idle   CPU time of sscardd over IDLE_SECONDS (60) with one reader
+#                and no card; target < 0.1 s
+#   bench/soak   SOAK_CYCLES (10000) insert/read/remove cycles over 16 readers
+#                at once: RSS growth (target < 1 MB), open fds, every read ok;
+#                then SAN_SOAK_CYCLES (1600) on the ASan+UBSan build: clean
+#
+# BENCH=read,idle,soak picks parts.
 set -eu
 BUILD=$(cd "${1:-build}" && pwd)
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -10,33 +20,160 @@ if [ "${SSCARD_IN_NS:-}" != 1 ]; then
 	exec env SSCARD_IN_NS=1 unshare --mount --net --pid --fork --mount-proc --kill-child \
 		bash "$0" "$BUILD"
 fi
+BENCH=${BENCH:-read,idle,soak}
+IDLE_SECONDS=${IDLE_SECONDS:-60}
+SOAK_CYCLES=${SOAK_CYCLES:-10000}
+SAN_SOAK_CYCLES=${SAN_SOAK_CYCLES:-1600}
 TMP=$(mktemp -d)
 ip link set lo up
 mount -t tmpfs tmpfs /run
-mkdir -p /run/pcscd "$TMP/conf"
-cp /etc/reader.conf.d/vpcd "$TMP/conf/"
-pcscd -f -c "$TMP/conf" >"$TMP/pcscd.log" 2>&1 &
-for _ in $(seq 100); do [ -S /run/pcscd/pcscd.comm ] && break; sleep 0.05; done
-printf '[daemon]\nsocket = %s/s.sock\nlog_level = warning\n' "$TMP" >"$TMP/sscard.conf"
-"$BUILD/sscardd" -f -c "$TMP/sscard.conf" 2>"$TMP/sscardd.log" &
-for _ in $(seq 100); do [ -S "$TMP/s.sock" ] && break; sleep 0.05; done
-export SSCARD_SOCKET=$TMP/s.sock
-READER="Virtual PCD 00 00"
+mkdir -p /run/pcscd
+PROFILE=$ROOT/sim/profiles/zhangsan-2.00.card
+PCSCD=
+DAEMON=
 
-run() { # run LABEL ROUNDS vcard-args…
-	local label=$1 rounds=$2
-	shift 2
-	"$BUILD/sscard-vcard" -p "$ROOT/sim/profiles/zhangsan-2.00.card" "$@" &
-	local v=$!
-	for _ in $(seq 100); do
-		"$BUILD/sscardctl" readers | grep -q "00 00 *card" && break
-		sleep 0.05
+# start_pcscd SLOTS — each vpcd slot gives two readers; vpcd keeps its state
+# in statics, so every slot loads its own copy of the driver.
+start_pcscd() {
+	local slots=$1 conf=$TMP/conf i port name
+	rm -rf "$conf"
+	mkdir -p "$conf"
+	for ((i = 0; i < slots; i++)); do
+		port=$((0x8C7B + 2 * i))
+		cp /usr/lib/pcsc/drivers/serial/libifdvpcd.so "$TMP/vpcd$i.so"
+		name="Virtual PCD"
+		[ "$i" -gt 0 ] && name="Virtual PCD $(printf "\\x$(printf %x $((65 + i - 1)))")"
+		printf 'FRIENDLYNAME "%s"\nDEVICENAME /dev/null:0x%04X\nLIBPATH %s\nCHANNELID 0x%04X\n' \
+			"$name" "$port" "$TMP/vpcd$i.so" "$port" >"$conf/vpcd$i"
 	done
-	echo "bench/read — $label"
-	"$BUILD/bench-read" "$TMP/s.sock" "$READER" "$rounds"
-	kill $v
-	wait $v 2>/dev/null || true
-	sleep 0.6
+	rm -f /run/pcscd/pcscd.comm
+	pcscd -f -c "$conf" >>"$TMP/pcscd.log" 2>&1 &
+	PCSCD=$!
+	for _ in $(seq 100); do [ -S /run/pcscd/pcscd.comm ] && break; sleep 0.05; done
 }
-run "instant card (no wire time)" 1000
-run "9600 bit/s card (wire time simulated by the emulator)" 40 --baud 9600
+
+stop_pcscd() {
+	kill "$PCSCD" 2>/dev/null || true
+	wait "$PCSCD" 2>/dev/null || true
+}
+
+# start_daemon BINARY — sscardd on $TMP/s.sock
+start_daemon() {
+	printf '[daemon]\nsocket = %s/s.sock\nlog_level = notice\n' "$TMP" >"$TMP/sscard.conf"
+	"$1" -f -c "$TMP/sscard.conf" 2>"$TMP/sscardd.log" &
+	DAEMON=$!
+	for _ in $(seq 100); do [ -S "$TMP/s.sock" ] && break; sleep 0.05; done
+}
+
+stop_daemon() {
+	kill "$DAEMON" 2>/dev/null || true
+	wait "$DAEMON" 2>/dev/null || true
+}
+
+export SSCARD_SOCKET=$TMP/s.sock
+ctl() { "$BUILD/sscardctl" "$@"; }
+cpu_s() { # user+system CPU seconds of a pid
+	awk -v t="$(getconf CLK_TCK)" '{print ($14 + $15) / t}' "/proc/$1/stat"
+}
+rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+fds() { ls "/proc/$1/fd" | wc -l; }
+reads_ok() { ctl -j status | python3 -c 'import json,sys; print(json.load(sys.stdin)["reads_ok"])'; }
+
+bench_read() {
+	start_pcscd 1
+	start_daemon "$BUILD/sscardd"
+	local reader="Virtual PCD 00 00"
+	run() { # run LABEL ROUNDS vcard-args…
+		local label=$1 rounds=$2
+		shift 2
+		"$BUILD/sscard-vcard" -p "$PROFILE" "$@" &
+		local v=$!
+		for _ in $(seq 100); do
+			ctl readers | grep -q "00 00 *card" && break
+			sleep 0.05
+		done
+		echo "bench/read — $label"
+		"$BUILD/bench-read" "$TMP/s.sock" "$reader" "$rounds"
+		kill $v
+		wait $v 2>/dev/null || true
+		sleep 0.6
+	}
+	run "instant card (no wire time)" 1000
+	run "9600 bit/s card (wire time simulated by the emulator)" 40 --baud 9600
+	stop_daemon
+	stop_pcscd
+}
+
+bench_idle() {
+	start_pcscd 1
+	start_daemon "$BUILD/sscardd"
+	sleep 1 # past start-up
+	local c0 c1 p0 p1
+	c0=$(cpu_s "$DAEMON")
+	p0=$(cpu_s "$PCSCD")
+	sleep "$IDLE_SECONDS"
+	c1=$(cpu_s "$DAEMON")
+	p1=$(cpu_s "$PCSCD")
+	echo "bench/idle — ${IDLE_SECONDS} s, two empty readers"
+	awk -v a="$c0" -v b="$c1" -v p="$p0" -v q="$p1" -v s="$IDLE_SECONDS" 'BEGIN {
+		printf "  sscardd CPU time %.3f s (target < 0.1 s); pcscd itself, polling the same readers: %.3f s\n", b - a, q - p }'
+	stop_daemon
+	stop_pcscd
+}
+
+# soak BINARY CYCLES LABEL
+soak() {
+	local bin=$1 cycles=$2 label=$3 readers=16 per warm=8 i pids=()
+	per=$(((cycles + readers - 1) / readers))
+	start_pcscd $((readers / 2))
+	start_daemon "$bin"
+	for _ in $(seq 100); do
+		[ "$(ctl -j readers | grep -o '"name"' | wc -l)" -ge $readers ] && break
+		sleep 0.1
+	done
+	# warm up: every reader's worker, context and session have been used
+	for ((i = 0; i < readers; i++)); do
+		"$BUILD/sscard-vcard" -p "$PROFILE" -P $((0x8C7B + i)) --cycles $warm --cycle-apdus 15 &
+		pids+=($!)
+	done
+	wait "${pids[@]}" || true
+	sleep 1
+	local r0 f0 c0 n0 t0 r1 f1 c1 n1 t1
+	r0=$(rss_kb "$DAEMON") f0=$(fds "$DAEMON") c0=$(cpu_s "$DAEMON") n0=$(reads_ok) t0=$(date +%s)
+	pids=()
+	for ((i = 0; i < readers; i++)); do
+		"$BUILD/sscard-vcard" -p "$PROFILE" -P $((0x8C7B + i)) --cycles $per --cycle-apdus 15 &
+		pids+=($!)
+	done
+	wait "${pids[@]}" || true # a stalled insertion is reported below
+	sleep 1.5 # the last removals and session releases
+	r1=$(rss_kb "$DAEMON") f1=$(fds "$DAEMON") c1=$(cpu_s "$DAEMON") n1=$(reads_ok) t1=$(date +%s)
+	local failed
+	failed=$(ctl -j status | python3 -c 'import json,sys; e=json.load(sys.stdin)["errors"]; print(sum(e.values()) if e else 0)')
+	stop_daemon
+	stop_pcscd
+	echo "bench/soak — $label: $((per * readers)) insert/read/remove cycles over $readers readers in $((t1 - t0)) s"
+	echo "  reads ok $((n1 - n0)), read errors $failed"
+	grep -E "not read|did not answer" "$TMP/sscardd.log" | sed 's/^/    /' | sort | uniq -c | head -5
+	echo "  RSS $r0 kB → $r1 kB: growth $((r1 - r0)) kB (target < 1024 kB)"
+	echo "  open fds $f0 → $f1; CPU $(awk -v a="$c0" -v b="$c1" 'BEGIN {printf "%.2f", b - a}') s"
+	if grep -qE "Sanitizer|runtime error:" "$TMP/sscardd.log"; then
+		echo "  SANITIZER REPORTS:"
+		grep -E "ERROR|runtime error:|SUMMARY" "$TMP/sscardd.log" | head -20
+	elif [ "$bin" != "$BUILD/sscardd" ]; then
+		echo "  ASan + UBSan + LeakSanitizer: no reports"
+	fi
+}
+
+case ",$BENCH," in *,read,*) bench_read ;; esac
+case ",$BENCH," in *,idle,*) bench_idle ;; esac
+case ",$BENCH," in *,soak,*)
+	soak "$BUILD/sscardd" "$SOAK_CYCLES" "gcc -O2 build"
+	if [ -x "$BUILD/san/sscardd" ]; then
+		soak "$BUILD/san/sscardd" "$SAN_SOAK_CYCLES" "ASan+UBSan build"
+	else
+		echo "bench/soak — ASan+UBSan build: not built (make SAN=1 BUILD=$BUILD/san)"
+	fi
+	;;
+esac
+rm -rf "$TMP"

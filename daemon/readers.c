@@ -786,6 +786,18 @@ static void *monitor_main(void *arg)
 	return NULL;
 }
 
+void readers_counts(struct readers *r, unsigned *readers, unsigned *cards, unsigned long *reads,
+		    const char **pcsc)
+{
+	*readers = *cards = 0;
+	for (struct reader *x = r->list; x; x = x->next) {
+		(*readers)++;
+		*cards += x->present;
+	}
+	*reads = r->reads_ok;
+	*pcsc = r->pcsc_state;
+}
+
 bool readers_healthy(struct readers *r)
 {
 	return r && (!r->cfg->pcsc || atomic_load(&r->stopping) || !atomic_load(&r->mon_exited));

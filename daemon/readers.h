@@ -38,6 +38,9 @@ void readers_set_trace(struct readers *r, bool on);
  * reader (a stuck one is abandoned), the card powered down and up again.
  * Returns the reply (new reference). */
 json_t *readers_reset(struct readers *r, const char *reader);
+/* For sd_notify STATUS=: readers, cards in them, good reads, pcscd state. */
+void readers_counts(struct readers *r, unsigned *readers, unsigned *cards, unsigned long *reads,
+		    const char **pcsc);
 /* The reader monitor is running (or PC/SC is off by configuration). */
 bool readers_healthy(struct readers *r);
 /* cfg changed (a reload): apply hold time and reader filters. */

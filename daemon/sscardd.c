@@ -46,6 +46,15 @@ static void usage(FILE *f)
 static void emit(void *arg, json_t *event)
 {
 	control_broadcast(d.control, event);
+	const char *kind = json_string_value(json_object_get(event, "event"));
+	if (d.readers && kind && strcmp(kind, "apdu") && getenv("NOTIFY_SOCKET")) {
+		unsigned nr, nc;
+		unsigned long reads;
+		const char *pcsc;
+		readers_counts(d.readers, &nr, &nc, &reads, &pcsc);
+		sd_notifyf(0, "STATUS=pcscd %s; %u reader(s), %u card(s); %lu card(s) read", pcsc, nr,
+			   nc, reads);
+	}
 }
 
 static uint64_t now_usec(void)

@@ -55,6 +55,7 @@ static struct {
 	const char *host;
 	int port;
 	long remove_after, mute_after;
+	long cycles, cycle_apdus;     /* soak: N insertions, pulled after K APDUs each */
 	long delay_ms, baud;
 	bool once, verbose;
 } opt = {.host = "127.0.0.1", .port = 35963, .remove_after = -1, .mute_after = -1};
@@ -462,6 +463,7 @@ static int connect_vpcd(void)
 static bool serve(int fd, struct profile *p, long *apdus)
 {
 	struct card c = {0};
+	long served = 0;
 	uint8_t hdr[2], cmd[APDU_CMD_MAX + 16], rsp[APDU_RSP_MAX + 2];
 	while (!stop) {
 		if (!recv_all(fd, hdr, 2))
@@ -491,6 +493,8 @@ static bool serve(int fd, struct profile *p, long *apdus)
 			sleep_us((long)((n + r) * 10 * 1000000L / opt.baud));
 		if (!send_frame(fd, rsp, r))
 			return false;
+		if (opt.cycles && ++served >= opt.cycle_apdus)
+			return true; /* soak: the read is done, pull the card */
 	}
 	return false;
 }
@@ -499,7 +503,9 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: sscard-vcard -p PROFILE [-H HOST] [-P PORT] [--remove-after N]\n"
-		"                    [--mute-after N] [--delay-ms MS] [--baud BPS] [--once]\n");
+		"                    [--mute-after N] [--delay-ms MS] [--baud BPS] [--once]\n"
+		"                    [--cycles N --cycle-apdus K]\n"
+		"  --cycles N        soak: insert N times, pulling the card after K APDUs each time\n");
 	exit(2);
 }
 
@@ -508,10 +514,11 @@ int main(int argc, char **argv)
 	static const struct option lo[] = {
 		{"profile", 1, 0, 'p'},      {"host", 1, 0, 'H'},      {"port", 1, 0, 'P'},
 		{"remove-after", 1, 0, 'r'}, {"mute-after", 1, 0, 'm'}, {"delay-ms", 1, 0, 'd'},
-		{"baud", 1, 0, 'b'},         {"once", 0, 0, 'o'},       {0, 0, 0, 0}};
+		{"baud", 1, 0, 'b'},         {"once", 0, 0, 'o'},       {"cycles", 1, 0, 'C'},
+		{"cycle-apdus", 1, 0, 'K'},  {0, 0, 0, 0}};
 	struct profile p;
 	const char *file = NULL;
-	long apdus = 0;
+	long apdus = 0, stalled = 0;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "p:H:P:", lo, NULL)) != -1) {
@@ -524,10 +531,12 @@ int main(int argc, char **argv)
 		case 'd': opt.delay_ms = atol(optarg); break;
 		case 'b': opt.baud = atol(optarg); break;
 		case 'o': opt.once = true; break;
+		case 'C': opt.cycles = atol(optarg); break;
+		case 'K': opt.cycle_apdus = atol(optarg); break;
 		default: usage();
 		}
 	}
-	if (!file || optind != argc)
+	if (!file || optind != argc || (opt.cycles && opt.cycle_apdus <= 0))
 		usage();
 	load_profile(&p, file);
 	/* No SA_RESTART: a blocking recv must return EINTR so that a mute
@@ -543,12 +552,26 @@ int main(int argc, char **argv)
 			sleep_us(50000);
 			continue;
 		}
+		if (opt.cycles) { /* soak: a read that never comes must not stall it */
+			struct timeval tv = {.tv_sec = 3};
+			setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+		}
 		bool removed = serve(fd, &p, &apdus);
 		close(fd);
+		if (opt.cycles && !stop) {
+			if (!removed)
+				stalled++;
+			if (--opt.cycles == 0)
+				break;
+			continue; /* the next insertion at once */
+		}
 		if (removed || opt.once)
 			break;
 		sleep_us(50000);
 	}
 	explicit_bzero(p.pin, sizeof p.pin);
-	return 0;
+	if (stalled)
+		fprintf(stderr, "sscard-vcard: port %d: %ld insertion(s) were never read\n", opt.port,
+			stalled);
+	return stalled ? 1 : 0;
 }

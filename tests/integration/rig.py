@@ -92,7 +92,7 @@ class Rig:
             self.cards.remove(card)
 
     # ---- daemon ------------------------------------------------------------
-    def start_daemon(self, extra_conf="", read_timeout_ms=1500):
+    def start_daemon(self, extra_conf="", read_timeout_ms=1500, env=None):
         conf = os.path.join(self.tmp, "sscard.conf")
         with open(conf, "w") as f:
             f.write("[daemon]\nsocket = %s\nstate_dir = %s\nlog_level = debug\n"
@@ -102,7 +102,8 @@ class Rig:
         self.daemon_logs.append(logpath)
         log = open(logpath, "w")
         self.daemon = subprocess.Popen([os.path.join(self.build, "sscardd"), "-f", "-c", conf],
-                                       stdout=log, stderr=log)
+                                       stdout=log, stderr=log,
+                                       env=dict(os.environ, **(env or {})))
         if not wait_for(lambda: os.path.exists(self.sock) or self.daemon.poll() is not None, 5):
             raise RuntimeError("sscardd did not create its socket")
         if self.daemon.poll() is not None:

@@ -634,6 +634,45 @@ def sixteen_readers_then_unplugged_and_replugged(rig):
     rig.remove(card)
 
 
+@test
+def systemd_notify_ready_status_watchdog_stopping(rig):
+    """sscardd as systemd runs it: Type=notify with a watchdog."""
+    rig.stop_daemon()
+    path = os.path.join(rig.tmp, "notify.sock")
+    ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    ns.bind(path)
+    ns.settimeout(0.2)
+    env = {"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "600000"}
+    rig.start_daemon(env=env)
+    got = []
+    end = time.monotonic() + 2.5
+    card = None
+    while time.monotonic() < end:
+        try:
+            got.append(ns.recv(4096).decode())
+        except socket.timeout:
+            pass
+        if card is None and any("READY=1" in g for g in got):
+            card = rig.insert("zhangsan-2.00.card")
+    text = "\n".join(got)
+    check("READY=1" in text, text)
+    check(text.count("WATCHDOG=1") >= 3, "watchdog pings in 2.5 s at 0.6 s: %r" % text)
+    check("STATUS=pcscd up; 2 reader(s), 1 card(s); 1 card(s) read" in text, text)
+    rc, j, _ = rig.ctl_json("status")
+    check(j["watchdog"]["enabled"] and j["watchdog"]["healthy"], j["watchdog"])
+    check(j["watchdog"]["last_ping_s_ago"] < 0.5, j["watchdog"])
+    rig.remove(card)
+    rig.stop_daemon()
+    try:
+        while True:
+            got.append(ns.recv(4096).decode())
+    except socket.timeout:
+        pass
+    check("STOPPING=1" in "\n".join(got), got[-3:])
+    ns.close()
+    rig.start_daemon()
+
+
 def in_namespace(args):
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     subprocess.run(["mount", "-t", "tmpfs", "tmpfs", "/run"], check=True)
