@@ -117,3 +117,9 @@ enum ss_err tlv_simple(const uint8_t *buf, size_t len, uint8_t *tag,
 	*vlen = n;
 	return SS_OK;
 }
+
+bool atr_is_contactless(const uint8_t *atr, size_t len)
+{
+	return len >= 5 && atr[0] == 0x3B && (atr[1] & 0xF0) == 0x80 && atr[2] == 0x80 &&
+	       atr[3] == 0x01;
+}

@@ -24,6 +24,10 @@ struct atr {
  * wrong TCK. The struct keeps pointers into buf. */
 enum ss_err atr_parse(const uint8_t *buf, size_t len, struct atr *out, const char **why);
 
+/* Whether an ATR is the one a PC/SC reader makes up for a contactless
+ * card (PC/SC part 3: 3B 8n 80 01 …): the card is on the RF field. */
+bool atr_is_contactless(const uint8_t *atr, size_t len);
+
 /* SIMPLE-TLV record: tag(1) len(1 or FF + 2) value. Returns SS_OK and
  * sets *tag, *val, *vlen when the length fits in buf; SS_E_BAD_RESPONSE
  * when it lies (runs past the end) or buf is too short. */

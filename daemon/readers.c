@@ -869,6 +869,11 @@ void readers_stop(struct readers *r)
 	free(r);
 }
 
+static const char *reader_interface(const struct reader *x)
+{
+	return atr_is_contactless(x->atr, x->atr_len) ? "contactless" : "contact";
+}
+
 void readers_read(struct readers *r, const char *name, void *cookie, readers_reply_fn fn)
 {
 	struct reader *x = NULL;
@@ -879,8 +884,14 @@ void readers_read(struct readers *r, const char *name, void *cookie, readers_rep
 		if (!(x = find_reader(r, name)))
 			e = SS_E_UNKNOWN_READER;
 	} else {
-		for (x = r->list; x && !x->present; x = x->next)
+		/* the first reader with a card, on the interface [readers]
+		 * prefer names when cards are on both */
+		const char *want = r->cfg->prefer == CFG_PREFER_CONTACTLESS ? "contactless" : "contact";
+		for (x = r->list; x && !(x->present && !strcmp(reader_interface(x), want)); x = x->next)
 			;
+		if (!x)
+			for (x = r->list; x && !x->present; x = x->next)
+				;
 		if (!x)
 			e = r->list ? SS_E_NO_CARD : strcmp(r->pcsc_state, "down") ? SS_E_NO_READER
 										   : SS_E_NO_SERVICE;
@@ -911,7 +922,7 @@ void readers_forget(struct readers *r, void *cookie)
 
 static json_t *reader_json(const struct reader *x)
 {
-	json_t *o = json_pack("{s:s,s:s,s:s,s:b}", "name", x->name, "interface", "contact", "state",
+	json_t *o = json_pack("{s:s,s:s,s:s,s:b}", "name", x->name, "interface", reader_interface(x), "state",
 			      x->stuck ? "stuck" : x->outstanding ? "reading" : x->present ? "card" : "empty",
 			      "card_present", x->present);
 	if (o && x->present)

@@ -444,7 +444,7 @@ enum ss_err pcsc_connect(struct pcsc_conn *c, const char *reader, struct rdr_car
 	p->pci = proto == SCARD_PROTOCOL_T1 ? SCARD_PCI_T1 : SCARD_PCI_T0;
 	card->atr_len = rv == SCARD_S_SUCCESS ? al : 0;
 	card->protocol = proto == SCARD_PROTOCOL_T1 ? 1 : 0;
-	card->interface = "contact";
+	card->interface = atr_is_contactless(card->atr, card->atr_len) ? "contactless" : "contact";
 	strncpy(card->reader, reader, sizeof card->reader - 1);
 	card->tr.ctx = p;
 	card->tr.xfer = xfer;

@@ -635,6 +635,29 @@ def sixteen_readers_then_unplugged_and_replugged(rig):
 
 
 @test
+def read_without_a_reader_name_prefers_the_configured_interface(rig):
+    a = rig.insert("zhangsan-2.00.card", 0x8C7B)
+    b = rig.insert("zhangsan-2.00-contactless.card", 0x8C7C)
+    check(wait_for(lambda: rig.card_present(READER0) and rig.card_present(READER1), 5), "cards")
+    rc, j, _ = rig.ctl_json("read")
+    check(rc == 0 and j["reader"] == READER0 and j["interface"] == "contact", j)
+    rig.stop_daemon()
+    rig.start_daemon(extra_conf="prefer = contactless\n")
+    check(wait_for(lambda: rig.card_present(READER0) and rig.card_present(READER1), 5), "cards")
+    rc, j, _ = rig.ctl_json("read")
+    check(rc == 0 and j["reader"] == READER1 and j["interface"] == "contactless", j)
+    readers = {r["name"]: r["interface"] for r in rig.ctl_json("readers")[1]["readers"]}
+    check(readers[READER1] == "contactless", readers)
+    rig.remove(b)  # only the contact card left: that one, whatever is preferred
+    check(wait_for(lambda: not rig.card_present(READER1), 5), "removal")
+    rc, j, _ = rig.ctl_json("read")
+    check(rc == 0 and j["reader"] == READER0, j)
+    rig.remove(a)
+    rig.stop_daemon()
+    rig.start_daemon()
+
+
+@test
 def systemd_notify_ready_status_watchdog_stopping(rig):
     """sscardd as systemd runs it: Type=notify with a watchdog."""
     rig.stop_daemon()

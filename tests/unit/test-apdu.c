@@ -263,6 +263,12 @@ static void test_atr(void **s)
 
 static void test_atr_more(void **s)
 {
+	uint8_t cl[20], ct[20];
+	long ncl = hex_decode("3B8D800100814E43238697159900BF7C7A87", cl, sizeof cl);
+	long nct = hex_decode("3B6D000000814E43238697159900BF7C7A", ct, sizeof ct);
+	assert_true(atr_is_contactless(cl, (size_t)ncl));
+	assert_false(atr_is_contactless(ct, (size_t)nct));
+	assert_false(atr_is_contactless(cl, 4));
 	parse_ok("3B6800000073C84012009000", "0073C84012009000", 1, false);
 	parse_ok("3B00", "", 1, false);
 	parse_bad("3B", "shorter");
