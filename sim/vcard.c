@@ -464,6 +464,8 @@ static bool serve(int fd, struct profile *p, long *apdus)
 {
 	struct card c = {0};
 	long served = 0;
+	struct timespec t0, now;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	uint8_t hdr[2], cmd[APDU_CMD_MAX + 16], rsp[APDU_RSP_MAX + 2];
 	while (!stop) {
 		if (!recv_all(fd, hdr, 2))
@@ -474,6 +476,11 @@ static bool serve(int fd, struct profile *p, long *apdus)
 		if (!recv_all(fd, cmd, n))
 			return false;
 		if (n == 1) {
+			/* soak: pcscd keeps asking for the ATR while nobody reads
+			 * the card; after 3 s of that, pull it (a stalled cycle) */
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			if (opt.cycles && now.tv_sec - t0.tv_sec > 3)
+				return false;
 			if (cmd[0] == 0x04 && !send_frame(fd, p->atr, p->atr_len))
 				return false;
 			if (cmd[0] == 0x00 || cmd[0] == 0x02)
@@ -551,10 +558,6 @@ int main(int argc, char **argv)
 		if (fd < 0) {
 			sleep_us(50000);
 			continue;
-		}
-		if (opt.cycles) { /* soak: a read that never comes must not stall it */
-			struct timeval tv = {.tv_sec = 3};
-			setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 		}
 		bool removed = serve(fd, &p, &apdus);
 		close(fd);
