@@ -58,7 +58,8 @@ const char *log_level_name(int level)
 	return level >= LOG_ERR && level <= LOG_DEBUG ? level_names[level - LOG_ERR] : "?";
 }
 
-static void emit(int prio, const char *reader, const char *code, const char *fmt, va_list ap)
+__attribute__((format(printf, 4, 0))) static void emit(int prio, const char *reader, const char *code,
+						   const char *fmt, va_list ap)
 {
 	char line[1024];
 	if (prio > max_level)
