@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <iconv.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -90,6 +91,34 @@ bool ssc_bcd_date(const uint8_t *v, size_t n, char out[11])
 }
 
 /* Length without trailing padding (00, 20 or FF: none can end a GBK character). */
+
+/* iconv_open costs more than a whole APDU: one converter per thread,
+ * opened on first use and closed when the thread ends. */
+static pthread_key_t gbk_key;
+static pthread_once_t gbk_once = PTHREAD_ONCE_INIT;
+
+static void gbk_close(void *cd)
+{
+	iconv_close((iconv_t)cd);
+}
+
+static void gbk_key_make(void)
+{
+	pthread_key_create(&gbk_key, gbk_close);
+}
+
+static iconv_t gbk_converter(void)
+{
+	pthread_once(&gbk_once, gbk_key_make);
+	iconv_t cd = (iconv_t)pthread_getspecific(gbk_key);
+	if (cd)
+		return cd;
+	cd = iconv_open("UTF-8", "GB18030");
+	if (cd != (iconv_t)-1)
+		pthread_setspecific(gbk_key, cd);
+	return cd;
+}
+
 static size_t trimmed(const uint8_t *v, size_t n)
 {
 	while (n && (v[n - 1] == 0x00 || v[n - 1] == 0x20 || v[n - 1] == 0xFF))
@@ -115,11 +144,11 @@ bool ssc_gbk_to_utf8(const uint8_t *v, size_t n, char *out, size_t cap)
 	memcpy(in, v, n);
 	il = n;
 	ol = cap - 1;
-	iconv_t cd = iconv_open("UTF-8", "GB18030");
+	iconv_t cd = gbk_converter();
 	if (cd == (iconv_t)-1)
 		return false;
+	iconv(cd, NULL, NULL, NULL, NULL); /* initial shift state */
 	ok = iconv(cd, &ip, &il, &op, &ol) != (size_t)-1 && il == 0;
-	iconv_close(cd);
 	if (!ok) {
 		out[0] = 0;
 		return false;
