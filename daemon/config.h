@@ -45,7 +45,7 @@ struct config {
 	/* [upstream] */
 	char url[256];
 	char ca[256], client_cert[256], client_key[256];
-	unsigned poll_s, stale_after_s, timeout_ms;
+	unsigned poll_interval, stale_after, timeout_ms; /* seconds, seconds, ms */
 	/* [policy] */
 	unsigned temporary_loss_days;
 	unsigned replacement_fee_fen;

@@ -225,14 +225,19 @@ static void do_read(struct worker *w, struct session *s, uint64_t id)
 		unsigned before = s->card.tr.apdus;
 		ssc_card_wipe(&m->card);
 		m->err = ssc_read(&s->card.tr, &m->card);
-		if (m->err == SS_OK || !conn_stale(m->err))
+		if (m->err == SS_OK || !(conn_stale(m->err) || m->err == SS_E_BAD_RESPONSE))
 			break;
 		session_drop(s);
 		/* Retry once on a fresh connection when a held one turned out
-		 * stale at its first APDU, or another program reset the card
-		 * (the card's selected file is gone: start over). */
+		 * stale at its first APDU, another program reset the card (the
+		 * card's selected file is gone: start over), or an exchange
+		 * failed or answered out of protocol with the card still there
+		 * — what a card pulled and pushed back within one of pcscd's
+		 * presence polls looks like.
+		 * A card that is really broken fails the same way twice. */
 		if (attempt || !((!fresh && s->card.tr.apdus - before <= 1) ||
-				 m->err == SS_E_CARD_RESET))
+				 m->err == SS_E_CARD_RESET || m->err == SS_E_READER ||
+				 m->err == SS_E_BAD_RESPONSE))
 			break;
 	}
 	if (s->held) {

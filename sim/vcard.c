@@ -54,11 +54,12 @@ struct card {
 static struct {
 	const char *host;
 	int port;
-	long remove_after, mute_after;
+	long remove_after, mute_after, bounce_after;
 	long cycles, cycle_apdus;     /* soak: N insertions, pulled after K APDUs each */
 	long delay_ms, baud;
 	bool once, verbose;
-} opt = {.host = "127.0.0.1", .port = 35963, .remove_after = -1, .mute_after = -1};
+} opt = {.host = "127.0.0.1", .port = 35963, .remove_after = -1, .mute_after = -1,
+	 .bounce_after = -1};
 
 static volatile sig_atomic_t stop;
 
@@ -460,6 +461,8 @@ static int connect_vpcd(void)
 }
 
 /* Serve one insertion. Returns true when the card was "removed" on purpose. */
+static bool bounced;
+
 static bool serve(int fd, struct profile *p, long *apdus)
 {
 	struct card c = {0};
@@ -489,6 +492,11 @@ static bool serve(int fd, struct profile *p, long *apdus)
 		}
 		if (opt.remove_after >= 0 && *apdus >= opt.remove_after)
 			return true;
+		if (opt.bounce_after >= 0 && *apdus >= opt.bounce_after) {
+			opt.bounce_after = -1; /* once */
+			bounced = true;
+			return false; /* out and straight back in */
+		}
 		if (opt.mute_after >= 0 && *apdus >= opt.mute_after)
 			continue; /* mute: swallow the command, never answer */
 		(*apdus)++;
@@ -511,7 +519,8 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: sscard-vcard -p PROFILE [-H HOST] [-P PORT] [--remove-after N]\n"
 		"                    [--mute-after N] [--delay-ms MS] [--baud BPS] [--once]\n"
-		"                    [--cycles N --cycle-apdus K]\n"
+		"                    [--cycles N --cycle-apdus K] [--bounce-after N]\n"
+		"  --bounce-after N  pull the card at the Nth APDU and push it back at once\n"
 		"  --cycles N        soak: insert N times, pulling the card after K APDUs each time\n");
 	exit(2);
 }
@@ -522,7 +531,7 @@ int main(int argc, char **argv)
 		{"profile", 1, 0, 'p'},      {"host", 1, 0, 'H'},      {"port", 1, 0, 'P'},
 		{"remove-after", 1, 0, 'r'}, {"mute-after", 1, 0, 'm'}, {"delay-ms", 1, 0, 'd'},
 		{"baud", 1, 0, 'b'},         {"once", 0, 0, 'o'},       {"cycles", 1, 0, 'C'},
-		{"cycle-apdus", 1, 0, 'K'},  {0, 0, 0, 0}};
+		{"cycle-apdus", 1, 0, 'K'},  {"bounce-after", 1, 0, 'B'}, {0, 0, 0, 0}};
 	struct profile p;
 	const char *file = NULL;
 	long apdus = 0, stalled = 0;
@@ -540,6 +549,7 @@ int main(int argc, char **argv)
 		case 'o': opt.once = true; break;
 		case 'C': opt.cycles = atol(optarg); break;
 		case 'K': opt.cycle_apdus = atol(optarg); break;
+		case 'B': opt.bounce_after = atol(optarg); break;
 		default: usage();
 		}
 	}
@@ -570,6 +580,10 @@ int main(int argc, char **argv)
 		}
 		if (removed || opt.once)
 			break;
+		if (bounced) {
+			bounced = false;
+			continue; /* reinserted faster than pcscd polls */
+		}
 		sleep_us(50000);
 	}
 	explicit_bzero(p.pin, sizeof p.pin);

@@ -180,6 +180,23 @@ def card_pulled_mid_read(rig):
 
 
 @test
+def card_pulled_and_pushed_back_within_a_poll_is_read(rig):
+    ev = rig.events()
+    card = rig.insert("zhangsan-2.00.card", 0x8C7B, "--bounce-after", "5")
+    seen = []
+    while True:
+        e = ev.next(10)
+        check(e, "events so far: %r" % seen)
+        seen.append(e["event"])
+        if e["event"] in ("card_read", "read_failed"):
+            break
+    check(e["event"] == "card_read" and e["card"]["name"] == "张三",
+          "a quick re-insertion must be read, not reported as a reader error: %r" % e)
+    ev.close()
+    rig.remove(card)
+
+
+@test
 def mute_card_never_hangs_the_daemon(rig):
     ev = rig.events()
     card = rig.insert("zhangsan-2.00.card", 0x8C7B, "--mute-after", "3")
