@@ -13,7 +13,7 @@ SAN     ?=
 PREFIX  ?= /usr/local
 DESTDIR ?=
 
-PKGS    := libpcsclite libsystemd jansson inih
+PKGS    := libpcsclite libsystemd jansson inih sqlite3
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -30,7 +30,8 @@ LDFLAGS += -fsanitize=address,undefined
 endif
 
 CORE_SRC := apdu/sserr.c apdu/apdu.c apdu/atr.c apdu/ssc.c drivers/pcsc.c \
-            daemon/json.c daemon/mask.c daemon/config.c daemon/log.c daemon/request.c
+            daemon/json.c daemon/mask.c daemon/config.c daemon/log.c daemon/request.c \
+            daemon/losslist.c
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
 CORE_LIB := $(BUILD)/libsscard-core.a
 
@@ -38,7 +39,7 @@ DAEMON_SRC := daemon/sscardd.c daemon/readers.c daemon/control.c
 CTL_SRC    := client/sscardctl.c
 VCARD_SRC  := sim/vcard.c
 
-UNIT_TESTS := test-apdu test-ssc test-config
+UNIT_TESTS := test-apdu test-ssc test-config test-losslist
 UNIT_BINS  := $(UNIT_TESTS:%=$(BUILD)/tests/%)
 
 PROGS := $(BUILD)/sscardd $(BUILD)/sscardctl $(BUILD)/sscard-vcard $(BUILD)/bench-read \

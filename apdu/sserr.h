@@ -39,6 +39,7 @@ enum ss_err {
 	SS_E_CARD_RESET,       /* another program reset the card under us */
 	SS_E_NOT_ALLOWED,      /* an admin verb from someone who is not */
 	SS_E_IDLE,             /* a client sent nothing for too long */
+	SS_E_LIST,             /* the loss list could not be read */
 	SS_E__COUNT
 };
 

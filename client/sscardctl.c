@@ -31,6 +31,8 @@ static void usage(FILE *f)
 		"  readers         readers and whether a card is in them\n"
 		"  read [READER]   read the card (first reader with a card by default)\n"
 		"  events          follow reader and card events until interrupted\n"
+		"  list info       the loss list: version, entries, age\n"
+		"  list lookup CARD_ID  whether a card (32 hex digits) is on the loss list\n"
 		"  help            the verbs the daemon knows\n"
 		"for administrators (root or the admin group, default sscard-admin):\n"
 		"  trace on        follow events and every APDU (PIN and personal data redacted)\n"
@@ -111,10 +113,37 @@ static int width(const char *s)
 	return w;
 }
 
+static void print_loss(json_t *l);
+
 /* One "label  value" line, values aligned in column 27 on a terminal. */
 static void row(const char *label, const char *value)
 {
 	printf("%s%*s%s\n", label, 26 - width(label), "", value);
+}
+
+/* The loss list's verdict, first thing a counter clerk must see. */
+static void print_loss(json_t *l)
+{
+	char v[300];
+	if (!json_is_object(l))
+		return;
+	json_t *listed = json_object_get(l, "listed");
+	if (json_is_true(listed))
+		snprintf(v, sizeof v, "*** %s *** (%s, list v%lld)", str(l, "message"), str(l, "state"),
+			 (long long)json_integer_value(json_object_get(l, "list_version")));
+	else if (json_is_false(listed)) {
+		json_t *age = json_object_get(l, "list_age_s");
+		char a[64] = "never received";
+		if (json_is_integer(age))
+			snprintf(a, sizeof a, "list v%lld, %lld s old",
+				 (long long)json_integer_value(json_object_get(l, "list_version")),
+				 (long long)json_integer_value(age));
+		snprintf(v, sizeof v, "not listed (%s)%s%s", a,
+			 json_is_true(json_object_get(l, "stale")) ? " — STALE: " : "",
+			 json_is_true(json_object_get(l, "stale")) ? str(l, "message") : "");
+	} else
+		snprintf(v, sizeof v, "UNKNOWN: %s", str(l, "message"));
+	row("Loss list  挂失名单", v);
 }
 
 static void print_card(json_t *o)
@@ -135,6 +164,7 @@ static void print_card(json_t *o)
 	snprintf(rdr, sizeof rdr, "%s (%s)", str(o, "reader"), str(o, "interface"));
 	row("Reader     读卡器", rdr);
 	row("ATR        复位应答", str(o, "atr"));
+	print_loss(json_object_get(o, "loss"));
 	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
 		const char *v = json_string_value(json_object_get(o, rows[i].key));
 		if (!v)
@@ -243,6 +273,15 @@ static void print_status(json_t *o)
 	       json_is_true(json_object_get(wd, "healthy")) ? ", healthy" : ", UNHEALTHY",
 	       str(o, "log_level"), json_is_true(json_object_get(o, "trace")) ? "on" : "off",
 	       (long long)json_integer_value(json_object_get(o, "clients")));
+	json_t *ll = json_object_get(o, "loss_list");
+	if (json_object_get(ll, "error"))
+		printf("loss list: %s\n", str(ll, "message"));
+	else if (json_is_object(ll))
+		printf("loss list: version %lld, %lld entries, %s%s\n",
+		       (long long)json_integer_value(json_object_get(ll, "version")),
+		       (long long)json_integer_value(json_object_get(ll, "entries")),
+		       json_is_integer(json_object_get(ll, "age_s")) ? "published" : "never received",
+		       json_is_true(json_object_get(ll, "stale")) ? " — STALE" : "");
 	json_t *le = json_object_get(o, "last_event");
 	if (json_is_object(le)) {
 		printf("last event: ");

@@ -251,6 +251,10 @@ static void handle(struct client *cl, char *line)
 		log_set_level(rq.level);
 		j = json_pack("{s:b,s:s}", "ok", 1, "log_level", log_level_name(rq.level));
 		break;
+	case REQ_LIST_INFO:
+	case REQ_LIST_LOOKUP:
+		j = c->ops && c->ops->list ? c->ops->list(&rq) : json_error(SS_E_INTERNAL, NULL);
+		break;
 	case REQ_HELP:
 	case REQ__COUNT:
 		j = json_pack("{s:b,s:s}", "ok", 1, "verbs", request_help());

@@ -8,6 +8,7 @@
 #include <systemd/sd-event.h>
 
 #include "readers.h"
+#include "request.h"
 
 #define CONTROL_LINE_MAX 4096
 #define CONTROL_CLIENTS_MAX 64
@@ -26,6 +27,7 @@ int control_listen(const char *path, char *err, size_t errlen);
 struct control_ops {
 	void (*status)(json_t *status);   /* add daemon-wide keys to a status reply */
 	json_t *(*reload)(void);          /* re-read the configuration; the reply */
+	json_t *(*list)(const struct request *rq); /* list info / list lookup */
 };
 
 /* Serve fd on ev. admin_group: its members (and root) may use admin

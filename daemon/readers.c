@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "../drivers/reader.h"
+#include "losslist.h"
 #include "json.h"
 #include "log.h"
 #include "mask.h"
@@ -33,6 +34,9 @@ struct msg {
 	struct ssc_card card;
 	double elapsed_ms;
 	json_t *trace;               /* MSG_TRACE: the event, built by the worker */
+	int loss_rc;                 /* losslist_lookup: 1 listed, 0 not, -1 unknown */
+	struct loss_entry loss;
+	struct loss_info loss_info;
 };
 
 /* Shared by the loop and every thread; freed by the last reference, so a
@@ -133,6 +137,7 @@ struct worker {
 	char reader[RDR_NAME_MAX];
 	struct msgq *q;
 	unsigned hold_ms;            /* keep the card connected this long after use */
+	char list_path[300];         /* the loss list, opened read-only by the worker */
 };
 
 static atomic_int live_workers;
@@ -153,7 +158,28 @@ struct session {
 	struct pcsc_conn *conn;
 	struct rdr_card card;
 	bool held;
+	struct losslist *list;       /* this worker's read-only connection */
 };
+
+/* Look the card up in the loss list (off the loop: this is the worker). */
+static void check_loss(struct worker *w, struct session *s, struct msg *m)
+{
+	uint8_t id[LOSS_ID_LEN];
+	char err[256];
+	m->loss_rc = -1;
+	if (!m->card.have[SSC_CARD_ID] || !loss_id_parse(m->card.value[SSC_CARD_ID], id))
+		return;
+	if (!s->list && losslist_open(w->list_path, false, &s->list, err, sizeof err) < 0) {
+		log_msg(LOG_ERR, "loss list: %s", err);
+		return;
+	}
+	m->loss_rc = losslist_lookup(s->list, id, &m->loss);
+	if (m->loss_rc < 0 || losslist_info(s->list, &m->loss_info) < 0) {
+		m->loss_rc = -1;
+		losslist_close(s->list); /* reopen next time: the file may have been swapped */
+		s->list = NULL;
+	}
+}
 
 static void session_drop(struct session *s)
 {
@@ -240,6 +266,8 @@ static void do_read(struct worker *w, struct session *s, uint64_t id)
 				 m->err == SS_E_BAD_RESPONSE))
 			break;
 	}
+	if (m->err == SS_OK)
+		check_loss(w, s, m);
 	if (s->held) {
 		memcpy(m->atr, s->card.atr, s->card.atr_len);
 		m->atr_len = s->card.atr_len;
@@ -301,6 +329,7 @@ static void *worker_main(void *arg)
 		free(j);
 	}
 	session_drop(&s);
+	losslist_close(s.list);
 	pcsc_conn_free(s.conn);
 	msgq_unref(w->q);
 	pthread_cond_destroy(&w->cv);
@@ -310,7 +339,8 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-static struct worker *worker_start(const char *reader, struct msgq *q, unsigned hold_ms)
+static struct worker *worker_start(const char *reader, struct msgq *q, unsigned hold_ms,
+				   const char *list_path)
 {
 	pthread_condattr_t ca;
 	struct worker *w = calloc(1, sizeof *w);
@@ -324,6 +354,7 @@ static struct worker *worker_start(const char *reader, struct msgq *q, unsigned 
 	pthread_cond_init(&w->cv, &ca);
 	pthread_condattr_destroy(&ca);
 	w->hold_ms = hold_ms;
+	snprintf(w->list_path, sizeof w->list_path, "%s", list_path);
 	snprintf(w->reader, sizeof w->reader, "%s", reader);
 	w->q = q;
 	atomic_fetch_add(&q->refs, 1);
@@ -410,6 +441,7 @@ struct readers {
 	struct pending *pending;
 	uint64_t next_job;
 	json_t *last_event;
+	char list_path[300];
 	char ignored[32][RDR_NAME_MAX]; /* readers seen but filtered out by the config */
 	size_t n_ignored;
 	unsigned long errors[SS_E__COUNT];
@@ -480,7 +512,7 @@ static void reader_added(struct readers *r, const char *name)
 	}
 	ignore(r, name, false);
 	struct reader *x = calloc(1, sizeof *x);
-	if (!x || !(x->w = worker_start(name, r->q, r->cfg->card_hold_ms))) {
+	if (!x || !(x->w = worker_start(name, r->q, r->cfg->card_hold_ms, r->list_path))) {
 		log_msg(LOG_ERR, "cannot start a worker for reader '%s'", name);
 		free(x);
 		return;
@@ -620,6 +652,15 @@ static void read_done(struct readers *r, struct msg *m)
 		char id[32] = "";
 		res = json_read_result(m->reader, m->interface, m->atr, m->atr_len, &m->card,
 				       m->elapsed_ms);
+		json_object_set_new(res, "loss",
+				    json_loss(m->loss_rc, &m->loss, &m->loss_info, (int64_t)time(NULL),
+					      r->cfg->stale_after));
+		if (m->loss_rc == 1) {
+			char mid[40];
+			mask_id(m->card.value[SSC_CARD_ID], mid, sizeof mid);
+			log_at(LOG_NOTICE, m->reader, "card_listed", "card %s is on the loss list (%s)",
+			       mid, loss_state_name(m->loss.state));
+		}
 		mask_id(m->card.value[SSC_CARD_ID], id, sizeof id);
 		r->reads_ok++;
 		log_msg(LOG_INFO, "card read in '%s': %s, %u APDUs, %.1f ms, %zu field errors",
@@ -724,7 +765,7 @@ json_t *readers_reset(struct readers *r, const char *name)
 		json_object_set_new(e, "reader", json_string(name));
 		return e;
 	}
-	struct worker *w = worker_start(x->name, r->q, r->cfg->card_hold_ms);
+	struct worker *w = worker_start(x->name, r->q, r->cfg->card_hold_ms, r->list_path);
 	if (!w)
 		return json_error(SS_E_NOMEM, NULL);
 	/* The old worker may be stuck on a mute card: abandon it; it ends by
@@ -820,6 +861,7 @@ int readers_start(sd_event *ev, const struct config *cfg, readers_emit_fn fn, vo
 	r->emit = fn;
 	r->emit_arg = arg;
 	r->pcsc_state = cfg->pcsc ? "starting" : "off";
+	snprintf(r->list_path, sizeof r->list_path, "%s/" LOSSLIST_FILE, cfg->state_dir);
 	atomic_init(&r->stopping, false);
 	if (!(r->q = msgq_new())) {
 		free(r);

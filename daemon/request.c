@@ -22,11 +22,14 @@ static const struct {
 	{"reload", REQ_RELOAD, 0, true},
 	{"reader reset", REQ_READER_RESET, 2, true},
 	{"log level", REQ_LOG_LEVEL, 2, true},
+	{"list info", REQ_LIST_INFO, 0, false},
+	{"list lookup", REQ_LIST_LOOKUP, 2, false},
 	{"help", REQ_HELP, 0, false},
 };
 #define N_VERBS (sizeof verbs / sizeof verbs[0])
 
-static const char HELP[] = "status, readers, read [READER], events, help; "
+static const char HELP[] = "status, readers, read [READER], events, list info, "
+			   "list lookup CARD_ID, help; "
 			   "for administrators: trace on|off, reload, reader reset READER, "
 			   "log level error|warning|notice|info|debug";
 

@@ -17,6 +17,8 @@ enum req_verb {
 	REQ_RELOAD,        /* admin */
 	REQ_READER_RESET,  /* admin; arg: reader name */
 	REQ_LOG_LEVEL,     /* admin; arg: error|warning|notice|info|debug */
+	REQ_LIST_INFO,
+	REQ_LIST_LOOKUP,   /* arg: card id, 32 hex digits */
 	REQ_HELP,
 	REQ__COUNT
 };

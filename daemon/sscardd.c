@@ -4,6 +4,7 @@
 #include <getopt.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include "config.h"
 #include "control.h"
 #include "json.h"
+#include "losslist.h"
 #include "log.h"
 #include "readers.h"
 
@@ -32,6 +34,7 @@ static struct {
 	uint64_t last_ping;
 	bool healthy;
 	unsigned reloads, reload_failures;
+	struct losslist *list;        /* read-write; workers open their own */
 } d;
 
 static void usage(FILE *f)
@@ -55,6 +58,54 @@ static void emit(void *arg, json_t *event)
 		sd_notifyf(0, "STATUS=pcscd %s; %u reader(s), %u card(s); %lu card(s) read", pcsc, nr,
 			   nc, reads);
 	}
+}
+
+static json_t *list_summary(void)
+{
+	struct loss_info i;
+	if (!d.list || losslist_info(d.list, &i) < 0)
+		return json_pack("{s:s,s:s}", "error", ss_err_name(SS_E_LIST), "message",
+				 ss_err_text(SS_E_LIST));
+	int64_t now = (int64_t)time(NULL);
+	return json_pack("{s:I,s:I,s:o,s:b}", "version", (json_int_t)i.version, "entries",
+			 (json_int_t)i.entries, "age_s",
+			 i.published ? json_integer(now - i.published) : json_null(), "stale",
+			 !i.version || !i.published || now - i.published > (int64_t)d.cfg.stale_after);
+}
+
+static json_t *list_verb(const struct request *rq)
+{
+	if (rq->verb == REQ_LIST_INFO) {
+		json_t *j = list_summary();
+		json_object_set_new(j, "ok", json_boolean(!json_object_get(j, "error")));
+		return j;
+	}
+	uint8_t id[LOSS_ID_LEN];
+	struct loss_entry e;
+	struct loss_info i;
+	if (!loss_id_parse(rq->arg, id))
+		return json_error(SS_E_INVALID, "A card id (卡识别码) is 32 hexadecimal digits.");
+	int rc = d.list ? losslist_lookup(d.list, id, &e) : -1;
+	if (rc >= 0 && losslist_info(d.list, &i) < 0)
+		rc = -1;
+	if (rc < 0)
+		return json_error(SS_E_LIST, NULL);
+	json_t *j = json_loss(rc, &e, &i, (int64_t)time(NULL), d.cfg.stale_after);
+	json_object_set_new(j, "ok", json_true());
+	return j;
+}
+
+/* The loss list lives in state_dir; made when missing (a start by hand). */
+static void open_list(void)
+{
+	char path[300], err[400];
+	if (mkdir(d.cfg.state_dir, 0700) < 0 && errno != EEXIST)
+		log_at(LOG_ERR, NULL, "list_unavailable", "cannot create %s: %s", d.cfg.state_dir,
+		       strerror(errno));
+	snprintf(path, sizeof path, "%s/" LOSSLIST_FILE, d.cfg.state_dir);
+	if (losslist_open(path, true, &d.list, err, sizeof err) < 0)
+		log_at(LOG_ERR, NULL, "list_unavailable",
+		       "loss list: %s; every read will say the list could not be checked", err);
 }
 
 static uint64_t now_usec(void)
@@ -137,6 +188,7 @@ static void add_status(json_t *st)
 				    json_real((double)(now_usec() - d.last_ping) / 1e6));
 	}
 	json_object_set_new(st, "watchdog", wd);
+	json_object_set_new(st, "loss_list", list_summary());
 }
 
 static int on_term(sd_event_source *s, const struct signalfd_siginfo *si, void *arg)
@@ -167,7 +219,8 @@ static int start_watchdog(sd_event *ev)
 
 int main(int argc, char **argv)
 {
-	static const struct control_ops ops = {.status = add_status, .reload = reload};
+	static const struct control_ops ops = {
+		.status = add_status, .reload = reload, .list = list_verb};
 	static const struct option lo[] = {{"config", 1, 0, 'c'},       {"foreground", 0, 0, 'f'},
 					   {"check-config", 0, 0, 'C'}, {"version", 0, 0, 'V'},
 					   {"help", 0, 0, 'h'},         {0, 0, 0, 0}};
@@ -227,6 +280,7 @@ int main(int argc, char **argv)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	d.started = (uint64_t)ts.tv_sec;
+	open_list();
 
 	if ((rv = sd_event_default(&ev)) < 0 ||
 	    (rv = sd_event_add_signal(ev, NULL, SIGTERM, on_term, NULL)) < 0 ||
@@ -248,6 +302,7 @@ int main(int argc, char **argv)
 	rv = sd_event_loop(ev);
 	control_close(d.control); /* first: it tells readers to forget its clients */
 	readers_stop(d.readers);
+	losslist_close(d.list);
 	sd_event_unref(ev);
 	log_msg(LOG_INFO, "stopped");
 	return rv < 0 ? 1 : 0;

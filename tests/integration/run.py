@@ -674,6 +674,58 @@ def read_without_a_reader_name_prefers_the_configured_interface(rig):
     rig.start_daemon()
 
 
+ZHANGSAN_ID = "639900D15600000500BF7C7A48FB4966"
+
+
+@test
+def every_read_carries_the_loss_list_verdict(rig):
+    import sqlite3
+    db = os.path.join(rig.tmp, "losslist.db")
+    card, rc, j, _ = read_card(rig, "zhangsan-2.00.card")
+    loss = j["loss"]
+    check(loss["listed"] is False and loss["list_version"] == 0 and loss["stale"] is True
+          and loss["list_age_s"] is None, loss)
+    check(loss["message"] == "No loss list has been received yet.", loss)
+    # the central's list arrives (written here the way the sync will: one transaction)
+    now = int(time.time())
+    since = int(time.mktime(time.strptime("2026-11-20", "%Y-%m-%d")))
+    con = sqlite3.connect(db)
+    with con:
+        con.execute("INSERT OR REPLACE INTO meta VALUES('version', 7), ('published', ?)", (now,))
+        con.execute("INSERT INTO loss VALUES(?, 2, ?, 7)", (bytes.fromhex(ZHANGSAN_ID), since))
+    rc, j, _ = rig.ctl_json("read")
+    loss = j["loss"]
+    check(rc == 0 and loss["listed"] is True and loss["state"] == "formal", loss)
+    check(loss["since"] == "2026-11-20" and loss["list_version"] == 7 and not loss["stale"], loss)
+    check(loss["message"] == "Reported lost on 2026-11-20 — settlement refused.", loss)
+    rc, out, _ = rig.ctl("read")
+    check("*** Reported lost on 2026-11-20 — settlement refused. ***" in out, out)
+    rc, j, _ = rig.ctl_json("list", "lookup", ZHANGSAN_ID.lower())
+    check(rc == 0 and j["listed"] is True and j["state"] == "formal", j)
+    rc, j, _ = rig.ctl_json("list", "lookup", "not-an-id")
+    check(rc == 1 and j["error"] == "invalid_argument" and "32 hexadecimal" in j["message"], j)
+    rc, j, _ = rig.ctl_json("list", "info")
+    check(rc == 0 and j["version"] == 7 and j["entries"] == 1 and j["stale"] is False, j)
+    st = rig.ctl_json("status")[1]["loss_list"]
+    check(st["version"] == 7 and st["entries"] == 1, st)
+    logs = open(rig.daemon_logs[-1]).read()
+    check("on the loss list (formal) [card_listed]" in logs and ZHANGSAN_ID not in logs,
+          "listed card logged, id masked")
+    rig.remove(card)
+    # a list older than stale_after: "not listed" is no longer a clean bill
+    with con:
+        con.execute("UPDATE meta SET value = ? WHERE key = 'published'", (now - 7200,))
+    card, rc, j, _ = read_card(rig, "lisi-1.00-t0.card")
+    loss = j["loss"]
+    check(loss["listed"] is False and loss["stale"] is True and loss["list_age_s"] >= 7200, loss)
+    check("out of date" in loss["message"], loss)
+    rig.remove(card)
+    with con:
+        con.execute("DELETE FROM loss")
+        con.execute("DELETE FROM meta")
+    con.close()
+
+
 @test
 def systemd_notify_ready_status_watchdog_stopping(rig):
     """sscardd as systemd runs it: Type=notify with a watchdog."""
