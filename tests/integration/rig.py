@@ -27,6 +27,16 @@ def wait_for(pred, timeout, step=0.01):
         time.sleep(step)
 
 
+def read_all(s):
+    """Everything a socket sends until the peer closes it."""
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+
+
 class Rig:
     def __init__(self, build):
         self.build = os.path.abspath(build)
@@ -151,12 +161,7 @@ class Rig:
         s.connect(self.sock)
         s.sendall(line)
         s.shutdown(socket.SHUT_WR)
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
+        data = read_all(s)
         s.close()
         return [json.loads(x) for x in data.decode().splitlines() if x.strip()]
 

@@ -16,7 +16,7 @@ import time
 import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from rig import READER0, READER1, Rig, wait_for  # noqa: E402
+from rig import READER0, READER1, Rig, read_all, wait_for  # noqa: E402
 
 # What each profile must read as, written from card-spec.md's rules (not from
 # the emulator): BCD dates as YYYY-MM-DD, region = first 6 digits of the id.
@@ -556,12 +556,7 @@ def idle_clients_are_closed_streams_are_not(rig):
     s.sendall(b"stat")  # half a request, then nothing
     s.settimeout(5)
     t0 = time.monotonic()
-    data = b""
-    while True:
-        chunk = s.recv(4096)
-        if not chunk:
-            break
-        data += chunk
+    data = read_all(s)
     took = time.monotonic() - t0
     s.close()
     j = json.loads(data.decode().splitlines()[0])
