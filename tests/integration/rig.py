@@ -111,6 +111,10 @@ class Rig:
         logpath = os.path.join(self.tmp, "sscardd-%d.log" % len(self.daemon_logs))
         self.daemon_logs.append(logpath)
         log = open(logpath, "w")
+        env = dict(env or {})
+        if env.get("JOURNAL_STREAM") == "stderr":  # make our log file "the journal stream"
+            st = os.fstat(log.fileno())
+            env["JOURNAL_STREAM"] = "%d:%d" % (st.st_dev, st.st_ino)
         self.daemon = subprocess.Popen([os.path.join(self.build, "sscardd"), "-f", "-c", conf],
                                        stdout=log, stderr=log,
                                        env=dict(os.environ, **(env or {})))
