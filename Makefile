@@ -13,7 +13,7 @@ SAN     ?=
 PREFIX  ?= /usr/local
 DESTDIR ?=
 
-PKGS    := libpcsclite libsystemd jansson inih sqlite3
+PKGS    := libpcsclite libsystemd jansson inih sqlite3 libsodium
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -31,7 +31,7 @@ endif
 
 CORE_SRC := apdu/sserr.c apdu/apdu.c apdu/atr.c apdu/ssc.c drivers/pcsc.c \
             daemon/json.c daemon/mask.c daemon/config.c daemon/log.c daemon/request.c \
-            daemon/losslist.c
+            daemon/losslist.c daemon/lossfmt.c
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
 CORE_LIB := $(BUILD)/libsscard-core.a
 
@@ -39,7 +39,7 @@ DAEMON_SRC := daemon/sscardd.c daemon/readers.c daemon/control.c
 CTL_SRC    := client/sscardctl.c
 VCARD_SRC  := sim/vcard.c
 
-UNIT_TESTS := test-apdu test-ssc test-config test-losslist
+UNIT_TESTS := test-apdu test-ssc test-config test-losslist test-lossfmt
 UNIT_BINS  := $(UNIT_TESTS:%=$(BUILD)/tests/%)
 
 PROGS := $(BUILD)/sscardd $(BUILD)/sscardctl $(BUILD)/sscard-vcard $(BUILD)/bench-read \
@@ -87,6 +87,11 @@ $(BUILD)/fuzz-requests: tests/fuzz/fuzz_requests.c daemon/config.c daemon/reques
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror \
 	  -fsanitize=fuzzer,address,undefined -o $@ $^ $$(pkg-config --libs inih libsystemd)
 
+$(BUILD)/fuzz-lossfmt: tests/fuzz/fuzz_lossfmt.c daemon/lossfmt.c
+	@mkdir -p $(dir $@)
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror \
+	  -fsanitize=fuzzer,address,undefined -o $@ $^ $$(pkg-config --libs libsodium)
+
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
 deps:
@@ -102,12 +107,14 @@ unit: $(UNIT_BINS)
 integration: all
 	@python3 tests/integration/run.py --build $(BUILD)
 
-fuzz: $(BUILD)/fuzz-parsers $(BUILD)/fuzz-requests
-	@mkdir -p $(BUILD)/fuzz-corpus $(BUILD)/fuzz-corpus-requests
+fuzz: $(BUILD)/fuzz-parsers $(BUILD)/fuzz-requests $(BUILD)/fuzz-lossfmt
+	@mkdir -p $(BUILD)/fuzz-corpus $(BUILD)/fuzz-corpus-requests $(BUILD)/fuzz-corpus-lossfmt
 	$(BUILD)/fuzz-parsers -max_total_time=$${FUZZ_SECONDS:-30} -print_final_stats=1 \
 	  $(BUILD)/fuzz-corpus tests/fuzz/seeds
 	$(BUILD)/fuzz-requests -max_total_time=$${FUZZ_SECONDS:-30} -print_final_stats=1 \
 	  -dict=tests/fuzz/requests.dict $(BUILD)/fuzz-corpus-requests tests/fuzz/seeds-requests
+	$(BUILD)/fuzz-lossfmt -max_total_time=$${FUZZ_SECONDS:-30} -print_final_stats=1 \
+	  $(BUILD)/fuzz-corpus-lossfmt tests/fuzz/seeds-lossfmt
 
 demo: deps all
 	@bash sim/demo.sh $(BUILD)
