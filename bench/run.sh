@@ -12,7 +12,10 @@
 #                at once: RSS growth (target < 1 MB), open fds, every read ok;
 #                then SAN_SOAK_CYCLES (1600) on the ASan+UBSan build: clean
 #
-# BENCH=read,idle,soak picks parts.
+#   bench/lossfmt  the loss list snapshot at 10^7 entries: bytes per entry of
+#                the identifiers against their entropy, encode/decode time
+#
+# BENCH=read,idle,soak,lossfmt picks parts.
 set -eu
 BUILD=$(cd "${1:-build}" && pwd)
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,7 +23,7 @@ if [ "${SSCARD_IN_NS:-}" != 1 ]; then
 	exec env SSCARD_IN_NS=1 unshare --mount --net --pid --fork --mount-proc --kill-child \
 		bash "$0" "$BUILD"
 fi
-BENCH=${BENCH:-read,idle,soak}
+BENCH=${BENCH:-read,idle,soak,lossfmt}
 IDLE_SECONDS=${IDLE_SECONDS:-60}
 SOAK_CYCLES=${SOAK_CYCLES:-10000}
 SAN_SOAK_CYCLES=${SAN_SOAK_CYCLES:-1600}
@@ -178,6 +181,11 @@ case ",$BENCH," in *,soak,*)
 	else
 		echo "bench/soak — ASan+UBSan build: not built (make SAN=1 BUILD=$BUILD/san)"
 	fi
+	;;
+esac
+case ",$BENCH," in *,lossfmt,*)
+	"$BUILD/bench-lossfmt" 10000000 16
+	"$BUILD/bench-lossfmt" 10000000 1
 	;;
 esac
 rm -rf "$TMP"
