@@ -721,6 +721,48 @@ def every_read_carries_the_loss_list_verdict(rig):
     con.close()
 
 
+def central(rig, *args):
+    r = subprocess.run([os.path.join(rig.build, "sscard-central"), "-d",
+                        os.path.join(rig.tmp, "central")] + list(args),
+                       capture_output=True, text=True, timeout=60)
+    return r.returncode, r.stdout, r.stderr
+
+
+@test
+def central_publishes_signed_versions_a_mirror_can_check(rig):
+    pub = os.path.join(rig.tmp, "pub")
+    rc, pk, _ = central(rig, "keygen")
+    check(rc == 0 and len(pk.strip()) == 64, pk)
+    rc, _, err = central(rig, "keygen")
+    check(rc == 1 and "not replacing a signing key" in err, err)
+    check(central(rig, "add", ZHANGSAN_ID, "formal", "2026-11-20")[0] == 0, "add")
+    rc, out, err = central(rig, "add", "XYZ", "formal")
+    check(rc == 1 and "CARD_ID(32 hex)" in err, err)
+    rc, out, _ = central(rig, "publish", pub)
+    check(rc == 0 and "version 1: 1 losses" in out, out)
+    check(central(rig, "generate", "500")[0] == 0, "generate")
+    check(central(rig, "remove", ZHANGSAN_ID)[0] == 0, "remove")
+    rc, out, _ = central(rig, "publish", pub)
+    check(rc == 0 and "version 2: 500 losses, 501 changes" in out, out)
+    rc, out, err = central(rig, "check", pub)
+    check(rc == 0 and "snapshot-2.bin: 500 records, ok" in out and
+          "delta-1-2.bin: 501 records, ok" in out, out + err)
+    head = open(os.path.join(pub, "head")).read()
+    check(head.startswith("sscard-loss-head 1\nversion 2\n") and "\nsig " in head, head)
+    # what a mirror might break: a truncated snapshot, a re-signed-looking head
+    snap = os.path.join(pub, "snapshot-2.bin")
+    data = open(snap, "rb").read()
+    open(snap, "wb").write(data[:-3])
+    rc, _, err = central(rig, "check", pub)
+    check(rc == 1 and "does not match the head" in err, err)
+    open(snap, "wb").write(data)
+    open(os.path.join(pub, "head"), "w").write(head.replace("version 2", "version 3"))
+    rc, _, err = central(rig, "check", pub)
+    check(rc == 1 and "forged or damaged" in err, err)
+    open(os.path.join(pub, "head"), "w").write(head)
+    check(central(rig, "check", pub)[0] == 0, "restored")
+
+
 @test
 def systemd_notify_ready_status_watchdog_stopping(rig):
     """sscardd as systemd runs it: Type=notify with a watchdog."""

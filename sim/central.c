@@ -1,0 +1,392 @@
+/* sscard-central — the reference central's loss list publisher.
+ *
+ * Keeps the region's losses in SQLite and publishes them as files any
+ * static web server or CDN can serve (docs/loss-list-format.md): a signed
+ * head, a snapshot per version and a delta from the version before.
+ *
+ *   sscard-central -d DIR keygen             make DIR/central.key, print the public key
+ *   sscard-central -d DIR pubkey             print the public key (for [upstream] in sscard.conf)
+ *   sscard-central -d DIR add CARD_ID temporary|formal|cancelled [YYYY-MM-DD]
+ *   sscard-central -d DIR remove CARD_ID     the card was found: off the list
+ *   sscard-central -d DIR generate N [REGIONS]   N synthetic random losses
+ *   sscard-central -d DIR publish PUBDIR     a new version into PUBDIR (head last, atomically)
+ *   sscard-central -d DIR info
+ *   sscard-central -d DIR check PUBDIR       verify what a mirror serves: head signature,
+ *                                            file hashes, every record decodes
+ *
+ * Changes wait in a pending table until the next publish, which turns them
+ * into the delta and folds them into the snapshot, in one transaction. */
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../daemon/losslist.h"
+#include "../daemon/lossfmt.h"
+
+static const char *dir;
+static sqlite3 *db;
+
+__attribute__((format(printf, 1, 2), noreturn)) static void die(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(stderr, "sscard-central: ");
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	exit(1);
+}
+
+static void exec_sql(const char *sql)
+{
+	char *e = NULL;
+	if (sqlite3_exec(db, sql, NULL, NULL, &e) != SQLITE_OK)
+		die("database: %s", e ? e : sqlite3_errmsg(db));
+}
+
+static void open_db(void)
+{
+	char path[512];
+	snprintf(path, sizeof path, "%s/central.db", dir);
+	if (sqlite3_open(path, &db) != SQLITE_OK)
+		die("cannot open %s", path);
+	sqlite3_busy_timeout(db, 5000);
+	exec_sql("PRAGMA journal_mode=WAL;"
+		 "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER) WITHOUT ROWID;"
+		 "CREATE TABLE IF NOT EXISTS loss(card_id BLOB PRIMARY KEY, state INTEGER NOT NULL,"
+		 " day INTEGER NOT NULL) WITHOUT ROWID;"
+		 "CREATE TABLE IF NOT EXISTS pending(card_id BLOB PRIMARY KEY, state INTEGER NOT NULL,"
+		 " day INTEGER NOT NULL) WITHOUT ROWID;");
+}
+
+static int64_t meta_get(const char *key)
+{
+	sqlite3_stmt *s;
+	int64_t v = 0;
+	sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = ?", -1, &s, NULL);
+	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	return v;
+}
+
+static void meta_set(const char *key, int64_t v)
+{
+	sqlite3_stmt *s;
+	sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO meta VALUES(?, ?)", -1, &s, NULL);
+	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, v);
+	if (sqlite3_step(s) != SQLITE_DONE)
+		die("database: %s", sqlite3_errmsg(db));
+	sqlite3_finalize(s);
+}
+
+static void key_path(char *out, size_t cap)
+{
+	snprintf(out, cap, "%s/central.key", dir);
+}
+
+static void load_key(uint8_t sk[LOSSFMT_SK_LEN])
+{
+	char path[512];
+	key_path(path, sizeof path);
+	FILE *f = fopen(path, "rb");
+	if (!f || fread(sk, 1, LOSSFMT_SK_LEN, f) != LOSSFMT_SK_LEN)
+		die("no signing key in %s (run: sscard-central -d DIR keygen)", path);
+	fclose(f);
+}
+
+static void print_pk(const uint8_t sk[LOSSFMT_SK_LEN])
+{
+	char hex[LOSSFMT_PK_LEN * 2 + 1];
+	uint8_t pk[LOSSFMT_PK_LEN];
+	crypto_sign_ed25519_sk_to_pk(pk, sk);
+	sodium_bin2hex(hex, sizeof hex, pk, sizeof pk);
+	printf("%s\n", hex);
+}
+
+static void pend(const uint8_t id[LOSS_ID_LEN], int state, int64_t day)
+{
+	sqlite3_stmt *s;
+	sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO pending VALUES(?, ?, ?)", -1, &s, NULL);
+	sqlite3_bind_blob(s, 1, id, LOSS_ID_LEN, SQLITE_STATIC);
+	sqlite3_bind_int(s, 2, state);
+	sqlite3_bind_int64(s, 3, day);
+	if (sqlite3_step(s) != SQLITE_DONE)
+		die("database: %s", sqlite3_errmsg(db));
+	sqlite3_finalize(s);
+}
+
+/* All rows of a table, in card id order (BLOB order is memcmp order). */
+static struct loss_rec *rows(const char *table, size_t *n)
+{
+	char sql[128];
+	sqlite3_stmt *s;
+	size_t cap = 1024;
+	struct loss_rec *r = malloc(cap * sizeof *r);
+	*n = 0;
+	snprintf(sql, sizeof sql, "SELECT card_id, state, day FROM %s ORDER BY card_id", table);
+	sqlite3_prepare_v2(db, sql, -1, &s, NULL);
+	while (r && sqlite3_step(s) == SQLITE_ROW) {
+		if (*n == cap) {
+			struct loss_rec *m = realloc(r, (cap *= 2) * sizeof *r);
+			if (!m) {
+				free(r);
+				r = NULL;
+				break;
+			}
+			r = m;
+		}
+		memset(&r[*n], 0, sizeof r[*n]);
+		if (sqlite3_column_bytes(s, 0) == LOSS_ID_LEN)
+			memcpy(r[*n].id, sqlite3_column_blob(s, 0), LOSS_ID_LEN);
+		r[*n].state = (uint8_t)sqlite3_column_int(s, 1);
+		r[*n].day = (uint16_t)sqlite3_column_int(s, 2);
+		(*n)++;
+	}
+	sqlite3_finalize(s);
+	if (!r)
+		die("%s", "out of memory");
+	return r;
+}
+
+/* Write bytes to PUBDIR/name through a temporary file and rename(). */
+static void publish_file(const char *pub, const char *name, const void *b, size_t n)
+{
+	char tmp[600], path[600];
+	snprintf(tmp, sizeof tmp, "%s/.%s.tmp", pub, name);
+	snprintf(path, sizeof path, "%s/%s", pub, name);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		die("cannot write %s", tmp);
+	for (size_t off = 0; off < n;) {
+		ssize_t w = write(fd, (const char *)b + off, n - off);
+		if (w <= 0) {
+			unlink(tmp);
+			die("cannot write %s (disk full?)", tmp);
+		}
+		off += (size_t)w;
+	}
+	if (fsync(fd) || close(fd) || rename(tmp, path)) {
+		unlink(tmp);
+		die("cannot publish %s", path);
+	}
+}
+
+static void publish(const char *pub)
+{
+	uint8_t sk[LOSSFMT_SK_LEN], *snap, *delta = NULL;
+	size_t n_pend, n_all, snap_len, delta_len = 0;
+	struct lossfmt_head h = {0};
+	char *head;
+	size_t head_len;
+
+	load_key(sk);
+	exec_sql("BEGIN IMMEDIATE");
+	int64_t v = meta_get("version") + 1, now = (int64_t)time(NULL);
+	struct loss_rec *p = rows("pending", &n_pend);
+	if (v > 1 && lossfmt_encode(p, n_pend, (uint64_t)v - 1, (uint64_t)v, now, &delta, &delta_len,
+				    NULL))
+		die("%s", "cannot encode the delta");
+	exec_sql("DELETE FROM loss WHERE card_id IN (SELECT card_id FROM pending WHERE state = 0);"
+		 "INSERT OR REPLACE INTO loss SELECT card_id, state, day FROM pending WHERE state > 0;"
+		 "DELETE FROM pending;");
+	struct loss_rec *all = rows("loss", &n_all);
+	if (lossfmt_encode(all, n_all, 0, (uint64_t)v, now, &snap, &snap_len, NULL))
+		die("%s", "cannot encode the snapshot");
+	h.version = (uint64_t)v;
+	h.published = now;
+	snprintf(h.snapshot, sizeof h.snapshot, "snapshot-%lld.bin", (long long)v);
+	lossfmt_hash(snap, snap_len, h.snapshot_hash);
+	h.snapshot_size = snap_len;
+	publish_file(pub, h.snapshot, snap, snap_len);
+	if (delta) {
+		h.have_delta = true;
+		snprintf(h.delta, sizeof h.delta, "delta-%lld-%lld.bin", (long long)v - 1, (long long)v);
+		lossfmt_hash(delta, delta_len, h.delta_hash);
+		h.delta_size = delta_len;
+		publish_file(pub, h.delta, delta, delta_len);
+	}
+	if (lossfmt_head_write(&h, sk, &head, &head_len))
+		die("%s", "cannot sign the head");
+	publish_file(pub, "head", head, head_len); /* last: mirrors see whole versions only */
+	meta_set("version", v);
+	meta_set("published", now);
+	exec_sql("COMMIT");
+	printf("published version %lld: %zu losses, %zu changes; snapshot %zu B, delta %zu B\n",
+	       (long long)v, n_all, n_pend, snap_len, delta_len);
+	sodium_memzero(sk, sizeof sk);
+	free(head);
+	free(snap);
+	free(delta);
+	free(all);
+	free(p);
+}
+
+static uint8_t *slurp(const char *pub, const char *name, size_t *n)
+{
+	char path[600];
+	snprintf(path, sizeof path, "%s/%s", pub, name);
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		die("cannot read %s", path);
+	size_t cap = 1 << 16;
+	uint8_t *b = malloc(cap);
+	*n = 0;
+	for (size_t r; b && (r = fread(b + *n, 1, cap - *n, f)) > 0;) {
+		*n += r;
+		if (*n == cap) {
+			uint8_t *m = realloc(b, cap *= 2);
+			if (!m)
+				free(b);
+			b = m;
+		}
+	}
+	fclose(f);
+	if (!b)
+		die("%s", "out of memory");
+	return b;
+}
+
+static int count_rec(void *arg, const struct loss_rec *r)
+{
+	(void)r;
+	++*(size_t *)arg;
+	return 0;
+}
+
+static void check_file(const char *pub, const char *name, const uint8_t hash[LOSSFMT_HASH_LEN],
+		       uint64_t size, bool delta, uint64_t version)
+{
+	size_t n, recs = 0;
+	uint8_t got[LOSSFMT_HASH_LEN];
+	struct lossfmt_file f;
+	char err[256];
+	uint8_t *b = slurp(pub, name, &n);
+	lossfmt_hash(b, n, got);
+	if (n != size || memcmp(got, hash, sizeof got))
+		die("%s does not match the head (size or SHA-256)", name);
+	if (lossfmt_decode(b, n, &f, count_rec, &recs, err, sizeof err))
+		die("%s", err);
+	if (f.delta != delta || f.version != version)
+		die("%s is not the version the head names", name);
+	printf("%s: %zu records, ok\n", name, recs);
+	free(b);
+}
+
+static void check(const char *pub)
+{
+	uint8_t sk[LOSSFMT_SK_LEN], pk[LOSSFMT_PK_LEN];
+	struct lossfmt_head h;
+	char err[256];
+	size_t n;
+	load_key(sk);
+	crypto_sign_ed25519_sk_to_pk(pk, sk);
+	sodium_memzero(sk, sizeof sk);
+	char *head = (char *)slurp(pub, "head", &n);
+	if (lossfmt_head_read(head, n, pk, &h, err, sizeof err))
+		die("head: %s", err);
+	printf("head: version %llu, signature ok\n", (unsigned long long)h.version);
+	check_file(pub, h.snapshot, h.snapshot_hash, h.snapshot_size, false, h.version);
+	if (h.have_delta)
+		check_file(pub, h.delta, h.delta_hash, h.delta_size, true, h.version);
+	free(head);
+}
+
+static int64_t parse_day(const char *s)
+{
+	struct tm tm = {0};
+	char *end = strptime(s, "%Y-%m-%d", &tm);
+	if (!end || *end)
+		die("not a date (YYYY-MM-DD): %s", s);
+	return (int64_t)timegm(&tm) / 86400;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 4 || strcmp(argv[1], "-d")) {
+		fprintf(stderr, "usage: sscard-central -d DIR keygen|pubkey|add|remove|generate|publish|check|info …\n");
+		return 2;
+	}
+	if (sodium_init() < 0)
+		die("%s", "libsodium did not start");
+	dir = argv[2];
+	const char *cmd = argv[3];
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		die("cannot create %s", dir);
+	if (!strcmp(cmd, "keygen")) {
+		uint8_t pk[LOSSFMT_PK_LEN], sk[LOSSFMT_SK_LEN];
+		char path[512];
+		key_path(path, sizeof path);
+		int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd < 0)
+			die("%s exists already (or cannot be made); not replacing a signing key", path);
+		crypto_sign_keypair(pk, sk);
+		if (write(fd, sk, sizeof sk) != (ssize_t)sizeof sk || close(fd))
+			die("cannot write %s", path);
+		print_pk(sk);
+		sodium_memzero(sk, sizeof sk);
+		return 0;
+	}
+	if (!strcmp(cmd, "pubkey")) {
+		uint8_t sk[LOSSFMT_SK_LEN];
+		load_key(sk);
+		print_pk(sk);
+		return 0;
+	}
+	open_db();
+	if (!strcmp(cmd, "add") && (argc == 6 || argc == 7)) {
+		uint8_t id[LOSS_ID_LEN];
+		static const char *const st[] = {"", "temporary", "formal", "cancelled"};
+		int s = 0;
+		for (int i = 1; i <= 3; i++)
+			if (!strcmp(argv[5], st[i]))
+				s = i;
+		if (!loss_id_parse(argv[4], id) || !s)
+			die("usage: add CARD_ID(32 hex) temporary|formal|cancelled [YYYY-MM-DD], not %s", argv[4]);
+		pend(id, s, argc == 7 ? parse_day(argv[6]) : (int64_t)time(NULL) / 86400);
+	} else if (!strcmp(cmd, "remove") && argc == 5) {
+		uint8_t id[LOSS_ID_LEN];
+		if (!loss_id_parse(argv[4], id))
+			die("not a card id (32 hex digits): %s", argv[4]);
+		pend(id, 0, 0);
+	} else if (!strcmp(cmd, "generate") && (argc == 5 || argc == 6)) {
+		long n = atol(argv[4]), regions = argc == 6 ? atol(argv[5]) : 16;
+		if (n <= 0 || regions <= 0 || regions > 9999)
+			die("usage: generate N [REGIONS], not %s", argv[4]);
+		exec_sql("BEGIN");
+		for (long i = 0; i < n; i++) {
+			uint8_t id[LOSS_ID_LEN];
+			unsigned r = randombytes_uniform((uint32_t)regions);
+			id[0] = 0x63, id[1] = (uint8_t)(r >> 8), id[2] = (uint8_t)r;
+			memcpy(id + 3, "\xD1\x56\x00\x00\x05", 5);
+			randombytes_buf(id + 8, 8);
+			pend(id, 1 + (int)randombytes_uniform(3), 18000 + randombytes_uniform(3650));
+		}
+		exec_sql("COMMIT");
+	} else if (!strcmp(cmd, "publish") && argc == 5) {
+		if (mkdir(argv[4], 0755) < 0 && errno != EEXIST)
+			die("cannot create %s", argv[4]);
+		publish(argv[4]);
+	} else if (!strcmp(cmd, "check") && argc == 5) {
+		check(argv[4]);
+	} else if (!strcmp(cmd, "info") && argc == 4) {
+		size_t n, p;
+		free(rows("loss", &n));
+		free(rows("pending", &p));
+		printf("version %lld, %zu losses published, %zu changes pending\n",
+		       (long long)meta_get("version"), n, p);
+	} else
+		die("unknown command or wrong arguments: %s", cmd);
+	sqlite3_close(db);
+	return 0;
+}
