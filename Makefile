@@ -43,7 +43,7 @@ UNIT_TESTS := test-apdu test-ssc test-config test-losslist test-lossfmt
 UNIT_BINS  := $(UNIT_TESTS:%=$(BUILD)/tests/%)
 
 PROGS := $(BUILD)/sscardd $(BUILD)/sscardctl $(BUILD)/sscard-vcard $(BUILD)/bench-read \
-	 $(BUILD)/bench-lossfmt $(BUILD)/sscard-central \
+	 $(BUILD)/bench-lossfmt $(BUILD)/bench-losslist $(BUILD)/sscard-central \
 	 $(BUILD)/pcsc-poke
 
 .PHONY: all clean check check-build unit integration fuzz demo deps bench help install
@@ -70,6 +70,9 @@ $(BUILD)/bench-read: $(BUILD)/obj/bench/bench_read.o $(CORE_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(BUILD)/sscard-central: $(BUILD)/obj/sim/central.o $(CORE_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/bench-losslist: $(BUILD)/obj/bench/bench_losslist.o $(CORE_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(BUILD)/bench-lossfmt: $(BUILD)/obj/bench/bench_lossfmt.o $(CORE_LIB)

@@ -14,8 +14,10 @@
 #
 #   bench/lossfmt  the loss list snapshot at 10^7 entries: bytes per entry of
 #                the identifiers against their entropy, encode/decode time
+#   bench/losslist the terminal's store at LIST_N (10^7) entries against a
+#                plain rowid+index SQLite baseline: size, lookup p50/p99
 #
-# BENCH=read,idle,soak,lossfmt picks parts.
+# BENCH=read,idle,soak,lossfmt,losslist picks parts.
 set -eu
 BUILD=$(cd "${1:-build}" && pwd)
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -23,7 +25,7 @@ if [ "${SSCARD_IN_NS:-}" != 1 ]; then
 	exec env SSCARD_IN_NS=1 unshare --mount --net --pid --fork --mount-proc --kill-child \
 		bash "$0" "$BUILD"
 fi
-BENCH=${BENCH:-read,idle,soak,lossfmt}
+BENCH=${BENCH:-read,idle,soak,lossfmt,losslist}
 IDLE_SECONDS=${IDLE_SECONDS:-60}
 SOAK_CYCLES=${SOAK_CYCLES:-10000}
 SAN_SOAK_CYCLES=${SAN_SOAK_CYCLES:-1600}
@@ -186,6 +188,10 @@ esac
 case ",$BENCH," in *,lossfmt,*)
 	"$BUILD/bench-lossfmt" 10000000 16
 	"$BUILD/bench-lossfmt" 10000000 1
+	;;
+esac
+case ",$BENCH," in *,losslist,*)
+	"$BUILD/bench-losslist" "$TMP" "${LIST_N:-10000000}"
 	;;
 esac
 rm -rf "$TMP"
