@@ -31,7 +31,7 @@ endif
 
 CORE_SRC := apdu/sserr.c apdu/apdu.c apdu/atr.c apdu/ssc.c drivers/pcsc.c \
             daemon/json.c daemon/mask.c daemon/config.c daemon/log.c daemon/request.c \
-            daemon/losslist.c daemon/lossfmt.c
+            daemon/losslist.c daemon/lossfmt.c daemon/lossidx.c
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
 CORE_LIB := $(BUILD)/libsscard-core.a
 
@@ -39,7 +39,7 @@ DAEMON_SRC := daemon/sscardd.c daemon/readers.c daemon/control.c
 CTL_SRC    := client/sscardctl.c
 VCARD_SRC  := sim/vcard.c
 
-UNIT_TESTS := test-apdu test-ssc test-config test-losslist test-lossfmt
+UNIT_TESTS := test-apdu test-ssc test-config test-losslist test-lossfmt test-lossidx
 UNIT_BINS  := $(UNIT_TESTS:%=$(BUILD)/tests/%)
 
 PROGS := $(BUILD)/sscardd $(BUILD)/sscardctl $(BUILD)/sscard-vcard $(BUILD)/bench-read \
