@@ -112,7 +112,7 @@ int losslist_lookup(struct losslist *l, const uint8_t id[LOSS_ID_LEN], struct lo
 	return rv;
 }
 
-int losslist_info(struct losslist *l, struct loss_info *i)
+int losslist_version(struct losslist *l, struct loss_info *i)
 {
 	int rv;
 	memset(i, 0, sizeof *i);
@@ -125,7 +125,13 @@ int losslist_info(struct losslist *l, struct loss_info *i)
 			i->published = sqlite3_column_int64(l->meta, 1);
 	}
 	sqlite3_reset(l->meta);
-	if (rv != SQLITE_DONE)
+	return rv == SQLITE_DONE ? 0 : -1;
+}
+
+int losslist_info(struct losslist *l, struct loss_info *i)
+{
+	int rv;
+	if (losslist_version(l, i) < 0)
 		return -1;
 	sqlite3_reset(l->count);
 	rv = sqlite3_step(l->count);

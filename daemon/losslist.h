@@ -36,6 +36,10 @@ int losslist_open(const char *path, bool writable, struct losslist **out, char *
 void losslist_close(struct losslist *l);
 /* 1 listed (e filled), 0 not listed, -1 the list could not be read. */
 int losslist_lookup(struct losslist *l, const uint8_t id[LOSS_ID_LEN], struct loss_entry *e);
+/* version and published only: cheap, for every card read */
+int losslist_version(struct losslist *l, struct loss_info *i);
+/* the same and the number of entries (a count over the whole table: for
+ * status and `list info`, never per read) */
 int losslist_info(struct losslist *l, struct loss_info *i);
 /* A loss taken at this terminal: listed at once, whatever the central says
  * later. 0 or -1. */

@@ -174,7 +174,7 @@ static void check_loss(struct worker *w, struct session *s, struct msg *m)
 		return;
 	}
 	m->loss_rc = losslist_lookup(s->list, id, &m->loss);
-	if (m->loss_rc < 0 || losslist_info(s->list, &m->loss_info) < 0) {
+	if (m->loss_rc < 0 || losslist_version(s->list, &m->loss_info) < 0) {
 		m->loss_rc = -1;
 		losslist_close(s->list); /* reopen next time: the file may have been swapped */
 		s->list = NULL;
@@ -245,9 +245,11 @@ static void do_read(struct worker *w, struct session *s, uint64_t id)
 				break;
 			}
 			s->held = true;
-			s->card.tr.trace = trace_apdu;
-			s->card.tr.trace_arg = w;
 		}
+		/* the APDU hook only while someone traces: apdu.c copies and
+		 * redacts every exchange for it */
+		s->card.tr.trace = atomic_load(&w->q->trace) ? trace_apdu : NULL;
+		s->card.tr.trace_arg = w;
 		unsigned before = s->card.tr.apdus;
 		ssc_card_wipe(&m->card);
 		m->err = ssc_read(&s->card.tr, &m->card);

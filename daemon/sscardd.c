@@ -86,7 +86,7 @@ static json_t *list_verb(const struct request *rq)
 	if (!loss_id_parse(rq->arg, id))
 		return json_error(SS_E_INVALID, "A card id (卡识别码) is 32 hexadecimal digits.");
 	int rc = d.list ? losslist_lookup(d.list, id, &e) : -1;
-	if (rc >= 0 && losslist_info(d.list, &i) < 0)
+	if (rc >= 0 && losslist_version(d.list, &i) < 0)
 		rc = -1;
 	if (rc < 0)
 		return json_error(SS_E_LIST, NULL);
