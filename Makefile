@@ -13,7 +13,7 @@ SAN     ?=
 PREFIX  ?= /usr/local
 DESTDIR ?=
 
-PKGS    := libpcsclite libsystemd jansson inih sqlite3 libsodium
+PKGS    := libpcsclite libsystemd jansson inih sqlite3 libsodium libcurl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -35,7 +35,7 @@ CORE_SRC := apdu/sserr.c apdu/apdu.c apdu/atr.c apdu/ssc.c drivers/pcsc.c \
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
 CORE_LIB := $(BUILD)/libsscard-core.a
 
-DAEMON_SRC := daemon/sscardd.c daemon/readers.c daemon/control.c
+DAEMON_SRC := daemon/sscardd.c daemon/readers.c daemon/control.c daemon/sync.c
 CTL_SRC    := client/sscardctl.c
 VCARD_SRC  := sim/vcard.c
 

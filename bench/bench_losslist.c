@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "../daemon/lossidx.h"
+#include "../daemon/lossfmt.h"
 #include "../daemon/losslist.h"
 
 static double now_s(void)
@@ -50,83 +50,141 @@ static int cmpd(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static double fsize(const char *p)
+#define LOOKUPS 200000
+
+static double dir_bytes(const char *dir, const char *prefix)
 {
-	struct stat st;
-	return stat(p, &st) ? 0 : (double)st.st_size;
+	char cmd[600];
+	double total = 0, v;
+	snprintf(cmd, sizeof cmd, "du -b %s/%s* 2>/dev/null | cut -f1", dir, prefix);
+	FILE *p = popen(cmd, "r");
+	while (p && fscanf(p, "%lf", &v) == 1)
+		total += v;
+	if (p)
+		pclose(p);
+	return total;
 }
 
-#define LOOKUPS 200000
+#define DELTA_N 10000
 
 int main(int argc, char **argv)
 {
 	if (argc < 2)
 		return 2;
 	size_t n = argc > 2 ? strtoul(argv[2], NULL, 10) : 10000000;
-	char ours[512], base[512], err[256];
+	char ours[512], base[512], err[512];
 	snprintf(ours, sizeof ours, "%s/losslist.db", argv[1]);
 	snprintf(base, sizeof base, "%s/baseline.db", argv[1]);
 	remove(ours), remove(base);
 
-	/* build both */
-	struct losslist *l;
-	sqlite3 *b;
-	sqlite3_stmt *ins;
-	if (losslist_open(ours, true, &l, err, sizeof err))
-		return fprintf(stderr, "%s\n", err), 1;
-	losslist_close(l);
-	sqlite3 *o;
-	sqlite3_open(ours, &o);
-	sqlite3_open(base, &b);
-	sqlite3_exec(b, "PRAGMA journal_mode=WAL; CREATE TABLE loss(card_id BLOB, state INTEGER,"
-			" since INTEGER, version INTEGER); CREATE UNIQUE INDEX loss_id ON loss(card_id);",
-		     NULL, NULL, NULL);
-	double t_build[2];
-	sqlite3 *dbs[2] = {o, b};
-	for (int d = 0; d < 2; d++) {
-		double t0 = now_s();
-		sqlite3_exec(dbs[d], "BEGIN", NULL, NULL, NULL);
-		sqlite3_prepare_v2(dbs[d], "INSERT INTO loss VALUES(?, 2, 1795000000, 1)", -1, &ins, NULL);
-		for (size_t i = 0; i < n; i++) {
-			uint8_t id[LOSS_ID_LEN];
-			make_id(i, id);
-			sqlite3_bind_blob(ins, 1, id, LOSS_ID_LEN, SQLITE_TRANSIENT);
-			sqlite3_step(ins);
-			sqlite3_reset(ins);
-		}
-		sqlite3_finalize(ins);
-		sqlite3_exec(dbs[d], "COMMIT; PRAGMA wal_checkpoint(TRUNCATE);", NULL, NULL, NULL);
-		t_build[d] = now_s() - t0;
-	}
-	sqlite3_close(o);
-
-	/* the sorted file + sparse index, from the same records */
-	char idxp[512];
-	snprintf(idxp, sizeof idxp, "%s/losslist.idx", argv[1]);
+	/* the central's snapshot of n losses */
 	struct loss_rec *recs = calloc(n, sizeof *recs);
 	for (size_t i = 0; i < n; i++) {
 		make_id(i, recs[i].id);
 		recs[i].state = 2;
 		recs[i].day = 20000;
 	}
-	double ti = now_s();
 	qsort(recs, n, sizeof *recs, cmpr);
-	if (lossidx_write(idxp, recs, n, 1))
-		return fprintf(stderr, "cannot write %s\n", idxp), 1;
-	ti = now_s() - ti;
-	free(recs);
-	struct lossidx *x;
-	if (lossidx_open(idxp, &x, err, sizeof err))
-		return fprintf(stderr, "%s\n", err), 1;
-	double *tc = malloc(LOOKUPS * sizeof *tc);
+	uint8_t *snap;
+	size_t snap_len;
+	double te = now_s();
+	if (lossfmt_encode(recs, n, 0, 1, 1795000000, &snap, &snap_len, NULL))
+		return fprintf(stderr, "cannot encode\n"), 1;
+	te = now_s() - te;
 
-	/* lookups: half listed, half not, in random order */
+	/* ours: import the snapshot (decode → sorted index file → swap) */
+	struct losslist *w, *l;
+	if (losslist_open(ours, true, &w, err, sizeof err))
+		return fprintf(stderr, "%s\n", err), 1;
+	double t_import = now_s();
+	if (losslist_import(w, snap, snap_len, 1795000000, err, sizeof err))
+		return fprintf(stderr, "import: %s\n", err), 1;
+	t_import = now_s() - t_import;
+	free(snap);
+
+	/* the baseline: the same records into a rowid table + unique index */
+	sqlite3 *b;
+	sqlite3_stmt *ins;
+	sqlite3_open(base, &b);
+	sqlite3_exec(b, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+			" CREATE TABLE loss(card_id BLOB, state INTEGER,"
+			" since INTEGER, version INTEGER); CREATE UNIQUE INDEX loss_id ON loss(card_id);",
+		     NULL, NULL, NULL);
+	double t_base = now_s();
+	sqlite3_exec(b, "BEGIN", NULL, NULL, NULL);
+	sqlite3_prepare_v2(b, "INSERT INTO loss VALUES(?, ?, ?, ?)"
+			      " ON CONFLICT(card_id) DO UPDATE SET state = excluded.state,"
+			      " since = excluded.since, version = excluded.version", -1, &ins, NULL);
+	for (size_t i = 0; i < n; i++) {
+		sqlite3_bind_blob(ins, 1, recs[i].id, LOSS_ID_LEN, SQLITE_STATIC);
+		sqlite3_bind_int(ins, 2, 2);
+		sqlite3_bind_int64(ins, 3, 20000 * 86400LL);
+		sqlite3_bind_int(ins, 4, 1);
+		sqlite3_step(ins);
+		sqlite3_reset(ins);
+	}
+	sqlite3_exec(b, "COMMIT; PRAGMA wal_checkpoint(TRUNCATE);", NULL, NULL, NULL);
+	t_base = now_s() - t_base;
+
+	/* a 10^4-record delta: a quarter taken off, a quarter changed, half new */
+	struct loss_rec *d = calloc(DELTA_N, sizeof *d);
+	rng = 88172645463325252ull;
+	for (size_t i = 0; i < DELTA_N; i++) {
+		uint64_t k = next();
+		if (i % 4 < 2) {
+			d[i] = recs[k % n];
+			d[i].state = i % 4 ? 1 : 0;
+		} else {
+			make_id(n + i, d[i].id);
+			d[i].state = 2;
+		}
+		d[i].day = 20100;
+	}
+	qsort(d, DELTA_N, sizeof *d, cmpr);
+	size_t dn = 0;
+	for (size_t i = 0; i < DELTA_N; i++) /* unique ids, as in a real delta */
+		if (!dn || memcmp(d[dn - 1].id, d[i].id, LOSS_ID_LEN))
+			d[dn++] = d[i];
+	double t_delta = now_s();
+	if (losslist_begin(w))
+		return fprintf(stderr, "begin: %s\n", losslist_errmsg(w)), 1;
+	for (size_t i = 0; i < dn; i++)
+		if (losslist_apply(w, &d[i], 2))
+			return fprintf(stderr, "apply: %s\n", losslist_errmsg(w)), 1;
+	if (losslist_commit(w, 2, 1795000100))
+		return fprintf(stderr, "commit: %s\n", losslist_errmsg(w)), 1;
+	t_delta = now_s() - t_delta;
+	double t_bdelta = now_s();
+	sqlite3_stmt *del;
+	sqlite3_prepare_v2(b, "DELETE FROM loss WHERE card_id = ?", -1, &del, NULL);
+	sqlite3_exec(b, "BEGIN", NULL, NULL, NULL);
+	for (size_t i = 0; i < dn; i++) {
+		sqlite3_stmt *q = d[i].state ? ins : del;
+		sqlite3_bind_blob(q, 1, d[i].id, LOSS_ID_LEN, SQLITE_STATIC);
+		if (d[i].state) {
+			sqlite3_bind_int(q, 2, d[i].state);
+			sqlite3_bind_int64(q, 3, d[i].day * 86400LL);
+			sqlite3_bind_int(q, 4, 2);
+		}
+		sqlite3_step(q);
+		sqlite3_reset(q);
+	}
+	sqlite3_exec(b, "COMMIT", NULL, NULL, NULL);
+	t_bdelta = now_s() - t_bdelta;
+	sqlite3_finalize(ins);
+	sqlite3_finalize(del);
+	struct loss_info info;
+	losslist_info(w, &info);
+	free(recs);
+
+	/* lookups through a reader's connection (the path of every card read):
+	 * half listed, half not, random order, interleaved with the baseline */
 	if (losslist_open(ours, false, &l, err, sizeof err))
 		return fprintf(stderr, "%s\n", err), 1;
 	sqlite3_stmt *q;
 	sqlite3_prepare_v2(b, "SELECT state, since, version FROM loss WHERE card_id = ?", -1, &q, NULL);
 	double *ta = malloc(LOOKUPS * sizeof *ta), *tb = malloc(LOOKUPS * sizeof *tb);
-	size_t hits = 0;
+	size_t hits = 0, bhits = 0;
 	rng = 2463534242ull;
 	for (int i = 0; i < LOOKUPS; i++) {
 		uint8_t id[LOSS_ID_LEN];
@@ -136,47 +194,43 @@ int main(int argc, char **argv)
 			id[15] ^= 0xA5; /* not listed */
 		struct loss_entry e;
 		double t0 = now_s();
-		hits += losslist_lookup(l, id, &e) == 1;
+		hits += losslist_lookup(l, id, &e, NULL) == 1;
 		double t1 = now_s();
 		sqlite3_bind_blob(q, 1, id, LOSS_ID_LEN, SQLITE_STATIC);
-		sqlite3_step(q);
+		bhits += sqlite3_step(q) == SQLITE_ROW;
 		sqlite3_reset(q);
 		double t2 = now_s();
-		struct loss_rec rr;
-		if ((lossidx_lookup(x, id, &rr) == 1) != !(k & 1))
-			return fprintf(stderr, "index disagrees\n"), 1;
-		double t3 = now_s();
 		ta[i] = (t1 - t0) * 1e6;
 		tb[i] = (t2 - t1) * 1e6;
-		tc[i] = (t3 - t2) * 1e6;
 	}
+	if (hits != bhits)
+		return fprintf(stderr, "the store and the baseline disagree: %zu vs %zu listed\n", hits,
+			       bhits), 1;
 	qsort(ta, LOOKUPS, sizeof *ta, cmpd);
 	qsort(tb, LOOKUPS, sizeof *tb, cmpd);
-	qsort(tc, LOOKUPS, sizeof *tc, cmpd);
-	printf("bench/losslist — %zu entries, %d lookups (%zu listed), interleaved\n", n, LOOKUPS, hits);
-	printf("  ours (WITHOUT ROWID, key = card id): build %.1f s, file %.1f MB (%.1f B/entry), "
-	       "lookup p50 %.2f µs p99 %.2f µs (target p99 <= 20)\n",
-	       t_build[0], fsize(ours) / 1e6, fsize(ours) / (double)n, ta[LOOKUPS / 2],
+	double so = dir_bytes(argv[1], "losslist"), sb = dir_bytes(argv[1], "baseline");
+	printf("bench/losslist — %zu entries (%lld after the delta), %d lookups (%zu listed), "
+	       "interleaved\n", n, (long long)info.entries, LOOKUPS, hits);
+	printf("  snapshot: %.2f B/entry (%.1f MB), encoded in %.1f s\n", (double)snap_len / (double)n,
+	       (double)snap_len / 1e6, te);
+	printf("  ours (sorted index file + SQLite changes): import %.1f s, on disk %.1f MB "
+	       "(%.1f B/entry), %zu-record delta %.0f ms (target <= 100), lookup p50 %.2f µs "
+	       "p99 %.2f µs (target p99 <= 20)\n",
+	       t_import, so / 1e6, so / (double)n, dn, t_delta * 1e3, ta[LOOKUPS / 2],
 	       ta[LOOKUPS * 99 / 100]);
-	printf("  baseline (rowid table + index):      build %.1f s, file %.1f MB (%.1f B/entry), "
-	       "lookup p50 %.2f µs p99 %.2f µs\n",
-	       t_build[1], fsize(base) / 1e6, fsize(base) / (double)n, tb[LOOKUPS / 2],
+	printf("  baseline (SQLite rowid table + index): build %.1f s, on disk %.1f MB (%.1f B/entry), "
+	       "%zu-record delta %.0f ms, lookup p50 %.2f µs p99 %.2f µs\n",
+	       t_base, sb / 1e6, sb / (double)n, dn, t_bdelta * 1e3, tb[LOOKUPS / 2],
 	       tb[LOOKUPS * 99 / 100]);
-	printf("  sorted file + sparse index:          build %.1f s, file %.1f MB (%.1f B/entry), "
-	       "lookup p50 %.2f µs p99 %.2f µs, index in RAM %.0f kB\n",
-	       ti, fsize(idxp) / 1e6, fsize(idxp) / (double)n, tc[LOOKUPS / 2], tc[LOOKUPS * 99 / 100],
-	       (double)lossidx_ram(x) / 1e3);
-	printf("  ratios against the baseline: file %.2f / %.2f, lookup p99 %.2f / %.2f "
-	       "(SQLite WITHOUT ROWID / sorted file)\n",
-	       fsize(ours) / fsize(base), fsize(idxp) / fsize(base),
-	       ta[LOOKUPS * 99 / 100] / tb[LOOKUPS * 99 / 100],
-	       tc[LOOKUPS * 99 / 100] / tb[LOOKUPS * 99 / 100]);
-	lossidx_close(x);
-	free(tc);
+	printf("  ratios ours/baseline: load %.2f, disk %.2f, delta %.2f, lookup p50 %.2f p99 %.2f\n",
+	       t_import / t_base, so / sb, t_delta / t_bdelta, ta[LOOKUPS / 2] / tb[LOOKUPS / 2],
+	       ta[LOOKUPS * 99 / 100] / tb[LOOKUPS * 99 / 100]);
 	sqlite3_finalize(q);
 	sqlite3_close(b);
 	losslist_close(l);
+	losslist_close(w);
 	free(ta);
 	free(tb);
+	free(d);
 	return 0;
 }

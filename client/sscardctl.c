@@ -31,7 +31,7 @@ static void usage(FILE *f)
 		"  readers         readers and whether a card is in them\n"
 		"  read [READER]   read the card (first reader with a card by default)\n"
 		"  events          follow reader and card events until interrupted\n"
-		"  list info       the loss list: version, entries, age\n"
+		"  list info       the loss list: version, entries, age, last sync\n"
 		"  list lookup CARD_ID  whether a card (32 hex digits) is on the loss list\n"
 		"  help            the verbs the daemon knows\n"
 		"for administrators (root or the admin group, default sscard-admin):\n"
@@ -40,6 +40,7 @@ static void usage(FILE *f)
 		"  reload          re-read the configuration (a bad file changes nothing)\n"
 		"  reader reset READER  restart a reader's worker and power its card down\n"
 		"  log level LEVEL error, warning, notice, info or debug (until reload/restart)\n"
+		"  list sync       ask the central for the loss list now; wait for the result\n"
 		"options:\n"
 		"  -s SOCKET       control socket (default $SSCARD_SOCKET or " DEFAULT_SOCKET ")\n"
 		"  -j              print the daemon's JSON as it is\n"
@@ -289,6 +290,35 @@ static void print_status(json_t *o)
 	}
 }
 
+static void print_sync(const char *what, json_t *r)
+{
+	if (!json_is_object(r)) {
+		printf("%s: none since the daemon started\n", what);
+		return;
+	}
+	printf("%s: %s — %s (%lld s ago, %.2f s)\n", what, str(r, "result"), str(r, "message"),
+	       (long long)json_integer_value(json_object_get(r, "ago_s")),
+	       json_real_value(json_object_get(r, "seconds")));
+}
+
+static void print_list(json_t *o)
+{
+	json_t *age = json_object_get(o, "age_s");
+	printf("loss list: version %lld, %lld entries", (long long)json_integer_value(json_object_get(o, "version")),
+	       (long long)json_integer_value(json_object_get(o, "entries")));
+	if (json_is_integer(age))
+		printf(", signed %lld s ago", (long long)json_integer_value(age));
+	else
+		printf(", never received");
+	printf("%s\n", json_is_true(json_object_get(o, "stale")) ? " — STALE: a recent loss may be missing" : "");
+	printf("source: %s\n", json_is_string(json_object_get(o, "source")) ? str(o, "source")
+									 : "none configured ([upstream] list_url, public_key)");
+	print_sync("last sync", json_object_get(o, "last_sync"));
+	json_t *next = json_object_get(o, "next_sync_in_s");
+	if (json_is_integer(next))
+		printf("next sync in %lld s\n", (long long)json_integer_value(next));
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = {{"socket", 1, 0, 's'}, {"json", 0, 0, 'j'},
@@ -372,6 +402,8 @@ int main(int argc, char **argv)
 				print_readers(o);
 			else if (rq.verb == REQ_STATUS)
 				print_status(o);
+			else if (rq.verb == REQ_LIST_INFO)
+				print_list(o);
 			else if (json_object_get(o, "event"))
 				print_event(o);
 			else

@@ -14,7 +14,7 @@
 #include "log.h"
 
 enum type { T_PATH, T_PATH_OPT, T_STR, T_STR_OPT, T_UINT, T_BOOL, T_LEVEL, T_PATTERNS,
-	    T_PATTERN_OPT, T_ENUM, T_LISTEN, T_URL };
+	    T_PATTERN_OPT, T_ENUM, T_LISTEN, T_URL, T_KEY };
 
 struct key {
 	const char *section, *name;
@@ -51,6 +51,8 @@ static const struct key keys[] = {
 	{"ui", "pin_timeout_s", T_UINT, F(pin_timeout_s), 10, 600, NULL, "60"},
 	{"ui", "payment_timeout_s", T_UINT, F(payment_timeout_s), 30, 1800, NULL, "300"},
 	{"upstream", "url", T_URL, F(url), 0, 0, NULL, ""},
+	{"upstream", "list_url", T_URL, F(list_url), 0, 0, NULL, ""},
+	{"upstream", "public_key", T_KEY, F(public_key), 0, 0, NULL, ""},
 	{"upstream", "ca", T_PATH_OPT, F(ca), 0, 0, NULL, ""},
 	{"upstream", "client_cert", T_PATH_OPT, F(client_cert), 0, 0, NULL, ""},
 	{"upstream", "client_key", T_PATH_OPT, F(client_key), 0, 0, NULL, ""},
@@ -255,6 +257,11 @@ static const char *set(struct config *c, const struct key *k, const char *v, cha
 			   !v[strncmp(v, "https://", 8) ? 7 : 8]))
 			return snprintf(why, wl, "%s must be an http:// or https:// address, not '%s'",
 					k->name, v), why;
+		break;
+	case T_KEY:
+		if (*v && (strlen(v) != 64 || strspn(v, "0123456789abcdefABCDEF") != 64))
+			return snprintf(why, wl, "%s must be the central's Ed25519 public key, 64 hexadecimal digits (sscard-central pubkey prints it)",
+					k->name), why;
 		break;
 	}
 	strcpy(dst, v); /* the string types: length checked above */

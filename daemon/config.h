@@ -44,6 +44,8 @@ struct config {
 	unsigned step_timeout_s, pin_timeout_s, payment_timeout_s;
 	/* [upstream] */
 	char url[256];
+	char list_url[256];            /* "": url + "/losslist" */
+	char public_key[65];           /* hex; "": no list is trusted */
 	char ca[256], client_cert[256], client_key[256];
 	unsigned poll_interval, stale_after, timeout_ms; /* seconds, seconds, ms */
 	/* [policy] */

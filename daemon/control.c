@@ -63,6 +63,8 @@ static void client_close(struct client *cl)
 	struct control *c = cl->ctl;
 	char sink[4096];
 	readers_forget(c->readers, cl);
+	if (c->ops && c->ops->forget)
+		c->ops->forget(cl);
 	if (cl->trace && --c->n_trace == 0)
 		readers_set_trace(c->readers, false);
 	sd_event_source_disable_unref(cl->src);
@@ -255,6 +257,14 @@ static void handle(struct client *cl, char *line)
 	case REQ_LIST_LOOKUP:
 		j = c->ops && c->ops->list ? c->ops->list(&rq) : json_error(SS_E_INTERNAL, NULL);
 		break;
+	case REQ_LIST_SYNC:
+		if (!c->ops || !c->ops->list_sync) {
+			j = json_error(SS_E_INTERNAL, NULL);
+			break;
+		}
+		cl->waiting = true;
+		c->ops->list_sync(cl, on_read_reply);
+		return;
 	case REQ_HELP:
 	case REQ__COUNT:
 		j = json_pack("{s:b,s:s}", "ok", 1, "verbs", request_help());

@@ -28,6 +28,9 @@ struct control_ops {
 	void (*status)(json_t *status);   /* add daemon-wide keys to a status reply */
 	json_t *(*reload)(void);          /* re-read the configuration; the reply */
 	json_t *(*list)(const struct request *rq); /* list info / list lookup */
+	/* list sync: fn(cookie, reply) on the loop when the poll is done */
+	void (*list_sync)(void *cookie, void (*fn)(void *cookie, json_t *reply));
+	void (*forget)(void *cookie);     /* a client with a pending answer is gone */
 };
 
 /* Serve fd on ev. admin_group: its members (and root) may use admin

@@ -306,23 +306,25 @@ static void hexs(const uint8_t *b, size_t n, char *out)
 int lossfmt_head_write(const struct lossfmt_head *h, const uint8_t sk[LOSSFMT_SK_LEN],
 		       char **out, size_t *out_len)
 {
-	char hs[LOSSFMT_HASH_LEN * 2 + 1], hd[LOSSFMT_HASH_LEN * 2 + 1], delta[200] = "";
-	char body[1024], sigx[LOSSFMT_SIG_LEN * 2 + 1];
+	char hs[LOSSFMT_HASH_LEN * 2 + 1], hd[LOSSFMT_HASH_LEN * 2 + 1];
+	char body[LOSSFMT_HEAD_MAX], sigx[LOSSFMT_SIG_LEN * 2 + 1];
 	uint8_t sig[LOSSFMT_SIG_LEN];
-	if (sodium_init() < 0)
+	if (sodium_init() < 0 || h->n_delta > LOSSFMT_MAX_DELTAS)
 		return -1;
 	hexs(h->snapshot_hash, LOSSFMT_HASH_LEN, hs);
-	if (h->have_delta) {
-		hexs(h->delta_hash, LOSSFMT_HASH_LEN, hd);
-		snprintf(delta, sizeof delta, "delta %llu %s %s %llu\n",
-			 (unsigned long long)(h->version - 1), h->delta, hd,
-			 (unsigned long long)h->delta_size);
-	}
 	int n = snprintf(body, sizeof body,
-			 "sscard-loss-head 1\nversion %llu\npublished %lld\nsnapshot %s %s %llu\n%s",
+			 "sscard-loss-head 1\nversion %llu\npublished %lld\nsnapshot %s %s %llu\n",
 			 (unsigned long long)h->version, (long long)h->published, h->snapshot, hs,
-			 (unsigned long long)h->snapshot_size, delta);
-	if (n < 0 || (size_t)n >= sizeof body)
+			 (unsigned long long)h->snapshot_size);
+	for (unsigned i = 0; i < h->n_delta && n > 0 && (size_t)n < sizeof body; i++) {
+		const struct lossfmt_delta *d = &h->delta[i];
+		if (d->base + h->n_delta - i != h->version)
+			return -1; /* not a chain ending at the head's version */
+		hexs(d->hash, LOSSFMT_HASH_LEN, hd);
+		n += snprintf(body + n, sizeof body - (size_t)n, "delta %llu %s %s %llu\n",
+			      (unsigned long long)d->base, d->name, hd, (unsigned long long)d->size);
+	}
+	if (n < 0 || (size_t)n + 4 + sizeof sigx >= sizeof body)
 		return -1;
 	crypto_sign_detached(sig, NULL, (const uint8_t *)body, (size_t)n, sk);
 	hexs(sig, sizeof sig, sigx);
@@ -357,7 +359,7 @@ int lossfmt_head_read(const char *text, size_t len, const uint8_t pk[LOSSFMT_PK_
 	memset(h, 0, sizeof *h);
 	if (sodium_init() < 0)
 		return bad(err, errlen, "libsodium did not start");
-	if (len > 4096 || memchr(text, 0, len))
+	if (len > LOSSFMT_HEAD_MAX || memchr(text, 0, len))
 		return bad(err, errlen, "not a head: too long or binary");
 	/* the signature line is the last line; it signs every byte before it */
 	const char *s = NULL;
@@ -374,7 +376,7 @@ int lossfmt_head_read(const char *text, size_t len, const uint8_t pk[LOSSFMT_PK_
 	if (crypto_sign_verify_detached(sig, (const uint8_t *)text, body, pk) != 0)
 		return bad(err, errlen, "the head's signature is not the central's (forged or damaged)");
 	/* signed: now parse, still strictly */
-	char copy[4097], *save, *line;
+	char copy[LOSSFMT_HEAD_MAX + 1], *save, *line;
 	memcpy(copy, text, body);
 	copy[body] = 0;
 	int have = 0;
@@ -396,17 +398,26 @@ int lossfmt_head_read(const char *text, size_t len, const uint8_t pk[LOSSFMT_PK_
 			h->snapshot_size = u;
 			have |= 8;
 		} else if (sscanf(line, "delta %llu %71s %79s %llu %c", &v, a, b, &u, &tail) == 4 &&
-			   name_ok(a) && hash_ok(b, h->delta_hash)) {
-			strcpy(h->delta, a);
-			h->delta_size = u;
-			h->have_delta = true;
-			if (h->version && v + 1 != h->version)
-				return bad(err, errlen, "the delta does not lead to the head's version");
+			   name_ok(a)) {
+			struct lossfmt_delta *d = &h->delta[h->n_delta];
+			if (h->n_delta == LOSSFMT_MAX_DELTAS)
+				return bad(err, errlen, "the head lists more than %d deltas",
+					   LOSSFMT_MAX_DELTAS);
+			if (!hash_ok(b, d->hash))
+				return bad(err, errlen, "the head has a bad hash: '%.40s'", line);
+			if (h->n_delta && v != h->delta[h->n_delta - 1].base + 1)
+				return bad(err, errlen, "the head's deltas are not a chain");
+			strcpy(d->name, a);
+			d->base = v;
+			d->size = u;
+			h->n_delta++;
 		} else
 			return bad(err, errlen, "the head has a line it should not: '%.40s'", line);
 		have |= 1;
 	}
 	if (have != 15)
 		return bad(err, errlen, "the head lacks version, published or snapshot");
+	if (h->n_delta && h->delta[h->n_delta - 1].base + 1 != h->version)
+		return bad(err, errlen, "the deltas do not lead to the head's version");
 	return 0;
 }

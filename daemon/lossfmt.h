@@ -20,6 +20,8 @@
 #define LOSSFMT_SK_LEN 64
 #define LOSSFMT_HASH_LEN 32      /* SHA-256 */
 #define LOSSFMT_NAME_MAX 64
+#define LOSSFMT_MAX_DELTAS 32     /* delta lines a head may carry */
+#define LOSSFMT_HEAD_MAX 8192     /* bytes of a head */
 
 struct loss_rec {
 	uint8_t id[LOSSFMT_ID_LEN];
@@ -60,10 +62,15 @@ struct lossfmt_head {
 	char snapshot[LOSSFMT_NAME_MAX];
 	uint8_t snapshot_hash[LOSSFMT_HASH_LEN];
 	uint64_t snapshot_size;
-	bool have_delta;         /* a delta from version - 1 */
-	char delta[LOSSFMT_NAME_MAX];
-	uint8_t delta_hash[LOSSFMT_HASH_LEN];
-	uint64_t delta_size;
+	/* the deltas of the last versions, oldest first, contiguous, the last
+	 * one ending at version: a terminal a few versions behind walks them */
+	unsigned n_delta;
+	struct lossfmt_delta {
+		uint64_t base;   /* from base to base + 1 */
+		char name[LOSSFMT_NAME_MAX];
+		uint8_t hash[LOSSFMT_HASH_LEN];
+		uint64_t size;
+	} delta[LOSSFMT_MAX_DELTAS];
 };
 
 /* Text of a signed head; *out malloc'ed. 0 or -1. */

@@ -2,6 +2,7 @@
 #include "lossidx.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,38 +35,75 @@ static uint64_t get64(const uint8_t *p)
 	return v;
 }
 
+struct lossidx_writer {
+	FILE *f;
+	char tmp[512], path[512];
+	uint64_t n, version;
+	struct loss_rec last;
+	bool bad;
+};
+
+struct lossidx_writer *lossidx_writer_open(const char *path, uint64_t version)
+{
+	struct lossidx_writer *w = calloc(1, sizeof *w);
+	uint8_t hdr[HDR] = {0};
+	if (!w)
+		return NULL;
+	snprintf(w->path, sizeof w->path, "%s", path);
+	snprintf(w->tmp, sizeof w->tmp, "%s.tmp", path);
+	w->version = version;
+	w->f = fopen(w->tmp, "wbe");
+	if (!w->f) {
+		free(w);
+		return NULL;
+	}
+	setvbuf(w->f, NULL, _IOFBF, 1 << 16);
+	memcpy(hdr, MAGIC, 8);
+	w->bad = fwrite(hdr, 1, HDR, w->f) != HDR; /* count filled in at the end */
+	return w;
+}
+
+int lossidx_writer_add(struct lossidx_writer *w, const struct loss_rec *e)
+{
+	uint8_t rec[REC];
+	if (w->n && memcmp(w->last.id, e->id, LOSSFMT_ID_LEN) >= 0)
+		w->bad = true; /* not sorted or not unique */
+	memcpy(rec, e->id, LOSSFMT_ID_LEN);
+	rec[16] = e->state;
+	rec[17] = (uint8_t)(e->day >> 8);
+	rec[18] = (uint8_t)e->day;
+	if (!w->bad && fwrite(rec, REC, 1, w->f) != 1)
+		w->bad = true;
+	w->last = *e;
+	w->n++;
+	return w->bad ? -1 : 0;
+}
+
+int lossidx_writer_finish(struct lossidx_writer *w, bool keep)
+{
+	uint8_t hdr[16];
+	bool ok = keep && !w->bad;
+	put64(hdr, w->version);
+	put64(hdr + 8, w->n);
+	ok = ok && fflush(w->f) == 0 && pwrite(fileno(w->f), hdr, 16, 8) == 16 &&
+	     fsync(fileno(w->f)) == 0;
+	ok = fclose(w->f) == 0 && ok;
+	ok = ok && rename(w->tmp, w->path) == 0;
+	if (!ok)
+		unlink(w->tmp);
+	free(w);
+	return ok ? 0 : -1;
+}
+
 int lossidx_write(const char *path, const struct loss_rec *r, size_t n, uint64_t version)
 {
-	char tmp[512];
-	uint8_t hdr[HDR] = {0}, buf[REC * LOSSIDX_BLOCK];
-	snprintf(tmp, sizeof tmp, "%s.tmp", path);
-	FILE *f = fopen(tmp, "wb");
-	if (!f)
+	struct lossidx_writer *w = lossidx_writer_open(path, version);
+	if (!w)
 		return -1;
-	memcpy(hdr, MAGIC, 8);
-	put64(hdr + 8, version);
-	put64(hdr + 16, n);
-	bool ok = fwrite(hdr, 1, HDR, f) == HDR;
-	for (size_t i = 0; ok && i < n; i += LOSSIDX_BLOCK) {
-		size_t m = n - i < LOSSIDX_BLOCK ? n - i : LOSSIDX_BLOCK;
-		for (size_t j = 0; j < m; j++) {
-			const struct loss_rec *e = &r[i + j];
-			if (i + j && memcmp(r[i + j - 1].id, e->id, LOSSFMT_ID_LEN) >= 0)
-				ok = false;
-			memcpy(buf + j * REC, e->id, LOSSFMT_ID_LEN);
-			buf[j * REC + 16] = e->state;
-			buf[j * REC + 17] = (uint8_t)(e->day >> 8);
-			buf[j * REC + 18] = (uint8_t)e->day;
-		}
-		ok = ok && fwrite(buf, REC, m, f) == m;
-	}
-	ok = fflush(f) == 0 && fsync(fileno(f)) == 0 && ok;
-	ok = fclose(f) == 0 && ok;
-	if (!ok || rename(tmp, path)) {
-		unlink(tmp);
-		return -1;
-	}
-	return 0;
+	for (size_t i = 0; i < n; i++)
+		if (lossidx_writer_add(w, &r[i]) < 0)
+			break;
+	return lossidx_writer_finish(w, true);
 }
 
 static int fail(struct lossidx *x, char *err, size_t errlen, const char *path, const char *why)
@@ -151,6 +189,11 @@ int lossidx_lookup(const struct lossidx *x, const uint8_t id[LOSSFMT_ID_LEN], st
 			b = mid;
 	}
 	return 0;
+}
+
+uint64_t lossidx_version(const struct lossidx *x)
+{
+	return x->version;
 }
 
 uint64_t lossidx_count(const struct lossidx *x)

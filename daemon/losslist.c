@@ -1,27 +1,122 @@
-/* losslist.c — the loss list in SQLite. */
+/* losslist.c — the loss list: a snapshot index file + SQLite changes. */
 #include "losslist.h"
 
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../apdu/apdu.h"
+#include "lossidx.h"
+
+/* ---- index files, shared by every connection of the process ------------ */
+
+struct shidx {
+	struct shidx *next;
+	int64_t version;
+	char dir[400];
+	struct lossidx *x;
+	int refs;
+};
+
+static pthread_mutex_t idx_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct shidx *idx_all;
+
+static void idx_path(char *out, size_t cap, const char *dir, int64_t version)
+{
+	snprintf(out, cap, "%s/losslist-%lld.idx", dir, (long long)version);
+}
+
+static struct shidx *idx_get(const char *dir, int64_t version)
+{
+	struct shidx *s;
+	char path[512], err[600];
+	pthread_mutex_lock(&idx_mu);
+	for (s = idx_all; s; s = s->next)
+		if (s->version == version && !strcmp(s->dir, dir))
+			break;
+	if (s)
+		s->refs++;
+	else if ((s = calloc(1, sizeof *s))) {
+		idx_path(path, sizeof path, dir, version);
+		if (lossidx_open(path, &s->x, err, sizeof err) < 0 ||
+		    (int64_t)lossidx_version(s->x) != version) {
+			lossidx_close(s->x);
+			free(s);
+			s = NULL;
+		} else {
+			snprintf(s->dir, sizeof s->dir, "%s", dir);
+			s->version = version;
+			s->refs = 1;
+			s->next = idx_all;
+			idx_all = s;
+		}
+	}
+	pthread_mutex_unlock(&idx_mu);
+	return s;
+}
+
+static void idx_put(struct shidx *s)
+{
+	if (!s)
+		return;
+	pthread_mutex_lock(&idx_mu);
+	if (--s->refs == 0) {
+		struct shidx **p = &idx_all;
+		while (*p != s)
+			p = &(*p)->next;
+		*p = s->next;
+		lossidx_close(s->x);
+		free(s);
+	}
+	pthread_mutex_unlock(&idx_mu);
+}
+
+/* ---- the database ------------------------------------------------------- */
+
+enum { S_LOOKUP, S_META, S_GET, S_PUT, S_DEL, S_SETMETA, S_COUNT, S_LOCALS, S__N };
+
+static const char *const SQL[S__N] = {
+	/* one statement, so one read snapshot: meta and the card's change row */
+	[S_LOOKUP] = "SELECT (SELECT value FROM meta WHERE key = 'version'),"
+		     " (SELECT value FROM meta WHERE key = 'published'),"
+		     " (SELECT value FROM meta WHERE key = 'entries'),"
+		     " (SELECT value FROM meta WHERE key = 'base'),"
+		     " c.state, c.since, c.version FROM (SELECT 1) LEFT JOIN changes c ON c.card_id = ?",
+	[S_META] = "SELECT key, value FROM meta",
+	[S_GET] = "SELECT state, since, version, local FROM changes WHERE card_id = ?",
+	[S_PUT] = "INSERT INTO changes(card_id, state, since, version, local) VALUES(?,?,?,?,?)"
+		  " ON CONFLICT(card_id) DO UPDATE SET state = excluded.state, since = excluded.since,"
+		  " version = excluded.version, local = excluded.local",
+	[S_DEL] = "DELETE FROM changes WHERE card_id = ?",
+	[S_SETMETA] = "INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)",
+	[S_COUNT] = "SELECT count(*) FROM changes",
+	[S_LOCALS] = "SELECT card_id, state, since FROM changes WHERE local = 1",
+};
 
 struct losslist {
 	sqlite3 *db;
-	sqlite3_stmt *lookup, *meta, *count, *put;
+	sqlite3_stmt *st[S__N];
+	bool writable;
+	char dir[400];
+	struct shidx *idx;          /* the snapshot meta names; NULL when none */
+	int64_t d_entries;          /* entries gained in the open write transaction */
 };
 
 static const char SCHEMA[] =
 	"PRAGMA journal_mode=WAL;"
-	"PRAGMA synchronous=NORMAL;"
 	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
-	"CREATE TABLE IF NOT EXISTS loss("
+	"CREATE TABLE IF NOT EXISTS changes("
 	" card_id BLOB PRIMARY KEY CHECK(length(card_id) = 16),"
-	" state INTEGER NOT NULL CHECK(state BETWEEN 1 AND 3),"
+	" state INTEGER NOT NULL CHECK(state BETWEEN 0 AND 3),"
 	" since INTEGER NOT NULL,"
-	" version INTEGER NOT NULL) WITHOUT ROWID;";
+	" version INTEGER NOT NULL,"
+	" local INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;";
 
 const char *loss_state_name(enum loss_state s)
 {
@@ -47,6 +142,24 @@ static int fail(struct losslist *l, const char *what, char *err, size_t errlen)
 	return -1;
 }
 
+/* Files of imports that never got committed (a crash, a full disk). */
+static void tidy(struct losslist *l, int64_t base)
+{
+	DIR *d = opendir(l->dir);
+	struct dirent *de;
+	char keep[64], path[700];
+	snprintf(keep, sizeof keep, "losslist-%lld.idx", (long long)base);
+	while (d && (de = readdir(d))) {
+		if (strncmp(de->d_name, "losslist-", 9) || !strstr(de->d_name, ".idx") ||
+		    !strcmp(de->d_name, keep))
+			continue;
+		snprintf(path, sizeof path, "%s/%s", l->dir, de->d_name);
+		unlink(path);
+	}
+	if (d)
+		closedir(d);
+}
+
 int losslist_open(const char *path, bool writable, struct losslist **out, char *err,
 		  size_t errlen)
 {
@@ -58,25 +171,31 @@ int losslist_open(const char *path, bool writable, struct losslist **out, char *
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
+	const char *slash = strrchr(path, '/');
+	snprintf(l->dir, sizeof l->dir, "%.*s", slash ? (int)(slash - path) : 1,
+		 slash ? path : ".");
+	l->writable = writable;
 	if (sqlite3_open_v2(path, &l->db, flags, NULL) != SQLITE_OK)
 		return fail(l, path, err, errlen);
-	sqlite3_busy_timeout(l->db, 200);
+	sqlite3_busy_timeout(l->db, 2000);
 	if (writable && sqlite3_exec(l->db, SCHEMA, NULL, NULL, NULL) != SQLITE_OK)
 		return fail(l, path, err, errlen);
-	if (sqlite3_prepare_v3(l->db, "SELECT state, since, version FROM loss WHERE card_id = ?",
-			       -1, SQLITE_PREPARE_PERSISTENT, &l->lookup, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v3(l->db, "SELECT key, value FROM meta", -1,
-			       SQLITE_PREPARE_PERSISTENT, &l->meta, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v3(l->db, "SELECT count(*) FROM loss", -1, SQLITE_PREPARE_PERSISTENT,
-			       &l->count, NULL) != SQLITE_OK)
-		return fail(l, path, err, errlen);
-	if (writable &&
-	    sqlite3_prepare_v3(l->db,
-			       "INSERT INTO loss(card_id, state, since, version) VALUES(?,?,?,?)"
-			       " ON CONFLICT(card_id) DO UPDATE SET state = excluded.state,"
-			       " since = excluded.since, version = excluded.version",
-			       -1, SQLITE_PREPARE_PERSISTENT, &l->put, NULL) != SQLITE_OK)
-		return fail(l, path, err, errlen);
+	/* the list is a cache of the central's, but losses taken here must
+	 * survive a power cut: every commit reaches the disk */
+	sqlite3_exec(l->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
+	for (int i = 0; i < S__N; i++) {
+		if (!writable && (i == S_PUT || i == S_DEL || i == S_SETMETA))
+			continue;
+		if (sqlite3_prepare_v3(l->db, SQL[i], -1, SQLITE_PREPARE_PERSISTENT, &l->st[i],
+				       NULL) != SQLITE_OK)
+			return fail(l, path, err, errlen);
+	}
+	if (writable) {
+		struct loss_info i;
+		if (losslist_info(l, &i) < 0)
+			return fail(l, path, err, errlen);
+		tidy(l, i.base);
+	}
 	*out = l;
 	return 0;
 }
@@ -85,73 +204,400 @@ void losslist_close(struct losslist *l)
 {
 	if (!l)
 		return;
-	sqlite3_finalize(l->lookup);
-	sqlite3_finalize(l->meta);
-	sqlite3_finalize(l->count);
-	sqlite3_finalize(l->put);
+	for (int i = 0; i < S__N; i++)
+		sqlite3_finalize(l->st[i]);
 	sqlite3_close(l->db);
+	idx_put(l->idx);
 	free(l);
 }
 
-int losslist_lookup(struct losslist *l, const uint8_t id[LOSS_ID_LEN], struct loss_entry *e)
+const char *losslist_errmsg(struct losslist *l)
 {
+	return l && l->db ? sqlite3_errmsg(l->db) : "no list";
+}
+
+static int run(struct losslist *l, int s)
+{
+	sqlite3_stmt *st = l->st[s];
+	int rv = st ? sqlite3_step(st) : SQLITE_MISUSE;
+	if (st)
+		sqlite3_reset(st);
+	return rv == SQLITE_DONE ? 0 : -1;
+}
+
+static int read_meta(struct losslist *l, struct loss_info *i)
+{
+	sqlite3_stmt *s = l->st[S_META];
 	int rv;
-	memset(e, 0, sizeof *e);
-	sqlite3_reset(l->lookup);
-	sqlite3_bind_blob(l->lookup, 1, id, LOSS_ID_LEN, SQLITE_STATIC);
-	rv = sqlite3_step(l->lookup);
+	memset(i, 0, sizeof *i);
+	while ((rv = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *k = (const char *)sqlite3_column_text(s, 0);
+		int64_t v = sqlite3_column_int64(s, 1);
+		if (!k)
+			continue;
+		if (!strcmp(k, "version"))
+			i->version = v;
+		else if (!strcmp(k, "published"))
+			i->published = v;
+		else if (!strcmp(k, "base"))
+			i->base = v;
+		else if (!strcmp(k, "entries"))
+			i->entries = v;
+	}
+	sqlite3_reset(s);
+	return rv == SQLITE_DONE ? 0 : -1;
+}
+
+/* Point at the index file of base. -2 when it is gone (swapped under us). */
+static int use_base(struct losslist *l, int64_t base)
+{
+	if (l->idx && l->idx->version == base)
+		return 0;
+	idx_put(l->idx);
+	l->idx = NULL;
+	if (!base)
+		return 0;
+	l->idx = idx_get(l->dir, base);
+	return l->idx ? 0 : -2;
+}
+
+struct row {
+	bool found;
+	int state;
+	int64_t since, version;
+	bool local;
+};
+
+static int get_row(struct losslist *l, const uint8_t id[LOSS_ID_LEN], struct row *r)
+{
+	sqlite3_stmt *s = l->st[S_GET];
+	memset(r, 0, sizeof *r);
+	sqlite3_bind_blob(s, 1, id, LOSS_ID_LEN, SQLITE_STATIC);
+	int rv = sqlite3_step(s);
 	if (rv == SQLITE_ROW) {
-		int s = sqlite3_column_int(l->lookup, 0);
-		e->state = s >= LOSS_TEMPORARY && s <= LOSS_CANCELLED ? (enum loss_state)s : LOSS_FORMAL;
-		e->since = sqlite3_column_int64(l->lookup, 1);
-		e->version = sqlite3_column_int64(l->lookup, 2);
-		rv = 1;
-	} else
-		rv = rv == SQLITE_DONE ? 0 : -1;
-	sqlite3_reset(l->lookup);
+		r->found = true;
+		r->state = sqlite3_column_int(s, 0);
+		r->since = sqlite3_column_int64(s, 1);
+		r->version = sqlite3_column_int64(s, 2);
+		r->local = sqlite3_column_int(s, 3) != 0;
+	}
+	sqlite3_reset(s);
+	return rv == SQLITE_ROW || rv == SQLITE_DONE ? 0 : -1;
+}
+
+/* The answer from the card's change row, if any, else from the snapshot. */
+static int settle(struct losslist *l, const uint8_t id[LOSS_ID_LEN], int64_t base, bool found,
+		  int state, int64_t since, int64_t version, struct loss_entry *e)
+{
+	struct loss_rec x;
+	if (found) {
+		if (!state)
+			return 0; /* taken off since the snapshot */
+		e->state = state <= LOSS_CANCELLED ? (enum loss_state)state : LOSS_FORMAL;
+		e->since = since;
+		e->version = version;
+		return 1;
+	}
+	if (!l->idx)
+		return 0;
+	int rv = lossidx_lookup(l->idx->x, id, &x);
+	if (rv == 1) {
+		e->state = x.state >= LOSS_TEMPORARY && x.state <= LOSS_CANCELLED
+				   ? (enum loss_state)x.state
+				   : LOSS_FORMAL;
+		e->since = (int64_t)x.day * 86400;
+		e->version = base;
+	}
 	return rv;
 }
 
-int losslist_version(struct losslist *l, struct loss_info *i)
+/* in the caller's write transaction: 1/0/-1 */
+static int find(struct losslist *l, const uint8_t id[LOSS_ID_LEN], int64_t base,
+		struct loss_entry *e)
 {
-	int rv;
-	memset(i, 0, sizeof *i);
-	sqlite3_reset(l->meta);
-	while ((rv = sqlite3_step(l->meta)) == SQLITE_ROW) {
-		const char *k = (const char *)sqlite3_column_text(l->meta, 0);
-		if (k && !strcmp(k, "version"))
-			i->version = sqlite3_column_int64(l->meta, 1);
-		else if (k && !strcmp(k, "published"))
-			i->published = sqlite3_column_int64(l->meta, 1);
+	struct row r;
+	if (get_row(l, id, &r) < 0)
+		return -1;
+	return settle(l, id, base, r.found, r.state, r.since, r.version, e);
+}
+
+int losslist_lookup(struct losslist *l, const uint8_t id[LOSS_ID_LEN], struct loss_entry *e,
+		    struct loss_info *i)
+{
+	struct loss_info tmp;
+	sqlite3_stmt *s = l->st[S_LOOKUP];
+	if (!i)
+		i = &tmp;
+	memset(e, 0, sizeof *e);
+	for (int attempt = 0; attempt < 2; attempt++) {
+		memset(i, 0, sizeof *i);
+		sqlite3_bind_blob(s, 1, id, LOSS_ID_LEN, SQLITE_STATIC);
+		if (sqlite3_step(s) != SQLITE_ROW) {
+			sqlite3_reset(s);
+			return -1;
+		}
+		i->version = sqlite3_column_int64(s, 0);
+		i->published = sqlite3_column_int64(s, 1);
+		i->entries = sqlite3_column_int64(s, 2);
+		i->base = sqlite3_column_int64(s, 3);
+		bool found = sqlite3_column_type(s, 4) != SQLITE_NULL;
+		int state = sqlite3_column_int(s, 4);
+		int64_t since = sqlite3_column_int64(s, 5), version = sqlite3_column_int64(s, 6);
+		sqlite3_reset(s);
+		int rv = use_base(l, i->base);
+		if (!rv)
+			rv = settle(l, id, i->base, found, state, since, version, e);
+		if (rv != -2)
+			return rv;
 	}
-	sqlite3_reset(l->meta);
-	return rv == SQLITE_DONE ? 0 : -1;
+	return -1;
 }
 
 int losslist_info(struct losslist *l, struct loss_info *i)
 {
-	int rv;
-	if (losslist_version(l, i) < 0)
+	if (read_meta(l, i) < 0)
 		return -1;
-	sqlite3_reset(l->count);
-	rv = sqlite3_step(l->count);
-	if (rv == SQLITE_ROW)
-		i->entries = sqlite3_column_int64(l->count, 0);
-	sqlite3_reset(l->count);
-	return rv == SQLITE_ROW ? 0 : -1;
+	sqlite3_stmt *s = l->st[S_COUNT];
+	if (sqlite3_step(s) == SQLITE_ROW)
+		i->changes = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	return 0;
+}
+
+static int set_meta(struct losslist *l, const char *key, int64_t v)
+{
+	sqlite3_stmt *s = l->st[S_SETMETA];
+	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, v);
+	return run(l, S_SETMETA);
+}
+
+static int put_row(struct losslist *l, const uint8_t id[LOSS_ID_LEN], int state, int64_t since,
+		   int64_t version, bool local)
+{
+	sqlite3_stmt *s = l->st[S_PUT];
+	sqlite3_bind_blob(s, 1, id, LOSS_ID_LEN, SQLITE_STATIC);
+	sqlite3_bind_int(s, 2, state);
+	sqlite3_bind_int64(s, 3, since);
+	sqlite3_bind_int64(s, 4, version);
+	sqlite3_bind_int(s, 5, local);
+	return run(l, S_PUT);
+}
+
+static int del_row(struct losslist *l, const uint8_t id[LOSS_ID_LEN])
+{
+	sqlite3_bind_blob(l->st[S_DEL], 1, id, LOSS_ID_LEN, SQLITE_STATIC);
+	return run(l, S_DEL);
+}
+
+int losslist_begin(struct losslist *l)
+{
+	struct loss_info i;
+	if (!l->writable || sqlite3_exec(l->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		return -1;
+	l->d_entries = 0;
+	if (read_meta(l, &i) < 0 || use_base(l, i.base) < 0) {
+		losslist_abort(l);
+		return -1;
+	}
+	return 0;
+}
+
+void losslist_abort(struct losslist *l)
+{
+	sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+	l->d_entries = 0;
+}
+
+/* One record of a delta. A card taken here keeps its local row while the
+ * central's word about it is older than the report. */
+int losslist_apply(struct losslist *l, const struct loss_rec *r, uint64_t version)
+{
+	struct row row;
+	struct loss_rec x;
+	int64_t since = (int64_t)r->day * 86400;
+	if (r->state > LOSS_CANCELLED || get_row(l, r->id, &row) < 0)
+		return -1;
+	int in_idx = l->idx ? lossidx_lookup(l->idx->x, r->id, &x) : 0;
+	if (in_idx < 0)
+		return -1;
+	bool was = row.found ? row.state != 0 : in_idx == 1;
+	if (row.found && row.local && since < row.since - row.since % 86400)
+		return 0;
+	int rv = !r->state && !in_idx ? del_row(l, r->id)
+				       : put_row(l, r->id, r->state, since, (int64_t)version, false);
+	if (!rv)
+		l->d_entries += (r->state != 0) - was;
+	return rv;
+}
+
+int losslist_commit(struct losslist *l, uint64_t version, int64_t published)
+{
+	struct loss_info i;
+	if (read_meta(l, &i) < 0 || set_meta(l, "version", (int64_t)version) < 0 ||
+	    set_meta(l, "published", published > i.published ? published : i.published) < 0 ||
+	    set_meta(l, "entries", i.entries + l->d_entries) < 0 ||
+	    sqlite3_exec(l->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		losslist_abort(l);
+		return -1;
+	}
+	l->d_entries = 0;
+	return 0;
+}
+
+int losslist_confirm(struct losslist *l, int64_t published)
+{
+	struct loss_info i;
+	if (losslist_begin(l) < 0)
+		return -1;
+	if (read_meta(l, &i) < 0) {
+		losslist_abort(l);
+		return -1;
+	}
+	return losslist_commit(l, (uint64_t)i.version, published);
 }
 
 int losslist_put(struct losslist *l, const uint8_t id[LOSS_ID_LEN], enum loss_state s,
-		 int64_t since, int64_t version)
+		 int64_t since)
 {
-	if (!l->put || s < LOSS_TEMPORARY || s > LOSS_CANCELLED)
+	struct loss_entry e;
+	struct loss_info i;
+	if (!l->writable || s < LOSS_TEMPORARY || s > LOSS_CANCELLED || losslist_begin(l) < 0)
 		return -1;
-	sqlite3_reset(l->put);
-	sqlite3_bind_blob(l->put, 1, id, LOSS_ID_LEN, SQLITE_STATIC);
-	sqlite3_bind_int(l->put, 2, (int)s);
-	sqlite3_bind_int64(l->put, 3, since);
-	sqlite3_bind_int64(l->put, 4, version);
-	int rv = sqlite3_step(l->put);
-	sqlite3_reset(l->put);
-	return rv == SQLITE_DONE ? 0 : -1;
+	int was = find(l, id, 0, &e);
+	if (was < 0 || put_row(l, id, (int)s, since, 0, true) < 0 || read_meta(l, &i) < 0) {
+		losslist_abort(l);
+		return -1;
+	}
+	l->d_entries = 1 - was;
+	return losslist_commit(l, (uint64_t)i.version, i.published);
+}
+
+/* ---- snapshot import ---------------------------------------------------- */
+
+static int import_rec(void *arg, const struct loss_rec *r)
+{
+	return lossidx_writer_add(arg, r) < 0 ? 1 : 0;
+}
+
+static int fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	int rv = fsync(fd);
+	close(fd);
+	return rv;
+}
+
+/* After the new index is on disk: drop the central's old changes, keep the
+ * local reports it does not supersede, count, switch base. In the caller's
+ * write transaction. */
+static int switch_base(struct losslist *l, struct shidx *nx, int64_t published)
+{
+	sqlite3_stmt *s = l->st[S_LOCALS];
+	struct loss_info i;
+	int64_t entries = (int64_t)lossidx_count(nx->x);
+	uint8_t (*drop)[LOSS_ID_LEN] = NULL;
+	size_t n_drop = 0;
+	int rv = 0;
+	if (read_meta(l, &i) < 0 ||
+	    sqlite3_exec(l->db, "DELETE FROM changes WHERE local = 0", NULL, NULL, NULL) != SQLITE_OK)
+		return -1;
+	while (!rv && (rv = sqlite3_step(s)) == SQLITE_ROW) {
+		struct loss_rec x;
+		const void *id = sqlite3_column_blob(s, 0);
+		int64_t since = sqlite3_column_int64(s, 2);
+		if (!id || sqlite3_column_bytes(s, 0) != LOSS_ID_LEN) {
+			rv = -1;
+			break;
+		}
+		int in = lossidx_lookup(nx->x, id, &x);
+		if (in < 0) {
+			rv = -1;
+		} else if (in == 1 && (int64_t)x.day * 86400 >= since - since % 86400) {
+			void *m = realloc(drop, (n_drop + 1) * sizeof *drop);
+			if (!m) {
+				rv = -1;
+				break;
+			}
+			drop = m;
+			memcpy(drop[n_drop++], id, LOSS_ID_LEN); /* the central knows better */
+		} else if (!in)
+			entries++;
+		rv = 0;
+	}
+	sqlite3_reset(s);
+	if (rv != SQLITE_DONE && rv != 0)
+		rv = -1;
+	else
+		rv = 0;
+	for (size_t k = 0; !rv && k < n_drop; k++)
+		rv = del_row(l, drop[k]);
+	free(drop);
+	if (rv || set_meta(l, "base", nx->version) < 0 || set_meta(l, "version", nx->version) < 0 ||
+	    set_meta(l, "published", published) < 0 || set_meta(l, "entries", entries) < 0)
+		return -1;
+	return 0;
+}
+
+int losslist_import(struct losslist *l, const uint8_t *snap, size_t len, int64_t published,
+		    char *err, size_t errlen)
+{
+	struct lossfmt_file f;
+	char path[512], derr[1024];
+	uint64_t v = 0;
+	if (!l->writable)
+		return snprintf(err, errlen, "the list is open read-only"), -1;
+	if (len < 24 || memcmp(snap, "SSLSNAP1", 8))
+		return snprintf(err, errlen, "not a snapshot"), -1;
+	for (int k = 16; k < 24; k++)
+		v = v << 8 | snap[k];
+	if (!v || v > INT64_MAX)
+		return snprintf(err, errlen, "a snapshot of version 0"), -1;
+	idx_path(path, sizeof path, l->dir, (int64_t)v);
+	struct lossidx_writer *w = lossidx_writer_open(path, v);
+	if (!w)
+		return snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno)), -1;
+	int rv = lossfmt_decode(snap, len, &f, import_rec, w, derr, sizeof derr);
+	if (rv > 0)
+		snprintf(derr, sizeof derr, "cannot write %s (disk full?)", path);
+	else if (!rv && f.delta)
+		rv = -1, snprintf(derr, sizeof derr, "a delta where a snapshot was expected");
+	errno = 0;
+	if (lossidx_writer_finish(w, rv == 0) < 0) {
+		if (!rv)
+			snprintf(derr, sizeof derr, "cannot write %s: %s", path,
+				 errno ? strerror(errno) : "disk full?");
+		rv = -1;
+	}
+	if (!rv && fsync_dir(l->dir) < 0)
+		rv = -1, snprintf(derr, sizeof derr, "cannot sync %s: %s", l->dir, strerror(errno));
+	if (rv)
+		return snprintf(err, errlen, "%s", derr), -1;
+
+	/* the new file is whole on disk; one commit switches to it */
+	struct shidx *nx = idx_get(l->dir, (int64_t)v), *old = l->idx;
+	if (!nx) {
+		unlink(path);
+		return snprintf(err, errlen, "cannot open the new index %s", path), -1;
+	}
+	if (sqlite3_exec(l->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK ||
+	    switch_base(l, nx, published) < 0 ||
+	    sqlite3_exec(l->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "cannot switch to version %llu: %s", (unsigned long long)v,
+			 sqlite3_errmsg(l->db));
+		sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+		idx_put(nx);
+		if (!old || old->version != (int64_t)v)
+			unlink(path);
+		return -1;
+	}
+	l->idx = nx;
+	if (old && old->version != (int64_t)v) {
+		idx_path(path, sizeof path, l->dir, old->version);
+		unlink(path); /* readers holding it keep their open file */
+	}
+	idx_put(old);
+	return 0;
 }

@@ -173,10 +173,9 @@ static void check_loss(struct worker *w, struct session *s, struct msg *m)
 		log_msg(LOG_ERR, "loss list: %s", err);
 		return;
 	}
-	m->loss_rc = losslist_lookup(s->list, id, &m->loss);
-	if (m->loss_rc < 0 || losslist_version(s->list, &m->loss_info) < 0) {
-		m->loss_rc = -1;
-		losslist_close(s->list); /* reopen next time: the file may have been swapped */
+	m->loss_rc = losslist_lookup(s->list, id, &m->loss, &m->loss_info);
+	if (m->loss_rc < 0) {
+		losslist_close(s->list); /* reopen next time: the file may have been replaced */
 		s->list = NULL;
 	}
 }

@@ -24,13 +24,14 @@ static const struct {
 	{"log level", REQ_LOG_LEVEL, 2, true},
 	{"list info", REQ_LIST_INFO, 0, false},
 	{"list lookup", REQ_LIST_LOOKUP, 2, false},
+	{"list sync", REQ_LIST_SYNC, 0, true},
 	{"help", REQ_HELP, 0, false},
 };
 #define N_VERBS (sizeof verbs / sizeof verbs[0])
 
 static const char HELP[] = "status, readers, read [READER], events, list info, "
 			   "list lookup CARD_ID, help; "
-			   "for administrators: trace on|off, reload, reader reset READER, "
+			   "for administrators: trace on|off, reload, reader reset READER, list sync, "
 			   "log level error|warning|notice|info|debug";
 
 const char *request_help(void)

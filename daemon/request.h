@@ -19,6 +19,7 @@ enum req_verb {
 	REQ_LOG_LEVEL,     /* admin; arg: error|warning|notice|info|debug */
 	REQ_LIST_INFO,
 	REQ_LIST_LOOKUP,   /* arg: card id, 32 hex digits */
+	REQ_LIST_SYNC,     /* admin: poll the central now */
 	REQ_HELP,
 	REQ__COUNT
 };

@@ -19,6 +19,8 @@
 #include "losslist.h"
 #include "log.h"
 #include "readers.h"
+#include "sync.h"
+#include <curl/curl.h>
 
 #ifndef SSCARD_VERSION
 #define SSCARD_VERSION "0.1.0"
@@ -35,6 +37,7 @@ static struct {
 	bool healthy;
 	unsigned reloads, reload_failures;
 	struct losslist *list;        /* read-write; workers open their own */
+	struct sync *sync;
 } d;
 
 static void usage(FILE *f)
@@ -67,10 +70,26 @@ static json_t *list_summary(void)
 		return json_pack("{s:s,s:s}", "error", ss_err_name(SS_E_LIST), "message",
 				 ss_err_text(SS_E_LIST));
 	int64_t now = (int64_t)time(NULL);
-	return json_pack("{s:I,s:I,s:o,s:b}", "version", (json_int_t)i.version, "entries",
-			 (json_int_t)i.entries, "age_s",
-			 i.published ? json_integer(now - i.published) : json_null(), "stale",
-			 !i.version || !i.published || now - i.published > (int64_t)d.cfg.stale_after);
+	json_t *j = json_pack("{s:I,s:I,s:o,s:b,s:I,s:I,s:I}", "version", (json_int_t)i.version,
+			      "entries", (json_int_t)i.entries, "age_s",
+			      i.published ? json_integer(now - i.published) : json_null(), "stale",
+			      !i.version || !i.published ||
+				      now - i.published > (int64_t)d.cfg.stale_after,
+			      "stale_after_s", (json_int_t)d.cfg.stale_after, "snapshot_version",
+			      (json_int_t)i.base, "changes_since_snapshot", (json_int_t)i.changes);
+	if (d.sync)
+		sync_add_status(d.sync, j);
+	return j;
+}
+
+static void list_sync(void *cookie, void (*fn)(void *cookie, json_t *reply))
+{
+	sync_now(d.sync, cookie, fn);
+}
+
+static void forget(void *cookie)
+{
+	sync_forget(d.sync, cookie);
 }
 
 static json_t *list_verb(const struct request *rq)
@@ -85,9 +104,7 @@ static json_t *list_verb(const struct request *rq)
 	struct loss_info i;
 	if (!loss_id_parse(rq->arg, id))
 		return json_error(SS_E_INVALID, "A card id (卡识别码) is 32 hexadecimal digits.");
-	int rc = d.list ? losslist_lookup(d.list, id, &e) : -1;
-	if (rc >= 0 && losslist_version(d.list, &i) < 0)
-		rc = -1;
+	int rc = d.list ? losslist_lookup(d.list, id, &e, &i) : -1;
 	if (rc < 0)
 		return json_error(SS_E_LIST, NULL);
 	json_t *j = json_loss(rc, &e, &i, (int64_t)time(NULL), d.cfg.stale_after);
@@ -148,6 +165,7 @@ static json_t *reload(void)
 	log_set_level(d.cfg.log_level);
 	control_configure(d.control, d.cfg.admin_group, d.cfg.client_idle_s);
 	readers_reconfigure(d.readers);
+	sync_reconfigure(d.sync, &d.cfg);
 	log_msg(LOG_NOTICE, "reloaded %s%s", d.config_file,
 		json_array_size(restart) ? " (some keys need a restart; see sscardctl reload)" : "");
 	return json_pack("{s:b,s:s,s:o}", "ok", 1, "config", d.config_file, "needs_restart", restart);
@@ -220,7 +238,8 @@ static int start_watchdog(sd_event *ev)
 int main(int argc, char **argv)
 {
 	static const struct control_ops ops = {
-		.status = add_status, .reload = reload, .list = list_verb};
+		.status = add_status, .reload = reload, .list = list_verb, .list_sync = list_sync,
+		.forget = forget};
 	static const struct option lo[] = {{"config", 1, 0, 'c'},       {"foreground", 0, 0, 'f'},
 					   {"check-config", 0, 0, 'C'}, {"version", 0, 0, 'V'},
 					   {"help", 0, 0, 'h'},         {0, 0, 0, 0}};
@@ -281,16 +300,19 @@ int main(int argc, char **argv)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	d.started = (uint64_t)ts.tv_sec;
 	open_list();
+	curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread */
 
 	if ((rv = sd_event_default(&ev)) < 0 ||
 	    (rv = sd_event_add_signal(ev, NULL, SIGTERM, on_term, NULL)) < 0 ||
 	    (rv = sd_event_add_signal(ev, NULL, SIGINT, on_term, NULL)) < 0 ||
 	    (rv = sd_event_add_signal(ev, NULL, SIGHUP, on_hup, NULL)) < 0 ||
 	    (rv = readers_start(ev, &d.cfg, emit, NULL, &d.readers)) < 0 ||
+	    (rv = sync_start(ev, &d.cfg, emit, NULL, &d.sync)) < 0 ||
 	    (rv = control_attach(ev, fd, d.cfg.socket, d.readers, &ops, d.cfg.admin_group,
 				 d.cfg.client_idle_s, &d.control)) < 0 ||
 	    (rv = start_watchdog(ev)) < 0) {
 		log_msg(LOG_ERR, "cannot start: %s", strerror(-rv));
+		sync_stop(d.sync);
 		readers_stop(d.readers);
 		close(fd);
 		unlink(d.cfg.socket);
@@ -301,8 +323,10 @@ int main(int argc, char **argv)
 	sd_notifyf(0, "READY=1\nSTATUS=listening on %s", d.cfg.socket);
 	rv = sd_event_loop(ev);
 	control_close(d.control); /* first: it tells readers to forget its clients */
+	sync_stop(d.sync);
 	readers_stop(d.readers);
 	losslist_close(d.list);
+	curl_global_cleanup();
 	sd_event_unref(ev);
 	log_msg(LOG_INFO, "stopped");
 	return rv < 0 ? 1 : 0;

@@ -10,6 +10,9 @@
  *   sscard-central -d DIR remove CARD_ID     the card was found: off the list
  *   sscard-central -d DIR generate N [REGIONS]   N synthetic random losses
  *   sscard-central -d DIR publish PUBDIR     a new version into PUBDIR (head last, atomically)
+ *   sscard-central -d DIR resign PUBDIR      the same version, signed again now (freshness)
+ *   sscard-central -d DIR run PUBDIR [SECONDS]   publish every SECONDS (10) when something
+ *                                            changed, else re-sign the head; until SIGTERM
  *   sscard-central -d DIR info
  *   sscard-central -d DIR check PUBDIR       verify what a mirror serves: head signature,
  *                                            file hashes, every record decodes
@@ -17,6 +20,7 @@
  * Changes wait in a pending table until the next publish, which turns them
  * into the delta and folds them into the snapshot, in one transaction. */
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <sodium.h>
 #include <stdarg.h>
@@ -64,7 +68,9 @@ static void open_db(void)
 		 "CREATE TABLE IF NOT EXISTS loss(card_id BLOB PRIMARY KEY, state INTEGER NOT NULL,"
 		 " day INTEGER NOT NULL) WITHOUT ROWID;"
 		 "CREATE TABLE IF NOT EXISTS pending(card_id BLOB PRIMARY KEY, state INTEGER NOT NULL,"
-		 " day INTEGER NOT NULL) WITHOUT ROWID;");
+		 " day INTEGER NOT NULL) WITHOUT ROWID;"
+		 "CREATE TABLE IF NOT EXISTS deltas(version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+		 " hash BLOB NOT NULL, size INTEGER NOT NULL);");
 }
 
 static int64_t meta_get(const char *key)
@@ -182,6 +188,37 @@ static void publish_file(const char *pub, const char *name, const void *b, size_
 	}
 }
 
+/* The head names the deltas of the last versions (a contiguous chain
+ * ending at the head's version), so that a terminal a few versions behind
+ * needs no snapshot. */
+static void list_deltas(struct lossfmt_head *h)
+{
+	sqlite3_stmt *s;
+	uint64_t v = h->version;
+	h->n_delta = 0;
+	sqlite3_prepare_v2(db, "SELECT version, name, hash, size FROM deltas WHERE version <= ?"
+			   " ORDER BY version DESC LIMIT ?", -1, &s, NULL);
+	sqlite3_bind_int64(s, 1, (int64_t)v);
+	sqlite3_bind_int(s, 2, LOSSFMT_MAX_DELTAS);
+	struct lossfmt_delta tmp[LOSSFMT_MAX_DELTAS];
+	unsigned n = 0;
+	while (sqlite3_step(s) == SQLITE_ROW && n < LOSSFMT_MAX_DELTAS) {
+		uint64_t dv = (uint64_t)sqlite3_column_int64(s, 0);
+		const char *name = (const char *)sqlite3_column_text(s, 1);
+		if (dv != v - n || !name || sqlite3_column_bytes(s, 2) != LOSSFMT_HASH_LEN)
+			break; /* the chain stops at a hole */
+		tmp[n].base = dv - 1;
+		snprintf(tmp[n].name, sizeof tmp[n].name, "%s", name);
+		memcpy(tmp[n].hash, sqlite3_column_blob(s, 2), LOSSFMT_HASH_LEN);
+		tmp[n].size = (uint64_t)sqlite3_column_int64(s, 3);
+		n++;
+	}
+	sqlite3_finalize(s);
+	for (unsigned k = 0; k < n; k++)
+		h->delta[k] = tmp[n - 1 - k];
+	h->n_delta = n;
+}
+
 static void publish(const char *pub)
 {
 	uint8_t sk[LOSSFMT_SK_LEN], *snap, *delta = NULL;
@@ -210,12 +247,22 @@ static void publish(const char *pub)
 	h.snapshot_size = snap_len;
 	publish_file(pub, h.snapshot, snap, snap_len);
 	if (delta) {
-		h.have_delta = true;
-		snprintf(h.delta, sizeof h.delta, "delta-%lld-%lld.bin", (long long)v - 1, (long long)v);
-		lossfmt_hash(delta, delta_len, h.delta_hash);
-		h.delta_size = delta_len;
-		publish_file(pub, h.delta, delta, delta_len);
+		char name[LOSSFMT_NAME_MAX];
+		uint8_t hash[LOSSFMT_HASH_LEN];
+		sqlite3_stmt *s;
+		snprintf(name, sizeof name, "delta-%lld-%lld.bin", (long long)v - 1, (long long)v);
+		lossfmt_hash(delta, delta_len, hash);
+		publish_file(pub, name, delta, delta_len);
+		sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO deltas VALUES(?, ?, ?, ?)", -1, &s, NULL);
+		sqlite3_bind_int64(s, 1, v);
+		sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+		sqlite3_bind_blob(s, 3, hash, sizeof hash, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 4, (int64_t)delta_len);
+		if (sqlite3_step(s) != SQLITE_DONE)
+			die("database: %s", sqlite3_errmsg(db));
+		sqlite3_finalize(s);
 	}
+	list_deltas(&h);
 	if (lossfmt_head_write(&h, sk, &head, &head_len))
 		die("%s", "cannot sign the head");
 	publish_file(pub, "head", head, head_len); /* last: mirrors see whole versions only */
@@ -297,9 +344,59 @@ static void check(const char *pub)
 		die("head: %s", err);
 	printf("head: version %llu, signature ok\n", (unsigned long long)h.version);
 	check_file(pub, h.snapshot, h.snapshot_hash, h.snapshot_size, false, h.version);
-	if (h.have_delta)
-		check_file(pub, h.delta, h.delta_hash, h.delta_size, true, h.version);
+	for (unsigned k = 0; k < h.n_delta; k++)
+		check_file(pub, h.delta[k].name, h.delta[k].hash, h.delta[k].size, true,
+			   h.delta[k].base + 1);
 	free(head);
+}
+
+/* The same version signed again with the time of now: a terminal measures
+ * its list's freshness from the newest head it verified, so a quiet day
+ * without losses does not make every terminal stale. */
+static void resign(const char *pub)
+{
+	uint8_t sk[LOSSFMT_SK_LEN], pk[LOSSFMT_PK_LEN];
+	struct lossfmt_head h;
+	char err[256], *out;
+	size_t n, out_len;
+	load_key(sk);
+	crypto_sign_ed25519_sk_to_pk(pk, sk);
+	char *head = (char *)slurp(pub, "head", &n);
+	if (lossfmt_head_read(head, n, pk, &h, err, sizeof err))
+		die("head: %s", err);
+	h.published = (int64_t)time(NULL);
+	if (lossfmt_head_write(&h, sk, &out, &out_len))
+		die("%s", "cannot sign the head");
+	publish_file(pub, "head", out, out_len);
+	sodium_memzero(sk, sizeof sk);
+	free(out);
+	free(head);
+}
+
+static volatile sig_atomic_t stop;
+static void on_signal(int sig)
+{
+	stop = 1;
+}
+
+/* A new version every interval when something changed, else the head
+ * signed again: the reference central's publishing loop. */
+static void run(const char *pub, double interval)
+{
+	signal(SIGTERM, on_signal);
+	signal(SIGINT, on_signal);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	while (!stop) {
+		size_t n;
+		free(rows("pending", &n));
+		if (n || !meta_get("version"))
+			publish(pub);
+		else
+			resign(pub);
+		struct timespec ts = {(time_t)interval, (long)((interval - (double)(time_t)interval) * 1e9)};
+		while (!stop && nanosleep(&ts, &ts) < 0)
+			;
+	}
 }
 
 static int64_t parse_day(const char *s)
@@ -314,7 +411,7 @@ static int64_t parse_day(const char *s)
 int main(int argc, char **argv)
 {
 	if (argc < 4 || strcmp(argv[1], "-d")) {
-		fprintf(stderr, "usage: sscard-central -d DIR keygen|pubkey|add|remove|generate|publish|check|info …\n");
+		fprintf(stderr, "usage: sscard-central -d DIR keygen|pubkey|add|remove|generate|publish|resign|run|check|info …\n");
 		return 2;
 	}
 	if (sodium_init() < 0)
@@ -358,7 +455,7 @@ int main(int argc, char **argv)
 		uint8_t id[LOSS_ID_LEN];
 		if (!loss_id_parse(argv[4], id))
 			die("not a card id (32 hex digits): %s", argv[4]);
-		pend(id, 0, 0);
+		pend(id, 0, (int64_t)time(NULL) / 86400); /* the day of the change */
 	} else if (!strcmp(cmd, "generate") && (argc == 5 || argc == 6)) {
 		long n = atol(argv[4]), regions = argc == 6 ? atol(argv[5]) : 16;
 		if (n <= 0 || regions <= 0 || regions > 9999)
@@ -377,6 +474,15 @@ int main(int argc, char **argv)
 		if (mkdir(argv[4], 0755) < 0 && errno != EEXIST)
 			die("cannot create %s", argv[4]);
 		publish(argv[4]);
+	} else if (!strcmp(cmd, "resign") && argc == 5) {
+		resign(argv[4]);
+	} else if (!strcmp(cmd, "run") && (argc == 5 || argc == 6)) {
+		double iv = argc == 6 ? atof(argv[5]) : 10;
+		if (iv < 0.05 || iv > 86400)
+			die("usage: run PUBDIR [SECONDS between versions, 0.05–86400], not %s", argv[5]);
+		if (mkdir(argv[4], 0755) < 0 && errno != EEXIST)
+			die("cannot create %s", argv[4]);
+		run(argv[4], iv);
 	} else if (!strcmp(cmd, "check") && argc == 5) {
 		check(argv[4]);
 	} else if (!strcmp(cmd, "info") && argc == 4) {

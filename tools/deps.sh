@@ -4,7 +4,8 @@
 set -e
 PKGS="gcc clang make pkg-config libclang-rt-14-dev python3 iproute2 util-linux
       pcscd libpcsclite-dev vsmartcard-vpcd libcmocka-dev libsystemd-dev
-      libjansson-dev libinih-dev libsqlite3-dev libsodium-dev systemd"
+      libjansson-dev libinih-dev libsqlite3-dev libsodium-dev systemd
+      libcurl4-openssl-dev nginx-light"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
@@ -17,4 +18,14 @@ if [ "$(id -u)" != 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq </dev/null
-apt-get install -y -qq --no-install-recommends $missing </dev/null >/dev/null
+# nginx is for the tests' own mirror on loopback: the package must not start
+# the machine's nginx service
+prc=""
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+	printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+	chmod 755 /usr/sbin/policy-rc.d
+	prc=1
+fi
+apt-get install -y -qq --no-install-recommends $missing </dev/null >/dev/null || rc=$?
+[ -n "$prc" ] && rm -f /usr/sbin/policy-rc.d
+exit ${rc:-0}

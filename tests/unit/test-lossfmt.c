@@ -194,13 +194,18 @@ static void test_head(void **s)
 	assert_true(sodium_init() >= 0);
 	crypto_sign_keypair(pk, sk);
 	crypto_sign_keypair(pk2, sk2);
-	struct lossfmt_head h = {.version = 123, .published = 1795000000, .snapshot_size = 5300,
-				 .have_delta = true, .delta_size = 77},
+	struct lossfmt_head h = {.version = 123, .published = 1795000000, .snapshot_size = 5300},
 			    got;
 	strcpy(h.snapshot, "snapshot-123.bin");
-	strcpy(h.delta, "delta-122-123.bin");
 	lossfmt_hash((const uint8_t *)"abc", 3, h.snapshot_hash);
-	lossfmt_hash((const uint8_t *)"def", 3, h.delta_hash);
+	h.n_delta = LOSSFMT_MAX_DELTAS; /* the longest chain fits the head */
+	for (unsigned k = 0; k < h.n_delta; k++) {
+		h.delta[k].base = 123 - h.n_delta + k;
+		snprintf(h.delta[k].name, sizeof h.delta[k].name, "delta-%u-%u.bin",
+			 (unsigned)h.delta[k].base, (unsigned)h.delta[k].base + 1);
+		h.delta[k].size = 77 + k;
+		lossfmt_hash((const uint8_t *)&k, sizeof k, h.delta[k].hash);
+	}
 	char *text, err[256];
 	size_t len;
 	assert_int_equal(lossfmt_head_write(&h, sk, &text, &len), 0);
@@ -209,8 +214,22 @@ static void test_head(void **s)
 	assert_int_equal(got.published, 1795000000);
 	assert_string_equal(got.snapshot, "snapshot-123.bin");
 	assert_memory_equal(got.snapshot_hash, h.snapshot_hash, LOSSFMT_HASH_LEN);
-	assert_true(got.have_delta);
-	assert_string_equal(got.delta, "delta-122-123.bin");
+	assert_int_equal(got.n_delta, LOSSFMT_MAX_DELTAS);
+	assert_string_equal(got.delta[LOSSFMT_MAX_DELTAS - 1].name, "delta-122-123.bin");
+	assert_int_equal(got.delta[0].base, 123 - LOSSFMT_MAX_DELTAS);
+	assert_int_equal(got.delta[3].size, 80);
+	assert_memory_equal(got.delta[5].hash, h.delta[5].hash, LOSSFMT_HASH_LEN);
+	free(text);
+	/* a chain that does not end at the version is not written */
+	h.delta[h.n_delta - 1].base = 200;
+	assert_int_equal(lossfmt_head_write(&h, sk, &text, &len), -1);
+	h.delta[h.n_delta - 1].base = 122;
+	h.n_delta = 2;
+	h.delta[0] = h.delta[LOSSFMT_MAX_DELTAS - 2];
+	h.delta[1] = h.delta[LOSSFMT_MAX_DELTAS - 1];
+	assert_int_equal(lossfmt_head_write(&h, sk, &text, &len), 0);
+	assert_int_equal(lossfmt_head_read(text, len, pk, &got, err, sizeof err), 0);
+	assert_int_equal(got.n_delta, 2);
 	/* another key, or any changed byte: refused */
 	assert_int_equal(lossfmt_head_read(text, len, pk2, &got, err, sizeof err), -1);
 	assert_non_null(strstr(err, "signature"));

@@ -1,0 +1,5 @@
+build-clang/obj/apdu/apdu.o: apdu/apdu.c apdu/apdu.h apdu/sserr.h
+
+apdu/apdu.h:
+
+apdu/sserr.h:

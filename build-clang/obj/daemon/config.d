@@ -1,0 +1,6 @@
+build-clang/obj/daemon/config.o: daemon/config.c daemon/config.h \
+  daemon/log.h
+
+daemon/config.h:
+
+daemon/log.h:

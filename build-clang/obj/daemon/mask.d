@@ -1,0 +1,3 @@
+build-clang/obj/daemon/mask.o: daemon/mask.c daemon/mask.h
+
+daemon/mask.h:

@@ -1,0 +1,6 @@
+build-clang/obj/sim/central.o: sim/central.c sim/../daemon/losslist.h \
+  sim/../daemon/lossfmt.h
+
+sim/../daemon/losslist.h:
+
+sim/../daemon/lossfmt.h:

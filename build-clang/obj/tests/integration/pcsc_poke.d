@@ -1,0 +1,2 @@
+build-clang/obj/tests/integration/pcsc_poke.o: \
+  tests/integration/pcsc_poke.c
