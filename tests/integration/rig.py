@@ -195,6 +195,76 @@ class Rig:
         self.kill_pcscd()
 
 
+class Mirror:
+    """A real nginx on loopback serving a directory, standing in for the
+    mirror or CDN in front of the central (nginx-light from Debian)."""
+
+    def __init__(self, tmp, root, port):
+        self.root, self.port = root, port
+        self.dir = os.path.join(tmp, "nginx-%d" % port)
+        os.makedirs(self.dir, exist_ok=True)
+        os.makedirs(root, exist_ok=True)
+        self.conf = os.path.join(self.dir, "nginx.conf")
+        temps = " ".join("%s_temp_path %s/%s;" % (k, self.dir, k)
+                         for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+        with open(self.conf, "w") as f:
+            f.write("daemon off; worker_processes 1; pid %s/nginx.pid;\n"
+                    "error_log %s/error.log;\nevents { worker_connections 256; }\n"
+                    "http { access_log %s/access.log; %s\n"
+                    "  server { listen 127.0.0.1:%d; root %s; location / { } } }\n"
+                    % (self.dir, self.dir, self.dir, temps, port, root))
+        self.proc = None
+        self.start()
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def start(self):
+        self.proc = subprocess.Popen(["nginx", "-c", self.conf, "-p", self.dir],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+        def up():
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+                return True
+            except OSError:
+                return self.proc.poll() is not None
+        wait_for(up, 10)
+        if self.proc.poll() is not None:
+            raise RuntimeError("nginx did not start: " +
+                               open(os.path.join(self.dir, "error.log")).read())
+
+    def stop(self):
+        if self.proc:
+            self.proc.terminate()
+            self.proc.wait(10)
+            self.proc = None
+
+
+class Central:
+    """sim/sscard-central with its own directory, publishing into pub."""
+
+    def __init__(self, build, tmp, name="central"):
+        self.bin = os.path.join(build, "sscard-central")
+        self.dir = os.path.join(tmp, name)
+        self.pub = os.path.join(tmp, name + "-pub")
+
+    def __call__(self, *args, env=None):
+        r = subprocess.run([self.bin, "-d", self.dir] + list(args), capture_output=True,
+                           text=True, timeout=120, env=dict(os.environ, **(env or {})))
+        return r.returncode, r.stdout, r.stderr
+
+    def ok(self, *args, env=None):
+        rc, out, err = self(*args, env=env)
+        if rc:
+            raise RuntimeError("sscard-central %s: %s" % (" ".join(args), err))
+        return out
+
+    def publish(self, env=None):
+        return self.ok("publish", self.pub, env=env)
+
+
 class Events:
     """A subscriber on the control socket."""
 

@@ -1,3 +1,0 @@
-build-clang/obj/apdu/sserr.o: apdu/sserr.c apdu/sserr.h
-
-apdu/sserr.h:

@@ -1,3 +1,0 @@
-build-clang/obj/daemon/lossfmt.o: daemon/lossfmt.c daemon/lossfmt.h
-
-daemon/lossfmt.h:

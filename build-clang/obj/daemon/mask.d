@@ -1,3 +1,0 @@
-build-clang/obj/daemon/mask.o: daemon/mask.c daemon/mask.h
-
-daemon/mask.h:

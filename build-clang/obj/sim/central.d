@@ -1,6 +1,0 @@
-build-clang/obj/sim/central.o: sim/central.c sim/../daemon/losslist.h \
-  sim/../daemon/lossfmt.h
-
-sim/../daemon/losslist.h:
-
-sim/../daemon/lossfmt.h:
