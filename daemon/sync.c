@@ -89,7 +89,7 @@ static json_t *result_json(const struct result *r)
 		json_object_set_new(j, "how", json_string(r->how));
 	if (r->to)
 		json_object_set_new(j, "version", json_integer(r->to));
-	json_object_set_new(j, "seconds", json_real(r->seconds));
+	json_object_set_new(j, "seconds", json_real((double)(int64_t)(r->seconds * 1000 + 0.5) / 1000));
 	return j;
 }
 
@@ -426,6 +426,13 @@ static int take_snapshot(struct ctx *c, const struct lossfmt_head *h)
 	return rv;
 }
 
+/* Alarms worth a person's attention; "unreachable" is an outage, not an
+ * attack, and shows as staleness instead. */
+static bool is_alarm(const char *code)
+{
+	return strcmp(code, "ok") && strcmp(code, "unreachable") && strcmp(code, "not_configured");
+}
+
 /* One poll. Fills c->r; returns whether the list changed. */
 static bool poll_once(struct ctx *c)
 {
@@ -468,7 +475,8 @@ static bool poll_once(struct ctx *c)
 		if (have.version > 0) { /* the deltas failed: say so, then try the snapshot */
 			log_at(LOG_WARNING, NULL, r->code, "loss list: %s; fetching the snapshot",
 			       r->message);
-			alarm_event(c->s, r, have.version);
+			if (is_alarm(r->code))
+				alarm_event(c->s, r, have.version);
 		}
 		if (take_snapshot(c, &h) < 0)
 			goto out;
@@ -488,13 +496,6 @@ out:
 static int64_t wall(void)
 {
 	return (int64_t)time(NULL);
-}
-
-/* Alarms worth a person's attention; "unreachable" is an outage, not an
- * attack, and shows as staleness instead. */
-static bool is_alarm(const char *code)
-{
-	return strcmp(code, "ok") && strcmp(code, "unreachable") && strcmp(code, "not_configured");
 }
 
 static void *run(void *arg)

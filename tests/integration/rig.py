@@ -102,12 +102,12 @@ class Rig:
             self.cards.remove(card)
 
     # ---- daemon ------------------------------------------------------------
-    def start_daemon(self, extra_conf="", read_timeout_ms=1500, env=None):
+    def start_daemon(self, extra_conf="", read_timeout_ms=1500, env=None, state_dir=None):
         conf = os.path.join(self.tmp, "sscard.conf")
         with open(conf, "w") as f:
             f.write("[daemon]\nsocket = %s\nstate_dir = %s\nlog_level = debug\n"
                     "[readers]\nread_timeout_ms = %d\n%s"
-                    % (self.sock, self.tmp, read_timeout_ms, extra_conf))
+                    % (self.sock, state_dir or self.tmp, read_timeout_ms, extra_conf))
         logpath = os.path.join(self.tmp, "sscardd-%d.log" % len(self.daemon_logs))
         self.daemon_logs.append(logpath)
         log = open(logpath, "w")
@@ -208,7 +208,7 @@ class Mirror:
         temps = " ".join("%s_temp_path %s/%s;" % (k, self.dir, k)
                          for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
         with open(self.conf, "w") as f:
-            f.write("daemon off; worker_processes 1; pid %s/nginx.pid;\n"
+            f.write("daemon off; worker_processes 1; user root root; pid %s/nginx.pid;\n"
                     "error_log %s/error.log;\nevents { worker_connections 256; }\n"
                     "http { access_log %s/access.log; %s\n"
                     "  server { listen 127.0.0.1:%d; root %s; location / { } } }\n"

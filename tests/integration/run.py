@@ -16,7 +16,7 @@ import time
 import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from rig import READER0, READER1, Rig, read_all, wait_for  # noqa: E402
+from rig import Central, Mirror, READER0, READER1, Rig, read_all, wait_for  # noqa: E402
 
 # What each profile must read as, written from card-spec.md's rules (not from
 # the emulator): BCD dates as YYYY-MM-DD, region = first 6 digits of the id.
@@ -451,7 +451,7 @@ def admin_verbs_need_root_or_the_admin_group(rig):
     rc, j, err = rig.ctl_as(NOBODY, [], "status")
     check(rc == 0 and j["readers"], "status as nobody: %r %s" % (j, err))
     for verb in (["trace", "on"], ["trace", "off"], ["reload"], ["reader", "reset", READER0],
-                 ["log", "level", "debug"]):
+                 ["log", "level", "debug"], ["list", "sync"]):
         rc, j, err = rig.ctl_as(NOBODY, [], *verb)
         check(rc == 1 and j["error"] == "not_allowed", "%s as nobody: %r" % (verb, j))
         check("Not allowed" in err, err)
@@ -672,53 +672,281 @@ def read_without_a_reader_name_prefers_the_configured_interface(rig):
 ZHANGSAN_ID = "639900D15600000500BF7C7A48FB4966"
 
 
+def sync_daemon(rig, central, mirror, extra="", poll=5, state_dir=None):
+    """sscardd pulling the loss list from mirror, checking central's key."""
+    pk = central.ok("pubkey").strip()
+    rig.stop_daemon()
+    rig.start_daemon("[upstream]\nlist_url = %s/\npublic_key = %s\npoll_interval = %d\n%s"
+                     % (mirror.url, pk, poll, extra), state_dir=state_dir)
+
+
+def list_info(rig):
+    rc, j, _ = rig.ctl_json("list", "info")
+    check(rc == 0, j)
+    return j
+
+
 @test
 def every_read_carries_the_loss_list_verdict(rig):
-    import sqlite3
-    db = os.path.join(rig.tmp, "losslist.db")
     card, rc, j, _ = read_card(rig, "zhangsan-2.00.card")
     loss = j["loss"]
     check(loss["listed"] is False and loss["list_version"] == 0 and loss["stale"] is True
           and loss["list_age_s"] is None, loss)
     check(loss["message"] == "No loss list has been received yet.", loss)
-    # the central's list arrives (written here the way the sync will: one transaction)
-    now = int(time.time())
-    since = int(time.mktime(time.strptime("2026-11-20", "%Y-%m-%d")))
-    con = sqlite3.connect(db)
-    with con:
-        con.execute("INSERT OR REPLACE INTO meta VALUES('version', 7), ('published', ?)", (now,))
-        con.execute("INSERT INTO loss VALUES(?, 2, ?, 7)", (bytes.fromhex(ZHANGSAN_ID), since))
-    rc, j, _ = rig.ctl_json("read")
-    loss = j["loss"]
-    check(rc == 0 and loss["listed"] is True and loss["state"] == "formal", loss)
-    check(loss["since"] == "2026-11-20" and loss["list_version"] == 7 and not loss["stale"], loss)
-    check(loss["message"] == "Reported lost on 2026-11-20 — settlement refused.", loss)
-    rc, out, _ = rig.ctl("read")
-    check("*** Reported lost on 2026-11-20 — settlement refused. ***" in out, out)
-    rc, j, _ = rig.ctl_json("list", "lookup", ZHANGSAN_ID.lower())
-    check(rc == 0 and j["listed"] is True and j["state"] == "formal", j)
-    rc, j, _ = rig.ctl_json("list", "lookup", "not-an-id")
-    check(rc == 1 and j["error"] == "invalid_argument" and "32 hexadecimal" in j["message"], j)
-    rc, j, _ = rig.ctl_json("list", "info")
-    check(rc == 0 and j["version"] == 7 and j["entries"] == 1 and j["stale"] is False, j)
-    st = rig.ctl_json("status")[1]["loss_list"]
-    check(st["version"] == 7 and st["entries"] == 1, st)
-    logs = open(rig.daemon_logs[-1]).read()
-    check("on the loss list (formal) [card_listed]" in logs and ZHANGSAN_ID not in logs,
-          "listed card logged, id masked")
     rig.remove(card)
-    # a list older than stale_after: "not listed" is no longer a clean bill
-    with con:
-        con.execute("UPDATE meta SET value = ? WHERE key = 'published'", (now - 7200,))
-    card, rc, j, _ = read_card(rig, "lisi-1.00-t0.card")
-    loss = j["loss"]
-    check(loss["listed"] is False and loss["stale"] is True and loss["list_age_s"] >= 7200, loss)
-    check("out of date" in loss["message"], loss)
-    rig.remove(card)
-    with con:
-        con.execute("DELETE FROM loss")
-        con.execute("DELETE FROM meta")
-    con.close()
+    info = list_info(rig)
+    check(info["source"] is None and info["last_sync"]["result"] == "not_configured", info)
+
+
+@test
+def a_loss_at_the_central_reaches_the_read_within_the_poll(rig):
+    central = Central(rig.build, rig.tmp, "c-prop")
+    state = os.path.join(rig.tmp, "c-prop-state")
+    central.ok("keygen")
+    central.ok("generate", "2000")
+    central.publish()
+    mirror = Mirror(rig.tmp, central.pub, 18471)
+    try:
+        sync_daemon(rig, central, mirror, state_dir=state)
+        ev = rig.events()
+        check(wait_for(lambda: list_info(rig)["version"] == 1, 10), list_info(rig))
+        info = list_info(rig)
+        check(info["entries"] == 2000 and info["stale"] is False and
+              info["last_sync"]["how"] == "snapshot" and info["source"] == mirror.url, info)
+        card, rc, j, _ = read_card(rig, "zhangsan-2.00.card")
+        check(rc == 0 and j["loss"]["listed"] is False and j["loss"]["list_version"] == 1, j)
+        # the central takes the loss; the next poll (5 s ± 20 %) brings it
+        central.ok("add", ZHANGSAN_ID, "formal", "2026-11-20")
+        central.publish()
+        t0 = time.monotonic()
+        check(wait_for(lambda: rig.ctl_json("read")[1]["loss"]["listed"], 10, 0.2),
+              "the loss never arrived")
+        took = time.monotonic() - t0
+        check(took <= 6.5, "took %.1f s with a 5 s poll" % took)
+        e = ev.wait("list_updated", 5, version=2)
+        check(e["version"] == 2 and e["from"] == 1 and e["how"] == "delta", e)
+        rc, j, _ = rig.ctl_json("read")
+        loss = j["loss"]
+        check(loss["state"] == "formal" and loss["since"] == "2026-11-20" and
+              loss["list_version"] == 2 and not loss["stale"], loss)
+        check(loss["message"] == "Reported lost on 2026-11-20 — settlement refused.", loss)
+        rc, out, _ = rig.ctl("read")
+        check("*** Reported lost on 2026-11-20 — settlement refused. ***" in out, out)
+        rc, j, _ = rig.ctl_json("list", "lookup", ZHANGSAN_ID.lower())
+        check(rc == 0 and j["listed"] is True and j["state"] == "formal", j)
+        rc, j, _ = rig.ctl_json("list", "lookup", "not-an-id")
+        check(rc == 1 and j["error"] == "invalid_argument" and "32 hexadecimal" in j["message"], j)
+        st = rig.ctl_json("status")[1]["loss_list"]
+        check(st["version"] == 2 and st["entries"] == 2001, st)
+        logs = open(rig.daemon_logs[-1]).read()
+        check("on the loss list (formal) [card_listed]" in logs and ZHANGSAN_ID not in logs,
+              "listed card logged, id masked")
+        # found again: cancelled at the central → clear on the next poll; list sync at once
+        central.ok("remove", ZHANGSAN_ID)
+        central.publish()
+        rc, j, _ = rig.ctl_json("list", "sync")
+        check(rc == 0 and j["how"] == "delta" and j["version"] == 3, j)
+        rc, j, _ = rig.ctl_json("read")
+        check(j["loss"]["listed"] is False and j["loss"]["list_version"] == 3, j)
+        # several versions behind: the head's delta chain, one transaction
+        for i in range(4):
+            central.ok("add", "639900D1560000050000000000%06X" % i, "temporary")
+            central.publish()
+        rc, j, _ = rig.ctl_json("list", "sync")
+        check(rc == 0 and j["how"] == "delta" and j["version"] == 7, j)
+        check(list_info(rig)["entries"] == 2004, "entries")
+        # behind by more than the head's chain (32): the snapshot, and an alarm
+        for i in range(34):
+            central.ok("add", "639900D1560000050000000001%06X" % i, "formal")
+            central.publish()
+        rc, j, _ = rig.ctl_json("list", "sync")
+        check(rc == 0 and j["how"] == "snapshot" and j["version"] == 41, j)
+        e = ev.wait("list_alarm", 5)
+        check(e["error"] == "gap" and e["kept_version"] == 7, e)
+        info = list_info(rig)
+        check(info["entries"] == 2038 and info["snapshot_version"] == 41 and
+              info["changes_since_snapshot"] == 0, info)
+        rig.remove(card)
+        ev.close()
+    finally:
+        mirror.stop()
+        rig.stop_daemon()
+        rig.start_daemon()
+
+
+def serve_broken(rig, central, mirror, name, data):
+    path = os.path.join(central.pub, name)
+    keep = open(path, "rb").read()
+    open(path, "wb").write(data(keep) if callable(data) else data)
+    return lambda: open(path, "wb").write(keep)
+
+
+@test
+def a_mirror_that_lies_changes_nothing(rig):
+    central = Central(rig.build, rig.tmp, "c-lies")
+    state = os.path.join(rig.tmp, "c-lies-state")
+    central.ok("keygen")
+    central.ok("add", ZHANGSAN_ID, "formal", "2026-11-20")
+    central.publish()
+    mirror = Mirror(rig.tmp, central.pub, 18472)
+    try:
+        sync_daemon(rig, central, mirror, poll=3600, state_dir=state)
+        check(wait_for(lambda: list_info(rig)["version"] == 1, 10), list_info(rig))
+        card, rc, j, _ = read_card(rig, "zhangsan-2.00.card")
+        check(j["loss"]["listed"] is True, j)
+        old_head = open(os.path.join(central.pub, "head"), "rb").read()
+        ev = rig.events()
+
+        def refused(code, words):
+            rc, j, _ = rig.ctl_json("list", "sync")
+            check(rc == 1 and j["error"] == code and words in j["message"], j)
+            e = ev.wait("list_alarm", 5)
+            check(e["error"] == code and e["kept_version"] == 1, e)
+            rc, j, _ = rig.ctl_json("read")
+            check(j["loss"]["listed"] is True and j["loss"]["list_version"] == 1, j)
+
+        # a head signed by someone else
+        other = Central(rig.build, rig.tmp, "c-forger")
+        other.ok("keygen")
+        other.ok("remove", ZHANGSAN_ID)
+        other.ok("publish", central.pub + "-forged")
+        forged = open(os.path.join(central.pub + "-forged", "head"), "rb").read()
+        undo = serve_broken(rig, central, mirror, "head", forged)
+        refused("bad_signature", "not the central's")
+        undo()
+        # a damaged byte in a genuine head
+        undo = serve_broken(rig, central, mirror, "head", lambda b: b.replace(b"version 1", b"version 2"))
+        refused("bad_signature", "forged or damaged")
+        undo()
+        # the central moves on: v2 takes the card off; the mirror truncates the delta
+        central.ok("remove", ZHANGSAN_ID)
+        central.publish()
+        undo_d = serve_broken(rig, central, mirror, "delta-1-2.bin", lambda b: b[:-4])
+        undo_s = serve_broken(rig, central, mirror, "snapshot-2.bin", lambda b: b[:-4])
+        rc, j, _ = rig.ctl_json("list", "sync")
+        check(rc == 1 and j["error"] == "hash_mismatch" and "snapshot-2.bin" in j["message"], j)
+        e1, e2 = ev.wait("list_alarm", 5), ev.wait("list_alarm", 5)
+        check(e1["error"] == "hash_mismatch" and "delta-1-2.bin" in e1["message"], e1)
+        check(e2["error"] == "hash_mismatch" and "snapshot-2.bin" in e2["message"], e2)
+        rc, j, _ = rig.ctl_json("read")
+        check(j["loss"]["listed"] is True and j["loss"]["list_version"] == 1, j)
+        # only the delta damaged: the snapshot saves the day, with an alarm
+        undo_s()
+        rc, j, _ = rig.ctl_json("list", "sync")
+        check(rc == 0 and j["how"] == "snapshot" and j["version"] == 2, j)
+        check(ev.wait("list_alarm", 5)["error"] == "hash_mismatch", "alarm for the delta")
+        undo_d()
+        rc, j, _ = rig.ctl_json("read")
+        check(j["loss"]["listed"] is False and j["loss"]["list_version"] == 2, j)
+        # a replay of the old head (genuine signature, version 1 < 2): rollback
+        undo = serve_broken(rig, central, mirror, "head", old_head)
+        refused_words = "older than the 2 in force"
+        rc, j, _ = rig.ctl_json("list", "sync")
+        check(rc == 1 and j["error"] == "rollback" and refused_words in j["message"], j)
+        e = ev.wait("list_alarm", 5)
+        check(e["error"] == "rollback" and e["kept_version"] == 2, e)
+        undo()
+        # a file that is not there (404) and a dead mirror: kept, no alarm, not ok
+        central.ok("add", ZHANGSAN_ID, "temporary")
+        central.publish()
+        os.rename(os.path.join(central.pub, "delta-2-3.bin"), os.path.join(rig.tmp, "d23"))
+        os.rename(os.path.join(central.pub, "snapshot-3.bin"), os.path.join(rig.tmp, "s3"))
+        rc, j, _ = rig.ctl_json("list", "sync")
+        check(rc == 1 and j["error"] == "unreachable" and "404" in j["message"], j)
+        os.rename(os.path.join(rig.tmp, "d23"), os.path.join(central.pub, "delta-2-3.bin"))
+        os.rename(os.path.join(rig.tmp, "s3"), os.path.join(central.pub, "snapshot-3.bin"))
+        mirror.stop()
+        rc, j, _ = rig.ctl_json("list", "sync")
+        check(rc == 1 and j["error"] == "unreachable", j)
+        check(list_info(rig)["version"] == 2, "kept")
+        mirror.start()
+        rc, j, _ = rig.ctl_json("list", "sync")
+        check(rc == 0 and j["version"] == 3 and j["how"] == "delta", j)
+        rc, j, _ = rig.ctl_json("read")
+        check(j["loss"]["listed"] is True and j["loss"]["state"] == "temporary", j)
+        ev.close()
+        rig.remove(card)
+    finally:
+        mirror.stop()
+        rig.stop_daemon()
+        rig.start_daemon()
+
+
+@test
+def central_down_the_list_goes_stale_but_stays(rig):
+    central = Central(rig.build, rig.tmp, "c-down")
+    state = os.path.join(rig.tmp, "c-down-state")
+    central.ok("keygen")
+    central.ok("add", ZHANGSAN_ID, "formal", "2026-11-20")
+    # signed 3590 s ago: with stale_after = 3600 it turns stale in ~10 s
+    central.publish(env={"SSCARD_CENTRAL_CLOCK_OFFSET": "-3590"})
+    mirror = Mirror(rig.tmp, central.pub, 18473)
+    try:
+        sync_daemon(rig, central, mirror, "stale_after = 3600\n", state_dir=state)
+        check(wait_for(lambda: list_info(rig)["version"] == 1, 10), list_info(rig))
+        check(list_info(rig)["stale"] is False, "fresh at first")
+        ev = rig.events()
+        mirror.stop()
+        e = ev.wait("list_freshness", 25)
+        check(e["stale"] is True and e["version"] == 1 and e["age_s"] >= 3600, e)
+        info = list_info(rig)
+        check(info["stale"] is True and info["last_sync"]["result"] == "unreachable" and
+              info["version"] == 1, info)
+        card, rc, j, _ = read_card(rig, "zhangsan-2.00.card")
+        check(j["loss"]["listed"] is True and j["loss"]["stale"] is True, j)  # still refused
+        rig.remove(card)
+        card, rc, j, _ = read_card(rig, "lisi-1.00-t0.card")
+        check(j["loss"]["listed"] is False and j["loss"]["stale"] is True and
+              "out of date" in j["loss"]["message"], j)
+        rc, out, _ = rig.ctl("status")
+        check("STALE" in out, out)
+        # back: the head signed again now makes it fresh
+        central.ok("resign", central.pub)
+        mirror.start()
+        e = ev.wait("list_freshness", 15)
+        check(e["stale"] is False, e)
+        ev.close()
+        rig.remove(card)
+    finally:
+        mirror.stop()
+        rig.stop_daemon()
+        rig.start_daemon()
+
+
+@test
+def a_full_disk_keeps_the_old_list(rig):
+    state = os.path.join(rig.tmp, "small-state")
+    os.makedirs(state, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", state], check=True)
+    central = Central(rig.build, rig.tmp, "c-full")
+    central.ok("keygen")
+    central.ok("add", ZHANGSAN_ID, "formal", "2026-11-20")
+    central.publish()
+    mirror = Mirror(rig.tmp, central.pub, 18474)
+    try:
+        sync_daemon(rig, central, mirror, poll=3600, state_dir=state)
+        check(wait_for(lambda: list_info(rig)["version"] == 1, 10), list_info(rig))
+        ev = rig.events()
+        central.ok("generate", "60000")   # ~0.5 MB snapshot, 1.1 MB index: cannot fit
+        for _ in range(33):               # and too far for the delta chain
+            central.publish()
+        rc, j, _ = rig.ctl_json("list", "sync")
+        check(rc == 1 and j["error"] == "disk_full" and "kept" in j["message"], j)
+        e = ev.wait("list_alarm", 5)
+        check(e["error"] == "gap", e)
+        e = ev.wait("list_alarm", 5)
+        check(e["error"] == "disk_full" and e["kept_version"] == 1, e)
+        card, rc, j, _ = read_card(rig, "zhangsan-2.00.card")
+        check(rc == 0 and j["loss"]["listed"] is True and j["loss"]["list_version"] == 1, j)
+        left = sorted(os.listdir(state))
+        check(not [f for f in left if f.endswith(".tmp") or f == "snapshot.part"], left)
+        ev.close()
+        rig.remove(card)
+    finally:
+        mirror.stop()
+        rig.stop_daemon()
+        subprocess.run(["umount", state])
+        rig.start_daemon()
 
 
 def central(rig, *args):
