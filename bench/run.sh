@@ -15,9 +15,13 @@
 #   bench/lossfmt  the loss list snapshot at 10^7 entries: bytes per entry of
 #                the identifiers against their entropy, encode/decode time
 #   bench/losslist the terminal's store at LIST_N (10^7) entries against a
-#                plain rowid+index SQLite baseline: size, lookup p50/p99
+#                plain rowid+index SQLite baseline: import, size, 10^4 delta,
+#                lookup p50/p99
+#   bench/sync   (bench/sync.py) through a real nginx mirror: sscardd taking a
+#                LIST_N snapshot (time, RSS) and a 10^4 delta; propagation of
+#                a new loss to PROP_DAEMONS (20) instances polling every 30 s
 #
-# BENCH=read,idle,soak,lossfmt,losslist picks parts.
+# BENCH=read,idle,soak,lossfmt,losslist,sync,propagation picks parts.
 set -eu
 BUILD=$(cd "${1:-build}" && pwd)
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -25,7 +29,7 @@ if [ "${SSCARD_IN_NS:-}" != 1 ]; then
 	exec env SSCARD_IN_NS=1 unshare --mount --net --pid --fork --mount-proc --kill-child \
 		bash "$0" "$BUILD"
 fi
-BENCH=${BENCH:-read,idle,soak,lossfmt,losslist}
+BENCH=${BENCH:-read,idle,soak,lossfmt,losslist,sync,propagation}
 IDLE_SECONDS=${IDLE_SECONDS:-60}
 SOAK_CYCLES=${SOAK_CYCLES:-10000}
 SAN_SOAK_CYCLES=${SAN_SOAK_CYCLES:-1600}
@@ -194,4 +198,6 @@ case ",$BENCH," in *,losslist,*)
 	"$BUILD/bench-losslist" "$TMP" "${LIST_N:-10000000}"
 	;;
 esac
+case ",$BENCH," in *,sync,*) python3 "$ROOT/bench/sync.py" "$BUILD" "$TMP" scale ;; esac
+case ",$BENCH," in *,propagation,*) python3 "$ROOT/bench/sync.py" "$BUILD" "$TMP" propagation ;; esac
 rm -rf "$TMP"

@@ -756,6 +756,12 @@ def a_loss_at_the_central_reaches_the_read_within_the_poll(rig):
         check(rc == 0 and j["how"] == "delta" and j["version"] == 7, j)
         check(list_info(rig)["entries"] == 2004, "entries")
         # behind by more than the head's chain (32): the snapshot, and an alarm
+        # (polls stopped first: a reload takes a new interval at once)
+        conf = os.path.join(rig.tmp, "sscard.conf")
+        text = open(conf).read().replace("poll_interval = 5", "poll_interval = 3600")
+        open(conf, "w").write(text)
+        check(rig.ctl_json("reload")[0] == 0, "reload")
+        check(wait_for(lambda: list_info(rig).get("next_sync_in_s", 0) > 1000, 10), list_info(rig))
         for i in range(34):
             central.ok("add", "639900D1560000050000000001%06X" % i, "formal")
             central.publish()
