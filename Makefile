@@ -13,7 +13,7 @@ SAN     ?=
 PREFIX  ?= /usr/local
 DESTDIR ?=
 
-PKGS    := libpcsclite libsystemd jansson inih sqlite3 libsodium libcurl
+PKGS    := libpcsclite libsystemd jansson inih sqlite3 libsodium libcurl libmicrohttpd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

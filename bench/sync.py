@@ -27,7 +27,7 @@ BUILD, TMP, WHAT = sys.argv[1], sys.argv[2], sys.argv[3]
 
 
 class Daemon:
-    def __init__(self, n, mirror, pk, poll, stale=3600):
+    def __init__(self, n, mirror, pk, poll, stale=3600, push=""):
         self.dir = os.path.join(TMP, "d%d" % n)
         os.makedirs(self.dir, exist_ok=True)
         self.sock = os.path.join(self.dir, "s.sock")
@@ -35,8 +35,9 @@ class Daemon:
         with open(conf, "w") as f:
             f.write("[daemon]\nsocket = %s\nstate_dir = %s\nlog_level = notice\n"
                     "[readers]\npcsc = no\n[upstream]\nlist_url = %s\npublic_key = %s\n"
-                    "poll_interval = %d\nstale_after = %d\n"
-                    % (self.sock, self.dir, mirror.url, pk, poll, stale))
+                    "poll_interval = %d\nstale_after = %d\n%s"
+                    % (self.sock, self.dir, mirror.url, pk, poll, stale,
+                       "push_url = %s\n" % push if push else ""))
         self.log = open(os.path.join(self.dir, "log"), "w")
         self.proc = subprocess.Popen([os.path.join(BUILD, "sscardd"), "-f", "-c", conf],
                                      stdout=self.log, stderr=self.log)
@@ -113,6 +114,27 @@ def scale():
     return 0
 
 
+def measure(central, ds, rounds, limit, tag):
+    samples = []
+    k = len(ds)
+    for rnd in range(rounds):
+        card = "639900D15600000500000000%s%06X" % (tag, rnd)
+        central.ok("add", card, "formal")
+        central.publish()
+        t0 = time.monotonic()
+        pending = set(range(k))
+        while pending and time.monotonic() - t0 < limit:
+            for i in list(pending):
+                if ds[i].ctl("list", "lookup", card).get("listed"):
+                    samples.append(time.monotonic() - t0)
+                    pending.discard(i)
+            time.sleep(0.05)
+        if pending:
+            print("  round %d: %d instance(s) never saw the loss" % (rnd, len(pending)))
+            samples += [float("inf")] * len(pending)
+    return samples
+
+
 def propagation():
     k = int(os.environ.get("PROP_DAEMONS", "20"))
     rounds = int(os.environ.get("PROP_ROUNDS", "5"))
@@ -123,36 +145,39 @@ def propagation():
     central.publish()
     mirror = Mirror(TMP, central.pub, 18491)
     pk = central.ok("pubkey").strip()
+    # polling only
     ds = [Daemon(100 + i, mirror, pk, poll) for i in range(k)]
     if not wait_for(lambda: all(d.ctl("list", "info").get("version") == 1 for d in ds), 120, 0.5):
         print("bench/sync propagation: not every instance took the first list")
         return 1
-    samples = []
-    for rnd in range(rounds):
-        card = "639900D15600000500000000AB%06X" % rnd
-        central.ok("add", card, "formal")
-        central.publish()
-        t0 = time.monotonic()
-        pending = set(range(k))
-        while pending and time.monotonic() - t0 < 3 * poll:
-            for i in list(pending):
-                if ds[i].ctl("list", "lookup", card).get("listed"):
-                    samples.append(time.monotonic() - t0)
-                    pending.discard(i)
-            time.sleep(0.2)
-        if pending:
-            print("  round %d: %d instance(s) never saw the loss" % (rnd, len(pending)))
-            samples += [float("inf")] * len(pending)
+    polled = measure(central, ds, rounds, 3 * poll, "AB")
     heads = sum(1 for line in open(os.path.join(mirror.dir, "access.log")) if "GET /head" in line)
-    print("bench/sync propagation — %d sscardd instances polling nginx every %d s (± 20 %%), "
-          "%d rounds" % (k, poll, rounds))
-    print("  loss added → listed everywhere: p50 %.1f s, p99 %.1f s, max %.1f s "
-          "(target p99 <= 60 s: ratio %.2f)" % (pct(samples, 50), pct(samples, 99), max(samples),
-                                                 pct(samples, 99) / 60))
-    print("  the mirror served %d head requests" % heads)
+    for d in ds:
+        d.stop()
+    # push: the same, with the central's long-poll (files still from nginx);
+    # (`sscard-central serve` without an interval only serves; we publish)
+    srv = subprocess.Popen([central.bin, "-d", central.dir, "serve", central.pub,
+                            "127.0.0.1:18492"], stdout=subprocess.DEVNULL)
+    time.sleep(0.5)
+    ds = [Daemon(200 + i, mirror, pk, poll, push="http://127.0.0.1:18492/wait")
+          for i in range(k)]
+    wait_for(lambda: all(d.ctl("list", "info").get("version", 0) >= 1 + rounds for d in ds), 120,
+             0.5)
+    time.sleep(1)
+    pushed = measure(central, ds, rounds, 3 * poll, "AC")
+    srv.terminate()
+    srv.wait(10)
     for d in ds:
         d.stop()
     mirror.stop()
+    print("bench/sync propagation — %d sscardd instances (readers off) behind nginx, "
+          "%d rounds each" % (k, rounds))
+    print("  polling every %d s (± 20 %%): loss added → listed everywhere p50 %.1f s, p99 %.1f s, "
+          "max %.1f s (target p99 <= 60 s: ratio %.2f); %d head requests"
+          % (poll, pct(polled, 50), pct(polled, 99), max(polled), pct(polled, 99) / 60, heads))
+    print("  with push (long-poll to the central): p50 %.2f s, p99 %.2f s, max %.2f s "
+          "(target p99 <= 5 s: ratio %.2f)"
+          % (pct(pushed, 50), pct(pushed, 99), max(pushed), pct(pushed, 99) / 5))
     return 0
 
 

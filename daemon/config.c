@@ -52,6 +52,7 @@ static const struct key keys[] = {
 	{"ui", "payment_timeout_s", T_UINT, F(payment_timeout_s), 30, 1800, NULL, "300"},
 	{"upstream", "url", T_URL, F(url), 0, 0, NULL, ""},
 	{"upstream", "list_url", T_URL, F(list_url), 0, 0, NULL, ""},
+	{"upstream", "push_url", T_URL, F(push_url), 0, 0, NULL, ""},
 	{"upstream", "public_key", T_KEY, F(public_key), 0, 0, NULL, ""},
 	{"upstream", "ca", T_PATH_OPT, F(ca), 0, 0, NULL, ""},
 	{"upstream", "client_cert", T_PATH_OPT, F(client_cert), 0, 0, NULL, ""},

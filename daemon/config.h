@@ -45,6 +45,7 @@ struct config {
 	/* [upstream] */
 	char url[256];
 	char list_url[256];            /* "": url + "/losslist" */
+	char push_url[256];            /* long-poll for new versions; "": none */
 	char public_key[65];           /* hex; "": no list is trusted */
 	char ca[256], client_cert[256], client_key[256];
 	unsigned poll_interval, stale_after, timeout_ms; /* seconds, seconds, ms */

@@ -44,8 +44,9 @@ struct waiter {
 };
 
 struct sync {
-	pthread_t th;
-	bool started;
+	pthread_t th, push_th;
+	bool started, push_started;
+	atomic_llong have;           /* the version in force, for the push thread */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	bool quit;
@@ -282,7 +283,7 @@ static int fetch(struct ctx *c, const char *name, struct sink *k, size_t limit, 
 {
 	char url[400], cerr[CURL_ERROR_SIZE] = "";
 	struct curl_slist *hdr = NULL;
-	snprintf(url, sizeof url, "%s/%s", c->base, name);
+	snprintf(url, sizeof url, *name == '?' ? "%s%s" : "%s/%s", c->base, name);
 	k->limit = limit;
 	crypto_hash_sha256_init(&k->h);
 	CURL *h = c->curl;
@@ -301,7 +302,7 @@ static int fetch(struct ctx *c, const char *name, struct sink *k, size_t limit, 
 		curl_easy_setopt(h, CURLOPT_TIMEOUT, 3600L);
 	} else
 		curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)c->cfg.timeout_ms);
-	if (!strcmp(name, "head")) /* mirrors and caches must ask upstream */
+	if (!strcmp(name, "head") || *name == '?') /* mirrors and caches must ask upstream */
 		hdr = curl_slist_append(hdr, "Cache-Control: no-cache");
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
 	if (*c->cfg.ca)
@@ -562,6 +563,7 @@ static void *run(void *arg)
 		struct loss_info now_i = {0};
 		if (c.list)
 			losslist_info(c.list, &now_i);
+		atomic_store(&s->have, now_i.version);
 		bool stale = !now_i.version || !now_i.published ||
 			     wall() - now_i.published > (int64_t)c.cfg.stale_after;
 		if (changed) {
@@ -600,6 +602,74 @@ static void *run(void *arg)
 	return NULL;
 }
 
+static void nap(struct sync *s, unsigned ms)
+{
+	for (unsigned i = 0; i < ms / 50 && !atomic_load(&s->stopping); i++)
+		usleep(50000);
+}
+
+/* Push: a long-poll to the central. A head is trusted for nothing but a
+ * wake-up, and only with a good signature and a newer version: the poll
+ * then fetches and checks everything as usual. */
+static void *push_run(void *arg)
+{
+	struct sync *s = arg;
+	struct ctx c = {.s = s};
+	char err[256];
+	unsigned backoff = 1000;
+	uint64_t kicked = 0;
+	c.curl = curl_easy_init();
+	while (c.curl && !atomic_load(&s->stopping)) {
+		struct result r = {0};
+		struct sink k = {.fd = -1};
+		struct lossfmt_head h;
+		size_t got = 0;
+		char url[300], base[300];
+		pthread_mutex_lock(&s->mu);
+		c.cfg = s->cfg;
+		pthread_mutex_unlock(&s->mu);
+		if (!*c.cfg.push_url || sodium_hex2bin(c.pk, sizeof c.pk, c.cfg.public_key, 64, NULL,
+							&got, NULL) || got != sizeof c.pk) {
+			nap(s, 2000); /* not configured (a reload may change that) */
+			continue;
+		}
+		/* fetch() joins base and name: the long-poll address is the base */
+		snprintf(base, sizeof base, "%s", c.cfg.push_url);
+		snprintf(url, sizeof url, "?after=%lld", (long long)atomic_load(&s->have));
+		snprintf(c.base, sizeof c.base, "%s", base);
+		c.r = &r;
+		c.cfg.timeout_ms = c.cfg.timeout_ms > 60000 ? c.cfg.timeout_ms : 60000;
+		int rv = fetch(&c, url, &k, LOSSFMT_HEAD_MAX, false);
+		if (!rv && lossfmt_head_read((const char *)k.buf, k.len, c.pk, &h, err, sizeof err) == 0) {
+			if ((int64_t)h.version > atomic_load(&s->have) && h.version != kicked) {
+				pthread_mutex_lock(&s->mu);
+				s->want++; /* poll now */
+				pthread_cond_signal(&s->cv);
+				pthread_mutex_unlock(&s->mu);
+				kicked = h.version;
+				backoff = 1000;
+				nap(s, 200); /* let the poll start before asking again */
+			} else if ((int64_t)h.version > atomic_load(&s->have)) {
+				/* that poll did not take it (its result says why): no storm */
+				nap(s, backoff);
+				backoff = backoff < c.cfg.poll_interval * 1000u ? backoff * 2 : backoff;
+			} else
+				backoff = 1000;
+		} else {
+			if (!rv)
+				log_msg(LOG_NOTICE, "loss list push: %s", err);
+			else
+				log_msg(LOG_DEBUG, "loss list push: %s", r.message);
+			nap(s, backoff); /* the poll still runs; push comes back by itself */
+			backoff = backoff < 30000 ? backoff * 2 : 30000;
+		}
+		free(k.buf);
+	}
+	if (c.curl)
+		curl_easy_cleanup(c.curl);
+	return NULL;
+}
+
 int sync_start(sd_event *ev, const struct config *cfg, sync_emit_fn emit, void *arg,
 	       struct sync **out)
 {
@@ -630,6 +700,11 @@ int sync_start(sd_event *ev, const struct config *cfg, sync_emit_fn emit, void *
 		return -rv;
 	}
 	s->started = true;
+	if ((rv = pthread_create(&s->push_th, NULL, push_run, s))) {
+		sync_stop(s);
+		return -rv;
+	}
+	s->push_started = true;
 	*out = s;
 	return 0;
 }
@@ -644,7 +719,9 @@ void sync_stop(struct sync *s)
 	pthread_cond_signal(&s->cv);
 	pthread_mutex_unlock(&s->mu);
 	if (s->started)
-		pthread_join(s->th, NULL); /* a transfer in flight ends within timeout_ms */
+		pthread_join(s->th, NULL); /* transfers in flight see `stopping` */
+	if (s->push_started)
+		pthread_join(s->push_th, NULL);
 	for (struct waiter *w = s->waiters, *n; w; w = n) {
 		n = w->next;
 		free(w);

@@ -13,13 +13,19 @@
  *   sscard-central -d DIR resign PUBDIR      the same version, signed again now (freshness)
  *   sscard-central -d DIR run PUBDIR [SECONDS]   publish every SECONDS (10) when something
  *                                            changed, else re-sign the head; until SIGTERM
+ *   sscard-central -d DIR serve PUBDIR ADDR:PORT [SECONDS]   serve PUBDIR over HTTP with a
+ *                                            long-poll GET /wait?after=V for push; with SECONDS
+ *                                            also the `run` loop
  *   sscard-central -d DIR info
  *   sscard-central -d DIR check PUBDIR       verify what a mirror serves: head signature,
  *                                            file hashes, every record decodes
  *
  * Changes wait in a pending table until the next publish, which turns them
  * into the delta and folds them into the snapshot, in one transaction. */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <fcntl.h>
 #include <sodium.h>
@@ -130,14 +136,15 @@ static void print_pk(const uint8_t sk[LOSSFMT_SK_LEN])
 
 static void pend(const uint8_t id[LOSS_ID_LEN], int state, int64_t day)
 {
-	sqlite3_stmt *s;
-	sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO pending VALUES(?, ?, ?)", -1, &s, NULL);
+	static sqlite3_stmt *s; /* prepared once: `generate` calls this 10^7 times */
+	if (!s)
+		sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO pending VALUES(?, ?, ?)", -1, &s, NULL);
 	sqlite3_bind_blob(s, 1, id, LOSS_ID_LEN, SQLITE_STATIC);
 	sqlite3_bind_int(s, 2, state);
 	sqlite3_bind_int64(s, 3, day);
 	if (sqlite3_step(s) != SQLITE_DONE)
 		die("database: %s", sqlite3_errmsg(db));
-	sqlite3_finalize(s);
+	sqlite3_reset(s);
 }
 
 /* All rows of a table, in card id order (BLOB order is memcmp order). */
@@ -407,6 +414,104 @@ static void run(const char *pub, double interval)
 	}
 }
 
+/* ---- serve: the files, and a long-poll for push --------------------------- */
+
+static const char *serve_pub;
+
+static uint64_t head_version(void)
+{
+	char path[600], buf[256];
+	unsigned long long v = 0;
+	snprintf(path, sizeof path, "%s/head", serve_pub);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	const char *p = strstr(buf, "\nversion ");
+	if (p)
+		sscanf(p + 9, "%llu", &v);
+	return v;
+}
+
+static enum MHD_Result send_file(struct MHD_Connection *c, const char *name)
+{
+	char path[600];
+	struct stat st;
+	struct MHD_Response *r;
+	enum MHD_Result rv;
+	int fd = -1;
+	if (*name && *name != '.' && !strchr(name, '/') && strlen(name) < 200) {
+		snprintf(path, sizeof path, "%s/%s", serve_pub, name);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	}
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		if (fd >= 0)
+			close(fd);
+		r = MHD_create_response_from_buffer(10, (void *)"not found\n", MHD_RESPMEM_PERSISTENT);
+		rv = MHD_queue_response(c, MHD_HTTP_NOT_FOUND, r);
+	} else {
+		r = MHD_create_response_from_fd((uint64_t)st.st_size, fd);
+		rv = MHD_queue_response(c, MHD_HTTP_OK, r);
+	}
+	MHD_destroy_response(r);
+	return rv;
+}
+
+/* GET /wait?after=V: the head as soon as its version is past V, or after
+ * 25 s whatever it is; the terminal checks the signature either way. */
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+				  const char *method, const char *version, const char *upload,
+				  size_t *upload_size, void **state)
+{
+	if (strcmp(method, "GET")) {
+		struct MHD_Response *r =
+			MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+		enum MHD_Result rv = MHD_queue_response(c, MHD_HTTP_METHOD_NOT_ALLOWED, r);
+		MHD_destroy_response(r);
+		return rv;
+	}
+	if (!strcmp(url, "/wait")) {
+		const char *a = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "after");
+		uint64_t after = a ? strtoull(a, NULL, 10) : 0;
+		for (int i = 0; i < 2500 && !stop && head_version() <= after; i++)
+			usleep(10000);
+		return send_file(c, "head");
+	}
+	return send_file(c, url + 1);
+}
+
+static void serve(const char *pub, const char *addr, double interval)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	char host[64];
+	unsigned port = 0;
+	if (sscanf(addr, "%63[^:]:%u", host, &port) != 2 || !port || port > 65535 ||
+	    inet_pton(AF_INET, host, &sa.sin_addr) != 1)
+		die("not an address: %s (want 127.0.0.1:8480)", addr);
+	sa.sin_port = htons((uint16_t)port);
+	serve_pub = pub;
+	struct MHD_Daemon *d = MHD_start_daemon(
+		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG,
+		0, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR, &sa,
+		MHD_OPTION_CONNECTION_LIMIT, 512u, MHD_OPTION_CONNECTION_TIMEOUT, 60u,
+		MHD_OPTION_END);
+	if (!d)
+		die("cannot listen on %s", addr);
+	printf("serving %s on http://%s/ (long-poll: /wait?after=VERSION)\n", pub, addr);
+	if (interval > 0) {
+		run(pub, interval);
+	} else { /* serving only: versions are published by `publish` */
+		signal(SIGTERM, on_signal);
+		signal(SIGINT, on_signal);
+		fflush(stdout);
+		while (!stop)
+			pause();
+	}
+	MHD_stop_daemon(d);
+}
+
 static int64_t parse_day(const char *s)
 {
 	struct tm tm = {0};
@@ -419,7 +524,7 @@ static int64_t parse_day(const char *s)
 int main(int argc, char **argv)
 {
 	if (argc < 4 || strcmp(argv[1], "-d")) {
-		fprintf(stderr, "usage: sscard-central -d DIR keygen|pubkey|add|remove|generate|publish|resign|run|check|info …\n");
+		fprintf(stderr, "usage: sscard-central -d DIR keygen|pubkey|add|remove|generate|publish|resign|run|serve|check|info …\n");
 		return 2;
 	}
 	if (sodium_init() < 0)
@@ -491,6 +596,14 @@ int main(int argc, char **argv)
 		if (mkdir(argv[4], 0755) < 0 && errno != EEXIST)
 			die("cannot create %s", argv[4]);
 		run(argv[4], iv);
+	} else if (!strcmp(cmd, "serve") && (argc == 6 || argc == 7)) {
+		double iv = argc == 7 ? atof(argv[6]) : 0;
+		if (iv != 0 && (iv < 0.05 || iv > 86400))
+			die("usage: serve PUBDIR ADDR:PORT [SECONDS between versions; 0 or none: serve only], not %s",
+			    argv[6]);
+		if (mkdir(argv[4], 0755) < 0 && errno != EEXIST)
+			die("cannot create %s", argv[4]);
+		serve(argv[4], argv[5], iv);
 	} else if (!strcmp(cmd, "check") && argc == 5) {
 		check(argv[4]);
 	} else if (!strcmp(cmd, "info") && argc == 4) {
@@ -501,6 +614,6 @@ int main(int argc, char **argv)
 		       (long long)meta_get("version"), n, p);
 	} else
 		die("unknown command or wrong arguments: %s", cmd);
-	sqlite3_close(db);
+	sqlite3_close_v2(db);
 	return 0;
 }

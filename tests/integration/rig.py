@@ -252,7 +252,7 @@ class Central:
 
     def __call__(self, *args, env=None):
         r = subprocess.run([self.bin, "-d", self.dir] + list(args), capture_output=True,
-                           text=True, timeout=120, env=dict(os.environ, **(env or {})))
+                           text=True, timeout=1800, env=dict(os.environ, **(env or {})))
         return r.returncode, r.stdout, r.stderr
 
     def ok(self, *args, env=None):

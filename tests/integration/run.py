@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 import traceback
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from rig import Central, Mirror, READER0, READER1, Rig, read_all, wait_for  # noqa: E402
@@ -775,6 +776,44 @@ def a_loss_at_the_central_reaches_the_read_within_the_poll(rig):
         rig.remove(card)
         ev.close()
     finally:
+        mirror.stop()
+        rig.stop_daemon()
+        rig.start_daemon()
+
+
+@test
+def push_brings_a_loss_in_seconds(rig):
+    central = Central(rig.build, rig.tmp, "c-push")
+    state = os.path.join(rig.tmp, "c-push-state")
+    central.ok("keygen")
+    central.publish()
+    srv = subprocess.Popen([central.bin, "-d", central.dir, "serve", central.pub,
+                            "127.0.0.1:18475", "0.2"], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    mirror = Mirror(rig.tmp, central.pub, 18476)   # the files still come from the mirror
+    try:
+        def serving():
+            try:
+                return urllib.request.urlopen("http://127.0.0.1:18475/head", timeout=1).status == 200
+            except OSError:
+                return False
+        check(wait_for(serving, 10, 0.1), "central serving")
+        sync_daemon(rig, central, mirror, "push_url = http://127.0.0.1:18475/wait\n", poll=3600,
+                    state_dir=state)
+        check(wait_for(lambda: list_info(rig)["version"] >= 1, 10), list_info(rig))
+        card, rc, j, _ = read_card(rig, "zhangsan-2.00.card")
+        check(j["loss"]["listed"] is False, j)
+        time.sleep(1)  # the push thread is waiting on the central
+        central.ok("add", ZHANGSAN_ID, "temporary")
+        t0 = time.monotonic()
+        check(wait_for(lambda: rig.ctl_json("read")[1]["loss"]["listed"], 10, 0.1), "push")
+        took = time.monotonic() - t0
+        check(took < 3, "push took %.1f s (central publishes every 0.2 s)" % took)
+        check(list_info(rig)["next_sync_in_s"] > 1000, "no poll did it")
+        rig.remove(card)
+    finally:
+        srv.terminate()
+        srv.wait(10)
         mirror.stop()
         rig.stop_daemon()
         rig.start_daemon()
