@@ -5,6 +5,7 @@ Runs itself inside private mount, network and PID namespaces (unshare), so
 the machine's own pcscd, /run and network are never touched. Prints one
 "ok - NAME" / "not ok - NAME" line per test and "N passed, N failed"."""
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -699,15 +700,27 @@ def every_read_carries_the_loss_list_verdict(rig):
     check(info["source"] is None and info["last_sync"]["result"] == "not_configured", info)
 
 
+@contextlib.contextmanager
+def central_and_mirror(rig, name, port):
+    """A central (with its key) publishing into a directory a real nginx
+    serves on port; the state dir for a daemon of the test's own. The
+    default daemon comes back afterwards."""
+    central = Central(rig.build, rig.tmp, name)
+    central.ok("keygen")
+    mirror = Mirror(rig.tmp, central.pub, port)
+    try:
+        yield central, mirror, os.path.join(rig.tmp, name + "-state")
+    finally:
+        mirror.stop()
+        rig.stop_daemon()
+        rig.start_daemon()
+
+
 @test
 def a_loss_at_the_central_reaches_the_read_within_the_poll(rig):
-    central = Central(rig.build, rig.tmp, "c-prop")
-    state = os.path.join(rig.tmp, "c-prop-state")
-    central.ok("keygen")
-    central.ok("generate", "2000")
-    central.publish()
-    mirror = Mirror(rig.tmp, central.pub, 18471)
-    try:
+    with central_and_mirror(rig, "c-prop", 18471) as (central, mirror, state):
+        central.ok("generate", "2000")
+        central.publish()
         sync_daemon(rig, central, mirror, state_dir=state)
         ev = rig.events()
         check(wait_for(lambda: list_info(rig)["version"] == 1, 10), list_info(rig))
@@ -775,48 +788,38 @@ def a_loss_at_the_central_reaches_the_read_within_the_poll(rig):
               info["changes_since_snapshot"] == 0, info)
         rig.remove(card)
         ev.close()
-    finally:
-        mirror.stop()
-        rig.stop_daemon()
-        rig.start_daemon()
 
 
 @test
 def push_brings_a_loss_in_seconds(rig):
-    central = Central(rig.build, rig.tmp, "c-push")
-    state = os.path.join(rig.tmp, "c-push-state")
-    central.ok("keygen")
-    central.publish()
-    srv = subprocess.Popen([central.bin, "-d", central.dir, "serve", central.pub,
-                            "127.0.0.1:18475", "0.2"], stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
-    mirror = Mirror(rig.tmp, central.pub, 18476)   # the files still come from the mirror
-    try:
-        def serving():
-            try:
-                return urllib.request.urlopen("http://127.0.0.1:18475/head", timeout=1).status == 200
-            except OSError:
-                return False
-        check(wait_for(serving, 10, 0.1), "central serving")
-        sync_daemon(rig, central, mirror, "push_url = http://127.0.0.1:18475/wait\n", poll=3600,
-                    state_dir=state)
-        check(wait_for(lambda: list_info(rig)["version"] >= 1, 10), list_info(rig))
-        card, rc, j, _ = read_card(rig, "zhangsan-2.00.card")
-        check(j["loss"]["listed"] is False, j)
-        time.sleep(1)  # the push thread is waiting on the central
-        central.ok("add", ZHANGSAN_ID, "temporary")
-        t0 = time.monotonic()
-        check(wait_for(lambda: rig.ctl_json("read")[1]["loss"]["listed"], 10, 0.1), "push")
-        took = time.monotonic() - t0
-        check(took < 3, "push took %.1f s (central publishes every 0.2 s)" % took)
-        check(list_info(rig)["next_sync_in_s"] > 1000, "no poll did it")
-        rig.remove(card)
-    finally:
-        srv.terminate()
-        srv.wait(10)
-        mirror.stop()
-        rig.stop_daemon()
-        rig.start_daemon()
+    with central_and_mirror(rig, "c-push", 18476) as (central, mirror, state):
+        central.publish()
+        srv = subprocess.Popen([central.bin, "-d", central.dir, "serve", central.pub,
+                                "127.0.0.1:18475", "0.2"], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+        try:
+            def serving():
+                try:
+                    return urllib.request.urlopen("http://127.0.0.1:18475/head", timeout=1).status == 200
+                except OSError:
+                    return False
+            check(wait_for(serving, 10, 0.1), "central serving")
+            sync_daemon(rig, central, mirror, "push_url = http://127.0.0.1:18475/wait\n", poll=3600,
+                        state_dir=state)
+            check(wait_for(lambda: list_info(rig)["version"] >= 1, 10), list_info(rig))
+            card, rc, j, _ = read_card(rig, "zhangsan-2.00.card")
+            check(j["loss"]["listed"] is False, j)
+            time.sleep(1)  # the push thread is waiting on the central
+            central.ok("add", ZHANGSAN_ID, "temporary")
+            t0 = time.monotonic()
+            check(wait_for(lambda: rig.ctl_json("read")[1]["loss"]["listed"], 10, 0.1), "push")
+            took = time.monotonic() - t0
+            check(took < 3, "push took %.1f s (central publishes every 0.2 s)" % took)
+            check(list_info(rig)["next_sync_in_s"] > 1000, "no poll did it")
+            rig.remove(card)
+        finally:
+            srv.terminate()
+            srv.wait(10)
 
 
 def serve_broken(rig, central, mirror, name, data):
@@ -828,13 +831,9 @@ def serve_broken(rig, central, mirror, name, data):
 
 @test
 def a_mirror_that_lies_changes_nothing(rig):
-    central = Central(rig.build, rig.tmp, "c-lies")
-    state = os.path.join(rig.tmp, "c-lies-state")
-    central.ok("keygen")
-    central.ok("add", ZHANGSAN_ID, "formal", "2026-11-20")
-    central.publish()
-    mirror = Mirror(rig.tmp, central.pub, 18472)
-    try:
+    with central_and_mirror(rig, "c-lies", 18472) as (central, mirror, state):
+        central.ok("add", ZHANGSAN_ID, "formal", "2026-11-20")
+        central.publish()
         sync_daemon(rig, central, mirror, poll=3600, state_dir=state)
         check(wait_for(lambda: list_info(rig)["version"] == 1, 10), list_info(rig))
         card, rc, j, _ = read_card(rig, "zhangsan-2.00.card")
@@ -911,22 +910,14 @@ def a_mirror_that_lies_changes_nothing(rig):
         check(j["loss"]["listed"] is True and j["loss"]["state"] == "temporary", j)
         ev.close()
         rig.remove(card)
-    finally:
-        mirror.stop()
-        rig.stop_daemon()
-        rig.start_daemon()
 
 
 @test
 def central_down_the_list_goes_stale_but_stays(rig):
-    central = Central(rig.build, rig.tmp, "c-down")
-    state = os.path.join(rig.tmp, "c-down-state")
-    central.ok("keygen")
-    central.ok("add", ZHANGSAN_ID, "formal", "2026-11-20")
-    # signed 3590 s ago: with stale_after = 3600 it turns stale in ~10 s
-    central.publish(env={"SSCARD_CENTRAL_CLOCK_OFFSET": "-3590"})
-    mirror = Mirror(rig.tmp, central.pub, 18473)
-    try:
+    with central_and_mirror(rig, "c-down", 18473) as (central, mirror, state):
+        central.ok("add", ZHANGSAN_ID, "formal", "2026-11-20")
+        # signed 3590 s ago: with stale_after = 3600 it turns stale in ~10 s
+        central.publish(env={"SSCARD_CENTRAL_CLOCK_OFFSET": "-3590"})
         sync_daemon(rig, central, mirror, "stale_after = 3600\n", state_dir=state)
         check(wait_for(lambda: list_info(rig)["version"] == 1, 10), list_info(rig))
         check(list_info(rig)["stale"] is False, "fresh at first")
@@ -952,46 +943,37 @@ def central_down_the_list_goes_stale_but_stays(rig):
         check(e["stale"] is False, e)
         ev.close()
         rig.remove(card)
-    finally:
-        mirror.stop()
-        rig.stop_daemon()
-        rig.start_daemon()
 
 
 @test
 def a_full_disk_keeps_the_old_list(rig):
-    state = os.path.join(rig.tmp, "small-state")
-    os.makedirs(state, exist_ok=True)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", state], check=True)
-    central = Central(rig.build, rig.tmp, "c-full")
-    central.ok("keygen")
-    central.ok("add", ZHANGSAN_ID, "formal", "2026-11-20")
-    central.publish()
-    mirror = Mirror(rig.tmp, central.pub, 18474)
-    try:
-        sync_daemon(rig, central, mirror, poll=3600, state_dir=state)
-        check(wait_for(lambda: list_info(rig)["version"] == 1, 10), list_info(rig))
-        ev = rig.events()
-        central.ok("generate", "60000")   # ~0.5 MB snapshot, 1.1 MB index: cannot fit
-        for _ in range(33):               # and too far for the delta chain
-            central.publish()
-        rc, j, _ = rig.ctl_json("list", "sync")
-        check(rc == 1 and j["error"] == "disk_full" and "kept" in j["message"], j)
-        e = ev.wait("list_alarm", 5)
-        check(e["error"] == "gap", e)
-        e = ev.wait("list_alarm", 5)
-        check(e["error"] == "disk_full" and e["kept_version"] == 1, e)
-        card, rc, j, _ = read_card(rig, "zhangsan-2.00.card")
-        check(rc == 0 and j["loss"]["listed"] is True and j["loss"]["list_version"] == 1, j)
-        left = sorted(os.listdir(state))
-        check(not [f for f in left if f.endswith(".tmp") or f == "snapshot.part"], left)
-        ev.close()
-        rig.remove(card)
-    finally:
-        mirror.stop()
-        rig.stop_daemon()
-        subprocess.run(["umount", state])
-        rig.start_daemon()
+    with central_and_mirror(rig, "c-full", 18474) as (central, mirror, state):
+        os.makedirs(state, exist_ok=True)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", state], check=True)
+        central.ok("add", ZHANGSAN_ID, "formal", "2026-11-20")
+        central.publish()
+        try:
+            sync_daemon(rig, central, mirror, poll=3600, state_dir=state)
+            check(wait_for(lambda: list_info(rig)["version"] == 1, 10), list_info(rig))
+            ev = rig.events()
+            central.ok("generate", "60000")   # ~0.5 MB snapshot, 1.1 MB index: cannot fit
+            for _ in range(33):               # and too far for the delta chain
+                central.publish()
+            rc, j, _ = rig.ctl_json("list", "sync")
+            check(rc == 1 and j["error"] == "disk_full" and "kept" in j["message"], j)
+            e = ev.wait("list_alarm", 5)
+            check(e["error"] == "gap", e)
+            e = ev.wait("list_alarm", 5)
+            check(e["error"] == "disk_full" and e["kept_version"] == 1, e)
+            card, rc, j, _ = read_card(rig, "zhangsan-2.00.card")
+            check(rc == 0 and j["loss"]["listed"] is True and j["loss"]["list_version"] == 1, j)
+            left = sorted(os.listdir(state))
+            check(not [f for f in left if f.endswith(".tmp") or f == "snapshot.part"], left)
+            ev.close()
+            rig.remove(card)
+        finally:
+            rig.stop_daemon()  # its files on the tmpfs first
+            subprocess.run(["umount", state])
 
 
 def central(rig, *args):
