@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,17 +78,53 @@ static void idx_put(struct shidx *s)
 	pthread_mutex_unlock(&idx_mu);
 }
 
+/* ---- meta + changes in memory, shared, per generation -------------------- */
+
+/* Every commit through this code bumps the generation; a lookup whose
+ * cached copy is of the current generation reads no SQL at all (one atomic
+ * load, a binary search, one pread). Only sscardd writes its list. */
+static atomic_llong list_gen = 1;
+
+struct ovrow {
+	uint8_t id[LOSS_ID_LEN];
+	uint8_t state;
+	int64_t since, version;
+};
+
+struct overlay {
+	struct overlay *next;
+	char dir[400];
+	long long gen;
+	struct loss_info meta;
+	size_t n;
+	struct ovrow *rows;          /* sorted by id */
+	int refs;
+};
+
+static struct overlay *ov_all;   /* under idx_mu */
+
+static void ov_put(struct overlay *o)
+{
+	if (!o)
+		return;
+	pthread_mutex_lock(&idx_mu);
+	if (--o->refs == 0) {
+		struct overlay **p = &ov_all;
+		while (*p != o)
+			p = &(*p)->next;
+		*p = o->next;
+		free(o->rows);
+		free(o);
+	}
+	pthread_mutex_unlock(&idx_mu);
+}
+
 /* ---- the database ------------------------------------------------------- */
 
-enum { S_LOOKUP, S_META, S_GET, S_PUT, S_DEL, S_SETMETA, S_COUNT, S_LOCALS, S__N };
+enum { S_ALL, S_META, S_GET, S_PUT, S_DEL, S_SETMETA, S_COUNT, S_LOCALS, S__N };
 
 static const char *const SQL[S__N] = {
-	/* one statement, so one read snapshot: meta and the card's change row */
-	[S_LOOKUP] = "SELECT (SELECT value FROM meta WHERE key = 'version'),"
-		     " (SELECT value FROM meta WHERE key = 'published'),"
-		     " (SELECT value FROM meta WHERE key = 'entries'),"
-		     " (SELECT value FROM meta WHERE key = 'base'),"
-		     " c.state, c.since, c.version FROM (SELECT 1) LEFT JOIN changes c ON c.card_id = ?",
+	[S_ALL] = "SELECT card_id, state, since, version FROM changes", /* in card id order */
 	[S_META] = "SELECT key, value FROM meta",
 	[S_GET] = "SELECT state, since, version, local FROM changes WHERE card_id = ?",
 	[S_PUT] = "INSERT INTO changes(card_id, state, since, version, local) VALUES(?,?,?,?,?)"
@@ -105,6 +142,7 @@ struct losslist {
 	bool writable;
 	char dir[400];
 	struct shidx *idx;          /* the snapshot meta names; NULL when none */
+	struct overlay *ov;         /* meta + changes as of a generation */
 	int64_t d_entries;          /* entries gained in the open write transaction */
 };
 
@@ -208,6 +246,7 @@ void losslist_close(struct losslist *l)
 		sqlite3_finalize(l->st[i]);
 	sqlite3_close(l->db);
 	idx_put(l->idx);
+	ov_put(l->ov);
 	free(l);
 }
 
@@ -321,32 +360,116 @@ static int find(struct losslist *l, const uint8_t id[LOSS_ID_LEN], int64_t base,
 	return settle(l, id, base, r.found, r.state, r.since, r.version, e);
 }
 
+/* Meta and every change row in one read transaction. */
+static struct overlay *ov_load(struct losslist *l, long long gen)
+{
+	struct overlay *o = calloc(1, sizeof *o);
+	sqlite3_stmt *s = l->st[S_ALL];
+	size_t cap = 0;
+	int rv;
+	if (!o || sqlite3_exec(l->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+		free(o);
+		return NULL;
+	}
+	rv = read_meta(l, &o->meta);
+	while (!rv && (rv = sqlite3_step(s)) == SQLITE_ROW) {
+		rv = 0;
+		if (sqlite3_column_bytes(s, 0) != LOSS_ID_LEN)
+			continue;
+		if (o->n == cap) {
+			void *m = realloc(o->rows, (cap = cap ? cap * 2 : 64) * sizeof *o->rows);
+			if (!m) {
+				rv = -1;
+				break;
+			}
+			o->rows = m;
+		}
+		struct ovrow *r = &o->rows[o->n++];
+		memcpy(r->id, sqlite3_column_blob(s, 0), LOSS_ID_LEN);
+		r->state = (uint8_t)sqlite3_column_int(s, 1);
+		r->since = sqlite3_column_int64(s, 2);
+		r->version = sqlite3_column_int64(s, 3);
+	}
+	sqlite3_reset(s);
+	sqlite3_exec(l->db, "COMMIT", NULL, NULL, NULL);
+	if (rv != SQLITE_DONE && rv != 0) {
+		free(o->rows);
+		free(o);
+		return NULL;
+	}
+	snprintf(o->dir, sizeof o->dir, "%s", l->dir);
+	o->gen = gen;
+	o->refs = 1;
+	return o;
+}
+
+static struct overlay *ov_current(struct losslist *l, bool force)
+{
+	long long g = atomic_load(&list_gen);
+	struct overlay *o = NULL;
+	if (!force && l->ov && l->ov->gen == g)
+		return l->ov;
+	pthread_mutex_lock(&idx_mu);
+	for (o = force ? NULL : ov_all; o; o = o->next)
+		if (o->gen == g && !strcmp(o->dir, l->dir))
+			break;
+	if (o)
+		o->refs++;
+	pthread_mutex_unlock(&idx_mu);
+	if (!o) {
+		if (!(o = ov_load(l, g)))
+			return NULL;
+		pthread_mutex_lock(&idx_mu);
+		o->next = ov_all;
+		ov_all = o;
+		pthread_mutex_unlock(&idx_mu);
+	}
+	ov_put(l->ov);
+	l->ov = o;
+	return o;
+}
+
+static void bump(void)
+{
+	atomic_fetch_add(&list_gen, 1);
+}
+
 int losslist_lookup(struct losslist *l, const uint8_t id[LOSS_ID_LEN], struct loss_entry *e,
 		    struct loss_info *i)
 {
 	struct loss_info tmp;
-	sqlite3_stmt *s = l->st[S_LOOKUP];
 	if (!i)
 		i = &tmp;
 	memset(e, 0, sizeof *e);
-	for (int attempt = 0; attempt < 2; attempt++) {
-		memset(i, 0, sizeof *i);
-		sqlite3_bind_blob(s, 1, id, LOSS_ID_LEN, SQLITE_STATIC);
-		if (sqlite3_step(s) != SQLITE_ROW) {
-			sqlite3_reset(s);
+	if (!sqlite3_get_autocommit(l->db)) { /* inside our own write: SQL, as it stands */
+		if (read_meta(l, i) < 0 || use_base(l, i->base) < 0)
 			return -1;
-		}
-		i->version = sqlite3_column_int64(s, 0);
-		i->published = sqlite3_column_int64(s, 1);
-		i->entries = sqlite3_column_int64(s, 2);
-		i->base = sqlite3_column_int64(s, 3);
-		bool found = sqlite3_column_type(s, 4) != SQLITE_NULL;
-		int state = sqlite3_column_int(s, 4);
-		int64_t since = sqlite3_column_int64(s, 5), version = sqlite3_column_int64(s, 6);
-		sqlite3_reset(s);
+		return find(l, id, i->base, e);
+	}
+	for (int attempt = 0; attempt < 2; attempt++) {
+		struct overlay *o = ov_current(l, attempt > 0);
+		if (!o)
+			return -1;
+		*i = o->meta;
 		int rv = use_base(l, i->base);
-		if (!rv)
-			rv = settle(l, id, i->base, found, state, since, version, e);
+		if (!rv) {
+			size_t a = 0, b = o->n;
+			const struct ovrow *hit = NULL;
+			while (a < b) {
+				size_t mid = (a + b) / 2;
+				int c = memcmp(o->rows[mid].id, id, LOSS_ID_LEN);
+				if (!c) {
+					hit = &o->rows[mid];
+					break;
+				}
+				if (c < 0)
+					a = mid + 1;
+				else
+					b = mid;
+			}
+			rv = hit ? settle(l, id, i->base, true, hit->state, hit->since, hit->version, e)
+				 : settle(l, id, i->base, false, 0, 0, 0, e);
+		}
 		if (rv != -2)
 			return rv;
 	}
@@ -441,6 +564,7 @@ int losslist_commit(struct losslist *l, uint64_t version, int64_t published)
 		losslist_abort(l);
 		return -1;
 	}
+	bump();
 	l->d_entries = 0;
 	return 0;
 }
@@ -593,6 +717,7 @@ int losslist_import(struct losslist *l, const uint8_t *snap, size_t len, int64_t
 			unlink(path);
 		return -1;
 	}
+	bump();
 	l->idx = nx;
 	if (old && old->version != (int64_t)v) {
 		idx_path(path, sizeof path, l->dir, old->version);
