@@ -69,7 +69,7 @@ $(BUILD)/sscard-vcard: $(VCARD_SRC:%.c=$(BUILD)/obj/%.o) $(CORE_LIB)
 $(BUILD)/bench-read: $(BUILD)/obj/bench/bench_read.o $(CORE_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(BUILD)/sscard-central: $(BUILD)/obj/sim/central.o $(CORE_LIB)
+$(BUILD)/sscard-central: $(BUILD)/obj/sim/central.o $(BUILD)/obj/sim/central_api.o $(CORE_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(BUILD)/bench-losslist: $(BUILD)/obj/bench/bench_losslist.o $(CORE_LIB)

@@ -40,9 +40,11 @@
 
 #include "../daemon/losslist.h"
 #include "../daemon/lossfmt.h"
+#include "central.h"
 
 static const char *dir;
-static sqlite3 *db;
+sqlite3 *db;
+pthread_mutex_t central_mu = PTHREAD_MUTEX_INITIALIZER;
 
 __attribute__((format(printf, 1, 2), noreturn)) static void die(const char *fmt, ...)
 {
@@ -77,6 +79,7 @@ static void open_db(void)
 		 " day INTEGER NOT NULL) WITHOUT ROWID;"
 		 "CREATE TABLE IF NOT EXISTS deltas(version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
 		 " hash BLOB NOT NULL, size INTEGER NOT NULL);");
+	api_schema();
 }
 
 static int64_t meta_get(const char *key)
@@ -134,7 +137,7 @@ static void print_pk(const uint8_t sk[LOSSFMT_SK_LEN])
 	printf("%s\n", hex);
 }
 
-static void pend(const uint8_t id[LOSS_ID_LEN], int state, int64_t day)
+void pend(const uint8_t id[LOSS_ID_LEN], int state, int64_t day)
 {
 	static sqlite3_stmt *s; /* prepared once: `generate` calls this 10^7 times */
 	if (!s)
@@ -403,11 +406,13 @@ static void run(const char *pub, double interval)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	while (!stop) {
 		size_t n;
+		pthread_mutex_lock(&central_mu);
 		free(rows("pending", &n));
 		if (n || !meta_get("version"))
 			publish(pub);
 		else
 			resign(pub);
+		pthread_mutex_unlock(&central_mu);
 		struct timespec ts = {(time_t)interval, (long)((interval - (double)(time_t)interval) * 1e9)};
 		while (!stop && nanosleep(&ts, &ts) < 0)
 			;
@@ -465,6 +470,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 				  const char *method, const char *version, const char *upload,
 				  size_t *upload_size, void **state)
 {
+	if (!strncmp(url, "/v1/", 4))
+		return api_handle(c, url, method, upload, upload_size, state);
 	if (strcmp(method, "GET")) {
 		struct MHD_Response *r =
 			MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
@@ -482,6 +489,24 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	return send_file(c, url + 1);
 }
 
+static void on_completed(void *cls, struct MHD_Connection *c, void **state,
+			 enum MHD_RequestTerminationCode why)
+{
+	api_done(*state);
+	*state = NULL;
+}
+
+static char *slurp_text(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	char *b = NULL;
+	size_t n = 0;
+	if (!f || getdelim(&b, &n, 0, f) < 0)
+		die("cannot read %s", path);
+	fclose(f);
+	return b;
+}
+
 static void serve(const char *pub, const char *addr, double interval)
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET};
@@ -492,11 +517,28 @@ static void serve(const char *pub, const char *addr, double interval)
 		die("not an address: %s (want 127.0.0.1:8480)", addr);
 	sa.sin_port = htons((uint16_t)port);
 	serve_pub = pub;
-	struct MHD_Daemon *d = MHD_start_daemon(
-		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG,
-		0, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR, &sa,
-		MHD_OPTION_CONNECTION_LIMIT, 512u, MHD_OPTION_CONNECTION_TIMEOUT, 60u,
-		MHD_OPTION_END);
+	/* TLS for the tests' test CA: SSCARD_CENTRAL_TLS_CERT/_KEY, and with
+	 * SSCARD_CENTRAL_TLS_CLIENT_CA a client certificate is required */
+	const char *cert = getenv("SSCARD_CENTRAL_TLS_CERT"), *key = getenv("SSCARD_CENTRAL_TLS_KEY");
+	const char *cca = getenv("SSCARD_CENTRAL_TLS_CLIENT_CA");
+	char *certm = cert ? slurp_text(cert) : NULL, *keym = key ? slurp_text(key) : NULL;
+	char *ccam = cca ? slurp_text(cca) : NULL;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+			 MHD_USE_ERROR_LOG | (certm && keym ? MHD_USE_TLS : 0);
+	struct MHD_Daemon *d =
+		certm && keym
+			? MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL,
+					   MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_CONNECTION_LIMIT, 512u,
+					   MHD_OPTION_CONNECTION_TIMEOUT, 60u,
+					   MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+					   MHD_OPTION_HTTPS_MEM_CERT, certm, MHD_OPTION_HTTPS_MEM_KEY,
+					   keym, ccam ? MHD_OPTION_HTTPS_MEM_TRUST : MHD_OPTION_END, ccam,
+					   MHD_OPTION_END)
+			: MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL,
+					   MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_CONNECTION_LIMIT, 512u,
+					   MHD_OPTION_CONNECTION_TIMEOUT, 60u,
+					   MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+					   MHD_OPTION_END);
 	if (!d)
 		die("cannot listen on %s", addr);
 	printf("serving %s on http://%s/ (long-poll: /wait?after=VERSION)\n", pub, addr);
@@ -612,8 +654,13 @@ int main(int argc, char **argv)
 		free(rows("pending", &p));
 		printf("version %lld, %zu losses published, %zu changes pending\n",
 		       (long long)meta_get("version"), n, p);
-	} else
-		die("unknown command or wrong arguments: %s", cmd);
+	} else {
+		int r = api_cli(argc, argv);
+		if (r == 1)
+			die("unknown command or wrong arguments: %s", cmd);
+		if (r)
+			return 1;
+	}
 	sqlite3_close_v2(db);
 	return 0;
 }
