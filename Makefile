@@ -31,7 +31,8 @@ endif
 
 CORE_SRC := apdu/sserr.c apdu/apdu.c apdu/atr.c apdu/ssc.c drivers/pcsc.c \
             daemon/json.c daemon/mask.c daemon/config.c daemon/log.c daemon/request.c \
-            daemon/losslist.c daemon/lossfmt.c daemon/lossidx.c
+            daemon/losslist.c daemon/lossfmt.c daemon/lossidx.c daemon/notify.c daemon/http.c \
+            daemon/outbox.c
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
 CORE_LIB := $(BUILD)/libsscard-core.a
 

@@ -47,6 +47,8 @@ static const struct {
 	[SS_E_NOT_ALLOWED] = {"not_allowed",
 			      "Not allowed: this command is for administrators (root or the admin group)."},
 	[SS_E_IDLE] = {"idle", "Closed: no request came for too long."},
+	[SS_E_OUTBOX] = {"outbox_unavailable",
+			 "This terminal cannot take reports right now — please use the counter or call 12333."},
 	[SS_E_LIST] = {"list_unavailable",
 		       "The loss list could not be checked: do not accept this card as valid."},
 };

@@ -40,6 +40,7 @@ enum ss_err {
 	SS_E_NOT_ALLOWED,      /* an admin verb from someone who is not */
 	SS_E_IDLE,             /* a client sent nothing for too long */
 	SS_E_LIST,             /* the loss list could not be read */
+	SS_E_OUTBOX,           /* a request could not be stored durably */
 	SS_E__COUNT
 };
 

@@ -32,6 +32,7 @@ static void usage(FILE *f)
 		"  read [READER]   read the card (first reader with a card by default)\n"
 		"  events          follow reader and card events until interrupted\n"
 		"  list info       the loss list: version, entries, age, last sync\n"
+		"  outbox          requests waiting for the central or refused by it\n"
 		"  list lookup CARD_ID  whether a card (32 hex digits) is on the loss list\n"
 		"  help            the verbs the daemon knows\n"
 		"for administrators (root or the admin group, default sscard-admin):\n"
@@ -41,6 +42,10 @@ static void usage(FILE *f)
 		"  reader reset READER  restart a reader's worker and power its card down\n"
 		"  log level LEVEL error, warning, notice, info or debug (until reload/restart)\n"
 		"  list sync       ask the central for the loss list now; wait for the result\n"
+		"  request TYPE CARD_ID [name=value …] [key=32HEX]  queue a request for the central\n"
+		"                  (loss_report loss=temporary|formal, loss_cancel, replacement\n"
+		"                  outlet=… delegated=yes fee_fen=1000, activation, pin_changed)\n"
+		"  outbox retry ID send a refused request again\n"
 		"options:\n"
 		"  -s SOCKET       control socket (default $SSCARD_SOCKET or " DEFAULT_SOCKET ")\n"
 		"  -j              print the daemon's JSON as it is\n"
@@ -301,6 +306,27 @@ static void print_sync(const char *what, json_t *r)
 	       json_real_value(json_object_get(r, "seconds")));
 }
 
+static void print_outbox(json_t *o)
+{
+	size_t i;
+	json_t *it;
+	printf("outbox: %lld pending, %lld failed, %lld delivered", (long long)json_integer_value(json_object_get(o, "pending")),
+	       (long long)json_integer_value(json_object_get(o, "failed")),
+	       (long long)json_integer_value(json_object_get(o, "delivered")));
+	if (json_is_integer(json_object_get(o, "oldest_pending_s")))
+		printf("; oldest pending %lld s", (long long)json_integer_value(json_object_get(o, "oldest_pending_s")));
+	printf("\n");
+	json_array_foreach(json_object_get(o, "items"), i, it)
+	{
+		printf("  #%lld %s %-11s %s %-7s age %lld s, %lld attempt(s)%s%s\n",
+		       (long long)json_integer_value(json_object_get(it, "id")), str(it, "reference"),
+		       str(it, "type"), str(it, "card"), str(it, "state"),
+		       (long long)json_integer_value(json_object_get(it, "age_s")),
+		       (long long)json_integer_value(json_object_get(it, "attempts")),
+		       *str(it, "last_error") ? ": " : "", str(it, "last_error"));
+	}
+}
+
 static void print_list(json_t *o)
 {
 	json_t *age = json_object_get(o, "age_s");
@@ -404,6 +430,8 @@ int main(int argc, char **argv)
 				print_status(o);
 			else if (rq.verb == REQ_LIST_INFO)
 				print_list(o);
+			else if (rq.verb == REQ_OUTBOX)
+				print_outbox(o);
 			else if (json_object_get(o, "event"))
 				print_event(o);
 			else

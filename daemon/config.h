@@ -47,8 +47,10 @@ struct config {
 	char list_url[256];            /* "": url + "/losslist" */
 	char push_url[256];            /* long-poll for new versions; "": none */
 	char public_key[65];           /* hex; "": no list is trusted */
+	char token[128];               /* Authorization: Bearer, when the central wants one */
 	char ca[256], client_cert[256], client_key[256];
 	unsigned poll_interval, stale_after, timeout_ms; /* seconds, seconds, ms */
+	unsigned retry_max_s;          /* outbox back-off ceiling */
 	/* [policy] */
 	unsigned temporary_loss_days;
 	unsigned replacement_fee_fen;

@@ -204,8 +204,11 @@ static void handle(struct client *cl, char *line)
 		goto out;
 	}
 	if (request_is_admin(rq.verb))
-		log_msg(LOG_NOTICE, "control: '%s%s%s' by uid %d pid %d", request_verb_name(rq.verb),
-			*rq.arg ? " " : "", rq.arg, (int)cl->cred.uid, (int)cl->cred.pid);
+		/* a request's card id and fields are personal: its type only */
+		log_msg(LOG_NOTICE, "control: '%s%s%.*s' by uid %d pid %d", request_verb_name(rq.verb),
+			*rq.arg ? " " : "",
+			rq.verb == REQ_REQUEST ? (int)strcspn(rq.arg, " \t") : (int)sizeof rq.arg,
+			rq.arg, (int)cl->cred.uid, (int)cl->cred.pid);
 	switch (rq.verb) {
 	case REQ_STATUS:
 		j = readers_status_json(c->readers);
@@ -265,6 +268,11 @@ static void handle(struct client *cl, char *line)
 		cl->waiting = true;
 		c->ops->list_sync(cl, on_read_reply);
 		return;
+	case REQ_REQUEST:
+	case REQ_OUTBOX:
+	case REQ_OUTBOX_RETRY:
+		j = c->ops && c->ops->outbox ? c->ops->outbox(&rq) : json_error(SS_E_INTERNAL, NULL);
+		break;
 	case REQ_HELP:
 	case REQ__COUNT:
 		j = json_pack("{s:b,s:s}", "ok", 1, "verbs", request_help());

@@ -31,6 +31,7 @@ struct control_ops {
 	/* list sync: fn(cookie, reply) on the loop when the poll is done */
 	void (*list_sync)(void *cookie, void (*fn)(void *cookie, json_t *reply));
 	void (*forget)(void *cookie);     /* a client with a pending answer is gone */
+	json_t *(*outbox)(const struct request *rq); /* request, outbox, outbox retry */
 };
 
 /* Serve fd on ev. admin_group: its members (and root) may use admin

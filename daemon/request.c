@@ -25,13 +25,17 @@ static const struct {
 	{"list info", REQ_LIST_INFO, 0, false},
 	{"list lookup", REQ_LIST_LOOKUP, 2, false},
 	{"list sync", REQ_LIST_SYNC, 0, true},
+	{"request", REQ_REQUEST, 2, true},
+	{"outbox", REQ_OUTBOX, 0, false},
+	{"outbox retry", REQ_OUTBOX_RETRY, 2, true},
 	{"help", REQ_HELP, 0, false},
 };
 #define N_VERBS (sizeof verbs / sizeof verbs[0])
 
 static const char HELP[] = "status, readers, read [READER], events, list info, "
-			   "list lookup CARD_ID, help; "
+			   "list lookup CARD_ID, outbox, help; "
 			   "for administrators: trace on|off, reload, reader reset READER, list sync, "
+			   "request TYPE CARD_ID [name=value ...], outbox retry ID, "
 			   "log level error|warning|notice|info|debug";
 
 const char *request_help(void)

@@ -20,6 +20,9 @@ enum req_verb {
 	REQ_LIST_INFO,
 	REQ_LIST_LOOKUP,   /* arg: card id, 32 hex digits */
 	REQ_LIST_SYNC,     /* admin: poll the central now */
+	REQ_REQUEST,       /* admin; arg: TYPE CARD_ID [name=value…] [key=HEX] */
+	REQ_OUTBOX,
+	REQ_OUTBOX_RETRY,  /* admin; arg: id */
 	REQ_HELP,
 	REQ__COUNT
 };

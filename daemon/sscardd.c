@@ -20,6 +20,7 @@
 #include "log.h"
 #include "readers.h"
 #include "sync.h"
+#include "outbox.h"
 #include <curl/curl.h>
 
 #ifndef SSCARD_VERSION
@@ -38,6 +39,7 @@ static struct {
 	unsigned reloads, reload_failures;
 	struct losslist *list;        /* read-write; workers open their own */
 	struct sync *sync;
+	struct outbox *outbox;
 } d;
 
 static void usage(FILE *f)
@@ -85,6 +87,15 @@ static json_t *list_summary(void)
 static void list_sync(void *cookie, void (*fn)(void *cookie, json_t *reply))
 {
 	sync_now(d.sync, cookie, fn);
+}
+
+static json_t *outbox_verb(const struct request *rq)
+{
+	switch (rq->verb) {
+	case REQ_REQUEST: return outbox_request_verb(d.outbox, rq->arg);
+	case REQ_OUTBOX_RETRY: return outbox_retry(d.outbox, rq->arg);
+	default: return outbox_list_json(d.outbox);
+	}
 }
 
 static void forget(void *cookie)
@@ -166,6 +177,7 @@ static json_t *reload(void)
 	control_configure(d.control, d.cfg.admin_group, d.cfg.client_idle_s);
 	readers_reconfigure(d.readers);
 	sync_reconfigure(d.sync, &d.cfg);
+	outbox_reconfigure(d.outbox, &d.cfg);
 	log_msg(LOG_NOTICE, "reloaded %s%s", d.config_file,
 		json_array_size(restart) ? " (some keys need a restart; see sscardctl reload)" : "");
 	return json_pack("{s:b,s:s,s:o}", "ok", 1, "config", d.config_file, "needs_restart", restart);
@@ -207,6 +219,7 @@ static void add_status(json_t *st)
 	}
 	json_object_set_new(st, "watchdog", wd);
 	json_object_set_new(st, "loss_list", list_summary());
+	outbox_add_status(d.outbox, st);
 }
 
 static int on_term(sd_event_source *s, const struct signalfd_siginfo *si, void *arg)
@@ -221,6 +234,17 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *a
 	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long)now_usec());
 	json_decref(reload());
 	sd_notify(0, "READY=1");
+	return 0;
+}
+
+/* A broken outbox does not stop the daemon (cards are still read); every
+ * request is then refused, plainly, and the log says why. */
+static int start_outbox(sd_event *ev)
+{
+	char err[512];
+	if (outbox_start(ev, &d.cfg, emit, NULL, &d.outbox, err, sizeof err) < 0)
+		log_at(LOG_ERR, NULL, "outbox_unavailable",
+		       "outbox: %s; requests will be refused until this is fixed", err);
 	return 0;
 }
 
@@ -239,7 +263,7 @@ int main(int argc, char **argv)
 {
 	static const struct control_ops ops = {
 		.status = add_status, .reload = reload, .list = list_verb, .list_sync = list_sync,
-		.forget = forget};
+		.forget = forget, .outbox = outbox_verb};
 	static const struct option lo[] = {{"config", 1, 0, 'c'},       {"foreground", 0, 0, 'f'},
 					   {"check-config", 0, 0, 'C'}, {"version", 0, 0, 'V'},
 					   {"help", 0, 0, 'h'},         {0, 0, 0, 0}};
@@ -308,11 +332,13 @@ int main(int argc, char **argv)
 	    (rv = sd_event_add_signal(ev, NULL, SIGHUP, on_hup, NULL)) < 0 ||
 	    (rv = readers_start(ev, &d.cfg, emit, NULL, &d.readers)) < 0 ||
 	    (rv = sync_start(ev, &d.cfg, emit, NULL, &d.sync)) < 0 ||
+	    (rv = start_outbox(ev)) < 0 ||
 	    (rv = control_attach(ev, fd, d.cfg.socket, d.readers, &ops, d.cfg.admin_group,
 				 d.cfg.client_idle_s, &d.control)) < 0 ||
 	    (rv = start_watchdog(ev)) < 0) {
 		log_msg(LOG_ERR, "cannot start: %s", strerror(-rv));
 		sync_stop(d.sync);
+		outbox_stop(d.outbox);
 		readers_stop(d.readers);
 		close(fd);
 		unlink(d.cfg.socket);
@@ -324,6 +350,7 @@ int main(int argc, char **argv)
 	rv = sd_event_loop(ev);
 	control_close(d.control); /* first: it tells readers to forget its clients */
 	sync_stop(d.sync);
+	outbox_stop(d.outbox);
 	readers_stop(d.readers);
 	losslist_close(d.list);
 	curl_global_cleanup();

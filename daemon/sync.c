@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "http.h"
 #include "log.h"
 #include "lossfmt.h"
 #include "losslist.h"
@@ -287,15 +288,9 @@ static int fetch(struct ctx *c, const char *name, struct sink *k, size_t limit, 
 	k->limit = limit;
 	crypto_hash_sha256_init(&k->h);
 	CURL *h = c->curl;
-	curl_easy_reset(h);
+	http_common(h, &c->cfg, cerr);
 	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(h, CURLOPT_FAILONERROR, 1L);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
-	curl_easy_setopt(h, CURLOPT_USERAGENT, "sscardd");
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)c->cfg.timeout_ms);
 	if (big) { /* a snapshot may be large: give up only when it stalls */
 		curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1024L);
 		curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, (long)(c->cfg.timeout_ms / 1000 + 1));
@@ -305,12 +300,6 @@ static int fetch(struct ctx *c, const char *name, struct sink *k, size_t limit, 
 	if (!strcmp(name, "head") || *name == '?') /* mirrors and caches must ask upstream */
 		hdr = curl_slist_append(hdr, "Cache-Control: no-cache");
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
-	if (*c->cfg.ca)
-		curl_easy_setopt(h, CURLOPT_CAINFO, c->cfg.ca);
-	if (*c->cfg.client_cert)
-		curl_easy_setopt(h, CURLOPT_SSLCERT, c->cfg.client_cert);
-	if (*c->cfg.client_key)
-		curl_easy_setopt(h, CURLOPT_SSLKEY, c->cfg.client_key);
 	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
 	curl_easy_setopt(h, CURLOPT_XFERINFODATA, c->s);
