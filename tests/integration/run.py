@@ -5,6 +5,7 @@ Runs itself inside private mount, network and PID namespaces (unshare), so
 the machine's own pcscd, /run and network are never touched. Prints one
 "ok - NAME" / "not ok - NAME" line per test and "N passed, N failed"."""
 import argparse
+import random
 import contextlib
 import json
 import os
@@ -973,6 +974,270 @@ def a_full_disk_keeps_the_old_list(rig):
             rig.remove(card)
         finally:
             rig.stop_daemon()  # its files on the tmpfs first
+            subprocess.run(["umount", state])
+
+
+# ---- the outbox -------------------------------------------------------------
+
+OUTBOX_CARDS = ["639900D1560000050000000000000%03X" % i for i in range(1, 6)]
+HOLDER_SSN = "111111198101011110"
+
+
+class CentralServer:
+    """`sscard-central serve` on loopback with the request API, a token and
+    an admin token, the demo holder and OUTBOX_CARDS."""
+
+    def __init__(self, rig, name, port, faults="", tls=None):
+        self.c = Central(rig.build, rig.tmp, name)
+        self.port, self.faults, self.tls, self.proc = port, faults, tls, None
+        if not os.path.exists(os.path.join(self.c.dir, "central.key")):
+            self.c.ok("keygen")
+            self.c.ok("holder-add", HOLDER_SSN, "张三", "13800138000")
+            for card in OUTBOX_CARDS:
+                self.c.ok("card-add", card, HOLDER_SSN, "normal")
+        self.log = os.path.join(rig.tmp, name + ".log")
+
+    @property
+    def url(self):
+        return "%s://127.0.0.1:%d" % ("https" if self.tls else "http", self.port)
+
+    def start(self):
+        env = dict(os.environ, SSCARD_CENTRAL_TOKEN="tok-" + str(self.port),
+                   SSCARD_CENTRAL_ADMIN_TOKEN="adm", SSCARD_CENTRAL_FAULTS=self.faults)
+        if self.tls:
+            env.update(SSCARD_CENTRAL_TLS_CERT=self.tls["cert"], SSCARD_CENTRAL_TLS_KEY=self.tls["key"],
+                       SSCARD_CENTRAL_TLS_CLIENT_CA=self.tls["ca"])
+        self.proc = subprocess.Popen([self.c.bin, "-d", self.c.dir, "serve", self.c.pub,
+                                      "127.0.0.1:%d" % self.port], env=env,
+                                     stdout=open(self.log, "a"), stderr=subprocess.STDOUT)
+
+        def up():
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+                return True
+            except OSError:
+                return self.proc.poll() is not None
+        wait_for(up, 10)
+        return self
+
+    def stop(self):
+        if self.proc:
+            self.proc.terminate()
+            self.proc.wait(10)
+            self.proc = None
+
+    def requests(self):
+        r = urllib.request.Request("http://127.0.0.1:%d/v1/admin/requests" % self.port,
+                                   headers={"X-Admin-Token": "adm"})
+        return json.loads(urllib.request.urlopen(r, timeout=10).read())["requests"]
+
+
+def outbox_daemon(rig, srv, state, extra=""):
+    rig.stop_daemon()
+    os.makedirs(state, exist_ok=True)
+    rig.start_daemon("[upstream]\nurl = %s\ntoken = tok-%d\nretry_max_s = 1\ntimeout_ms = 2000\n%s"
+                     % (srv.url, srv.port, extra), state_dir=state)
+
+
+def submit(rig, line, timeout=3):
+    """One request over the socket; None when the daemon did not answer."""
+    try:
+        r = rig.request(("request " + line + "\n").encode(), timeout=timeout)
+        return r[0] if r else None
+    except OSError:
+        return None
+
+
+def outbox_drained(rig, timeout):
+    def done():
+        rc, j, _ = rig.ctl_json("outbox", timeout=5)
+        return rc == 0 and j["pending"] == 0 and j
+    return wait_for(done, timeout, 0.2)
+
+
+@contextlib.contextmanager
+def outbox_setup(rig, name, port, faults="", start=True):
+    srv = CentralServer(rig, name, port, faults)
+    if start:
+        srv.start()
+    try:
+        yield srv, os.path.join(rig.tmp, name + "-state")
+    finally:
+        srv.stop()
+        rig.stop_daemon()
+        rig.start_daemon()
+
+
+@test
+def outbox_survives_kill_9_exactly_once(rig):
+    n = int(os.environ.get("SSCARD_CRASH_N", "200"))
+    want_kills = int(os.environ.get("SSCARD_CRASH_KILLS", "40"))
+    with outbox_setup(rig, "c-crash", 18481) as (srv, state):
+        outbox_daemon(rig, srv, state)
+        accepted, done = {}, threading.Event()
+
+        def driver():
+            for i in range(n):
+                key = os.urandom(16).hex()
+                card = OUTBOX_CARDS[i % len(OUTBOX_CARDS)]
+                kind = "pin_changed" if i % 3 else "loss_report loss=temporary"
+                kind, _, extra = kind.partition(" ")
+                line = "%s %s %s key=%s" % (kind, card, extra, key)
+                while True:  # the same key until the daemon says yes
+                    r = submit(rig, line, timeout=2)
+                    if r and r.get("ok"):
+                        accepted[key] = r["reference"]
+                        break
+                    time.sleep(0.02)
+            done.set()
+        t = threading.Thread(target=driver)
+        t.start()
+        kills = 0
+        conf = ("[upstream]\nurl = %s\ntoken = tok-%d\nretry_max_s = 1\ntimeout_ms = 2000\n"
+                % (srv.url, srv.port))
+        # kill -9 at random points of the run (spread over the accepted
+        # count), each at a random instant: mid-commit, mid-answer,
+        # mid-delivery, mid-start
+        points = sorted(random.sample(range(1, n), min(n - 1, want_kills * 5 // 4)))
+        for p in points:
+            wait_for(lambda: done.is_set() or len(accepted) >= p, 60, 0.001)
+            time.sleep(random.uniform(0, 0.004))
+            if rig.daemon and rig.daemon.poll() is None:
+                rig.daemon.kill()
+                rig.daemon.wait()
+                kills += 1
+            rig.daemon = None
+            rig.start_daemon(conf, state_dir=state)
+        t.join()
+        check(kills >= want_kills, "only %d kills" % kills)
+        j = outbox_drained(rig, 60)
+        check(j and j["failed"] == 0, j)
+        got = [r["key"] for r in srv.requests()]
+        lost = set(accepted) - set(got)
+        extra = set(got) - set(accepted)
+        check(not lost and not extra and len(got) == len(set(got)) == n,
+              "accepted %d, at the central %d (lost %d, unknown %d, duplicated %d), kills %d"
+              % (len(accepted), len(got), len(lost), len(extra), len(got) - len(set(got)), kills))
+        print("# outbox crash: %d accepted, %d delivered, 0 lost, 0 duplicated, %d kill -9"
+              % (len(accepted), len(got), kills))
+
+
+@test
+def outbox_outage_keeps_accepting_and_delivers_in_order(rig):
+    outage = float(os.environ.get("SSCARD_OUTAGE_S", "5"))
+    with outbox_setup(rig, "c-outage", 18482, start=False) as (srv, state):
+        outbox_daemon(rig, srv, state)
+        order = {c: [] for c in OUTBOX_CARDS[:3]}
+        steps = ["loss_report loss=temporary", "loss_report loss=formal", "loss_cancel",
+                 "pin_changed"]
+        t0 = time.monotonic()
+        for step in steps * 3:
+            for card in order:
+                kind, _, extra = step.partition(" ")
+                r = submit(rig, "%s %s %s" % (kind, card, extra))
+                check(r and r["ok"], r)
+                order[card].append(r["key"])
+        time.sleep(max(0, outage - (time.monotonic() - t0)))
+        rc, j, _ = rig.ctl_json("outbox")
+        check(j["pending"] == 36 and "unreachable" in j.get("last_error", ""), j)
+        rc, out, _ = rig.ctl("outbox")
+        check("36 pending" in out and "R" in out, out)
+        srv.start()
+        check(outbox_drained(rig, 30), "not delivered after the central came back")
+        reqs = srv.requests()
+        for card, keys in order.items():
+            seen = [r["key"] for r in reqs if r["card_id"] == card]
+            check(seen == keys, "per-card order broken for %s" % card)
+        check(all(r["status"] == 200 for r in reqs), [r for r in reqs if r["status"] != 200])
+
+
+@test
+def outbox_flaky_central_still_exactly_once(rig):
+    with outbox_setup(rig, "c-flaky", 18483,
+                      faults="drop=0.2,err500=0.2,lose_reply=0.25,delay_ms=20") as (srv, state):
+        outbox_daemon(rig, srv, state)
+        keys = []
+        for i in range(60):
+            r = submit(rig, "pin_changed %s" % OUTBOX_CARDS[i % 5])
+            check(r and r["ok"], r)
+            keys.append(r["key"])
+        check(outbox_drained(rig, 90), "not all delivered")
+        got = [r["key"] for r in srv.requests()]
+        check(sorted(got) == sorted(keys), "central %d vs accepted %d" % (len(got), len(keys)))
+        log = open(srv.log).read()
+        check(log.count("request C") == 60, "the central applied %d times" % log.count("request C"))
+
+
+@test
+def outbox_refusal_is_final_and_can_be_retried(rig):
+    with outbox_setup(rig, "c-refuse", 18484) as (srv, state):
+        outbox_daemon(rig, srv, state)
+        ev = rig.events()
+        r = submit(rig, "activation %s" % OUTBOX_CARDS[0])  # a normal card: not sealed
+        e = ev.wait("outbox_failed", 10)
+        check(e["error"] == "not_sealed" and e["reference"] == r["reference"] and
+              "6399**" in e["card"], e)
+        rc, j, _ = rig.ctl_json("outbox")
+        item = j["items"][0]
+        check(j["failed"] == 1 and item["state"] == "failed" and "not_sealed" in item["last_error"], j)
+        rc, j, _ = rig.ctl_json("outbox", "retry", str(item["id"]))
+        check(rc == 0 and j["state"] == "pending", j)
+        e = ev.wait("outbox_failed", 10)   # the central's word is the same
+        check(e["error"] == "not_sealed", e)
+        rc, j, _ = rig.ctl_json("outbox", "retry", "999")
+        check(rc == 1 and "No failed request" in j["message"], j)
+        # the same key again: the same receipt, nothing new
+        r1 = submit(rig, "pin_changed %s key=%s" % (OUTBOX_CARDS[1], "ab" * 16))
+        r2 = submit(rig, "pin_changed %s key=%s" % (OUTBOX_CARDS[1], "AB" * 16))
+        check(r1["reference"] == r2["reference"] and r2["duplicate"] is True, (r1, r2))
+        r3 = submit(rig, "loss_cancel %s key=%s" % (OUTBOX_CARDS[1], "ab" * 16))
+        check(r3["ok"] is False and "another request" in r3["message"], r3)
+        for bad, words in (("", "needs an argument"), ("pin_changed", "request TYPE CARD_ID"),
+                           ("pin_changed XYZ", "32 hexadecimal"), ("burn %s" % OUTBOX_CARDS[0], "not 'burn'")):
+            r = rig.request(("request %s\n" % bad).encode())[0]
+            check(r["ok"] is False and words in r["message"], (bad, r))
+        logs = open(rig.daemon_logs[-1]).read()
+        check(OUTBOX_CARDS[0] not in logs and "'request activation' by uid" in logs,
+              "card ids stay out of the log")
+        ev.close()
+
+
+@test
+def outbox_full_disk_refuses_and_keeps_what_it_took(rig):
+    with outbox_setup(rig, "c-full-ob", 18485, start=False) as (srv, state):
+        os.makedirs(state, exist_ok=True)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", state], check=True)
+        try:
+            outbox_daemon(rig, srv, state)
+            taken = [submit(rig, "pin_changed %s" % OUTBOX_CARDS[i % 5]) for i in range(5)]
+            check(all(r and r["ok"] for r in taken), taken)
+            filler = os.path.join(state, "filler")
+            fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+            try:
+                while True:
+                    os.write(fd, b"\0" * 4096)
+            except OSError:
+                pass
+            os.close(fd)
+            refused = None
+            for i in range(200):  # until SQLite needs a page it cannot have
+                r = submit(rig, "pin_changed %s" % OUTBOX_CARDS[0])
+                if not r["ok"]:
+                    refused = r
+                    break
+                taken.append(r)
+            check(refused and refused["error"] == "outbox_unavailable" and
+                  "please use the counter or call 12333" in refused["message"], refused)
+            os.unlink(filler)
+            r = submit(rig, "pin_changed %s" % OUTBOX_CARDS[0])
+            check(r and r["ok"], r)
+            taken.append(r)
+            srv.start()
+            check(outbox_drained(rig, 30), "not delivered")
+            got = sorted(x["key"] for x in srv.requests())
+            check(got == sorted(t["key"] for t in taken), "%d at central, %d taken" % (len(got), len(taken)))
+        finally:
+            rig.stop_daemon()
             subprocess.run(["umount", state])
 
 
