@@ -103,6 +103,14 @@ $(BUILD)/fuzz-lossfmt: tests/fuzz/fuzz_lossfmt.c daemon/lossfmt.c
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror \
 	  -fsanitize=fuzzer,address,undefined -o $@ $^ $$(pkg-config --libs libsodium)
 
+FUZZ_OUTBOX_SRC := tests/fuzz/fuzz_outbox.c daemon/outbox.c daemon/notify.c daemon/http.c \
+	daemon/log.c daemon/mask.c daemon/json.c apdu/sserr.c apdu/ssc.c apdu/apdu.c apdu/atr.c \
+	sim/central_api.c daemon/losslist.c daemon/lossidx.c daemon/lossfmt.c
+$(BUILD)/fuzz-outbox: $(FUZZ_OUTBOX_SRC)
+	@mkdir -p $(dir $@)
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror -Wno-unused-parameter $(PKG_CFLAGS) \
+	  -fsanitize=fuzzer,address,undefined -o $@ $^ $(PKG_LIBS)
+
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
 deps:
@@ -118,7 +126,7 @@ unit: $(UNIT_BINS)
 integration: all
 	@python3 tests/integration/run.py --build $(BUILD)
 
-fuzz: $(BUILD)/fuzz-parsers $(BUILD)/fuzz-requests $(BUILD)/fuzz-lossfmt
+fuzz: $(BUILD)/fuzz-parsers $(BUILD)/fuzz-requests $(BUILD)/fuzz-lossfmt $(BUILD)/fuzz-outbox
 	@mkdir -p $(BUILD)/fuzz-corpus $(BUILD)/fuzz-corpus-requests $(BUILD)/fuzz-corpus-lossfmt
 	$(BUILD)/fuzz-parsers -max_total_time=$${FUZZ_SECONDS:-30} -print_final_stats=1 \
 	  $(BUILD)/fuzz-corpus tests/fuzz/seeds
@@ -126,6 +134,9 @@ fuzz: $(BUILD)/fuzz-parsers $(BUILD)/fuzz-requests $(BUILD)/fuzz-lossfmt
 	  -dict=tests/fuzz/requests.dict $(BUILD)/fuzz-corpus-requests tests/fuzz/seeds-requests
 	$(BUILD)/fuzz-lossfmt -max_total_time=$${FUZZ_SECONDS:-30} -print_final_stats=1 \
 	  $(BUILD)/fuzz-corpus-lossfmt tests/fuzz/seeds-lossfmt
+	@mkdir -p $(BUILD)/fuzz-corpus-outbox
+	$(BUILD)/fuzz-outbox -max_total_time=$${FUZZ_SECONDS:-30} -print_final_stats=1 \
+	  $(BUILD)/fuzz-corpus-outbox tests/fuzz/seeds-outbox
 
 demo: deps all
 	@bash sim/demo.sh $(BUILD)

@@ -517,12 +517,10 @@ static void serve(const char *pub, const char *addr, double interval)
 		die("not an address: %s (want 127.0.0.1:8480)", addr);
 	sa.sin_port = htons((uint16_t)port);
 	serve_pub = pub;
-	/* TLS for the tests' test CA: SSCARD_CENTRAL_TLS_CERT/_KEY, and with
-	 * SSCARD_CENTRAL_TLS_CLIENT_CA a client certificate is required */
+	/* TLS (the tests use a test CA): SSCARD_CENTRAL_TLS_CERT/_KEY. Terminals
+	 * authenticate with the bearer token (SSCARD_CENTRAL_TOKEN). */
 	const char *cert = getenv("SSCARD_CENTRAL_TLS_CERT"), *key = getenv("SSCARD_CENTRAL_TLS_KEY");
-	const char *cca = getenv("SSCARD_CENTRAL_TLS_CLIENT_CA");
 	char *certm = cert ? slurp_text(cert) : NULL, *keym = key ? slurp_text(key) : NULL;
-	char *ccam = cca ? slurp_text(cca) : NULL;
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
 			 MHD_USE_ERROR_LOG | (certm && keym ? MHD_USE_TLS : 0);
 	struct MHD_Daemon *d =
@@ -532,8 +530,7 @@ static void serve(const char *pub, const char *addr, double interval)
 					   MHD_OPTION_CONNECTION_TIMEOUT, 60u,
 					   MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
 					   MHD_OPTION_HTTPS_MEM_CERT, certm, MHD_OPTION_HTTPS_MEM_KEY,
-					   keym, ccam ? MHD_OPTION_HTTPS_MEM_TRUST : MHD_OPTION_END, ccam,
-					   MHD_OPTION_END)
+					   keym, MHD_OPTION_END)
 			: MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL,
 					   MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_CONNECTION_LIMIT, 512u,
 					   MHD_OPTION_CONNECTION_TIMEOUT, 60u,

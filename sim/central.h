@@ -21,6 +21,8 @@ void api_schema(void);
 enum MHD_Result api_handle(struct MHD_Connection *c, const char *url, const char *method,
 			   const char *upload, size_t *upload_size, void **state);
 void api_done(void *state);       /* a connection's request ended */
+/* One request body under a key, without HTTP (the fuzz target); the status. */
+int api_take(const char *key, const char *body, size_t len);
 /* CLI: holder-add, card-add, seed-demo, requests. 0 handled, 1 unknown. */
 int api_cli(int argc, char **argv);
 

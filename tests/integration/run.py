@@ -1005,8 +1005,7 @@ class CentralServer:
         env = dict(os.environ, SSCARD_CENTRAL_TOKEN="tok-" + str(self.port),
                    SSCARD_CENTRAL_ADMIN_TOKEN="adm", SSCARD_CENTRAL_FAULTS=self.faults)
         if self.tls:
-            env.update(SSCARD_CENTRAL_TLS_CERT=self.tls["cert"], SSCARD_CENTRAL_TLS_KEY=self.tls["key"],
-                       SSCARD_CENTRAL_TLS_CLIENT_CA=self.tls["ca"])
+            env.update(SSCARD_CENTRAL_TLS_CERT=self.tls["cert"], SSCARD_CENTRAL_TLS_KEY=self.tls["key"])
         self.proc = subprocess.Popen([self.c.bin, "-d", self.c.dir, "serve", self.c.pub,
                                       "127.0.0.1:%d" % self.port], env=env,
                                      stdout=open(self.log, "a"), stderr=subprocess.STDOUT)
@@ -1027,9 +1026,10 @@ class CentralServer:
             self.proc = None
 
     def requests(self):
-        r = urllib.request.Request("http://127.0.0.1:%d/v1/admin/requests" % self.port,
-                                   headers={"X-Admin-Token": "adm"})
-        return json.loads(urllib.request.urlopen(r, timeout=10).read())["requests"]
+        import ssl
+        r = urllib.request.Request(self.url + "/v1/admin/requests", headers={"X-Admin-Token": "adm"})
+        ctx = ssl.create_default_context(cafile=self.tls["ca"]) if self.tls else None
+        return json.loads(urllib.request.urlopen(r, timeout=10, context=ctx).read())["requests"]
 
 
 def outbox_daemon(rig, srv, state, extra=""):
@@ -1200,6 +1200,53 @@ def outbox_refusal_is_final_and_can_be_retried(rig):
         check(OUTBOX_CARDS[0] not in logs and "'request activation' by uid" in logs,
               "card ids stay out of the log")
         ev.close()
+
+
+def test_ca(d, name):
+    """A CA and a server certificate for 127.0.0.1 it signed (openssl)."""
+    os.makedirs(d, exist_ok=True)
+    p = lambda f: os.path.join(d, name + "-" + f)  # noqa: E731
+    run = lambda *a: subprocess.run(a, check=True, capture_output=True)  # noqa: E731
+    run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+        "-nodes", "-keyout", p("ca.key"), "-out", p("ca.pem"), "-days", "2", "-subj", "/CN=" + name)
+    run("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-keyout", p("srv.key"), "-out", p("srv.csr"), "-subj", "/CN=127.0.0.1")
+    with open(p("ext"), "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1\n")
+    run("openssl", "x509", "-req", "-in", p("srv.csr"), "-CA", p("ca.pem"), "-CAkey", p("ca.key"),
+        "-CAcreateserial", "-out", p("srv.pem"), "-days", "2", "-extfile", p("ext"))
+    return {"ca": p("ca.pem"), "cert": p("srv.pem"), "key": p("srv.key")}
+
+
+@test
+def outbox_over_tls_with_a_test_ca(rig):
+    d = os.path.join(rig.tmp, "tls")
+    good, other = test_ca(d, "central"), test_ca(d, "impostor")
+    srv = CentralServer(rig, "c-tls", 18486, tls=good).start()
+    state = os.path.join(rig.tmp, "c-tls-state")
+    try:
+        # a CA that did not sign the central: nothing goes, the reason is plain
+        outbox_daemon(rig, srv, state, "ca = %s\n" % other["ca"])
+        r = submit(rig, "pin_changed %s" % OUTBOX_CARDS[0])
+        check(r and r["ok"], r)
+        check(wait_for(lambda: "certificate" in rig.ctl_json("outbox")[1].get("last_error", ""), 10),
+              rig.ctl_json("outbox")[1])
+        check(srv.requests() == [], "delivered to an unverified central")
+        # a wrong token: kept and retried (a technician's fix), not thrown away
+        rig.stop_daemon()
+        rig.start_daemon("[upstream]\nurl = %s\ntoken = wrong\nretry_max_s = 1\nca = %s\n"
+                         % (srv.url, good["ca"]), state_dir=state)
+        check(wait_for(lambda: "unauthorized" in rig.ctl_json("outbox")[1].get("last_error", ""), 10),
+              rig.ctl_json("outbox")[1])
+        check(rig.ctl_json("outbox")[1]["pending"] == 1, "still pending")
+        # the right CA and token: delivered over TLS
+        outbox_daemon(rig, srv, state, "ca = %s\n" % good["ca"])
+        check(outbox_drained(rig, 15), rig.ctl_json("outbox")[1])
+        check(len(srv.requests()) == 1, srv.requests())
+    finally:
+        srv.stop()
+        rig.stop_daemon()
+        rig.start_daemon()
 
 
 @test
