@@ -21,7 +21,11 @@
 #                LIST_N snapshot (time, RSS) and a 10^4 delta; propagation of
 #                a new loss to PROP_DAEMONS (20) instances polling every 30 s
 #
-# BENCH=read,idle,soak,lossfmt,losslist,sync,propagation picks parts.
+#   bench/outbox the integration tests' crash and outage runs at full size:
+#                CRASH_N (1000) requests with CRASH_KILLS (>= 200) kill -9s,
+#                and the central down for OUTAGE_S (600) seconds
+#
+# BENCH=read,idle,soak,lossfmt,losslist,sync,propagation,outbox picks parts.
 set -eu
 BUILD=$(cd "${1:-build}" && pwd)
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -29,7 +33,7 @@ if [ "${SSCARD_IN_NS:-}" != 1 ]; then
 	exec env SSCARD_IN_NS=1 unshare --mount --net --pid --fork --mount-proc --kill-child \
 		bash "$0" "$BUILD"
 fi
-BENCH=${BENCH:-read,idle,soak,lossfmt,losslist,sync,propagation}
+BENCH=${BENCH:-read,idle,soak,lossfmt,losslist,sync,propagation,outbox}
 IDLE_SECONDS=${IDLE_SECONDS:-60}
 SOAK_CYCLES=${SOAK_CYCLES:-10000}
 SAN_SOAK_CYCLES=${SAN_SOAK_CYCLES:-1600}
@@ -200,4 +204,12 @@ case ",$BENCH," in *,losslist,*)
 esac
 case ",$BENCH," in *,sync,*) python3 "$ROOT/bench/sync.py" "$BUILD" "$TMP" scale ;; esac
 case ",$BENCH," in *,propagation,*) python3 "$ROOT/bench/sync.py" "$BUILD" "$TMP" propagation ;; esac
+case ",$BENCH," in *,outbox,*)
+	echo "bench/outbox — kill -9 while requests are submitted; the central down for ${OUTAGE_S:-600} s"
+	umount /run 2>/dev/null || true # run.py makes its own namespaces and /run
+	SSCARD_CRASH_N=${CRASH_N:-1000} SSCARD_CRASH_KILLS=${CRASH_KILLS:-200} \
+		SSCARD_OUTAGE_S=${OUTAGE_S:-600} python3 "$ROOT/tests/integration/run.py" \
+		--build "$BUILD" --only outbox_ 2>&1 | grep -E "^ok|^not ok|^# outbox|passed"
+	;;
+esac
 rm -rf "$TMP"
