@@ -107,7 +107,7 @@ static void meta_set(const char *key, int64_t v)
 
 /* The central's clock; tests shift it (SSCARD_CENTRAL_CLOCK_OFFSET=-3500)
  * to publish a head that is nearly stale already. */
-static int64_t clock_now(void)
+int64_t clock_now(void)
 {
 	const char *o = getenv("SSCARD_CENTRAL_CLOCK_OFFSET");
 	return (int64_t)time(NULL) + (o ? atoll(o) : 0);

@@ -12,6 +12,8 @@
 extern sqlite3 *db;               /* central.db; every use under central_mu */
 extern pthread_mutex_t central_mu;
 
+/* The central's clock (SSCARD_CENTRAL_CLOCK_OFFSET shifts it for tests). */
+int64_t clock_now(void);
 /* A change for the loss list's next version (state 0: off the list). */
 void pend(const uint8_t id[LOSS_ID_LEN], int state, int64_t day);
 

@@ -170,7 +170,7 @@ static void day_text(int64_t day, char *out, size_t cap)
 /* Apply one request to the cards; the answer and its status. */
 static json_t *apply(const char *type, json_t *body, const char *card_id, int *status)
 {
-	int64_t now = (int64_t)time(NULL);
+	int64_t now = clock_now();
 	struct card c = get_card(card_id, now);
 	*status = 200;
 	if (!c.found)
@@ -384,7 +384,7 @@ static json_t *cards_of(const char *ssn, bool full)
 {
 	sqlite3_stmt *s;
 	json_t *a = json_array();
-	int64_t now = (int64_t)time(NULL);
+	int64_t now = clock_now();
 	char ids[16][33];
 	int n = 0;
 	sqlite3_prepare_v2(db, "SELECT card_id FROM cards WHERE ssn = ? ORDER BY since", -1, &s, NULL);
@@ -470,7 +470,7 @@ static enum MHD_Result get_card_reply(struct MHD_Connection *c, const char *id)
 		return fail_json(c, 400, "bad_request", "A card id is 32 hexadecimal digits.");
 	for (int i = 0; i < 33; i++)
 		up[i] = (char)(id[i] >= 'a' && id[i] <= 'f' ? id[i] - 32 : id[i]);
-	struct card k = get_card(up, (int64_t)time(NULL));
+	struct card k = get_card(up, clock_now());
 	if (!k.found)
 		return fail_json(c, 404, "card_not_found", "No such card at the central.");
 	sqlite3_stmt *s;
@@ -485,7 +485,7 @@ static enum MHD_Result get_card_reply(struct MHD_Connection *c, const char *id)
 	if (*k.replaced_by) {
 		mask_id(k.replaced_by, m, sizeof m);
 		day_text(k.ready_day, day, sizeof day);
-		bool ready = (int64_t)time(NULL) / 86400 >= k.ready_day;
+		bool ready = clock_now() / 86400 >= k.ready_day;
 		json_object_set_new(j, "replacement",
 				    json_pack("{s:s,s:s,s:s,s:s}", "new_card", m, "outlet", k.outlet,
 					      "ready_date", day, "progress",

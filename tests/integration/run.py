@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 import traceback
+import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -1002,11 +1003,12 @@ class CentralServer:
     def url(self):
         return "%s://127.0.0.1:%d" % ("https" if self.tls else "http", self.port)
 
-    def start(self):
+    def start(self, env_extra=None):
         env = dict(os.environ, SSCARD_CENTRAL_TOKEN="tok-" + str(self.port),
                    SSCARD_CENTRAL_ADMIN_TOKEN="adm", SSCARD_CENTRAL_FAULTS=self.faults)
         if self.tls:
             env.update(SSCARD_CENTRAL_TLS_CERT=self.tls["cert"], SSCARD_CENTRAL_TLS_KEY=self.tls["key"])
+        env.update(env_extra or {})
         self.proc = subprocess.Popen([self.c.bin, "-d", self.c.dir, "serve", self.c.pub,
                                       "127.0.0.1:%d" % self.port], env=env,
                                      stdout=open(self.log, "a"), stderr=subprocess.STDOUT)
@@ -1207,6 +1209,90 @@ def outbox_refusal_is_final_and_can_be_retried(rig):
         check(OUTBOX_CARDS[0] not in logs and "'request activation' by uid" in logs,
               "card ids stay out of the log")
         ev.close()
+
+
+def api(srv, method, path, body=None, key=None, token=True, admin=False):
+    """One call to the central's API: (status, json, headers)."""
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = "Bearer tok-%d" % srv.port
+    if key:
+        headers["Idempotency-Key"] = key
+    if admin:
+        headers["X-Admin-Token"] = "adm"
+    data = json.dumps(body).encode() if body is not None else None
+    r = urllib.request.Request(srv.url + path, data=data, headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(r, timeout=10) as f:
+            return f.status, json.loads(f.read()), dict(f.headers)
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}"), dict(e.headers)
+
+
+@test
+def central_api_follows_the_card_rules(rig):
+    srv = CentralServer(rig, "c-rules", 18487).start()
+    card = OUTBOX_CARDS[0]
+    try:
+        # who may ask
+        st, j, _ = api(srv, "GET", "/v1/cards/" + card, token=False)
+        check(st == 401 and j["error"] == "unauthorized", j)
+        # holder without the card: SSN + name → masked cards, a code, then the ids
+        st, j, _ = api(srv, "POST", "/v1/holders/lookup", {"ssn": "111111198101011111", "name": "张三"})
+        check(st == 400 and j["error"] == "check_digit", j)
+        st, j, _ = api(srv, "POST", "/v1/holders/lookup", {"ssn": HOLDER_SSN, "name": "李四"})
+        check(st == 404 and j["error"] == "holder_not_found", j)
+        st, j, _ = api(srv, "POST", "/v1/holders/lookup", {"ssn": HOLDER_SSN, "name": "张三"})
+        check(st == 200 and j["otp_sent_to"] == "138****8000" and
+              all("*" in c["masked"] and "card_id" not in c for c in j["cards"]), j)
+        code = api(srv, "GET", "/v1/admin/otp?ssn=" + HOLDER_SSN, admin=True)[1]["code"]
+        st, j, _ = api(srv, "POST", "/v1/holders/verify", {"ssn": HOLDER_SSN, "code": "000000" if code != "000000" else "111111"})
+        check(st == 403 and j["error"] == "otp_wrong" and j["tries_left"] == 2, j)
+        st, j, _ = api(srv, "POST", "/v1/holders/verify", {"ssn": HOLDER_SSN, "code": code})
+        check(st == 200 and card in [c["card_id"] for c in j["cards"]], j)
+        # report, replay, replace, then cancel is refused
+        k1 = os.urandom(16).hex()
+        st, j, h = api(srv, "POST", "/v1/requests", {"type": "loss_report", "card_id": card, "loss": "formal"}, k1)
+        check(st == 200 and j["state"] == "formal", j)
+        st2, j2, h2 = api(srv, "POST", "/v1/requests", {"type": "loss_cancel", "card_id": card}, k1)
+        check(st2 == 200 and j2 == j and h2.get("Idempotent-Replayed") == "true", (j2, h2))
+        st, j, _ = api(srv, "POST", "/v1/requests", {"type": "loss_report", "card_id": card, "loss": "temporary"},
+                       os.urandom(16).hex())
+        check(st == 200 and j["state"] == "formal", j)  # not downgraded
+        st, j, _ = api(srv, "POST", "/v1/requests", {"type": "replacement", "card_id": card, "outlet": "Hall 1",
+                                                     "delegated": False, "fee_fen": 1000}, os.urandom(16).hex())
+        check(st == 200 and j["state"] == "cancelled" and "*" in j["new_card"] and j["ready_date"], j)
+        st, j, _ = api(srv, "POST", "/v1/requests", {"type": "loss_cancel", "card_id": card}, os.urandom(16).hex())
+        check(st == 409 and j["error"] == "replacement_applied", j)
+        st, j, _ = api(srv, "GET", "/v1/cards/" + card)
+        check(st == 200 and j["state"] == "cancelled" and j["holder"] == "张*" and
+              j["replacement"]["progress"] == "being made" and j["replacement"]["outlet"] == "Hall 1", j)
+        # the new card is sealed: activation works once
+        st, j, _ = api(srv, "POST", "/v1/holders/lookup", {"ssn": HOLDER_SSN, "name": "张三"})
+        code = api(srv, "GET", "/v1/admin/otp?ssn=" + HOLDER_SSN, admin=True)[1]["code"]
+        cards = api(srv, "POST", "/v1/holders/verify", {"ssn": HOLDER_SSN, "code": code})[1]["cards"]
+        new = [c["card_id"] for c in cards if c["state"] == "sealed"]
+        check(len(new) == 1, cards)
+        st, j, _ = api(srv, "POST", "/v1/requests", {"type": "activation", "card_id": new[0]}, os.urandom(16).hex())
+        check(st == 200 and j["state"] == "normal", j)
+        st, j, _ = api(srv, "POST", "/v1/requests", {"type": "activation", "card_id": new[0]}, os.urandom(16).hex())
+        check(st == 409 and j["error"] == "not_sealed", j)
+        # bad requests get plain errors
+        for body, key, code_ in (({"type": "loss_report", "card_id": card}, "short", "bad_request"),
+                                 ({"type": "fly", "card_id": OUTBOX_CARDS[1]}, os.urandom(16).hex(), "unknown_type"),
+                                 ({"type": "loss_report", "card_id": "00" * 16, "loss": "formal"}, os.urandom(16).hex(), "card_not_found")):
+            st, j, _ = api(srv, "POST", "/v1/requests", body, key)
+            check(400 <= st < 500 and j["error"] == code_, (body, j))
+        # a temporary loss lapses after its days (the central's clock moved on)
+        st, j, _ = api(srv, "POST", "/v1/requests", {"type": "loss_report", "card_id": OUTBOX_CARDS[1],
+                                                     "loss": "temporary"}, os.urandom(16).hex())
+        check(st == 200 and j["state"] == "temporary", j)
+        srv.stop()
+        srv.start({"SSCARD_CENTRAL_CLOCK_OFFSET": str(16 * 86400)})
+        st, j, _ = api(srv, "GET", "/v1/cards/" + OUTBOX_CARDS[1])
+        check(st == 200 and j["state"] == "normal", j)
+    finally:
+        srv.stop()
 
 
 def test_ca(d, name):
