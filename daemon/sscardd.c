@@ -89,10 +89,36 @@ static void list_sync(void *cookie, void (*fn)(void *cookie, json_t *reply))
 	sync_now(d.sync, cookie, fn);
 }
 
+/* A loss taken here blocks the card here at once, before the central
+ * knows: the outbox has it on disk, the local list too. */
+static void block_locally(const char *arg, json_t *reply)
+{
+	char type[24] = "", card[40] = "", loss[40] = "";
+	uint8_t id[LOSS_ID_LEN];
+	if (!json_is_true(json_object_get(reply, "ok")) ||
+	    json_is_true(json_object_get(reply, "duplicate")) ||
+	    sscanf(arg, "%23s %39s", type, card) != 2 || strcmp(type, "loss_report") ||
+	    !loss_id_parse(card, id))
+		return;
+	const char *p = strstr(arg, " loss=");
+	if (p)
+		sscanf(p + 6, "%39s", loss);
+	enum loss_state st = !strcmp(loss, "formal") ? LOSS_FORMAL : LOSS_TEMPORARY;
+	bool ok = d.list && losslist_put(d.list, id, st, (int64_t)time(NULL)) == 0;
+	json_object_set_new(reply, "listed_here", json_boolean(ok));
+	if (!ok)
+		log_at(LOG_ERR, NULL, "list_unavailable",
+		       "a loss taken here could not enter the local list (the request is queued)");
+}
+
 static json_t *outbox_verb(const struct request *rq)
 {
 	switch (rq->verb) {
-	case REQ_REQUEST: return outbox_request_verb(d.outbox, rq->arg);
+	case REQ_REQUEST: {
+		json_t *j = outbox_request_verb(d.outbox, rq->arg);
+		block_locally(rq->arg, j);
+		return j;
+	}
 	case REQ_OUTBOX_RETRY: return outbox_retry(d.outbox, rq->arg);
 	default: return outbox_list_json(d.outbox);
 	}

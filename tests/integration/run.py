@@ -1195,6 +1195,11 @@ def outbox_refusal_is_final_and_can_be_retried(rig):
         check(e["error"] == "not_sealed", e)
         rc, j, _ = rig.ctl_json("outbox", "retry", "999")
         check(rc == 1 and "No failed request" in j["message"], j)
+        # a loss taken here is listed here at once, before any list says so
+        r = submit(rig, "loss_report %s loss=formal" % ZHANGSAN_ID)
+        check(r["ok"] and r["listed_here"] is True, r)
+        rc, j, _ = rig.ctl_json("list", "lookup", ZHANGSAN_ID)
+        check(rc == 0 and j["listed"] is True and j["state"] == "formal", j)
         # the same key again: the same receipt, nothing new
         r1 = submit(rig, "pin_changed %s key=%s" % (OUTBOX_CARDS[1], "ab" * 16))
         r2 = submit(rig, "pin_changed %s key=%s" % (OUTBOX_CARDS[1], "AB" * 16))
