@@ -195,6 +195,17 @@ class Rig:
         self.kill_pcscd()
 
 
+def wait_listening(port, proc, timeout=10):
+    """Until something accepts on 127.0.0.1:port, or proc has exited."""
+    def up():
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return True
+        except OSError:
+            return proc.poll() is not None
+    return wait_for(up, timeout)
+
+
 class Mirror:
     """A real nginx on loopback serving a directory, standing in for the
     mirror or CDN in front of the central (nginx-light from Debian)."""
@@ -223,14 +234,7 @@ class Mirror:
     def start(self):
         self.proc = subprocess.Popen(["nginx", "-c", self.conf, "-p", self.dir],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-        def up():
-            try:
-                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
-                return True
-            except OSError:
-                return self.proc.poll() is not None
-        wait_for(up, 10)
+        wait_listening(self.port, self.proc)
         if self.proc.poll() is not None:
             raise RuntimeError("nginx did not start: " +
                                open(os.path.join(self.dir, "error.log")).read())

@@ -20,7 +20,7 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from rig import Central, Mirror, READER0, READER1, Rig, read_all, wait_for  # noqa: E402
+from rig import Central, Mirror, wait_listening, READER0, READER1, Rig, read_all, wait_for  # noqa: E402
 
 # What each profile must read as, written from card-spec.md's rules (not from
 # the emulator): BCD dates as YYYY-MM-DD, region = first 6 digits of the id.
@@ -1012,14 +1012,7 @@ class CentralServer:
         self.proc = subprocess.Popen([self.c.bin, "-d", self.c.dir, "serve", self.c.pub,
                                       "127.0.0.1:%d" % self.port], env=env,
                                      stdout=open(self.log, "a"), stderr=subprocess.STDOUT)
-
-        def up():
-            try:
-                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
-                return True
-            except OSError:
-                return self.proc.poll() is not None
-        wait_for(up, 10)
+        wait_listening(self.port, self.proc)
         return self
 
     def stop(self):
