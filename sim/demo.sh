@@ -28,7 +28,7 @@ PIDS=()
 stop() {
 	trap - INT TERM EXIT
 	echo
-	echo "demo: stopping sscardd, the emulated card and pcscd …"
+	echo "demo: stopping sscardd, the emulated card, the central and pcscd …"
 	for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
 		kill "${PIDS[$i]}" 2>/dev/null || true
 		wait "${PIDS[$i]}" 2>/dev/null || true
@@ -53,7 +53,33 @@ PIDS+=($!)
 for _ in $(seq 100); do [ -S /run/pcscd/pcscd.comm ] && break; sleep 0.05; done
 [ -S /run/pcscd/pcscd.comm ] || { echo "demo: pcscd did not start:" >&2; cat "$TMP/pcscd.log" >&2; exit 1; }
 
-printf '[daemon]\nsocket = %s\nstate_dir = %s\n' "$SOCK" "$TMP" >"$TMP/sscard.conf"
+# The reference central: the demo holders, their cards, the signed loss list
+# and the request API, on loopback inside the namespace.
+CENTRAL=127.0.0.1:8480
+C() { "$BUILD/sscard-central" -d "$TMP/central" "$@"; }
+C keygen >"$TMP/central.pk"
+C holder-add 111111198101011110 张三 13800138000
+C card-add 639900D15600000500BF7C7A48FB4966 111111198101011110 normal
+C holder-add 639900194503120024 李四 13900139000
+C card-add 639900D156000005001122334455667A 639900194503120024 normal
+C generate 1000 >/dev/null # other regions' losses, so that the list is not empty
+C publish "$TMP/pub" >/dev/null
+SSCARD_CENTRAL_TOKEN=demo-token "$BUILD/sscard-central" -d "$TMP/central" serve "$TMP/pub" \
+	"$CENTRAL" 2 >"$TMP/central.log" 2>&1 &
+PIDS+=($!)
+
+cat >"$TMP/sscard.conf" <<EOF
+[daemon]
+socket = $SOCK
+state_dir = $TMP
+terminal_id = DEMO-KIOSK-01
+[upstream]
+url = http://$CENTRAL
+list_url = http://$CENTRAL
+push_url = http://$CENTRAL/wait
+public_key = $(cat "$TMP/central.pk")
+token = demo-token
+EOF
 "$BUILD/sscardd" -f -c "$TMP/sscard.conf" 2>"$TMP/sscardd.log" &
 PIDS+=($!)
 for _ in $(seq 100); do [ -S "$SOCK" ] && break; sleep 0.05; done
@@ -95,13 +121,22 @@ cat <<EOF
       build/sscardctl -j read          the JSON that counter software gets
       build/sscardctl status           what the daemon is doing
       build/sscardctl events           watch cards come and go
+      build/sscardctl list info        the loss list from the emulated central
+
+  Report the card lost, as a kiosk would (queued durably, listed here at once):
+      build/sscardctl request loss_report 639900D15600000500BF7C7A48FB4966 loss=temporary
+      build/sscardctl read             now "Reported lost on … — settlement refused"
+      build/sscardctl outbox           what still waits for the central
 
   Here: press Enter to pull the card and insert the next one
   (${CARDS[*]}); Ctrl-C stops everything.
 
 EOF
+for _ in $(seq 100); do "$BUILD/sscardctl" -j list info 2>/dev/null | grep -q '"version":1' && break; sleep 0.05; done
 echo "demo: the card as sscardctl read shows it:"
 "$BUILD/sscardctl" read | sed 's/^/    /' || true
+echo "demo: the loss list:"
+"$BUILD/sscardctl" list info | sed 's/^/    /' || true
 if [ "${SSCARD_DEMO_ONCE:-}" = 1 ]; then
 	exit 0
 fi
