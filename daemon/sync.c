@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -19,6 +18,7 @@
 
 #include "http.h"
 #include "log.h"
+#include "notify.h"
 #include "lossfmt.h"
 #include "losslist.h"
 
@@ -56,9 +56,7 @@ struct sync {
 	struct config cfg;           /* the thread's copy, under mu */
 	struct result last, last_ok;
 	int64_t next_at;             /* unix seconds of the next poll */
-	json_t *out;                 /* events for the loop, under mu */
-	int efd;
-	sd_event_source *src;
+	struct notifier *nt;         /* events to the loop */
 	sync_emit_fn emit;
 	void *arg;
 	struct waiter *waiters;      /* loop only */
@@ -69,12 +67,7 @@ struct sync {
 
 static void post(struct sync *s, json_t *ev)
 {
-	uint64_t one = 1;
-	pthread_mutex_lock(&s->mu);
-	json_array_append_new(s->out, ev);
-	pthread_mutex_unlock(&s->mu);
-	if (write(s->efd, &one, sizeof one) < 0 && errno != EAGAIN)
-		log_msg(LOG_ERR, "sync: cannot wake the event loop: %m");
+	notifier_post(s->nt, ev);
 }
 
 static json_t *result_json(const struct result *r)
@@ -95,24 +88,17 @@ static json_t *result_json(const struct result *r)
 	return j;
 }
 
-static int on_posted(sd_event_source *src, int fd, uint32_t revents, void *arg)
+/* On the loop: an event from the threads (or a bare wake-up), then the
+ * `list sync` callers whose poll has been done. */
+static void on_note(void *arg, json_t *e)
 {
 	struct sync *s = arg;
-	uint64_t n;
-	if (read(fd, &n, sizeof n) < 0 && errno != EAGAIN)
-		return 0;
+	if (json_is_object(e))
+		s->emit(s->arg, e);
 	pthread_mutex_lock(&s->mu);
-	json_t *evs = s->out;
-	s->out = json_array();
 	uint64_t served = s->served;
 	struct result last = s->last;
 	pthread_mutex_unlock(&s->mu);
-	size_t i;
-	json_t *e;
-	json_array_foreach(evs, i, e)
-		if (json_is_object(e))
-			s->emit(s->arg, e);
-	json_decref(evs);
 	for (struct waiter **w = &s->waiters; *w;) {
 		struct waiter *x = *w;
 		if (x->gen > served) {
@@ -125,7 +111,6 @@ static int on_posted(sd_event_source *src, int fd, uint32_t revents, void *arg)
 		json_decref(r);
 		free(x);
 	}
-	return 0;
 }
 
 void sync_now(struct sync *s, void *cookie, sync_reply_fn fn)
@@ -671,16 +656,13 @@ int sync_start(sd_event *ev, const struct config *cfg, sync_emit_fn emit, void *
 	s->cfg = *cfg;
 	s->emit = emit;
 	s->arg = arg;
-	s->out = json_array();
 	s->stale = true; /* the first poll says so only when it changes */
-	s->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_REALTIME);
 	pthread_cond_init(&s->cv, &ca);
 	pthread_condattr_destroy(&ca);
-	if (s->efd < 0 || (rv = sd_event_add_io(ev, &s->src, s->efd, EPOLLIN, on_posted, s)) < 0) {
-		rv = s->efd < 0 ? -errno : rv;
+	if ((rv = notifier_new(ev, on_note, s, &s->nt)) < 0) {
 		sync_stop(s);
 		return rv;
 	}
@@ -715,10 +697,7 @@ void sync_stop(struct sync *s)
 		n = w->next;
 		free(w);
 	}
-	sd_event_source_disable_unref(s->src);
-	if (s->efd >= 0)
-		close(s->efd);
-	json_decref(s->out);
+	notifier_free(s->nt);
 	pthread_cond_destroy(&s->cv);
 	pthread_mutex_destroy(&s->mu);
 	free(s);
