@@ -20,6 +20,7 @@
 #include "notify.h"
 
 #define REPLY_MAX (64 * 1024)
+#define OUTBOX_KEEP_DAYS 30     /* delivered requests, for `outbox` and support */
 
 struct outbox {
 	sqlite3 *db;                 /* the loop's connection */
@@ -297,7 +298,15 @@ static void *run(void *arg)
 	CURL *h = curl_easy_init();
 	if (open_db(o->path, &db, err, sizeof err) < 0)
 		log_at(LOG_ERR, NULL, "outbox_unavailable", "outbox sender: %s", err);
+	int64_t pruned = 0;
 	while (!atomic_load(&o->stopping)) {
+		if (db && now_s() - pruned > 3600) { /* delivered rows are kept 30 days, then go */
+			char sql[160];
+			snprintf(sql, sizeof sql, "DELETE FROM requests WHERE state = 'delivered' AND done_at < %lld",
+				 (long long)(now_s() - OUTBOX_KEEP_DAYS * 86400LL));
+			sqlite3_exec(db, sql, NULL, NULL, NULL);
+			pruned = now_s();
+		}
 		struct config cfg;
 		pthread_mutex_lock(&o->mu);
 		cfg = o->cfg;
