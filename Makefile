@@ -40,7 +40,7 @@ DAEMON_SRC := daemon/sscardd.c daemon/readers.c daemon/control.c daemon/sync.c
 CTL_SRC    := client/sscardctl.c
 VCARD_SRC  := sim/vcard.c
 
-UNIT_TESTS := test-apdu test-ssc test-config test-losslist test-lossfmt test-lossidx
+UNIT_TESTS := test-apdu test-ssc test-config test-losslist test-lossfmt test-lossidx test-outbox
 UNIT_BINS  := $(UNIT_TESTS:%=$(BUILD)/tests/%)
 
 PROGS := $(BUILD)/sscardd $(BUILD)/sscardctl $(BUILD)/sscard-vcard $(BUILD)/bench-read \

@@ -97,11 +97,12 @@ enum outbox_verdict outbox_judge(long status, const char *body, size_t len, char
 	json_decref(j);
 	if (status >= 200 && status < 300)
 		return OUTBOX_DELIVERED;
-	/* timeouts, too early, too many, the central's own trouble, and this
-	 * terminal not (yet) let in — a token or certificate a technician will
-	 * fix — are not the central's word on the request: again later */
+	/* timeouts, too early, too many, the central's own trouble, redirects
+	 * (not followed: a wrong url), and this terminal not (yet) let in — a
+	 * token or certificate a technician will fix — are not the central's
+	 * word on the request: again later */
 	if (status == 401 || status == 403 || status == 408 || status == 425 || status == 429 ||
-	    status >= 500 || status < 200)
+	    status >= 500 || status < 200 || (status >= 300 && status < 400))
 		return OUTBOX_RETRY;
 	return OUTBOX_REFUSED; /* a 4xx is the central's final word on this request */
 }
