@@ -176,11 +176,13 @@ static int next_job(sqlite3 *db, struct job *j, int64_t *next_due)
 	return rv;
 }
 
-static void settle(sqlite3 *db, const struct job *j, const char *state, int64_t next_at,
-		   const char *error, const char *reply)
+static void settle(struct outbox *o, sqlite3 *db, const struct job *j, const char *state,
+		   int64_t next_at, const char *error, const char *reply)
 {
 	sqlite3_stmt *s;
-	for (int tries = 0; tries < 50; tries++) { /* a full disk may pass; never lose the row */
+	/* a full disk may pass; if it does not, the row stays pending and is
+	 * sent again later (the key makes that harmless) */
+	for (int tries = 0; tries < 50 && !atomic_load(&o->stopping); tries++) {
 		sqlite3_prepare_v2(db, "UPDATE requests SET state = ?, attempts = attempts + 1,"
 				       " next_at = ?, last_error = ?, reply = ?, done_at = ? WHERE id = ?",
 				   -1, &s, NULL);
@@ -255,7 +257,7 @@ static void deliver(struct outbox *o, sqlite3 *db, CURL *h, const struct config 
 		v = outbox_judge(status, k.buf, k.len, code, sizeof code, msg, sizeof msg);
 	mask_id(j->card, masked, sizeof masked);
 	if (v == OUTBOX_DELIVERED) {
-		settle(db, j, "delivered", 0, NULL, k.buf);
+		settle(o, db, j, "delivered", 0, NULL, k.buf);
 		o->delivered++;
 		json_t *r = k.buf ? json_loads(k.buf, 0, NULL) : NULL;
 		log_msg(LOG_INFO, "outbox: %s %s for %s delivered (%s)", j->ref, j->type, masked,
@@ -268,7 +270,7 @@ static void deliver(struct outbox *o, sqlite3 *db, CURL *h, const struct config 
 	} else if (v == OUTBOX_REFUSED) {
 		char e[400];
 		snprintf(e, sizeof e, "%s: %s", code, msg);
-		settle(db, j, "failed", 0, e, k.buf);
+		settle(o, db, j, "failed", 0, e, k.buf);
 		o->refused++;
 		log_at(LOG_WARNING, NULL, code, "outbox: %s %s for %s refused by the central: %s",
 		       j->ref, j->type, masked, msg);
@@ -279,7 +281,7 @@ static void deliver(struct outbox *o, sqlite3 *db, CURL *h, const struct config 
 		char e[400];
 		snprintf(e, sizeof e, "%s: %s", code, msg);
 		int64_t d = backoff(j->attempts + 1, cfg->retry_max_s);
-		settle(db, j, "pending", now_s() + d, e, NULL);
+		settle(o, db, j, "pending", now_s() + d, e, NULL);
 		o->retried++;
 		pthread_mutex_lock(&o->mu);
 		snprintf(o->last_error, sizeof o->last_error, "%s", e);
