@@ -1127,13 +1127,14 @@ def outbox_outage_keeps_accepting_and_delivers_in_order(rig):
         steps = ["loss_report loss=temporary", "loss_report loss=formal", "loss_cancel",
                  "pin_changed"]
         t0 = time.monotonic()
-        for step in steps * 3:
+        rounds = steps * 3
+        for i, step in enumerate(rounds):  # spread over the whole outage
             for card in order:
                 kind, _, extra = step.partition(" ")
                 r = submit(rig, "%s %s %s" % (kind, card, extra))
                 check(r and r["ok"], r)
                 order[card].append(r["key"])
-        time.sleep(max(0, outage - (time.monotonic() - t0)))
+            time.sleep(max(0, t0 + outage * (i + 1) / len(rounds) - time.monotonic()))
         rc, j, _ = rig.ctl_json("outbox")
         check(j["pending"] == 36 and "unreachable" in j.get("last_error", ""), j)
         rc, out, _ = rig.ctl("outbox")
