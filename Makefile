@@ -32,7 +32,7 @@ endif
 CORE_SRC := apdu/sserr.c apdu/apdu.c apdu/atr.c apdu/ssc.c drivers/pcsc.c \
             daemon/json.c daemon/mask.c daemon/config.c daemon/log.c daemon/request.c \
             daemon/losslist.c daemon/lossfmt.c daemon/lossidx.c daemon/notify.c daemon/http.c \
-            daemon/outbox.c
+            daemon/outbox.c daemon/pinrule.c
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
 CORE_LIB := $(BUILD)/libsscard-core.a
 
@@ -40,7 +40,8 @@ DAEMON_SRC := daemon/sscardd.c daemon/readers.c daemon/control.c daemon/sync.c
 CTL_SRC    := client/sscardctl.c
 VCARD_SRC  := sim/vcard.c
 
-UNIT_TESTS := test-apdu test-ssc test-config test-losslist test-lossfmt test-lossidx test-outbox
+UNIT_TESTS := test-apdu test-ssc test-config test-losslist test-lossfmt test-lossidx test-outbox \
+              test-pinrule
 UNIT_BINS  := $(UNIT_TESTS:%=$(BUILD)/tests/%)
 
 PROGS := $(BUILD)/sscardd $(BUILD)/sscardctl $(BUILD)/sscard-vcard $(BUILD)/bench-read \
