@@ -35,6 +35,8 @@ struct outbox {
 	struct notifier *nt;
 	outbox_emit_fn emit;
 	void *arg;
+	outbox_taken_fn taken;
+	void *taken_arg;
 	long long delivered, refused, retried; /* since start, sender only */
 	char last_error[400];        /* under mu */
 };
@@ -434,12 +436,21 @@ static bool find_key(sqlite3 *db, const char *key, struct outbox_receipt *r, cha
 	return found;
 }
 
+void outbox_on_taken(struct outbox *o, outbox_taken_fn fn, void *arg)
+{
+	if (o) {
+		o->taken = fn;
+		o->taken_arg = arg;
+	}
+}
+
 enum ss_err outbox_add(struct outbox *o, const char *type, const char *card_id, json_t *fields,
 		       const char *key, struct outbox_receipt *r, char *err, size_t errlen)
 {
 	char card[33], t[16], c[33];
 	bool known = false;
 	memset(r, 0, sizeof *r);
+	r->listed_here = -1;
 	for (int i = 0; TYPES[i]; i++)
 		known |= !strcmp(type, TYPES[i]);
 	if (!known)
@@ -515,12 +526,15 @@ enum ss_err outbox_add(struct outbox *o, const char *type, const char *card_id, 
 		snprintf(err, errlen, "%s (%s)", ss_err_text(SS_E_OUTBOX),
 			 rc == SQLITE_FULL ? "the disk is full" : why);
 		memset(r, 0, sizeof *r);
+		r->listed_here = -1;
 		return SS_E_OUTBOX;
 	}
 	pthread_mutex_lock(&o->mu);
 	o->kick = true;
 	pthread_cond_signal(&o->cv);
 	pthread_mutex_unlock(&o->mu);
+	if (o->taken)
+		r->listed_here = o->taken(o->taken_arg, type, card, fields);
 	return SS_OK;
 }
 
@@ -563,8 +577,11 @@ json_t *outbox_request_verb(struct outbox *o, const char *arg)
 	json_decref(fields);
 	if (e != SS_OK)
 		return json_error(e, err);
-	return json_pack("{s:b,s:s,s:s,s:I,s:b}", "ok", 1, "reference", r.reference, "key", r.key,
-			 "id", (json_int_t)r.id, "duplicate", r.duplicate);
+	json_t *j = json_pack("{s:b,s:s,s:s,s:I,s:b}", "ok", 1, "reference", r.reference, "key",
+			      r.key, "id", (json_int_t)r.id, "duplicate", r.duplicate);
+	if (r.listed_here >= 0)
+		json_object_set_new(j, "listed_here", json_boolean(r.listed_here));
+	return j;
 }
 
 static void counts(struct outbox *o, json_t *j)

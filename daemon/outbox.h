@@ -25,6 +25,7 @@ struct outbox_receipt {
 	char reference[24];          /* for the person: "R1123-0042" */
 	char key[33];                /* idempotency key, 32 hex */
 	bool duplicate;              /* the key was there already: nothing new */
+	int listed_here;             /* what the taken hook said: 1, 0, or -1 not asked */
 };
 
 typedef void (*outbox_emit_fn)(void *arg, json_t *event);
@@ -35,6 +36,12 @@ int outbox_start(sd_event *ev, const struct config *cfg, outbox_emit_fn emit, vo
 		 struct outbox **out, char *err, size_t errlen);
 void outbox_stop(struct outbox *o);
 void outbox_reconfigure(struct outbox *o, const struct config *cfg);
+
+/* Called on the loop right after a new request is on disk (not for a
+ * duplicate): a loss reported here blocks the card here at once. Returns
+ * 1 done, 0 failed, -1 nothing to do for this type. */
+typedef int (*outbox_taken_fn)(void *arg, const char *type, const char *card_id, json_t *fields);
+void outbox_on_taken(struct outbox *o, outbox_taken_fn fn, void *arg);
 
 /* Commit one request. type: loss_report, loss_cancel, replacement,
  * activation, pin_changed; card_id: 32 hex; fields: what the type needs

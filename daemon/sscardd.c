@@ -91,34 +91,24 @@ static void list_sync(void *cookie, void (*fn)(void *cookie, json_t *reply))
 
 /* A loss taken here blocks the card here at once, before the central
  * knows: the outbox has it on disk, the local list too. */
-static void block_locally(const char *arg, json_t *reply)
+static int block_locally(void *arg, const char *type, const char *card, json_t *fields)
 {
-	char type[24] = "", card[40] = "", loss[40] = "";
 	uint8_t id[LOSS_ID_LEN];
-	if (!json_is_true(json_object_get(reply, "ok")) ||
-	    json_is_true(json_object_get(reply, "duplicate")) ||
-	    sscanf(arg, "%23s %39s", type, card) != 2 || strcmp(type, "loss_report") ||
-	    !loss_id_parse(card, id))
-		return;
-	const char *p = strstr(arg, " loss=");
-	if (p)
-		sscanf(p + 6, "%39s", loss);
-	enum loss_state st = !strcmp(loss, "formal") ? LOSS_FORMAL : LOSS_TEMPORARY;
-	bool ok = d.list && losslist_put(d.list, id, st, (int64_t)time(NULL)) == 0;
-	json_object_set_new(reply, "listed_here", json_boolean(ok));
-	if (!ok)
-		log_at(LOG_ERR, NULL, "list_unavailable",
-		       "a loss taken here could not enter the local list (the request is queued)");
+	if (strcmp(type, "loss_report") || !loss_id_parse(card, id))
+		return -1;
+	const char *loss = json_string_value(json_object_get(fields, "loss"));
+	enum loss_state st = loss && !strcmp(loss, "formal") ? LOSS_FORMAL : LOSS_TEMPORARY;
+	if (d.list && losslist_put(d.list, id, st, (int64_t)time(NULL)) == 0)
+		return 1;
+	log_at(LOG_ERR, NULL, "list_unavailable",
+	       "a loss taken here could not enter the local list (the request is queued)");
+	return 0;
 }
 
 static json_t *outbox_verb(const struct request *rq)
 {
 	switch (rq->verb) {
-	case REQ_REQUEST: {
-		json_t *j = outbox_request_verb(d.outbox, rq->arg);
-		block_locally(rq->arg, j);
-		return j;
-	}
+	case REQ_REQUEST: return outbox_request_verb(d.outbox, rq->arg);
 	case REQ_OUTBOX_RETRY: return outbox_retry(d.outbox, rq->arg);
 	default: return outbox_list_json(d.outbox);
 	}
@@ -268,7 +258,9 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *a
 static int start_outbox(sd_event *ev)
 {
 	char err[512];
-	if (outbox_start(ev, &d.cfg, emit, NULL, &d.outbox, err, sizeof err) < 0)
+	int rv = outbox_start(ev, &d.cfg, emit, NULL, &d.outbox, err, sizeof err);
+	outbox_on_taken(d.outbox, block_locally, NULL);
+	if (rv < 0)
 		log_at(LOG_ERR, NULL, "outbox_unavailable",
 		       "outbox: %s; requests will be refused until this is fixed", err);
 	return 0;

@@ -65,11 +65,6 @@ struct sync {
 
 /* ---- loop side ---------------------------------------------------------- */
 
-static void post(struct sync *s, json_t *ev)
-{
-	notifier_post(s->nt, ev);
-}
-
 static json_t *result_json(const struct result *r)
 {
 	json_t *j = json_pack("{s:b,s:s,s:s}", "ok", r->ok, "result", r->code, "message",
@@ -185,7 +180,7 @@ void sync_add_status(struct sync *s, json_t *j)
 
 static void alarm_event(struct sync *s, const struct result *r, int64_t kept)
 {
-	post(s, json_pack("{s:s,s:s,s:s,s:I}", "event", "list_alarm", "error", r->code, "message",
+	notifier_post(s->nt, json_pack("{s:s,s:s,s:s,s:I}", "event", "list_alarm", "error", r->code, "message",
 			  r->message, "kept_version", (json_int_t)kept));
 }
 
@@ -542,7 +537,7 @@ static void *run(void *arg)
 			     wall() - now_i.published > (int64_t)c.cfg.stale_after;
 		if (changed) {
 			log_msg(LOG_INFO, "loss list: %s in %.2f s", r.message, r.seconds);
-			post(s, json_pack("{s:s,s:I,s:I,s:s,s:I}", "event", "list_updated", "version",
+			notifier_post(s->nt, json_pack("{s:s,s:I,s:I,s:s,s:I}", "event", "list_updated", "version",
 					  (json_int_t)r.to, "from", (json_int_t)r.from, "how", r.how,
 					  "entries", (json_int_t)now_i.entries));
 		} else if (is_alarm(r.code)) {
@@ -552,7 +547,7 @@ static void *run(void *arg)
 			log_at(LOG_NOTICE, NULL, r.code, "loss list: %s", r.message);
 		if (stale != s->stale) {
 			s->stale = stale;
-			post(s, json_pack("{s:s,s:b,s:I,s:o}", "event", "list_freshness", "stale",
+			notifier_post(s->nt, json_pack("{s:s,s:b,s:I,s:o}", "event", "list_freshness", "stale",
 					  stale, "version", (json_int_t)now_i.version, "age_s",
 					  now_i.published ? json_integer(wall() - now_i.published)
 							  : json_null()));
@@ -568,7 +563,7 @@ static void *run(void *arg)
 		unsigned span = iv * 2 / 5 + 1;
 		s->next_at = wall() + iv - iv / 5 + randombytes_uniform(span);
 		pthread_mutex_unlock(&s->mu);
-		post(s, json_null()); /* wakes the loop for the waiters */
+		notifier_post(s->nt, json_null()); /* wakes the loop for the waiters */
 	}
 	losslist_close(c.list);
 	if (c.curl)
