@@ -32,11 +32,12 @@ endif
 CORE_SRC := apdu/sserr.c apdu/apdu.c apdu/atr.c apdu/ssc.c drivers/pcsc.c \
             daemon/json.c daemon/mask.c daemon/config.c daemon/log.c daemon/request.c \
             daemon/losslist.c daemon/lossfmt.c daemon/lossidx.c daemon/notify.c daemon/http.c \
-            daemon/outbox.c daemon/pinrule.c
+            daemon/outbox.c daemon/pinrule.c daemon/flow.c daemon/webcheck.c
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
 CORE_LIB := $(BUILD)/libsscard-core.a
 
-DAEMON_SRC := daemon/sscardd.c daemon/readers.c daemon/control.c daemon/sync.c
+DAEMON_SRC := daemon/sscardd.c daemon/readers.c daemon/control.c daemon/sync.c daemon/kiosk.c \
+              daemon/upcall.c daemon/web.c
 CTL_SRC    := client/sscardctl.c
 VCARD_SRC  := sim/vcard.c
 

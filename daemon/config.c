@@ -50,6 +50,8 @@ static const struct key keys[] = {
 	{"ui", "step_timeout_s", T_UINT, F(step_timeout_s), 10, 600, NULL, "30"},
 	{"ui", "pin_timeout_s", T_UINT, F(pin_timeout_s), 10, 600, NULL, "60"},
 	{"ui", "payment_timeout_s", T_UINT, F(payment_timeout_s), 30, 1800, NULL, "300"},
+	{"ui", "root", T_PATH, F(ui_root), 0, 0, NULL, UI_DIR},
+	{"ui", "printer", T_STR_OPT, F(printer), 0, 0, NULL, ""},
 	{"upstream", "url", T_URL, F(url), 0, 0, NULL, ""},
 	{"upstream", "list_url", T_URL, F(list_url), 0, 0, NULL, ""},
 	{"upstream", "push_url", T_URL, F(push_url), 0, 0, NULL, ""},
@@ -67,6 +69,8 @@ static const struct key keys[] = {
 	{"policy", "identity_retry_limit", T_UINT, F(identity_retry_limit), 1, 10, NULL, "3"},
 	{"policy", "pin_min_len", T_UINT, F(pin_min_len), 4, 8, NULL, "6"},
 	{"policy", "pin_max_len", T_UINT, F(pin_max_len), 4, 8, NULL, "6"},
+	{"policy", "replacement_days", T_UINT, F(replacement_days), 0, 60, NULL, "7"},
+	{"policy", "outlets", T_STR, F(outlets), 0, 0, NULL, "Service hall"},
 };
 #define N_KEYS (sizeof keys / sizeof keys[0])
 
@@ -249,9 +253,9 @@ static const char *set(struct config *c, const struct key *k, const char *v, cha
 		return snprintf(why, wl, "%s must be %s or %s, not '%s'", k->name, k->words[0],
 				k->words[1], v), why;
 	case T_LISTEN:
-		if (strlen(v) >= k->size || !parse_listen(v))
+		if (strlen(v) >= k->size || (strcmp(v, "off") && !parse_listen(v)))
 			return snprintf(why, wl,
-					"%s must be a loopback address and port such as 127.0.0.1:8470 or [::1]:8470, not '%s'",
+					"%s must be a loopback address and port such as 127.0.0.1:8470 or [::1]:8470 (or off), not '%s'",
 					k->name, v), why;
 		break;
 	case T_URL:

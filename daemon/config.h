@@ -13,6 +13,9 @@
 #define CFG_PATTERN_LEN 128
 #define CFG_DEFAULT_FILE "/etc/sscard/sscard.conf"
 #define CFG_EX_CONFIG 78   /* EX_CONFIG from sysexits.h */
+#ifndef UI_DIR
+#define UI_DIR "/usr/local/share/sscard/ui"
+#endif
 
 struct cfg_patterns {
 	char p[CFG_PATTERNS_MAX][CFG_PATTERN_LEN];
@@ -42,6 +45,8 @@ struct config {
 	int language;                  /* 0 zh, 1 en */
 	bool large_text;
 	unsigned step_timeout_s, pin_timeout_s, payment_timeout_s;
+	char ui_root[256];             /* the kiosk pages (ui/) */
+	char printer[64];              /* CUPS queue for receipts; "": no printer */
 	/* [upstream] */
 	char url[256];
 	char list_url[256];            /* "": url + "/losslist" */
@@ -56,6 +61,8 @@ struct config {
 	unsigned replacement_fee_fen;
 	unsigned identity_retry_limit;
 	unsigned pin_min_len, pin_max_len;
+	unsigned replacement_days;     /* working days until a replacement is ready; 0: same day */
+	char outlets[512];             /* where a replacement can be picked up, ';'-separated */
 };
 
 void config_defaults(struct config *c);

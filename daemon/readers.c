@@ -3,6 +3,7 @@
 #include "readers.h"
 
 #include <errno.h>
+#include <sodium.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -19,7 +20,7 @@
 
 /* ---- thread → loop queue ------------------------------------------------ */
 
-enum msg_kind { MSG_RDR, MSG_DONE, MSG_TRACE };
+enum msg_kind { MSG_RDR, MSG_DONE, MSG_TRACE, MSG_PIN_DONE };
 
 struct msg {
 	struct msg *next;
@@ -37,6 +38,7 @@ struct msg {
 	int loss_rc;                 /* losslist_lookup: 1 listed, 0 not, -1 unknown */
 	struct loss_entry loss;
 	struct loss_info loss_info;
+	int tries_left;              /* MSG_PIN_DONE: after a wrong PIN, or -1 */
 };
 
 /* Shared by the loop and every thread; freed by the last reference, so a
@@ -121,13 +123,22 @@ enum job_kind {
 	JOB_READ,
 	JOB_RELEASE,                 /* the card was removed: let go of it */
 	JOB_RESET,                   /* a technician's reset: power the card down */
+	JOB_PIN,                     /* VERIFY or CHANGE PIN for a kiosk flow */
 };
 
 struct job {
 	struct job *next;
 	enum job_kind kind;
-	uint64_t id;                 /* JOB_READ */
+	uint64_t id;                 /* JOB_READ, JOB_PIN */
+	enum readers_pin_op op;      /* JOB_PIN; the PINs are wiped with the job */
+	char pin_old[16], pin_new[16];
 };
+
+static void job_free(struct job *j)
+{
+	sodium_memzero(j, sizeof *j);
+	free(j);
+}
 
 struct worker {
 	pthread_mutex_t mu;
@@ -279,6 +290,40 @@ static void do_read(struct worker *w, struct session *s, uint64_t id)
 	msgq_post(w->q, m);
 }
 
+/* VERIFY or CHANGE PIN on the card in the reader (one retry on a fresh
+ * connection when a held one turned out stale, as for reads). */
+static void do_pin(struct worker *w, struct session *s, struct job *j)
+{
+	struct msg *m = calloc(1, sizeof *m);
+	if (!m)
+		return;
+	m->kind = MSG_PIN_DONE;
+	m->job = j->id;
+	m->tries_left = -1;
+	strcpy(m->reader, w->reader);
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if (!s->held) {
+			m->err = pcsc_connect(s->conn, w->reader, &s->card);
+			if (m->err != SS_OK)
+				break;
+			s->held = true;
+		}
+		s->card.tr.trace = atomic_load(&w->q->trace) ? trace_apdu : NULL;
+		s->card.tr.trace_arg = w;
+		m->err = ssc_select(&s->card.tr);
+		if (m->err == SS_OK)
+			m->err = j->op == READERS_PIN_VERIFY
+					 ? ssc_verify_pin(&s->card.tr, j->pin_old, &m->tries_left)
+					 : ssc_change_pin(&s->card.tr, j->pin_old, j->pin_new, &m->tries_left);
+		if (!conn_stale(m->err) && m->err != SS_E_BAD_RESPONSE)
+			break;
+		session_drop(s);
+		if (m->err == SS_E_CARD_REMOVED || m->err == SS_E_NO_CARD)
+			break;
+	}
+	msgq_post(w->q, m);
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -321,13 +366,15 @@ static void *worker_main(void *arg)
 			session_drop(&s);
 		else if (j->kind == JOB_RESET && s.conn)
 			do_reset(w, &s);
+		else if (j->kind == JOB_PIN && s.conn)
+			do_pin(w, &s, j);
 		else if (s.conn)
 			do_read(w, &s, j->id);
-		free(j);
+		job_free(j);
 	}
 	for (struct job *j = w->head, *n; j; j = n) {
 		n = j->next;
-		free(j);
+		job_free(j);
 	}
 	session_drop(&s);
 	losslist_close(s.list);
@@ -375,13 +422,8 @@ static struct worker *worker_start(const char *reader, struct msgq *q, unsigned 
 	return w;
 }
 
-static bool worker_push(struct worker *w, enum job_kind kind, uint64_t id)
+static void worker_push_job(struct worker *w, struct job *j)
 {
-	struct job *j = calloc(1, sizeof *j);
-	if (!j)
-		return false;
-	j->kind = kind;
-	j->id = id;
 	pthread_mutex_lock(&w->mu);
 	if (w->tail)
 		w->tail->next = j;
@@ -390,6 +432,16 @@ static bool worker_push(struct worker *w, enum job_kind kind, uint64_t id)
 	w->tail = j;
 	pthread_cond_signal(&w->cv);
 	pthread_mutex_unlock(&w->mu);
+}
+
+static bool worker_push(struct worker *w, enum job_kind kind, uint64_t id)
+{
+	struct job *j = calloc(1, sizeof *j);
+	if (!j)
+		return false;
+	j->kind = kind;
+	j->id = id;
+	worker_push_job(w, j);
 	return true;
 }
 
@@ -611,14 +663,26 @@ static int on_deadline(sd_event_source *s, uint64_t usec, void *arg)
 	return 0;
 }
 
-/* Hand a read of reader x to its worker; fn/cookie get the answer. */
-static void start_job(struct readers *r, struct reader *x, void *cookie, readers_reply_fn fn)
+/* Hand a read of reader x (or the PIN job pj, taken) to its worker;
+ * fn/cookie get the answer. */
+static void start_job(struct readers *r, struct reader *x, void *cookie, readers_reply_fn fn,
+		      struct job *pj)
 {
 	struct pending *p = calloc(1, sizeof *p);
 	uint64_t now;
 	json_t *e;
+	bool pushed = false;
 
-	if (!p || !worker_push(x->w, JOB_READ, ++r->next_job)) {
+	if (p && pj) {
+		pj->id = ++r->next_job;
+		worker_push_job(x->w, pj);
+		pj = NULL;
+		pushed = true;
+	} else if (p)
+		pushed = worker_push(x->w, JOB_READ, ++r->next_job);
+	if (pj)
+		job_free(pj);
+	if (!pushed) {
 		free(p);
 		e = json_error(SS_E_NOMEM, NULL);
 		if (fn)
@@ -687,6 +751,26 @@ static void read_done(struct readers *r, struct msg *m)
 	pending_free(p);
 }
 
+static void pin_done(struct readers *r, struct msg *m)
+{
+	struct reader *x = find_reader(r, m->reader);
+	struct pending *p = pending_take(r, m->job);
+	if (x && x->outstanding && --x->outstanding == 0)
+		x->stuck = false;
+	if (!p)
+		return;
+	json_t *res = m->err == SS_OK ? json_pack("{s:b}", "ok", 1) : json_error(m->err, NULL);
+	json_object_set_new(res, "reader", json_string(m->reader));
+	if (m->tries_left >= 0)
+		json_object_set_new(res, "tries_left", json_integer(m->tries_left));
+	if (m->err != SS_OK)
+		log_at(LOG_NOTICE, m->reader, ss_err_name(m->err), "PIN operation in '%s': %s", m->reader,
+		       ss_err_text(m->err));
+	reply(p, res);
+	json_decref(res);
+	pending_free(p);
+}
+
 static void rdr_event(struct readers *r, const struct rdr_event *ev)
 {
 	struct reader *x;
@@ -718,7 +802,7 @@ static void rdr_event(struct readers *r, const struct rdr_event *ev)
 		emit(r, json_pack("{s:s,s:s,s:o}", "event", "card_inserted", "reader", x->name, "atr",
 				  json_hex(x->atr, x->atr_len)));
 		if (!x->stuck)
-			start_job(r, x, NULL, NULL);
+			start_job(r, x, NULL, NULL, NULL);
 		break;
 	case RDR_CARD_REMOVED:
 		if (!(x = find_reader(r, ev->reader)))
@@ -742,6 +826,8 @@ static int on_queue(sd_event_source *s, int fd, uint32_t revents, void *arg)
 		n = m->next;
 		if (m->kind == MSG_RDR)
 			rdr_event(r, &m->ev);
+		else if (m->kind == MSG_PIN_DONE)
+			pin_done(r, m);
 		else if (m->kind == MSG_TRACE) {
 			json_object_set_new(m->trace, "time", json_real(now_s()));
 			r->emit(r->emit_arg, m->trace); /* not a "last event" for status */
@@ -778,7 +864,7 @@ json_t *readers_reset(struct readers *r, const char *name)
 	x->outstanding = 0;
 	worker_push(w, JOB_RESET, 0);
 	if (x->present)
-		start_job(r, x, NULL, NULL); /* read the card again after its reset */
+		start_job(r, x, NULL, NULL, NULL); /* read the card again after its reset */
 	emit(r, json_pack("{s:s,s:s,s:b}", "event", "reader_reset", "reader", x->name, "was_stuck",
 			  was_stuck));
 	return json_pack("{s:b,s:s,s:b,s:s}", "ok", 1, "reader", x->name, "was_stuck", was_stuck,
@@ -949,7 +1035,7 @@ void readers_read(struct readers *r, const char *name, void *cookie, readers_rep
 	if (e == SS_OK && x->stuck)
 		e = SS_E_CARD_TIMEOUT;
 	if (e == SS_OK) {
-		start_job(r, x, cookie, fn);
+		start_job(r, x, cookie, fn, NULL);
 		return;
 	}
 	j = json_error(e, NULL);
@@ -957,6 +1043,32 @@ void readers_read(struct readers *r, const char *name, void *cookie, readers_rep
 		json_object_set_new(j, "reader", json_string(x->name));
 	fn(cookie, j);
 	json_decref(j);
+}
+
+void readers_pin(struct readers *r, const char *name, enum readers_pin_op op, const char *old_pin,
+		 const char *new_pin, void *cookie, readers_reply_fn fn)
+{
+	struct reader *x = name ? find_reader(r, name) : NULL;
+	enum ss_err e = !x ? SS_E_NO_READER : !x->present ? SS_E_CARD_REMOVED
+				: x->stuck ? SS_E_CARD_TIMEOUT : SS_OK;
+	struct job *j = NULL;
+	if (e == SS_OK && (strlen(old_pin) >= sizeof j->pin_old ||
+			   (new_pin && strlen(new_pin) >= sizeof j->pin_new)))
+		e = SS_E_PIN_FORMAT;
+	if (e == SS_OK && !(j = calloc(1, sizeof *j)))
+		e = SS_E_NOMEM;
+	if (e != SS_OK) {
+		json_t *res = json_error(e, NULL);
+		fn(cookie, res);
+		json_decref(res);
+		return;
+	}
+	j->kind = JOB_PIN;
+	j->op = op;
+	memcpy(j->pin_old, old_pin, strlen(old_pin));
+	if (new_pin)
+		memcpy(j->pin_new, new_pin, strlen(new_pin));
+	start_job(r, x, cookie, fn, j);
 }
 
 void readers_forget(struct readers *r, void *cookie)

@@ -28,6 +28,14 @@ void readers_stop(struct readers *r);
  * called exactly once, perhaps before this returns, unless
  * readers_forget(cookie) is called first. */
 void readers_read(struct readers *r, const char *reader, void *cookie, readers_reply_fn fn);
+/* VERIFY (old_pin) or CHANGE PIN (old_pin → new_pin) on the card in
+ * reader, for a kiosk flow. The PINs are copied into the job and wiped
+ * when it is done; they never reach a log or a trace (apdu.c redacts).
+ * fn gets {"ok":true} or an error (pin_wrong with tries_left,
+ * pin_blocked, card_removed…), exactly once, unless forgotten. */
+enum readers_pin_op { READERS_PIN_VERIFY, READERS_PIN_CHANGE };
+void readers_pin(struct readers *r, const char *reader, enum readers_pin_op op, const char *old_pin,
+		 const char *new_pin, void *cookie, readers_reply_fn fn);
 /* The requester behind cookie is gone: never call it back. */
 void readers_forget(struct readers *r, void *cookie);
 

@@ -2,6 +2,8 @@
  * blocking PC/SC work runs in worker threads (readers.c). */
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
+#include <sodium.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -16,11 +18,13 @@
 #include "config.h"
 #include "control.h"
 #include "json.h"
+#include "kiosk.h"
 #include "losslist.h"
 #include "log.h"
 #include "readers.h"
 #include "sync.h"
 #include "outbox.h"
+#include "web.h"
 #include <curl/curl.h>
 
 #ifndef SSCARD_VERSION
@@ -40,6 +44,9 @@ static struct {
 	struct losslist *list;        /* read-write; workers open their own */
 	struct sync *sync;
 	struct outbox *outbox;
+	struct kiosk *kiosk;
+	struct web *web;
+	char web_error[300];          /* why there is no kiosk page, for status */
 } d;
 
 static void usage(FILE *f)
@@ -54,6 +61,7 @@ static void usage(FILE *f)
 static void emit(void *arg, json_t *event)
 {
 	control_broadcast(d.control, event);
+	kiosk_event(d.kiosk, event);
 	const char *kind = json_string_value(json_object_get(event, "event"));
 	if (d.readers && kind && strcmp(kind, "apdu") && getenv("NOTIFY_SOCKET")) {
 		unsigned nr, nc;
@@ -235,6 +243,8 @@ static void add_status(json_t *st)
 	}
 	json_object_set_new(st, "watchdog", wd);
 	json_object_set_new(st, "loss_list", list_summary());
+	json_object_set_new(st, "ui", json_pack("{s:s,s:s}", "listen", d.cfg.listen, "state",
+					       d.web ? "serving" : *d.web_error ? d.web_error : "off"));
 	outbox_add_status(d.outbox, st);
 }
 
@@ -266,6 +276,40 @@ static int start_outbox(sd_event *ev)
 	return 0;
 }
 
+/* The kiosk page. Failing to bind does not stop the daemon: counter
+ * software and technicians still need it; status says why. */
+static int start_kiosk(sd_event *ev)
+{
+	const struct kiosk_deps deps = {.readers = d.readers, .outbox = d.outbox,
+					.list_state = list_summary, .publish = web_publish,
+					.emit = emit};
+	int rv = kiosk_new(ev, &d.cfg, &deps, &d.kiosk);
+	if (rv < 0 || !strcmp(d.cfg.listen, "off"))
+		return rv;
+	if (web_start(ev, &d.cfg, d.kiosk, &d.web, d.web_error, sizeof d.web_error) < 0) {
+		log_at(LOG_ERR, NULL, "ui_unavailable", "kiosk page: %s", d.web_error);
+		return 0;
+	}
+	kiosk_set_publisher(d.kiosk, d.web);
+	log_msg(LOG_INFO, "kiosk page on http://%s/", d.cfg.listen);
+	return 0;
+}
+
+/* Every block jansson frees is wiped first: request bodies with PINs,
+ * names and SSNs pass through it. */
+static void *j_alloc(size_t n)
+{
+	return malloc(n);
+}
+
+static void j_free(void *p)
+{
+	if (p) {
+		sodium_memzero(p, malloc_usable_size(p));
+		free(p);
+	}
+}
+
 static int start_watchdog(sd_event *ev)
 {
 	if (sd_watchdog_enabled(0, &d.watchdog_usec) <= 0) {
@@ -291,6 +335,7 @@ int main(int argc, char **argv)
 	sigset_t ss;
 	int c, fd, rv;
 
+	json_set_alloc_funcs(j_alloc, j_free);
 	d.config_file = CFG_DEFAULT_FILE;
 	while ((c = getopt_long(argc, argv, "c:fVh", lo, NULL)) != -1) {
 		switch (c) {
@@ -327,6 +372,7 @@ int main(int argc, char **argv)
 	sigaddset(&ss, SIGTERM);
 	sigaddset(&ss, SIGINT);
 	sigaddset(&ss, SIGHUP);
+	sigaddset(&ss, SIGCHLD); /* sd_event_add_child: the receipt printer */
 	sigprocmask(SIG_BLOCK, &ss, NULL);
 
 	fd = control_listen(d.cfg.socket, err, sizeof err);
@@ -350,11 +396,13 @@ int main(int argc, char **argv)
 	    (rv = sd_event_add_signal(ev, NULL, SIGHUP, on_hup, NULL)) < 0 ||
 	    (rv = readers_start(ev, &d.cfg, emit, NULL, &d.readers)) < 0 ||
 	    (rv = sync_start(ev, &d.cfg, emit, NULL, &d.sync)) < 0 ||
-	    (rv = start_outbox(ev)) < 0 ||
+	    (rv = start_outbox(ev)) < 0 || (rv = start_kiosk(ev)) < 0 ||
 	    (rv = control_attach(ev, fd, d.cfg.socket, d.readers, &ops, d.cfg.admin_group,
 				 d.cfg.client_idle_s, &d.control)) < 0 ||
 	    (rv = start_watchdog(ev)) < 0) {
 		log_msg(LOG_ERR, "cannot start: %s", strerror(-rv));
+		web_stop(d.web);
+		kiosk_free(d.kiosk);
 		sync_stop(d.sync);
 		outbox_stop(d.outbox);
 		readers_stop(d.readers);
@@ -367,6 +415,9 @@ int main(int argc, char **argv)
 	sd_notifyf(0, "READY=1\nSTATUS=listening on %s", d.cfg.socket);
 	rv = sd_event_loop(ev);
 	control_close(d.control); /* first: it tells readers to forget its clients */
+	web_stop(d.web);
+	kiosk_free(d.kiosk); /* before the readers: it tells them to forget its requests */
+	d.kiosk = NULL;
 	sync_stop(d.sync);
 	outbox_stop(d.outbox);
 	readers_stop(d.readers);

@@ -210,7 +210,12 @@ static json_t *apply(const char *type, json_t *body, const char *card_id, int *s
 		randombytes_buf(r, sizeof r);
 		snprintf(new_id, sizeof new_id, "%.16s%02X%02X%02X%02X%02X%02X%02X%02X", c.id, r[0], r[1],
 			 r[2], r[3], r[4], r[5], r[6], r[7]);
+		/* the terminal says when the outlet promised it; else a week */
 		int64_t ready = now / 86400 + 7;
+		const char *rd = json_string_value(json_object_get(body, "ready_date"));
+		struct tm rtm = {0};
+		if (rd && strlen(rd) == 10 && strptime(rd, "%Y-%m-%d", &rtm))
+			ready = (int64_t)timegm(&rtm) / 86400;
 		sqlite3_stmt *s;
 		sqlite3_prepare_v2(db, "INSERT INTO cards(card_id, ssn, state, since) VALUES(?, ?, 'sealed', ?)",
 				   -1, &s, NULL);

@@ -1,0 +1,43 @@
+/* web.h — the kiosk's HTTP server (libmicrohttpd driven by the daemon's
+ * sd-event loop, no threads of its own): static ui/, a JSON API under
+ * /api/v1/ and Server-Sent Events at /api/v1/events.
+ *
+ * Loopback only by default ([ui] listen); every request's Host must be the
+ * listen address (or localhost with its port) and an Origin, when sent,
+ * the same: a page from elsewhere, or a DNS-rebound name, gets 403.
+ * State-changing calls need the session token from GET /api/v1/session in
+ * X-Session-Token and a JSON body of at most WEB_BODY_MAX bytes. PINs
+ * travel only in bodies; URLs and bodies are never logged. */
+#ifndef SSCARD_WEB_H
+#define SSCARD_WEB_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <systemd/sd-event.h>
+
+#include "config.h"
+#include "kiosk.h"
+
+#define WEB_BODY_MAX 4096
+#define WEB_SSE_MAX 16               /* event streams at once */
+#define WEB_SESSIONS 8               /* tokens kept; the oldest goes first */
+
+struct web;
+
+/* Bind [ui] listen and serve on ev. 0, or -1 with a sentence in err. */
+int web_start(sd_event *ev, const struct config *cfg, struct kiosk *k, struct web **out,
+	      char *err, size_t errlen);
+void web_stop(struct web *w);
+/* An event to every open stream (kiosk_deps.publish). */
+void web_publish(void *w, const char *name, json_t *data);
+
+/* Whether a Host (or an Origin's host part) names this server: pure, for
+ * tests and the fuzzer. listen: "ADDR:PORT" as in the config. */
+void web_split_listen(const char *listen, char *host, size_t cap, char *port, size_t pcap);
+bool web_host_ok(const char *listen, const char *host);
+bool web_origin_ok(const char *listen, const char *origin);
+/* Parse a request body for /api/v1/flow: a JSON object of at most
+ * WEB_BODY_MAX bytes, no NUL; NULL with a sentence in err otherwise. */
+json_t *web_parse_body(const char *body, size_t len, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,63 @@
+/* webcheck.c — the kiosk server's pure checks (web.h): Host, Origin, body. */
+#include <string.h>
+#include <strings.h>
+
+#include "web.h"
+
+/* "127.0.0.1:8470" → host part and port. */
+void web_split_listen(const char *listen, char *host, size_t cap, char *port, size_t pcap)
+{
+	const char *colon = strrchr(listen, ':');
+	size_t n = colon ? (size_t)(colon - listen) : strlen(listen);
+	if (n >= cap)
+		n = cap - 1;
+	memcpy(host, listen, n);
+	host[n] = 0;
+	snprintf(port, pcap, "%s", colon ? colon + 1 : "");
+}
+
+bool web_host_ok(const char *listen, const char *h)
+{
+	char host[80], port[16], want[100];
+	if (!h)
+		return false;
+	web_split_listen(listen, host, sizeof host, port, sizeof port);
+	snprintf(want, sizeof want, "%s:%s", host, port);
+	if (!strcasecmp(h, want))
+		return true;
+	/* loopback may also be called localhost */
+	bool loop = !strncmp(host, "127.", 4) || !strcmp(host, "[::1]");
+	snprintf(want, sizeof want, "localhost:%s", port);
+	return loop && !strcasecmp(h, want);
+}
+
+bool web_origin_ok(const char *listen, const char *origin)
+{
+	if (!origin || strncmp(origin, "http://", 7))
+		return false;
+	const char *h = origin + 7;
+	if (strchr(h, '/'))
+		return false;
+	return web_host_ok(listen, h);
+}
+
+json_t *web_parse_body(const char *body, size_t len, char *err, size_t errlen)
+{
+	json_error_t je;
+	if (len > WEB_BODY_MAX) {
+		snprintf(err, errlen, "the request body is larger than %d bytes", WEB_BODY_MAX);
+		return NULL;
+	}
+	json_t *j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+	if (!j) {
+		snprintf(err, errlen, "the request body is not valid JSON (at character %d)", je.position);
+		return NULL;
+	}
+	if (!json_is_object(j)) {
+		json_decref(j);
+		snprintf(err, errlen, "the request body must be a JSON object");
+		return NULL;
+	}
+	return j;
+}
+

@@ -1,0 +1,548 @@
+// Kiosk flows end to end in Debian's Chromium (playwright-core, no browser
+// download) against the real sscardd, pcscd + emulated cards and the
+// reference central, set up by run.py. Every screen is photographed in
+// zh, en and elderly mode (build/e2e/) and checked by axe-core; elderly
+// mode is also checked for text size, target size and contrast.
+import { test, before, after, beforeEach } from "node:test";
+import assert from "node:assert/strict";
+import { chromium } from "playwright-core";
+import AxeBuilder from "@axe-core/playwright";
+
+const KIOSK = process.env.KIOSK_URL;
+const RIG = process.env.RIG_URL;
+const SHOTS = process.env.SHOTS;
+const ZHANG_SSN = process.env.ZHANG_SSN;
+const LI_SSN = process.env.LI_SSN;
+const ZHANG_CARD = process.env.ZHANG_CARD;
+const LI_CARD = process.env.LI_CARD;
+const ZHANG_OLD = process.env.ZHANG_OLD;
+
+let browser, context, page;
+const seen = new Set();       // screens photographed and checked already
+const axeFailures = [];
+const pageErrors = [];        // script errors on the page
+
+async function rig(path, body) {
+  const get = /^\/(otp|card\?|requests|outbox|log|printed|lookup)/.test(path);
+  const r = await fetch(RIG + path, get ? {} : {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body || {}),
+  });
+  const j = await r.json();
+  if (j.error) throw new Error(`rig ${path}: ${j.error}`);
+  return j;
+}
+
+async function step(name, timeout = 15000) {
+  try {
+    await page.waitForFunction((s) => document.querySelector("#screen")?.dataset.step === s, name, { timeout });
+  } catch (e) {
+    const v = await page.evaluate(() => JSON.stringify(window.sscardKiosk.view)).catch(() => "?");
+    throw new Error(`waiting for the ${name} screen; the page shows ${v}`);
+  }
+}
+
+async function errorCode() {
+  return page.evaluate(() => window.sscardKiosk.view?.error?.code ?? null);
+}
+
+async function waitError(code, timeout = 10000) {
+  await page.waitForFunction((c) => window.sscardKiosk.view?.error?.code === c, code, { timeout });
+}
+
+async function keypad(field, text) {
+  for (const ch of text) await page.click(`#${field} ~ .keypad button[data-key="${ch}"]`);
+}
+
+// Elderly-mode rules (shared/domain.md): body text ≥ 18 pt (24 px), touch
+// targets ≥ 60 × 60 px, contrast ≥ 4.5:1 for every text, whatever its size.
+async function elderlyChecks(label) {
+  const problems = await page.evaluate(() => {
+    const out = [];
+    const lum = (c) => {
+      const [r, g, b] = c.map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+      return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+    };
+    const rgb = (s) => (s.match(/[\d.]+/g) || []).map(Number);
+    const bgOf = (e) => {
+      for (let x = e; x; x = x.parentElement) {
+        const c = rgb(getComputedStyle(x).backgroundColor);
+        if (c.length >= 3 && (c.length < 4 || c[3] > 0.9)) return c.slice(0, 3);
+      }
+      return [255, 255, 255];
+    };
+    for (const e of document.querySelectorAll("body *")) {
+      const r = e.getBoundingClientRect();
+      if (!r.width || !r.height || e.closest("[hidden]")) continue;
+      const cs = getComputedStyle(e);
+      if (cs.visibility === "hidden" || cs.display === "none") continue;
+      const ownText = [...e.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+      if (ownText) {
+        const px = parseFloat(cs.fontSize);
+        if (px < 24 && !e.closest("#countdown .bar")) out.push(`text ${px}px < 24px: "${e.textContent.trim().slice(0, 30)}"`);
+        const fg = rgb(cs.color).slice(0, 3), bg = bgOf(e);
+        const [a, b] = [lum(fg), lum(bg)].sort((x, y) => y - x);
+        const ratio = (a + 0.05) / (b + 0.05);
+        if (ratio < 4.5) out.push(`contrast ${ratio.toFixed(2)} < 4.5: "${e.textContent.trim().slice(0, 30)}"`);
+      }
+      if (e.matches("button, input, a[href], [role=button]") && !e.disabled) {
+        const t = e.matches('input[type="checkbox"]') ? e.closest("label") || e : e;
+        const b = t.getBoundingClientRect();
+        if (b.width < 60 || b.height < 60) out.push(`target ${Math.round(b.width)}×${Math.round(b.height)} < 60×60: ${e.id || e.textContent.trim().slice(0, 20)}`);
+      }
+    }
+    return out;
+  });
+  assert.deepEqual(problems, [], `elderly mode on ${label}: ${problems.join("; ")}`);
+}
+
+// Photograph the screen in the three modes and check it, once per screen.
+async function visit(label) {
+  await page.waitForTimeout(150); // let the overlay and fonts settle
+  const key = label;
+  if (seen.has(key)) return;
+  seen.add(key);
+  const set = (lang, large) => page.evaluate(([l, g]) => {
+    const want = (btn, cond) => { if (cond) document.querySelector(btn).click(); };
+    want("#lang", (document.documentElement.lang === "zh-CN") !== (l === "zh"));
+    want("#size", document.body.classList.contains("large") !== g);
+  }, [lang, large]);
+  await page.evaluate(() => { document.querySelector("#overlay").hidden = true; });
+  await set("zh", true);
+  await elderlyChecks(label);
+  await page.screenshot({ path: `${SHOTS}/${label}-elderly.png`, fullPage: true });
+  const axe = await new AxeBuilder({ page }).withTags(["wcag2a", "wcag2aa", "wcag21aa"]).analyze();
+  for (const v of axe.violations) axeFailures.push(`${label}: ${v.id} (${v.nodes.length}) ${v.help}`);
+  await set("zh", false);
+  await page.screenshot({ path: `${SHOTS}/${label}-zh.png`, fullPage: true });
+  await set("en", false);
+  await page.screenshot({ path: `${SHOTS}/${label}-en.png`, fullPage: true });
+  const axeEn = await new AxeBuilder({ page }).withTags(["wcag2a", "wcag2aa", "wcag21aa"]).analyze();
+  for (const v of axeEn.violations) axeFailures.push(`${label} (en): ${v.id} ${v.help}`);
+  await set("zh", true);
+}
+
+async function home() {
+  const v = await page.evaluate(() => window.sscardKiosk.view);
+  if (v && v.step !== "home") {
+    if (v.step === "take_card") await rig("/remove");
+    await page.evaluate(async () => {
+      const t = (await (await fetch("/api/v1/session")).json()).token;
+      await fetch("/api/v1/flow", { method: "POST", headers: { "Content-Type": "application/json", "X-Session-Token": t }, body: JSON.stringify({ action: "cancel" }) });
+    });
+  }
+  await rig("/remove");
+  await step("home");
+}
+
+async function start(flow) {
+  await page.click(`#start-${flow}`);
+}
+
+async function identify(ssn, name) {
+  await step("identify");
+  await keypad("ssn", ssn);
+  await page.fill("#name", name);
+  await page.click("#next");
+}
+
+async function otpFor(ssn) {
+  const j = await rig(`/otp?ssn=${ssn}`);
+  return j.code;
+}
+
+before(async () => {
+  browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--no-sandbox"] });
+  context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  page = await context.newPage();
+  page.on("pageerror", (e) => pageErrors.push(String(e)));
+  await rig("/central/reset");
+  await page.goto(KIOSK);
+  await step("home");
+});
+
+after(async () => {
+  await browser?.close();
+});
+
+beforeEach(async () => {
+  await home();
+});
+
+test("the home screen: Chinese font present, six flows, help, language and size", async () => {
+  const font = await page.evaluate(async () => { await document.fonts.ready; return document.fonts.check('24px "Noto Sans CJK SC"'); });
+  assert.ok(font, "fonts-noto-cjk must be installed: without it Chinese renders as boxes");
+  for (const f of ["loss_report", "loss_cancel", "replacement", "activation", "pin_change", "status"])
+    assert.ok(await page.isVisible(`#start-${f}`), f);
+  await visit("home");
+  await page.click("#help");
+  await page.waitForSelector("#overlay:not([hidden])");
+  await visit("help-overlay");
+  const log = (await rig("/log")).log;
+  assert.match(log, /help_requested/);
+});
+
+test("report a loss: SSN check digit, wrong OTP with tries, temporary loss, local block, receipt printed", async () => {
+  await start("loss_report");
+  await visit("loss-identify");
+  // a wrong check digit is caught at the terminal
+  await identify(ZHANG_SSN.slice(0, 17) + "5", "张三");
+  await waitError("check_digit");
+  await visit("loss-identify-error");
+  // a name that does not match: the central says no, with tries left
+  await identify(ZHANG_SSN, "张四");
+  await waitError("holder_not_found");
+  await identify(ZHANG_SSN, "张三");
+  await step("otp");
+  await visit("loss-otp");
+  await keypad("code", "000000" === (await otpFor(ZHANG_SSN)) ? "111111" : "000000");
+  await page.click("#next");
+  await waitError("otp_wrong");
+  assert.equal(await page.evaluate(() => window.sscardKiosk.view.error.tries_left), 2);
+  await visit("loss-otp-wrong");
+  await keypad("code", await otpFor(ZHANG_SSN));
+  await page.click("#next");
+  await step("choose_card");
+  await visit("loss-choose-card");
+  const masked = await page.textContent("#card-0");
+  assert.match(masked, /6399\*{10}[0-9A-F]{4}/, "card numbers are masked");
+  assert.ok(!(await page.content()).includes(ZHANG_SSN), "the SSN is never on the page");
+  // the holder's first card (the one with the emulated chip)
+  const cards = await page.evaluate(() => window.sscardKiosk.view.data.cards);
+  const idx = cards.findIndex((c) => c.card.endsWith(ZHANG_OLD.slice(-4)));
+  await page.click(`#card-${idx}`);
+  await step("loss_type");
+  await visit("loss-type");
+  await page.click("#loss-temporary");
+  await step("confirm");
+  await visit("loss-confirm");
+  assert.match(await page.textContent("#screen"), /张\*/);
+  await page.click("#confirm");
+  await step("receipt");
+  await visit("loss-receipt");
+  const ref = await page.evaluate(() => window.sscardKiosk.view.data.reference);
+  assert.match(ref, /^R\d{4}-\d{4}$/);
+  // blocked here at once
+  const l = await rig(`/lookup?id=${ZHANG_OLD}`);
+  assert.equal(l.listed, true);
+  // delivered: the receipt says so
+  await page.waitForFunction(() => window.sscardKiosk.view.data.delivery === "delivered", null, { timeout: 15000 });
+  const c = await rig(`/card?id=${ZHANG_OLD}`);
+  assert.equal(c.state, "temporary");
+  await page.click("#print");
+  await page.waitForFunction(async () => true);
+  let printed = "";
+  for (let i = 0; i < 50 && !printed.includes(ref); i++) {
+    printed = (await rig("/printed")).printed;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.ok(printed.includes(ref), "the receipt went to lp with its reference");
+  assert.ok(printed.includes("-d kiosk-receipts"), "to the configured queue");
+  assert.ok(!printed.includes(ZHANG_SSN) && !printed.includes(ZHANG_OLD), "nothing unmasked on paper");
+  await page.click("#done");
+  await step("home");
+  // nothing personal left in the page
+  const left = await page.evaluate(() => JSON.stringify(window.sscardKiosk.view));
+  assert.ok(!left.includes("张") && !left.includes("6399"), left);
+});
+
+test("report a loss with the central down: the holder is sent to the counter, nothing queued", async () => {
+  await rig("/central/stop");
+  try {
+    await start("loss_report");
+    await identify(ZHANG_SSN, "张三");
+    await step("error");
+    assert.equal(await errorCode(), "central_unreachable");
+    await visit("loss-central-down");
+    await page.waitForFunction(() => window.sscardKiosk.view.step === "home", null, { timeout: 10000 });
+  } finally {
+    await rig("/central/start");
+  }
+});
+
+test("activate a new card: initial PIN, weak PINs refused, mismatch, CHANGE PIN on the chip, reported", async () => {
+  await rig("/central/card", { id: ZHANG_CARD, ssn: ZHANG_SSN, state: "sealed" });
+  await rig("/insert", { profile: "zhangsan-2.00.card" });
+  await start("activation");
+  await step("pin", 15000);
+  await visit("activation-initial-pin");
+  await keypad("pin", "123456");
+  await page.click("#next");
+  await step("new_pin");
+  await visit("activation-new-pin");
+  for (const [weak, code] of [["123456", "pin_initial"], ["888888", "pin_all_same"], ["654321", "pin_straight"], ["12345", "pin_length"]]) {
+    await keypad("pin", weak);
+    await page.click("#next");
+    await waitError(code);
+  }
+  await visit("activation-weak-pin");
+  await keypad("pin", "285714");
+  await page.click("#next");
+  await step("new_pin_again");
+  await visit("activation-new-pin-again");
+  await keypad("pin", "285741");
+  await page.click("#next");
+  await waitError("pin_mismatch");
+  assert.equal(await page.evaluate(() => window.sscardKiosk.view.step), "new_pin");
+  await keypad("pin", "285714");
+  await page.click("#next");
+  await step("new_pin_again");
+  await keypad("pin", "285714");
+  await page.click("#next");
+  await step("receipt");
+  await visit("activation-receipt");
+  await page.waitForFunction(() => window.sscardKiosk.view.data.delivery === "delivered", null, { timeout: 15000 });
+  assert.equal((await rig(`/card?id=${ZHANG_CARD}`)).state, "normal");
+  await page.click("#done");
+  await step("take_card");
+  await visit("take-card");
+  await rig("/remove");
+  await step("home");
+  const log = (await rig("/log")).log;
+  for (const pin of ["285714", "285741", "888888"]) assert.ok(!log.includes(pin), "no PIN in the log");
+});
+
+test("activation of a card already in use is refused, card asked back", async () => {
+  await rig("/insert", { profile: "zhangsan-2.00.card" });
+  await start("activation");
+  await step("error");
+  assert.equal(await errorCode(), "already_active");
+  await visit("activation-already-active");
+  await page.click("#done");
+  await step("take_card");
+});
+
+test("change PIN: wrong PIN says tries left, then blocked → counter, never loops", async () => {
+  await rig("/insert", { profile: "lisi-1.00-t0.card", set: { pin_left: 2 } });
+  await rig("/central/card", { id: LI_CARD, ssn: LI_SSN, state: "normal" });
+  await start("pin_change");
+  await step("pin");
+  await visit("pin-change-pin");
+  await keypad("pin", "111111");
+  await page.click("#next");
+  await waitError("pin_wrong");
+  assert.equal(await page.evaluate(() => window.sscardKiosk.view.error.tries_left), 1);
+  await visit("pin-change-wrong-pin");
+  await keypad("pin", "222222");
+  await page.click("#next");
+  await step("error");
+  assert.equal(await errorCode(), "pin_blocked");
+  await visit("pin-change-blocked");
+  await page.click("#done");
+  await step("take_card");
+  await rig("/remove");
+  await step("home");
+});
+
+test("change PIN: happy path on the chip and reported", async () => {
+  await rig("/insert", { profile: "lisi-1.00-t0.card" });
+  await start("pin_change");
+  await step("pin");
+  await keypad("pin", "246810");
+  await page.click("#next");
+  await step("new_pin");
+  await keypad("pin", "135792");
+  await page.click("#next");
+  await step("new_pin_again");
+  await keypad("pin", "135792");
+  await page.click("#next");
+  await step("receipt");
+  assert.equal(await page.evaluate(() => window.sscardKiosk.view.data.type), "pin_changed");
+  await page.click("#done");
+  await step("take_card");
+});
+
+test("timeout mid-PIN: back to the start, fields cleared, card asked back", async () => {
+  await rig("/insert", { profile: "lisi-1.00-t0.card" });
+  await start("pin_change");
+  await step("pin");
+  await keypad("pin", "24");
+  assert.ok(await page.isVisible("#countdown span"), "a visible countdown");
+  await page.waitForFunction(() => ["take_card", "home"].includes(window.sscardKiosk.view.step), null, { timeout: 25000 });
+  assert.equal(await errorCode(), "timeout");
+  assert.equal(await page.locator("#pin").count(), 0, "the PIN field is gone");
+});
+
+test("card pulled mid-flow: clear message, safe reset, nothing sent", async () => {
+  const before = (await rig("/requests")).requests.length;
+  await rig("/insert", { profile: "lisi-1.00-t0.card" });
+  await start("pin_change");
+  await step("pin");
+  await rig("/remove");
+  await step("error");
+  assert.equal(await errorCode(), "card_removed");
+  await visit("card-removed");
+  await page.waitForFunction(() => window.sscardKiosk.view.step === "home", null, { timeout: 10000 });
+  assert.equal((await rig("/requests")).requests.length, before);
+});
+
+test("cancel a loss: PIN verified on the card, then the central refuses after a replacement", async () => {
+  await rig("/central/card", { id: LI_CARD, ssn: LI_SSN, state: "temporary" });
+  await rig("/insert", { profile: "lisi-1.00-t0.card" });
+  await start("loss_cancel");
+  await step("pin");
+  await visit("cancel-pin");
+  await keypad("pin", "246810");
+  await page.click("#next");
+  await step("confirm");
+  await visit("cancel-confirm");
+  await page.click("#confirm");
+  await step("receipt");
+  await visit("cancel-receipt");
+  await page.waitForFunction(() => window.sscardKiosk.view.data.delivery === "delivered", null, { timeout: 15000 });
+  assert.equal((await rig(`/card?id=${LI_CARD}`)).state, "normal");
+  await page.click("#done");
+  await step("take_card");
+  // now lost again and replaced at the central: cancel is refused with the reason
+  await rig("/central/card", { id: LI_CARD, ssn: LI_SSN, state: "formal" });
+  await rig("/central/request", { key: "e2e0000000000000000000000000000a", body: { type: "replacement", card_id: LI_CARD, outlet: "East Hall" } });
+  await rig("/remove");
+  await step("home");
+  await rig("/insert", { profile: "lisi-1.00-t0.card" });
+  await start("loss_cancel");
+  await step("error");
+  assert.equal(await errorCode(), "replacement_applied");
+  await visit("cancel-after-replacement");
+  await rig("/central/card", { id: LI_CARD, ssn: LI_SSN, state: "temporary" });
+});
+
+test("central down: an activation is done on the chip, queued, and the receipt says not yet delivered", async () => {
+  await rig("/central/card", { id: ZHANG_CARD, ssn: ZHANG_SSN, state: "sealed" });
+  await rig("/central/stop");
+  try {
+    await rig("/insert", { profile: "zhangsan-2.00.card" });
+    await start("activation");
+    await step("pin");
+    assert.equal(await page.evaluate(() => window.sscardKiosk.view.offline), true);
+    await keypad("pin", "123456");
+    await page.click("#next");
+    await step("new_pin");
+    await keypad("pin", "402918");
+    await page.click("#next");
+    await step("new_pin_again");
+    await keypad("pin", "402918");
+    await page.click("#next");
+    await step("receipt");
+    await page.waitForSelector("#banner p"); // the offline banner
+    await visit("offline-receipt");
+    assert.equal(await page.evaluate(() => window.sscardKiosk.view.data.delivery), "pending");
+    const ob = await rig("/outbox");
+    assert.ok(ob.pending >= 1, JSON.stringify(ob));
+  } finally {
+    await rig("/central/start");
+  }
+  // the outbox delivers it when the central is back; the receipt follows
+  await page.waitForFunction(() => window.sscardKiosk.view.data.delivery === "delivered", null, { timeout: 20000 });
+  assert.equal((await rig(`/card?id=${ZHANG_CARD}`)).state, "normal");
+  await page.click("#done");
+});
+
+test("replacement: apply for the lost card (outlet, delegated, fee, date), then ask where it is", async () => {
+  await rig("/central/card", { id: ZHANG_OLD, ssn: ZHANG_SSN, state: "formal" });
+  await start("replacement");
+  await step("replace_menu");
+  await visit("replace-menu");
+  await page.click("#replace-apply");
+  await identify(ZHANG_SSN, "张三");
+  await step("otp");
+  await keypad("code", await otpFor(ZHANG_SSN));
+  await page.click("#next");
+  await step("choose_card");
+  const cards = await page.evaluate(() => window.sscardKiosk.view.data.cards);
+  await page.click(`#card-${cards.findIndex((c) => c.card.endsWith(ZHANG_OLD.slice(-4)))}`);
+  await step("outlet");
+  await visit("replace-outlet");
+  await page.check("#delegated");
+  await page.click("#outlet-1");
+  await step("agent");
+  await visit("replace-agent");
+  await keypad("ssn", ZHANG_SSN);
+  await page.fill("#name", "张三");
+  await page.click("#next");
+  await waitError("agent_same");
+  await keypad("ssn", LI_SSN);
+  await page.fill("#name", "李四");
+  await page.click("#next");
+  await step("confirm");
+  await visit("replace-confirm");
+  const d = await page.evaluate(() => window.sscardKiosk.view.data);
+  assert.equal(d.fee_fen, 1000);
+  assert.match(d.ready_date, /^\d{4}-\d{2}-\d{2}$/);
+  await page.click("#confirm");
+  await step("receipt");
+  await visit("replace-receipt");
+  await page.waitForFunction(() => window.sscardKiosk.view.data.delivery === "delivered", null, { timeout: 15000 });
+  await page.click("#done");
+  await step("home");
+  // progress query
+  await start("replacement");
+  await page.click("#replace-progress");
+  await identify(ZHANG_SSN, "张三");
+  await step("otp");
+  await keypad("code", await otpFor(ZHANG_SSN));
+  await page.click("#next");
+  await step("choose_card");
+  const cards2 = await page.evaluate(() => window.sscardKiosk.view.data.cards);
+  await page.click(`#card-${cards2.findIndex((c) => c.card.endsWith(ZHANG_OLD.slice(-4)))}`);
+  await step("progress");
+  await visit("replace-progress");
+  const r = await page.evaluate(() => window.sscardKiosk.view.data.replacement);
+  assert.equal(r.ready_date, d.ready_date);
+  assert.match(r.outlet, /人民医院/);
+  await page.click("#done");
+});
+
+test("card status: state, validity and list freshness", async () => {
+  await rig("/central/card", { id: ZHANG_CARD, ssn: ZHANG_SSN, state: "normal" });
+  await rig("/insert", { profile: "zhangsan-2.00.card" });
+  await start("status");
+  await step("status");
+  await visit("status");
+  const d = await page.evaluate(() => window.sscardKiosk.view.data);
+  assert.equal(d.state, "normal");
+  assert.equal(d.source, "central");
+  assert.ok("expiry_date" in d && "list" in d);
+  assert.match(await page.textContent("#screen"), /6399\*{10}4966/);
+  await page.click("#done");
+  await step("take_card");
+});
+
+test("not a social security card: plain refusal", async () => {
+  await rig("/insert", { profile: "bankcard.card" });
+  await start("status");
+  await step("error");
+  assert.equal(await errorCode(), "not_ssc");
+  await visit("not-ssc");
+});
+
+test("the API refuses other origins, bad hosts, missing tokens, big and bad bodies", async () => {
+  const url = KIOSK + "api/v1/flow";
+  const tok = (await (await fetch(KIOSK + "api/v1/session")).json()).token;
+  const origin = KIOSK.replace(/\/$/, "");
+  const post = (headers, body) => fetch(url, { method: "POST", headers: Object.assign({ "Content-Type": "application/json" }, headers), body });
+  let r = await post({ Origin: "http://evil.example", "X-Session-Token": tok }, '{"action":"cancel"}');
+  assert.equal(r.status, 403);
+  assert.equal((await r.json()).error, "bad_origin");
+  r = await post({ Origin: origin }, '{"action":"cancel"}');
+  assert.equal(r.status, 403);
+  assert.equal((await r.json()).error, "session");
+  r = await post({ Origin: origin, "X-Session-Token": tok }, "{not json");
+  assert.equal(r.status, 400);
+  assert.equal((await r.json()).error, "bad_request");
+  r = await post({ Origin: origin, "X-Session-Token": tok }, JSON.stringify({ action: "x", pad: "a".repeat(9000) }));
+  assert.equal(r.status, 413);
+  r = await post({ Origin: origin, "X-Session-Token": tok }, '{"action":"input","step":"otp","code":"1"}');
+  assert.equal(r.status, 409);
+  assert.equal((await r.json()).error, "wrong_step");
+  // DNS rebinding: a name that resolves here but is not ours
+  const http = await import("node:http");
+  const status = await new Promise((res) => {
+    http.get(KIOSK + "api/v1/state", { headers: { Host: "attacker.example:8470" } }, (resp) => res(resp.statusCode));
+  });
+  assert.equal(status, 403);
+});
+
+test("accessibility: axe-core found nothing on any screen", () => {
+  assert.deepEqual(axeFailures, []);
+  assert.deepEqual(pageErrors, [], "no script errors on the page");
+  assert.ok(seen.size >= 20, `screens checked: ${seen.size}`);
+});
