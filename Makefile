@@ -42,7 +42,7 @@ CTL_SRC    := client/sscardctl.c
 VCARD_SRC  := sim/vcard.c
 
 UNIT_TESTS := test-apdu test-ssc test-config test-losslist test-lossfmt test-lossidx test-outbox \
-              test-pinrule
+              test-pinrule test-flow
 UNIT_BINS  := $(UNIT_TESTS:%=$(BUILD)/tests/%)
 
 PROGS := $(BUILD)/sscardd $(BUILD)/sscardctl $(BUILD)/sscard-vcard $(BUILD)/bench-read \
@@ -113,6 +113,13 @@ $(BUILD)/fuzz-outbox: $(FUZZ_OUTBOX_SRC)
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror -Wno-unused-parameter $(PKG_CFLAGS) \
 	  -fsanitize=fuzzer,address,undefined -o $@ $^ $(PKG_LIBS)
 
+FUZZ_API_SRC := tests/fuzz/fuzz_api.c daemon/flow.c daemon/webcheck.c daemon/config.c daemon/log.c \
+	daemon/mask.c daemon/pinrule.c apdu/ssc.c apdu/apdu.c apdu/sserr.c apdu/atr.c
+$(BUILD)/fuzz-api: $(FUZZ_API_SRC)
+	@mkdir -p $(dir $@)
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror -Wno-unused-parameter $(PKG_CFLAGS) \
+	  -fsanitize=fuzzer,address,undefined -o $@ $^ $(PKG_LIBS)
+
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
 deps:
@@ -128,7 +135,8 @@ unit: $(UNIT_BINS)
 integration: all
 	@python3 tests/integration/run.py --build $(BUILD)
 
-fuzz: $(BUILD)/fuzz-parsers $(BUILD)/fuzz-requests $(BUILD)/fuzz-lossfmt $(BUILD)/fuzz-outbox
+fuzz: $(BUILD)/fuzz-parsers $(BUILD)/fuzz-requests $(BUILD)/fuzz-lossfmt $(BUILD)/fuzz-outbox \
+      $(BUILD)/fuzz-api
 	@mkdir -p $(BUILD)/fuzz-corpus $(BUILD)/fuzz-corpus-requests $(BUILD)/fuzz-corpus-lossfmt
 	$(BUILD)/fuzz-parsers -max_total_time=$${FUZZ_SECONDS:-30} -print_final_stats=1 \
 	  $(BUILD)/fuzz-corpus tests/fuzz/seeds
@@ -139,6 +147,9 @@ fuzz: $(BUILD)/fuzz-parsers $(BUILD)/fuzz-requests $(BUILD)/fuzz-lossfmt $(BUILD
 	@mkdir -p $(BUILD)/fuzz-corpus-outbox
 	$(BUILD)/fuzz-outbox -max_total_time=$${FUZZ_SECONDS:-30} -print_final_stats=1 \
 	  $(BUILD)/fuzz-corpus-outbox tests/fuzz/seeds-outbox
+	@mkdir -p $(BUILD)/fuzz-corpus-api
+	$(BUILD)/fuzz-api -max_total_time=$${FUZZ_SECONDS:-30} -print_final_stats=1 \
+	  -dict=tests/fuzz/api.dict $(BUILD)/fuzz-corpus-api tests/fuzz/seeds-api
 
 demo: deps all
 	@bash sim/demo.sh $(BUILD)

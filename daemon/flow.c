@@ -939,6 +939,11 @@ enum ss_err flow_action(struct flow *f, json_t *req, char *err, size_t errlen)
 			return SS_OK;
 		if (f->step == ST_TAKE_CARD) /* the card is still in: keep asking */
 			return SS_OK;
+		if (f->step == ST_BUSY && f->wait == W_PIN_CHANGE) {
+			/* the chip may be changing right now: its answer decides */
+			snprintf(err, errlen, "the card's PIN is being changed; a moment");
+			return SS_E_BUSY;
+		}
 		clear_error(f);
 		go_home(f);
 	} else if (!strcmp(a, "done")) {

@@ -19,7 +19,21 @@ if [ "${SSCARD_IN_NS:-}" != 1 ]; then
 		exit 1
 	fi
 	mkdir -p "$SOCK_DIR"
-	exec env SSCARD_IN_NS=1 unshare --mount --net --pid --fork --mount-proc --kill-child \
+	# The interactive demo keeps the machine's loopback so that a browser
+	# here can open the kiosk page; the one-shot run (make check) gets a
+	# private network as well.
+	NET=
+	if [ "${SSCARD_DEMO_ONCE:-}" = 1 ]; then
+		NET=--net
+	else
+		for port in 8470 8480; do
+			if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+				echo "demo: port $port on 127.0.0.1 is in use; stop what uses it first." >&2
+				exit 1
+			fi
+		done
+	fi
+	exec env SSCARD_IN_NS=1 unshare --mount $NET --pid --fork --mount-proc --kill-child \
 		bash "$0" "$BUILD"
 fi
 
@@ -29,10 +43,13 @@ stop() {
 	trap - INT TERM EXIT
 	echo
 	echo "demo: stopping sscardd, the emulated card, the central and pcscd …"
+	[ -n "${SLEEPER:-}" ] && kill "$SLEEPER" 2>/dev/null
 	for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
 		kill "${PIDS[$i]}" 2>/dev/null || true
-		wait "${PIDS[$i]}" 2>/dev/null || true
+		# a short wait each: the next one is stopped even if this one lingers
+		for _ in $(seq 50); do kill -0 "${PIDS[$i]}" 2>/dev/null || break; sleep 0.1; done
 	done
+	wait 2>/dev/null || true
 	rm -f "$SOCK"
 	rm -rf "$TMP"
 	echo "demo: stopped."
@@ -41,7 +58,7 @@ trap 'stop; exit 0' INT # Ctrl-C is how a demo ends
 trap 'stop; exit 143' TERM
 trap stop EXIT
 
-ip link set lo up
+ip link set lo up 2>/dev/null || true
 # Our own pcscd socket directory, hiding the machine's one in here only.
 mkdir -p /run/pcscd
 mount -t tmpfs tmpfs /run/pcscd
@@ -58,10 +75,15 @@ for _ in $(seq 100); do [ -S /run/pcscd/pcscd.comm ] && break; sleep 0.05; done
 CENTRAL=127.0.0.1:8480
 C() { "$BUILD/sscard-central" -d "$TMP/central" "$@"; }
 C keygen >"$TMP/central.pk"
+# 张三: the card in the reader is new (sealed: try "activate", initial PIN
+# 123456), and an older card of his can be reported lost without a chip.
+# 李四: his card (the second in the reader, PIN 246810) is reported lost
+# (temporary): try "cancel a loss".
 C holder-add 111111198101011110 张三 13800138000
-C card-add 639900D15600000500BF7C7A48FB4966 111111198101011110 normal
+C card-add 639900D15600000500BF7C7A48FB4966 111111198101011110 sealed
+C card-add 639900D15600000500000000000000A1 111111198101011110 normal
 C holder-add 639900194503120024 李四 13900139000
-C card-add 639900D156000005001122334455667A 639900194503120024 normal
+C card-add 639900D156000005001122334455667A 639900194503120024 temporary
 C generate 1000 >/dev/null # other regions' losses, so that the list is not empty
 C publish "$TMP/pub" >/dev/null
 SSCARD_CENTRAL_TOKEN=demo-token "$BUILD/sscard-central" -d "$TMP/central" serve "$TMP/pub" \
@@ -79,12 +101,39 @@ list_url = http://$CENTRAL
 push_url = http://$CENTRAL/wait
 public_key = $(cat "$TMP/central.pk")
 token = demo-token
+[ui]
+root = $ROOT/ui
+[policy]
+outlets = 城东社保服务大厅 East service hall; 人民医院服务点 People's Hospital desk
 EOF
 "$BUILD/sscardd" -f -c "$TMP/sscard.conf" 2>"$TMP/sscardd.log" &
 PIDS+=($!)
 for _ in $(seq 100); do [ -S "$SOCK" ] && break; sleep 0.05; done
 [ -S "$SOCK" ] || { echo "demo: sscardd did not start:" >&2; cat "$TMP/sscardd.log" >&2; exit 1; }
 chmod 0666 "$SOCK" # a demo: let any local user's sscardctl in
+
+KIOSK=http://127.0.0.1:8470/
+# One-time codes are "sent by SMS" by the emulated central: show them here
+# (one plain loop: a single process that stops when told).
+(
+	seen=0
+	while sleep 0.5; do
+		n=$(grep -c "one-time code" "$TMP/central.log" 2>/dev/null) || n=0
+		if [ "$n" -gt "$seen" ]; then
+			grep "one-time code" "$TMP/central.log" | tail -n $((n - seen)) | sed 's/^/  [SMS] /'
+			seen=$n
+		fi
+	done
+) &
+PIDS+=($!)
+if [ "${SSCARD_DEMO_ONCE:-}" != 1 ] && { [ -n "${DISPLAY:-}" ] || [ -n "${WAYLAND_DISPLAY:-}" ]; } &&
+	command -v chromium >/dev/null; then
+	SANDBOX=
+	[ "$(id -u)" = 0 ] && SANDBOX=--no-sandbox # root: Chromium refuses its sandbox
+	chromium --kiosk $SANDBOX --user-data-dir="$TMP/chromium" --no-first-run "$KIOSK" \
+		>"$TMP/chromium.log" 2>&1 &
+	PIDS+=($!)
+fi
 
 CARDS=(zhangsan-2.00 lisi-1.00-t0 ayiguli-2.00-longname wangwu-3.00 bankcard)
 card=0
@@ -108,6 +157,15 @@ insert
 cat <<EOF
 
   sscard demo is running.
+
+  The kiosk: open $KIOSK in a browser on this machine
+  (started in kiosk mode when a display was found). Try every flow:
+    - 新卡启用 / Activate: the card in the reader is new; initial PIN 123456.
+    - 挂失 / Report a loss: SSN 111111198101011110, name 张三; the one-time
+      code appears below as [SMS]; pick the card ending A1.
+    - 补卡 / Replacement: the same identity, after the loss; then "where is it".
+    - 解除挂失 / Cancel a loss: press Enter here to insert 李四's card (PIN 246810).
+    - 修改密码 / Change PIN, 查询卡状态 / Card status: any card in the reader.
     reader : Virtual PCD 00 00 (emulated, through a private pcscd)
     card   : ${CARDS[$card]} (sim/profiles/${CARDS[$card]}.card)
     socket : $SOCK
@@ -143,7 +201,8 @@ fi
 while :; do
 	if ! read -r _; then
 		sleep 3600 & # no terminal: just keep running until Ctrl-C / TERM
-		wait $! || true
+		SLEEPER=$!
+		wait $SLEEPER || true
 		continue
 	fi
 	card=$(((card + 1) % ${#CARDS[@]}))

@@ -61,7 +61,7 @@ JOBS=$(nproc 2>/dev/null || echo 2)
 stage build-gcc make -j"$JOBS" BUILD=build all
 stage build-clang make -j"$JOBS" CC=clang BUILD=build/clang all
 stage build-asan-ubsan make -j"$JOBS" SAN=1 BUILD=build/san all
-stage build-fuzz make BUILD=build build/fuzz-parsers build/fuzz-requests build/fuzz-lossfmt build/fuzz-outbox
+stage build-fuzz make BUILD=build build/fuzz-parsers build/fuzz-requests build/fuzz-lossfmt build/fuzz-outbox build/fuzz-api
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
@@ -76,6 +76,16 @@ for t in build/san/tests/test-*; do
 done
 tests integration python3 tests/integration/run.py --build build
 tests integration-asan python3 tests/integration/run.py --build build/san
+# The kiosk in Debian's Chromium: playwright-core + axe-core from npm
+# (pinned by tests/e2e/package-lock.json; no browser download).
+e2e_deps() {
+	[ -d tests/e2e/node_modules/playwright-core ] && [ -d tests/e2e/node_modules/@axe-core/playwright ] &&
+		return 0
+	(cd tests/e2e && npm ci --no-audit --no-fund </dev/null)
+}
+stage e2e-deps e2e_deps
+tests e2e python3 tests/e2e/run.py --build build
+tests e2e-asan python3 tests/e2e/run.py --build build/san
 systemd_units() { # install into a scratch prefix, verify, score the hardening
 	rm -rf build/stage
 	make -s install PREFIX="$PWD/build/stage" || return 1

@@ -5,11 +5,16 @@ set -e
 PKGS="gcc clang make pkg-config libclang-rt-14-dev python3 iproute2 util-linux
       pcscd libpcsclite-dev vsmartcard-vpcd libcmocka-dev libsystemd-dev
       libjansson-dev libinih-dev libsqlite3-dev libsodium-dev systemd
-      libcurl4-openssl-dev nginx-light libmicrohttpd-dev openssl"
+      libcurl4-openssl-dev nginx-light libmicrohttpd-dev openssl
+      chromium fonts-noto-cjk cups-client"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
+# node + npm run the browser tests (playwright-core from npm); a machine
+# that has them from elsewhere (NodeSource) keeps its own
+command -v node >/dev/null 2>&1 || missing="$missing nodejs"
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
 [ -z "$missing" ] && exit 0
 echo "deps: installing$missing"
 if [ "$(id -u)" != 0 ]; then
