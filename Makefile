@@ -178,6 +178,10 @@ install: $(BUILD)/sscardd $(BUILD)/sscardctl
 	chmod 0644 $(DESTDIR)$(UNITDIR)/sscardd.service
 	install -m 0644 systemd/sscard.sysusers $(DESTDIR)$(SYSUSERSDIR)/sscard.conf
 	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/sscard/README.md
+	install -d -m 0755 $(DESTDIR)$(PREFIX)/share/sscard/ui
+	install -m 0644 ui/*.html ui/*.css ui/*.js $(DESTDIR)$(PREFIX)/share/sscard/ui/
+	install -m 0644 systemd/sscard-kiosk.service.example \
+	  $(DESTDIR)$(PREFIX)/share/doc/sscard/sscard-kiosk.service.example
 
 clean:
 	rm -rf build

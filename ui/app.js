@@ -186,7 +186,8 @@
       })));
     draw();
     return {
-      node: el("div", { class: "field" }, el("label", { for: opts.id, text: opts.label }), shown, pad),
+      node: el("div", { class: "field kp" }, el("label", { for: opts.id, text: opts.label }), shown,
+        opts.below ? el("div", { class: "below" }, opts.below) : null, pad),
       get value() { return value; },
       wipe() { value = ""; draw(); },
     };
@@ -222,11 +223,11 @@
       return [el("h2", { text: tr("busy_" + (d.what || "wait")), "aria-busy": "true" })];
     },
     identify(d, agent) {
-      const ssn = keypadField({ id: "ssn", label: tr("ssn"), max: 18, x: true });
       const name = el("input", { class: "display", id: "name", type: "text", autocomplete: "off", maxlength: "30", oninput: alive });
+      const ssn = keypadField({ id: "ssn", label: tr("ssn"), max: 18, x: true,
+        below: el("div", { class: "field" }, el("label", { for: "name", text: tr("name") }), name,
+          el("p", { style: "margin:0", text: tr("name_hint") })) });
       return [el("h2", { text: tr(agent ? "agent_title" : "identify_title") }), inlineError(), ssn.node,
-        el("div", { class: "field" }, el("label", { for: "name", text: tr("name") }), name,
-          el("p", { style: "margin:0", text: tr("name_hint") })),
         actions(el("button", { type: "button", class: "primary", id: "next", text: tr("next"),
           onclick: () => { const v = ssn.value; ssn.wipe(); input({ ssn: v, name: name.value.trim() }); } }))];
     },

@@ -299,6 +299,7 @@ test("activate a new card: initial PIN, weak PINs refused, mismatch, CHANGE PIN 
   await step("home");
   const log = (await rig("/log")).log;
   for (const pin of ["285714", "285741", "888888"]) assert.ok(!log.includes(pin), "no PIN in the log");
+  assert.ok(!log.includes(ZHANG_SSN) && !log.includes("张三"), "no SSN or name in the log");
 });
 
 test("activation of a card already in use is refused, card asked back", async () => {
@@ -422,7 +423,8 @@ test("central down: an activation is done on the chip, queued, and the receipt s
     await keypad("pin", "402918");
     await page.click("#next");
     await step("receipt");
-    await page.waitForSelector("#banner p"); // the offline banner
+    // the offline banner: the card service cannot be reached
+    await page.waitForFunction(() => /联系不上|cannot be reached/.test(document.querySelector("#banner").textContent));
     await visit("offline-receipt");
     assert.equal(await page.evaluate(() => window.sscardKiosk.view.data.delivery), "pending");
     const ob = await rig("/outbox");
