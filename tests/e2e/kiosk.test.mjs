@@ -145,6 +145,18 @@ async function identify(ssn, name) {
   await page.click("#next");
 }
 
+// SSN + name, the one-time code the central "sent", then the card whose
+// id ends like cardId.
+async function identifyAndChoose(ssn, name, cardId) {
+  await identify(ssn, name);
+  await step("otp");
+  await keypad("code", await otpFor(ssn));
+  await page.click("#next");
+  await step("choose_card");
+  const cards = await page.evaluate(() => window.sscardKiosk.view.data.cards);
+  await page.click(`#card-${cards.findIndex((c) => c.card.endsWith(cardId.slice(-4)))}`);
+}
+
 async function otpFor(ssn) {
   const j = await rig(`/otp?ssn=${ssn}`);
   return j.code;
@@ -444,13 +456,7 @@ test("replacement: apply for the lost card (outlet, delegated, fee, date), then 
   await step("replace_menu");
   await visit("replace-menu");
   await page.click("#replace-apply");
-  await identify(ZHANG_SSN, "张三");
-  await step("otp");
-  await keypad("code", await otpFor(ZHANG_SSN));
-  await page.click("#next");
-  await step("choose_card");
-  const cards = await page.evaluate(() => window.sscardKiosk.view.data.cards);
-  await page.click(`#card-${cards.findIndex((c) => c.card.endsWith(ZHANG_OLD.slice(-4)))}`);
+  await identifyAndChoose(ZHANG_SSN, "张三", ZHANG_OLD);
   await step("outlet");
   await visit("replace-outlet");
   await page.check("#delegated");
@@ -478,13 +484,7 @@ test("replacement: apply for the lost card (outlet, delegated, fee, date), then 
   // progress query
   await start("replacement");
   await page.click("#replace-progress");
-  await identify(ZHANG_SSN, "张三");
-  await step("otp");
-  await keypad("code", await otpFor(ZHANG_SSN));
-  await page.click("#next");
-  await step("choose_card");
-  const cards2 = await page.evaluate(() => window.sscardKiosk.view.data.cards);
-  await page.click(`#card-${cards2.findIndex((c) => c.card.endsWith(ZHANG_OLD.slice(-4)))}`);
+  await identifyAndChoose(ZHANG_SSN, "张三", ZHANG_OLD);
   await step("progress");
   await visit("replace-progress");
   const r = await page.evaluate(() => window.sscardKiosk.view.data.replacement);
