@@ -220,9 +220,15 @@ void kiosk_event(struct kiosk *k, json_t *event)
 	const char *reader = json_string_value(json_object_get(event, "reader"));
 	if (!k || !e)
 		return;
-	if (!strcmp(e, "card_inserted") && reader)
+	bool in = !strcmp(e, "card_inserted"), out = !strcmp(e, "card_removed");
+	if ((in || out) && reader) { /* for pages: that a card came or went, nothing about it */
+		json_t *c = json_pack("{s:b}", "present", in);
+		k->deps.publish(k->deps.arg, "card", c);
+		json_decref(c);
+	}
+	if (in && reader)
 		flow_card_event(k->flow, reader, true);
-	else if ((!strcmp(e, "card_removed") || !strcmp(e, "reader_removed")) && reader)
+	else if ((out || !strcmp(e, "reader_removed")) && reader)
 		flow_card_event(k->flow, reader, false);
 	else if (!strcmp(e, "outbox_delivered") || !strcmp(e, "outbox_failed"))
 		flow_outbox_event(k->flow,

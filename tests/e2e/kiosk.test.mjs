@@ -495,9 +495,20 @@ test("replacement: apply for the lost card (outlet, delegated, fee, date), then 
 
 test("card status: state, validity and list freshness", async () => {
   await rig("/central/card", { id: ZHANG_CARD, ssn: ZHANG_SSN, state: "normal" });
-  await rig("/insert", { profile: "zhangsan-2.00.card" });
+  // no card yet: the kiosk asks for one and reads it when it comes
   await start("status");
+  await step("insert_card");
+  await visit("insert-card");
+  await page.evaluate(() => {
+    window.__cards = [];
+    const es = new EventSource("/api/v1/events");
+    es.addEventListener("card", (e) => window.__cards.push(JSON.parse(e.data)));
+    return new Promise((r) => es.addEventListener("view", r, { once: true }));
+  });
+  await rig("/insert", { profile: "zhangsan-2.00.card" });
   await step("status");
+  await page.waitForFunction(() => window.__cards.some((c) => c.present === true));
+  assert.deepEqual(Object.keys(await page.evaluate(() => window.__cards[0])), ["present"], "a card event says nothing about the card");
   await visit("status");
   const d = await page.evaluate(() => window.sscardKiosk.view.data);
   assert.equal(d.state, "normal");
