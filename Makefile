@@ -13,7 +13,7 @@ SAN     ?=
 PREFIX  ?= /usr/local
 DESTDIR ?=
 
-PKGS    := libpcsclite libsystemd jansson inih sqlite3 libsodium libcurl libmicrohttpd
+PKGS    := libpcsclite libsystemd jansson inih sqlite3 libsodium libcurl libmicrohttpd libnfc
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -29,7 +29,7 @@ CFLAGS  := $(filter-out -D_FORTIFY_SOURCE=2,$(CFLAGS))
 LDFLAGS += -fsanitize=address,undefined
 endif
 
-CORE_SRC := apdu/sserr.c apdu/apdu.c apdu/atr.c apdu/ssc.c drivers/pcsc.c \
+CORE_SRC := apdu/sserr.c apdu/apdu.c apdu/atr.c apdu/ssc.c drivers/pcsc.c drivers/nfc.c \
             daemon/json.c daemon/mask.c daemon/config.c daemon/log.c daemon/request.c \
             daemon/losslist.c daemon/lossfmt.c daemon/lossidx.c daemon/notify.c daemon/http.c \
             daemon/outbox.c daemon/pinrule.c daemon/flow.c daemon/webcheck.c
@@ -39,7 +39,7 @@ CORE_LIB := $(BUILD)/libsscard-core.a
 DAEMON_SRC := daemon/sscardd.c daemon/readers.c daemon/control.c daemon/sync.c daemon/kiosk.c \
               daemon/upcall.c daemon/web.c
 CTL_SRC    := client/sscardctl.c
-VCARD_SRC  := sim/vcard.c
+VCARD_SRC  := sim/vcard.c sim/cardsim.c
 
 UNIT_TESTS := test-apdu test-ssc test-config test-losslist test-lossfmt test-lossidx test-outbox \
               test-pinrule test-flow
@@ -47,7 +47,7 @@ UNIT_BINS  := $(UNIT_TESTS:%=$(BUILD)/tests/%)
 
 PROGS := $(BUILD)/sscardd $(BUILD)/sscardctl $(BUILD)/sscard-vcard $(BUILD)/bench-read \
 	 $(BUILD)/bench-lossfmt $(BUILD)/bench-losslist $(BUILD)/sscard-central \
-	 $(BUILD)/pcsc-poke
+	 $(BUILD)/pcsc-poke $(BUILD)/sscard-pn532 $(BUILD)/nfc-read
 
 .PHONY: all clean check check-build unit integration fuzz demo deps bench help install
 all: $(PROGS) $(UNIT_BINS)
@@ -69,6 +69,9 @@ $(BUILD)/sscardctl: $(CTL_SRC:%.c=$(BUILD)/obj/%.o) $(CORE_LIB)
 $(BUILD)/sscard-vcard: $(VCARD_SRC:%.c=$(BUILD)/obj/%.o) $(CORE_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^
 
+$(BUILD)/sscard-pn532: $(BUILD)/obj/sim/pn532.o $(BUILD)/obj/sim/cardsim.o $(CORE_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^
+
 $(BUILD)/bench-read: $(BUILD)/obj/bench/bench_read.o $(CORE_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
@@ -80,6 +83,9 @@ $(BUILD)/bench-losslist: $(BUILD)/obj/bench/bench_losslist.o $(CORE_LIB)
 
 $(BUILD)/bench-lossfmt: $(BUILD)/obj/bench/bench_lossfmt.o $(CORE_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+
+$(BUILD)/nfc-read: $(BUILD)/obj/tests/integration/nfc_read.o $(CORE_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(BUILD)/pcsc-poke: $(BUILD)/obj/tests/integration/pcsc_poke.o
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)

@@ -72,4 +72,27 @@ void pcsc_disconnect_unpower(struct rdr_card *card);
 /* pcsc-lite return value → project error (context-free mapping). */
 enum ss_err pcsc_err(long rv);
 
+/* ---- NFC (libnfc) --------------------------------------------------------- */
+
+struct nfc_rdr;
+
+/* Open the device named by connstring (a libnfc connstring such as
+ * "pn532_uart:/dev/ttyUSB0"; "auto": the first device libnfc finds) and
+ * make it an ISO 14443 initiator. Opening costs ≥ 50 ms in libnfc: open
+ * once and keep it. *name gets "NFC <connstring>". SS_E_NO_READER when the
+ * device is not there or does not answer. All calls on one thread. */
+enum ss_err nfc_rdr_open(const char *connstring, struct nfc_rdr **out, char *name, size_t cap);
+void nfc_rdr_close(struct nfc_rdr *r);
+/* Look for an ISO 14443-4 card (type A, then B) once, without waiting.
+ * SS_OK with card filled (transport ready, ATR made from the ATS as PC/SC
+ * part 3 does, interface "contactless"), SS_E_NO_CARD, or SS_E_READER
+ * when the device stopped answering (close and open it again). */
+enum ss_err nfc_rdr_poll(struct nfc_rdr *r, struct rdr_card *card);
+/* Whether the selected card is still on the field (one short exchange). */
+bool nfc_rdr_present(struct nfc_rdr *r);
+/* Let the selected card go (it must be polled again). */
+void nfc_rdr_release(struct nfc_rdr *r);
+/* libnfc error → project error; removed: the card left the field. */
+enum ss_err nfc_rdr_err(int rv, bool removed);
+
 #endif

@@ -70,6 +70,7 @@ PERSONAL = ["ssn", "name", "sex", "nation", "birthplace", "birth_date"]
 ALL_FIELDS = ["spec_version", "card_id", "region", "card_type", "issuer", "issue_date",
               "expiry_date", "card_number"] + PERSONAL
 
+ROOT_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TESTS = []
 
 
@@ -1292,6 +1293,93 @@ def central_api_follows_the_card_rules(rig):
         check(st == 200 and j["state"] == "normal", j)
     finally:
         srv.stop()
+
+
+# ---- contactless: drivers/nfc.c through the real libnfc and sscard-pn532 ----
+
+class Pn532:
+    """sim/sscard-pn532 on a pty, reachable as pn532_uart:LINK."""
+
+    def __init__(self, rig, profile, *args, name="pn532"):
+        self.link = os.path.join(rig.tmp, name)
+        path = profile if os.path.isabs(profile) else os.path.join(ROOT_DIR, "sim", "profiles", profile)
+        self.proc = subprocess.Popen([os.path.join(rig.build, "sscard-pn532"), "-p", path,
+                                      "--link", self.link] + list(args),
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.proc.stdout.readline()  # the pty's name: it is ready
+        self.conn = "pn532_uart:" + self.link
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        self.proc.wait(10)
+
+
+def nfc_read(rig, conn, rounds=1, timeout=30):
+    r = subprocess.run([os.path.join(rig.build, "nfc-read"), conn, str(rounds)],
+                       capture_output=True, text=True, timeout=timeout,
+                       env=dict(os.environ, LIBNFC_LOG_LEVEL="0"))
+    line = r.stdout.strip().splitlines()[-1] if r.stdout.strip() else "{}"
+    return r.returncode, json.loads(line)
+
+
+@test
+def contactless_read_equals_contact_read_for_every_profile(rig):
+    for profile in EXPECT:
+        _, rc, contact, err = read_card(rig, profile)
+        check(rc == 0, "%s contact: %s" % (profile, err))
+        for c in list(rig.cards):
+            rig.remove(c)
+        dev = Pn532(rig, profile)
+        try:
+            rc, nfc = nfc_read(rig, dev.conn)
+        finally:
+            dev.stop()
+        check(rc == 0 and nfc.get("ok"), "%s contactless: %r" % (profile, nfc))
+        check(nfc["interface"] == "contactless", "interface %r" % nfc["interface"])
+        for k in ALL_FIELDS + ["atr_historical", "apdus"]:
+            check(nfc.get(k) == contact.get(k),
+                  "%s: %s contactless %r != contact %r" % (profile, k, nfc.get(k), contact.get(k)))
+        check(nfc.get("errors") == contact.get("errors"), "%s: errors differ" % profile)
+        wait_for(lambda: not rig.card_present(), 5)
+
+
+@test
+def contactless_chained_long_answers_and_faults(rig):
+    # every answer longer than 16 bytes comes in MI-chained pieces
+    dev = Pn532(rig, "ayiguli-2.00-longname.card", "--chain-at", "16")
+    try:
+        rc, j = nfc_read(rig, dev.conn)
+        check(rc == 0 and j["name"] == EXPECT["ayiguli-2.00-longname.card"]["name"], "chained: %r" % j)
+    finally:
+        dev.stop()
+    # no card on the field: a plain no_card, quickly
+    dev = Pn532(rig, "zhangsan-2.00.card", "--no-card")
+    try:
+        t0 = time.monotonic()
+        rc, j = nfc_read(rig, dev.conn)
+        check(rc == 1 and j.get("error") == "no_card", "no card: %r" % j)
+        check(time.monotonic() - t0 < 5, "no card took %.1f s" % (time.monotonic() - t0))
+    finally:
+        dev.stop()
+    # the card leaves the field mid-read: card_removed, not a hang
+    dev = Pn532(rig, "zhangsan-2.00.card", "--remove-after", "5")
+    try:
+        rc, j = nfc_read(rig, dev.conn)
+        check(rc == 1 and j.get("error") == "card_removed", "removed: %r" % j)
+    finally:
+        dev.stop()
+    # a garbage frame instead of an answer: an error with a code, no crash, no hang
+    dev = Pn532(rig, "zhangsan-2.00.card", "--garbage-after", "3")
+    try:
+        rc, j = nfc_read(rig, dev.conn)
+        check(rc == 1 and j.get("error") in ("reader_error", "card_timeout", "bad_response", "card_removed"),
+              "garbage: %r" % j)
+    finally:
+        dev.stop()
+    # no device at that path
+    rc, j = nfc_read(rig, "pn532_uart:" + os.path.join(rig.tmp, "nothing-here"))
+    check(rc == 1 and j.get("error") == "no_reader", "no device: %r" % j)
 
 
 def test_ca(d, name):
