@@ -222,29 +222,29 @@ static void enter(struct flow *f, enum flow_step s)
 	f->deadline = t ? f->ops->now_ms(f->ops->arg) + t : 0;
 }
 
-/* The flow ends: everything personal goes, the card is asked back. */
-static void finish(struct flow *f)
+static void wipe_personal(struct flow *f)
 {
 	json_decref(f->p.replacement);
 	sodium_memzero(&f->p, sizeof f->p);
 	f->p.chosen = -1;
-	f->tag = 0;
-	f->wait = W_NONE;
-	if (card_flow(f->kind) && f->card_present) {
-		enter(f, ST_TAKE_CARD);
-		return;
-	}
+}
+
+static void home(struct flow *f)
+{
 	f->kind = FLOW_NONE;
 	enter(f, ST_HOME);
 }
 
-static void go_home(struct flow *f)
+/* The flow ends: everything personal goes, the card is asked back. */
+static void finish(struct flow *f)
 {
-	finish(f);
-	if (f->step == ST_TAKE_CARD)
-		return;
-	f->kind = FLOW_NONE;
-	enter(f, ST_HOME);
+	wipe_personal(f);
+	f->tag = 0;
+	f->wait = W_NONE;
+	if (card_flow(f->kind) && f->card_present)
+		enter(f, ST_TAKE_CARD);
+	else
+		home(f);
 }
 
 /* A refusal screen; after FLOW_ERROR_SHOW_MS (or "done") the flow ends. */
@@ -617,8 +617,7 @@ void flow_card_event(struct flow *f, const char *reader, bool present)
 	f->card_present = false;
 	switch (f->step) {
 	case ST_TAKE_CARD:
-		f->kind = FLOW_NONE;
-		enter(f, ST_HOME);
+		home(f);
 		break;
 	case ST_HOME:
 	case ST_INSERT_CARD:
@@ -652,19 +651,17 @@ void flow_timeout(struct flow *f)
 	case ST_RECEIPT:
 	case ST_STATUS:
 	case ST_PROGRESS:
-		go_home(f);
+		finish(f);
 		break;
 	case ST_TAKE_CARD:
-		f->kind = FLOW_NONE;
-		enter(f, ST_HOME);
+		home(f);
 		break;
 	case ST_BUSY:
 		fail(f, "no_answer", NULL);
 		break;
 	default:
-		go_home(f);
-		if (f->step == ST_HOME || f->step == ST_TAKE_CARD)
-			set_error(f, "timeout", NULL);
+		finish(f);
+		set_error(f, "timeout", NULL);
 	}
 	changed(f);
 }
@@ -737,9 +734,7 @@ static enum ss_err bad(char *err, size_t errlen, const char *msg)
 
 static void start(struct flow *f, enum flow_kind k)
 {
-	json_decref(f->p.replacement);
-	sodium_memzero(&f->p, sizeof f->p);
-	f->p.chosen = -1;
+	wipe_personal(f);
 	f->kind = k;
 	f->what_progress = false;
 	clear_error(f);
@@ -945,7 +940,7 @@ enum ss_err flow_action(struct flow *f, json_t *req, char *err, size_t errlen)
 			return SS_E_BUSY;
 		}
 		clear_error(f);
-		go_home(f);
+		finish(f);
 	} else if (!strcmp(a, "done")) {
 		if (f->step != ST_RECEIPT && f->step != ST_ERROR && f->step != ST_STATUS &&
 		    f->step != ST_PROGRESS) {
@@ -953,7 +948,7 @@ enum ss_err flow_action(struct flow *f, json_t *req, char *err, size_t errlen)
 			return SS_E_BUSY;
 		}
 		clear_error(f);
-		go_home(f);
+		finish(f);
 	} else if (!strcmp(a, "alive")) {
 		if (input_step(f->step) || f->step == ST_CONFIRM || f->step == ST_CHOOSE_CARD)
 			enter(f, f->step);

@@ -1,6 +1,8 @@
 /* http.c — common libcurl settings for the central. */
 #include "http.h"
 
+#include <stdio.h>
+
 void http_common(CURL *h, const struct config *c, char errbuf[CURL_ERROR_SIZE])
 {
 	curl_easy_reset(h);
@@ -16,4 +18,19 @@ void http_common(CURL *h, const struct config *c, char errbuf[CURL_ERROR_SIZE])
 		curl_easy_setopt(h, CURLOPT_SSLCERT, c->client_cert);
 	if (*c->client_key)
 		curl_easy_setopt(h, CURLOPT_SSLKEY, c->client_key);
+}
+
+struct curl_slist *http_headers(struct curl_slist *h, const struct config *c)
+{
+	char line[200];
+	h = curl_slist_append(h, "Content-Type: application/json");
+	if (*c->token) {
+		snprintf(line, sizeof line, "Authorization: Bearer %s", c->token);
+		h = curl_slist_append(h, line);
+	}
+	if (*c->terminal_id) {
+		snprintf(line, sizeof line, "X-Terminal-Id: %s", c->terminal_id);
+		h = curl_slist_append(h, line);
+	}
+	return h;
 }

@@ -9,5 +9,9 @@
 #include "config.h"
 
 void http_common(CURL *h, const struct config *c, char errbuf[CURL_ERROR_SIZE]);
+/* The headers every JSON call to the central carries: Content-Type,
+ * Authorization (with [upstream] token), X-Terminal-Id (with [daemon]
+ * terminal_id); appended to h. */
+struct curl_slist *http_headers(struct curl_slist *h, const struct config *c);
 
 #endif

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "flow.h"
+#include "json.h"
 #include "log.h"
 #include "upcall.h"
 
@@ -73,11 +74,19 @@ static void on_reader_reply(void *cookie, json_t *reply)
 		flow_on_card(k->flow, tag, reply);
 }
 
+/* A reader request to track; NULL (the flow already told) when out of memory. */
 static struct pend *pend_new(struct kiosk *k, uint64_t tag, bool pin)
 {
 	struct pend *p = calloc(1, sizeof *p);
-	if (!p)
+	if (!p) {
+		json_t *e = json_error(SS_E_NOMEM, NULL);
+		if (pin)
+			flow_on_pin(k->flow, tag, e);
+		else
+			flow_on_card(k->flow, tag, e);
+		json_decref(e);
 		return NULL;
+	}
 	p->k = k;
 	p->tag = tag;
 	p->pin = pin;
@@ -90,12 +99,8 @@ static void card_read(void *arg, const char *reader, uint64_t tag)
 {
 	struct kiosk *k = arg;
 	struct pend *p = pend_new(k, tag, false);
-	if (!p) {
-		json_t *e = json_pack("{s:b,s:s}", "ok", 0, "error", "nomem");
-		flow_on_card(k->flow, tag, e);
-		json_decref(e);
+	if (!p)
 		return;
-	}
 	readers_read(k->deps.readers, reader, p, on_reader_reply);
 }
 
@@ -104,12 +109,8 @@ static void pin_op(void *arg, const char *reader, const char *old_pin, const cha
 {
 	struct kiosk *k = arg;
 	struct pend *p = pend_new(k, tag, true);
-	if (!p) {
-		json_t *e = json_pack("{s:b,s:s}", "ok", 0, "error", "nomem");
-		flow_on_pin(k->flow, tag, e);
-		json_decref(e);
+	if (!p)
 		return;
-	}
 	readers_pin(k->deps.readers, reader, new_pin ? READERS_PIN_CHANGE : READERS_PIN_VERIFY,
 		    old_pin, new_pin, p, on_reader_reply);
 }

@@ -221,22 +221,14 @@ static int64_t backoff(int attempts, unsigned max_s)
 static void deliver(struct outbox *o, sqlite3 *db, CURL *h, const struct config *cfg,
 		    const struct job *j)
 {
-	char url[300], err[CURL_ERROR_SIZE] = "", hdr_key[80], hdr_term[80], hdr_auth[200];
+	char url[300], err[CURL_ERROR_SIZE] = "", hdr_key[80];
 	char code[64], msg[300], masked[40];
 	struct curl_slist *hdr = NULL;
 	struct sink k = {0};
 	long status = 0;
 	snprintf(url, sizeof url, "%s/v1/requests", cfg->url);
 	snprintf(hdr_key, sizeof hdr_key, "Idempotency-Key: %s", j->key);
-	snprintf(hdr_term, sizeof hdr_term, "X-Terminal-Id: %s", cfg->terminal_id);
-	hdr = curl_slist_append(hdr, "Content-Type: application/json");
-	hdr = curl_slist_append(hdr, hdr_key);
-	if (*cfg->terminal_id)
-		hdr = curl_slist_append(hdr, hdr_term);
-	if (*cfg->token) {
-		snprintf(hdr_auth, sizeof hdr_auth, "Authorization: Bearer %s", cfg->token);
-		hdr = curl_slist_append(hdr, hdr_auth);
-	}
+	hdr = http_headers(curl_slist_append(hdr, hdr_key), cfg);
 	http_common(h, cfg, err);
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);

@@ -68,7 +68,7 @@ static void wipe_free(char *p)
 static void *call_main(void *arg)
 {
 	struct call *c = arg;
-	char url[512], err[CURL_ERROR_SIZE] = "", auth[200], term[80];
+	char url[512], err[CURL_ERROR_SIZE] = "";
 	struct curl_slist *hdr = NULL;
 	struct sink k = {0};
 	long status = 0;
@@ -77,16 +77,7 @@ static void *call_main(void *arg)
 
 	snprintf(url, sizeof url, "%s%s", c->cfg.url, c->path);
 	if (h) {
-		hdr = curl_slist_append(hdr, "Content-Type: application/json");
-		hdr = curl_slist_append(hdr, "Accept: application/json");
-		if (*c->cfg.token) {
-			snprintf(auth, sizeof auth, "Authorization: Bearer %s", c->cfg.token);
-			hdr = curl_slist_append(hdr, auth);
-		}
-		if (*c->cfg.terminal_id) {
-			snprintf(term, sizeof term, "X-Terminal-Id: %s", c->cfg.terminal_id);
-			hdr = curl_slist_append(hdr, term);
-		}
+		hdr = http_headers(curl_slist_append(hdr, "Accept: application/json"), &c->cfg);
 		http_common(h, &c->cfg, err);
 		curl_easy_setopt(h, CURLOPT_URL, url);
 		curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);

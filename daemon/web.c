@@ -71,34 +71,30 @@ static void rearm(struct web *w)
 		sd_event_source_set_enabled(w->timer, SD_EVENT_OFF);
 }
 
-static int on_io(sd_event_source *s, int fd, uint32_t revents, void *arg)
+static void run(struct web *w)
 {
-	struct web *w = arg;
 	w->kicked = false;
 	MHD_run(w->mhd);
 	rearm(w);
+}
+
+static int on_io(sd_event_source *s, int fd, uint32_t revents, void *arg)
+{
+	run(arg);
 	return 0;
 }
 
 static int on_timer(sd_event_source *s, uint64_t usec, void *arg)
 {
-	struct web *w = arg;
-	w->kicked = false;
-	MHD_run(w->mhd);
-	rearm(w);
+	run(arg);
 	return 0;
 }
 
 /* Let MHD look at resumed connections soon (from the loop, not here). */
 static void kick(struct web *w)
 {
-	uint64_t now;
-	if (w->stopping)
-		return;
 	w->kicked = true;
-	sd_event_now(w->ev, CLOCK_MONOTONIC, &now);
-	sd_event_source_set_time(w->timer, now);
-	sd_event_source_set_enabled(w->timer, SD_EVENT_ONESHOT);
+	rearm(w);
 }
 
 /* ---- responses ---------------------------------------------------------- */
