@@ -36,16 +36,16 @@ CORE_SRC := apdu/sserr.c apdu/apdu.c apdu/atr.c apdu/ssc.c drivers/pcsc.c driver
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
 CORE_LIB := $(BUILD)/libsscard-core.a
 
-DAEMON_SRC := daemon/sscardd.c daemon/readers.c daemon/control.c daemon/sync.c daemon/kiosk.c \
+DAEMON_SRC := daemon/sscardd.c daemon/readers.c daemon/nfcd.c daemon/control.c daemon/sync.c daemon/kiosk.c \
               daemon/upcall.c daemon/web.c
 CTL_SRC    := client/sscardctl.c
 VCARD_SRC  := sim/vcard.c sim/cardsim.c
 
 UNIT_TESTS := test-apdu test-ssc test-config test-losslist test-lossfmt test-lossidx test-outbox \
-              test-pinrule test-flow
+              test-pinrule test-flow test-nfc
 UNIT_BINS  := $(UNIT_TESTS:%=$(BUILD)/tests/%)
 
-PROGS := $(BUILD)/sscardd $(BUILD)/sscardctl $(BUILD)/sscard-vcard $(BUILD)/bench-read \
+PROGS := $(BUILD)/sscardd $(BUILD)/sscardctl $(BUILD)/sscard-vcard $(BUILD)/bench-read $(BUILD)/bench-nfc \
 	 $(BUILD)/bench-lossfmt $(BUILD)/bench-losslist $(BUILD)/sscard-central \
 	 $(BUILD)/pcsc-poke $(BUILD)/sscard-pn532 $(BUILD)/nfc-read
 
@@ -72,7 +72,10 @@ $(BUILD)/sscard-vcard: $(VCARD_SRC:%.c=$(BUILD)/obj/%.o) $(CORE_LIB)
 $(BUILD)/sscard-pn532: $(BUILD)/obj/sim/pn532.o $(BUILD)/obj/sim/cardsim.o $(CORE_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^
 
-$(BUILD)/bench-read: $(BUILD)/obj/bench/bench_read.o $(CORE_LIB)
+$(BUILD)/bench-nfc: $(BUILD)/obj/bench/bench_nfc.o $(BUILD)/obj/bench/bench.o $(CORE_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/bench-read: $(BUILD)/obj/bench/bench_read.o $(BUILD)/obj/bench/bench.o $(CORE_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(BUILD)/sscard-central: $(BUILD)/obj/sim/central.o $(BUILD)/obj/sim/central_api.o $(CORE_LIB)

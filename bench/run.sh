@@ -6,6 +6,10 @@
 #                on the same pcscd and emulated card: an instant card (worst
 #                case for our overhead) and one spending a 9600 bit/s card's
 #                wire time (what a kiosk really sees)
+#   bench/nfc    contactless read through sscardd's NFC helper vs a bare
+#                libnfc program sending the same minimal APDUs to an identical
+#                PN532 emulator: an instant link and a 115200 bit/s UART (what
+#                a PN532 board on ttyUSB is); then removal-detection latency
 #   bench/idle   CPU time of sscardd over IDLE_SECONDS (60) with one reader
 #                and no card; target < 0.1 s
 #   bench/soak   SOAK_CYCLES (10000) insert/read/remove cycles over 16 readers
@@ -25,7 +29,7 @@
 #                CRASH_N (1000) requests with CRASH_KILLS (>= 200) kill -9s,
 #                and the central down for OUTAGE_S (600) seconds
 #
-# BENCH=read,idle,soak,lossfmt,losslist,sync,propagation,outbox picks parts.
+# BENCH=read,nfc,idle,soak,lossfmt,losslist,sync,propagation,outbox picks parts.
 set -eu
 BUILD=$(cd "${1:-build}" && pwd)
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -33,7 +37,7 @@ if [ "${SSCARD_IN_NS:-}" != 1 ]; then
 	exec env SSCARD_IN_NS=1 unshare --mount --net --pid --fork --mount-proc --kill-child \
 		bash "$0" "$BUILD"
 fi
-BENCH=${BENCH:-read,idle,soak,lossfmt,losslist,sync,propagation,outbox}
+BENCH=${BENCH:-read,nfc,idle,soak,lossfmt,losslist,sync,propagation,outbox}
 IDLE_SECONDS=${IDLE_SECONDS:-60}
 SOAK_CYCLES=${SOAK_CYCLES:-10000}
 SAN_SOAK_CYCLES=${SAN_SOAK_CYCLES:-1600}
@@ -117,6 +121,37 @@ bench_read() {
 	stop_pcscd
 }
 
+bench_nfc() {
+	start_pcscd 1
+	run() { # run LABEL ROUNDS pn532-args…
+		local label=$1 rounds=$2 a b reader
+		shift 2
+		"$BUILD/sscard-pn532" -p "$PROFILE" --link "$TMP/pn-daemon" "$@" >/dev/null &
+		a=$!
+		"$BUILD/sscard-pn532" -p "$PROFILE" --link "$TMP/pn-bare" "$@" >/dev/null &
+		b=$!
+		sleep 0.3
+		reader="NFC pn532_uart:$TMP/pn-daemon"
+		printf '[daemon]\nsocket = %s/s.sock\nlog_level = notice\n[readers]\nnfc = pn532_uart:%s/pn-daemon\n[ui]\nlisten = off\n' \
+			"$TMP" "$TMP" >"$TMP/sscard.conf"
+		"$BUILD/sscardd" -f -c "$TMP/sscard.conf" 2>"$TMP/sscardd.log" &
+		DAEMON=$!
+		for _ in $(seq 100); do
+			ctl readers 2>/dev/null | grep -q "pn-daemon *card" && break
+			sleep 0.05
+		done
+		echo "bench/nfc — $label"
+		LIBNFC_LOG_LEVEL=0 "$BUILD/bench-nfc" read "$TMP/s.sock" "$reader" "pn532_uart:$TMP/pn-bare" "$rounds"
+		[ -n "${REMOVALS:-}" ] && "$BUILD/bench-nfc" removal "$TMP/s.sock" "$reader" "$a" "$REMOVALS"
+		stop_daemon
+		kill $a $b
+		wait $a $b 2>/dev/null || true
+	}
+	REMOVALS=40 run "instant link (no wire time)" 1000
+	REMOVALS= run "115200 bit/s UART (wire time simulated by the emulator)" 100 --baud 115200
+	stop_pcscd
+}
+
 bench_idle() {
 	start_pcscd 1
 	start_daemon "$BUILD/sscardd"
@@ -183,6 +218,7 @@ soak() {
 }
 
 case ",$BENCH," in *,read,*) bench_read ;; esac
+case ",$BENCH," in *,nfc,*) bench_nfc ;; esac
 case ",$BENCH," in *,idle,*) bench_idle ;; esac
 case ",$BENCH," in *,soak,*)
 	soak "$BUILD/sscardd" "$SOAK_CYCLES" "gcc -O2 build"

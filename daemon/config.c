@@ -26,7 +26,7 @@ struct key {
 };
 
 #define F(field) offsetof(struct config, field), sizeof(((struct config *)0)->field)
-static const char *const PREFER[] = {"contact", "contactless", NULL};
+static const char *const PREFER[] = {"contact", "contactless", "both", NULL};
 static const char *const LANGS[] = {"zh", "en", NULL};
 
 static const struct key keys[] = {
@@ -42,6 +42,7 @@ static const struct key keys[] = {
 	{"readers", "sam_reader", T_PATTERN_OPT, F(sam_reader), 0, 0, NULL, ""},
 	{"readers", "prefer", T_ENUM, F(prefer), 0, 0, PREFER, "contact"},
 	{"readers", "nfc", T_STR_OPT, F(nfc), 0, 0, NULL, ""},
+	{"readers", "settle_ms", T_UINT, F(settle_ms), 0, 2000, NULL, "500"},
 	{"readers", "read_timeout_ms", T_UINT, F(read_timeout_ms), 200, 120000, NULL, "10000"},
 	{"readers", "card_hold_ms", T_UINT, F(card_hold_ms), 0, 60000, NULL, "2000"},
 	{"ui", "listen", T_LISTEN, F(listen), 0, 0, NULL, "127.0.0.1:8470"},

@@ -22,7 +22,7 @@ struct cfg_patterns {
 	size_t n;
 };
 
-enum cfg_prefer { CFG_PREFER_CONTACT, CFG_PREFER_CONTACTLESS };
+enum cfg_prefer { CFG_PREFER_CONTACT, CFG_PREFER_CONTACTLESS, CFG_PREFER_BOTH };
 
 struct config {
 	/* [daemon] */
@@ -37,7 +37,8 @@ struct config {
 	struct cfg_patterns include, exclude;
 	char sam_reader[CFG_PATTERN_LEN];
 	int prefer;                    /* enum cfg_prefer */
-	char nfc[128];
+	char nfc[128];                 /* libnfc connstring, "auto", or "" (no NFC) */
+	unsigned settle_ms;            /* a card on the other interface waits this long */
 	unsigned read_timeout_ms;
 	unsigned card_hold_ms;
 	/* [ui] */

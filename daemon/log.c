@@ -33,6 +33,11 @@ void log_init(int level, int use_syslog)
 		openlog("sscardd", LOG_PID, LOG_DAEMON);
 }
 
+int log_uses_syslog(void)
+{
+	return sink == TO_SYSLOG;
+}
+
 void log_set_level(int level)
 {
 	max_level = level;

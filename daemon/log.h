@@ -7,6 +7,8 @@
 
 void log_init(int level, int use_syslog);
 void log_set_level(int level);
+/* log_init's use_syslog, for a child process that logs the same way. */
+int log_uses_syslog(void);
 int log_get_level(void);
 /* "error" … "debug" → syslog priority, or -1; and back. */
 int log_level_parse(const char *name);

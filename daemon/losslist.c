@@ -14,6 +14,7 @@
 
 #include "../apdu/apdu.h"
 #include "lossidx.h"
+#include "log.h"
 
 /* ---- index files, shared by every connection of the process ------------ */
 
@@ -725,4 +726,23 @@ int losslist_import(struct losslist *l, const uint8_t *snap, size_t len, int64_t
 	}
 	idx_put(old);
 	return 0;
+}
+
+int losslist_check_card(const char *path, struct losslist **l, const char *card_id,
+			struct loss_entry *e, struct loss_info *i)
+{
+	uint8_t id[LOSS_ID_LEN];
+	char err[256];
+	if (!card_id || !loss_id_parse(card_id, id))
+		return -1;
+	if (!*l && losslist_open(path, false, l, err, sizeof err) < 0) {
+		log_msg(LOG_ERR, "loss list: %s", err);
+		return -1;
+	}
+	int rc = losslist_lookup(*l, id, e, i);
+	if (rc < 0) {
+		losslist_close(*l);
+		*l = NULL;
+	}
+	return rc;
 }

@@ -55,6 +55,12 @@ void losslist_close(struct losslist *l);
  * be NULL) gets the version the answer came from. */
 int losslist_lookup(struct losslist *l, const uint8_t id[LOSS_ID_LEN], struct loss_entry *e,
 		    struct loss_info *i);
+/* The card reader's check: look card_id (hex) up, opening *l read-only at
+ * path on first use and again after a failure (the file may have been
+ * replaced). 1 listed, 0 not, -1 unknown (no id, or the list unreadable:
+ * logged). */
+int losslist_check_card(const char *path, struct losslist **l, const char *card_id,
+			struct loss_entry *e, struct loss_info *i);
 /* version, published, entries, base (cheap: meta only); changes too. */
 int losslist_info(struct losslist *l, struct loss_info *i);
 /* A loss taken at this terminal: listed at once; kept until the central's

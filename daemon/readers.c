@@ -3,12 +3,17 @@
 #include "readers.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <sodium.h>
+#include <spawn.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -17,6 +22,9 @@
 #include "json.h"
 #include "log.h"
 #include "mask.h"
+#include "nfcd.h"
+
+extern char **environ;
 
 /* ---- thread → loop queue ------------------------------------------------ */
 
@@ -175,20 +183,9 @@ struct session {
 /* Look the card up in the loss list (off the loop: this is the worker). */
 static void check_loss(struct worker *w, struct session *s, struct msg *m)
 {
-	uint8_t id[LOSS_ID_LEN];
-	char err[256];
-	m->loss_rc = -1;
-	if (!m->card.have[SSC_CARD_ID] || !loss_id_parse(m->card.value[SSC_CARD_ID], id))
-		return;
-	if (!s->list && losslist_open(w->list_path, false, &s->list, err, sizeof err) < 0) {
-		log_msg(LOG_ERR, "loss list: %s", err);
-		return;
-	}
-	m->loss_rc = losslist_lookup(s->list, id, &m->loss, &m->loss_info);
-	if (m->loss_rc < 0) {
-		losslist_close(s->list); /* reopen next time: the file may have been replaced */
-		s->list = NULL;
-	}
+	m->loss_rc = losslist_check_card(w->list_path, &s->list,
+					 m->card.have[SSC_CARD_ID] ? m->card.value[SSC_CARD_ID] : NULL,
+					 &m->loss, &m->loss_info);
 }
 
 static void session_drop(struct session *s)
@@ -198,7 +195,21 @@ static void session_drop(struct session *s)
 	s->held = false;
 }
 
-/* APDU trace hook (worker thread): cmd/rsp arrive redacted by apdu.c. */
+/* One {"event":"apdu"} line; cmd/rsp arrive redacted by apdu.c. */
+static json_t *trace_json(const char *reader, const uint8_t *cmd, size_t cmd_len,
+			  const uint8_t *rsp, size_t rsp_len, unsigned flags, uint64_t us)
+{
+	json_t *sw = rsp_len >= 2 ? json_hex(rsp + rsp_len - 2, 2) : json_null();
+	json_t *t = json_pack("{s:s,s:s,s:o,s:o,s:o,s:I}", "event", "apdu", "reader", reader, "cmd",
+			      json_hex(cmd, cmd_len), "rsp",
+			      json_hex(rsp, rsp_len >= 2 ? rsp_len - 2 : 0), "sw", sw, "us",
+			      (json_int_t)us);
+	if (t && flags)
+		json_object_set_new(t, "redacted", json_true());
+	return t;
+}
+
+/* APDU trace hook (worker thread). */
 static void trace_apdu(void *arg, const uint8_t *cmd, size_t cmd_len, const uint8_t *rsp,
 		       size_t rsp_len, unsigned flags, uint64_t us)
 {
@@ -209,13 +220,7 @@ static void trace_apdu(void *arg, const uint8_t *cmd, size_t cmd_len, const uint
 	if (!m)
 		return;
 	m->kind = MSG_TRACE;
-	json_t *sw = rsp_len >= 2 ? json_hex(rsp + rsp_len - 2, 2) : json_null();
-	m->trace = json_pack("{s:s,s:s,s:o,s:o,s:o,s:I}", "event", "apdu", "reader", w->reader, "cmd",
-			     json_hex(cmd, cmd_len), "rsp",
-			     json_hex(rsp, rsp_len >= 2 ? rsp_len - 2 : 0), "sw", sw, "us",
-			     (json_int_t)us);
-	if (m->trace && flags)
-		json_object_set_new(m->trace, "redacted", json_true());
+	m->trace = trace_json(w->reader, cmd, cmd_len, rsp, rsp_len, flags, us);
 	if (!m->trace) {
 		free(m);
 		return;
@@ -465,6 +470,11 @@ struct reader {
 	size_t atr_len;
 	unsigned outstanding;        /* jobs handed to the worker, not yet done */
 	bool stuck;                  /* a job passed its deadline and is still running */
+	bool nfc;                    /* the NFC helper's reader (no worker thread) */
+	bool announced;              /* the card's arrival was told (card_inserted) */
+	bool shadowed;               /* a card seen while one is on the other interface */
+	sd_event_source *settle;     /* waiting [readers] settle_ms before announcing */
+	struct readers *r;
 };
 
 struct pending {
@@ -499,6 +509,18 @@ struct readers {
 	size_t n_ignored;
 	unsigned long errors[SS_E__COUNT];
 	unsigned long reads_ok;
+	struct {                     /* the NFC helper process (nfcd.h) */
+		pid_t pid;           /* 0: not running */
+		int fd;
+		sd_event_source *io, *child, *retry;
+		unsigned backoff_ms;
+		uint64_t started_us;
+		bool restart_now;    /* a technician's reset: no back-off */
+		unsigned long restarts;
+		char connstring[128]; /* the one it was started with */
+		char reader[RDR_NAME_MAX]; /* its reader, once announced */
+		struct nfcd_ans *buf;
+	} nfc;
 };
 
 static double now_s(void)
@@ -510,7 +532,9 @@ static double now_s(void)
 
 static void emit(struct readers *r, json_t *e)
 {
-	if (!e)
+	if (e && atomic_load(&r->stopping)) /* subscribers are gone */
+		json_decref(e);
+	if (!e || atomic_load(&r->stopping))
 		return;
 	json_object_set_new(e, "time", json_real(now_s()));
 	/* status shows the last event without personal data */
@@ -554,7 +578,16 @@ static void ignore(struct readers *r, const char *name, bool on)
 		snprintf(r->ignored[r->n_ignored++], RDR_NAME_MAX, "%s", name);
 }
 
-static void reader_added(struct readers *r, const char *name)
+static void reader_free(struct reader *x)
+{
+	if (x->w)
+		worker_quit(x->w);
+	sd_event_source_disable_unref(x->settle);
+	free(x);
+}
+
+/* nfc: the NFC helper's reader, served by the helper, not a worker. */
+static void reader_added(struct readers *r, const char *name, bool nfc)
 {
 	if (find_reader(r, name))
 		return;
@@ -565,12 +598,14 @@ static void reader_added(struct readers *r, const char *name)
 	}
 	ignore(r, name, false);
 	struct reader *x = calloc(1, sizeof *x);
-	if (!x || !(x->w = worker_start(name, r->q, r->cfg->card_hold_ms, r->list_path))) {
+	if (!x || (!nfc && !(x->w = worker_start(name, r->q, r->cfg->card_hold_ms, r->list_path)))) {
 		log_msg(LOG_ERR, "cannot start a worker for reader '%s'", name);
 		free(x);
 		return;
 	}
 	snprintf(x->name, sizeof x->name, "%s", name);
+	x->nfc = nfc;
+	x->r = r;
 	struct reader **tail = &r->list; /* keep the order readers appeared in */
 	while (*tail)
 		tail = &(*tail)->next;
@@ -608,8 +643,7 @@ static void reader_removed(struct readers *r, const char *name)
 		if (strcmp(x->name, name))
 			continue;
 		*p = x->next;
-		worker_quit(x->w);
-		free(x);
+		reader_free(x);
 		fail_pending(r, name, SS_E_NO_READER);
 		log_msg(LOG_INFO, "reader '%s' removed", name);
 		emit(r, json_pack("{s:s,s:s}", "event", "reader_removed", "reader", name));
@@ -665,26 +699,44 @@ static int on_deadline(sd_event_source *s, uint64_t usec, void *arg)
 
 /* Hand a read of reader x (or the PIN job pj, taken) to its worker;
  * fn/cookie get the answer. */
+static bool nfc_send(struct readers *r, struct nfcd_req *q);
+
+/* Give job j (taken) to whoever serves reader x: its worker thread, or
+ * the NFC helper. */
+static enum ss_err push(struct readers *r, struct reader *x, struct job *j)
+{
+	if (!x->nfc) {
+		worker_push_job(x->w, j);
+		return SS_OK;
+	}
+	struct nfcd_req q = {.kind = j->kind == JOB_PIN ? NFCD_PIN : NFCD_READ, .job = j->id,
+			     .op = (uint32_t)j->op};
+	memcpy(q.pin_old, j->pin_old, sizeof q.pin_old);
+	memcpy(q.pin_new, j->pin_new, sizeof q.pin_new);
+	job_free(j);
+	return nfc_send(r, &q) ? SS_OK : SS_E_READER;
+}
+
 static void start_job(struct readers *r, struct reader *x, void *cookie, readers_reply_fn fn,
 		      struct job *pj)
 {
 	struct pending *p = calloc(1, sizeof *p);
 	uint64_t now;
 	json_t *e;
-	bool pushed = false;
+	enum ss_err err = SS_E_NOMEM;
 
+	if (p && !pj && (pj = calloc(1, sizeof *pj)))
+		pj->kind = JOB_READ;
 	if (p && pj) {
 		pj->id = ++r->next_job;
-		worker_push_job(x->w, pj);
+		err = push(r, x, pj);
 		pj = NULL;
-		pushed = true;
-	} else if (p)
-		pushed = worker_push(x->w, JOB_READ, ++r->next_job);
+	}
 	if (pj)
 		job_free(pj);
-	if (!pushed) {
+	if (err != SS_OK) {
 		free(p);
-		e = json_error(SS_E_NOMEM, NULL);
+		e = json_error(err, NULL);
 		if (fn)
 			fn(cookie, e);
 		json_decref(e);
@@ -771,6 +823,98 @@ static void pin_done(struct readers *r, struct msg *m)
 	pending_free(p);
 }
 
+/* ---- one card on two interfaces ------------------------------------------
+ * A dual-interface card in the contact slot is often on the NFC antenna as
+ * well. It must give one read and one set of events. The rule:
+ *  - a card arriving while another card is announced on the other
+ *    interface is shadowed (no events, no read) until it leaves, unless it
+ *    arrives on the preferred interface ([readers] prefer);
+ *  - a card arriving on the non-preferred interface while a reader of the
+ *    preferred one is there waits settle_ms first (a card pushed into the
+ *    slot passes the antenna on its way in);
+ *  - prefer = both: first come, first served; the other is shadowed.
+ * Shadowed cards still show in `readers` and can be read by name. */
+
+static bool contactless(const struct reader *x)
+{
+	return x->nfc || atr_is_contactless(x->atr, x->atr_len);
+}
+
+static bool preferred(const struct readers *r, const struct reader *x)
+{
+	return r->cfg->prefer != CFG_PREFER_BOTH &&
+	       contactless(x) == (r->cfg->prefer == CFG_PREFER_CONTACTLESS);
+}
+
+/* An announced card on the other interface than x's. */
+static bool other_announced(struct readers *r, const struct reader *x)
+{
+	for (struct reader *y = r->list; y; y = y->next)
+		if (y != x && y->present && y->announced && contactless(y) != contactless(x))
+			return true;
+	return false;
+}
+
+static void announce(struct readers *r, struct reader *x)
+{
+	x->announced = true;
+	log_msg(LOG_INFO, "card inserted in '%s'", x->name);
+	emit(r, json_pack("{s:s,s:s,s:o}", "event", "card_inserted", "reader", x->name, "atr",
+			  json_hex(x->atr, x->atr_len)));
+	if (!x->stuck)
+		start_job(r, x, NULL, NULL, NULL);
+}
+
+static void shadow(struct reader *x)
+{
+	x->shadowed = true;
+	log_msg(LOG_INFO, "card in '%s' left alone: a card is on the other interface ([readers] prefer)",
+		x->name);
+}
+
+static int on_settled(sd_event_source *s, uint64_t usec, void *arg)
+{
+	struct reader *x = arg;
+	x->settle = sd_event_source_disable_unref(x->settle);
+	if (!x->present)
+		return 0;
+	if (other_announced(x->r, x))
+		shadow(x);
+	else
+		announce(x->r, x);
+	return 0;
+}
+
+static void card_arrived(struct readers *r, struct reader *x)
+{
+	if (other_announced(r, x) && !preferred(r, x)) {
+		shadow(x);
+		return;
+	}
+	bool wait = false;
+	if (r->cfg->prefer != CFG_PREFER_BOTH && !preferred(r, x) && r->cfg->settle_ms)
+		for (struct reader *y = r->list; y && !wait; y = y->next)
+			wait = y != x && (r->cfg->prefer == CFG_PREFER_CONTACTLESS ? y->nfc : !y->nfc);
+	if (!wait ||
+	    sd_event_add_time_relative(r->ev, &x->settle, CLOCK_MONOTONIC,
+				       (uint64_t)r->cfg->settle_ms * 1000, 1000, on_settled, x) < 0)
+		announce(r, x);
+}
+
+static void card_left(struct readers *r, struct reader *x)
+{
+	bool told = x->announced;
+	x->present = x->announced = x->shadowed = false;
+	x->atr_len = 0;
+	x->settle = sd_event_source_disable_unref(x->settle);
+	if (!x->nfc)
+		worker_push(x->w, JOB_RELEASE, 0);
+	if (!told)
+		return;
+	log_msg(LOG_INFO, "card removed from '%s'", x->name);
+	emit(r, json_pack("{s:s,s:s}", "event", "card_removed", "reader", x->name));
+}
+
 static void rdr_event(struct readers *r, const struct rdr_event *ev)
 {
 	struct reader *x;
@@ -787,7 +931,7 @@ static void rdr_event(struct readers *r, const struct rdr_event *ev)
 		emit(r, json_pack("{s:s}", "event", "pcsc_down"));
 		break;
 	case RDR_READER_ADDED:
-		reader_added(r, ev->reader);
+		reader_added(r, ev->reader, false);
 		break;
 	case RDR_READER_REMOVED:
 		reader_removed(r, ev->reader);
@@ -798,20 +942,11 @@ static void rdr_event(struct readers *r, const struct rdr_event *ev)
 		x->present = true;
 		memcpy(x->atr, ev->atr, ev->atr_len);
 		x->atr_len = ev->atr_len;
-		log_msg(LOG_INFO, "card inserted in '%s'", x->name);
-		emit(r, json_pack("{s:s,s:s,s:o}", "event", "card_inserted", "reader", x->name, "atr",
-				  json_hex(x->atr, x->atr_len)));
-		if (!x->stuck)
-			start_job(r, x, NULL, NULL, NULL);
+		card_arrived(r, x);
 		break;
 	case RDR_CARD_REMOVED:
-		if (!(x = find_reader(r, ev->reader)))
-			break;
-		x->present = false;
-		x->atr_len = 0;
-		worker_push(x->w, JOB_RELEASE, 0);
-		log_msg(LOG_INFO, "card removed from '%s'", x->name);
-		emit(r, json_pack("{s:s,s:s}", "event", "card_removed", "reader", x->name));
+		if ((x = find_reader(r, ev->reader)))
+			card_left(r, x);
 		break;
 	}
 }
@@ -838,8 +973,249 @@ static int on_queue(sd_event_source *s, int fd, uint32_t revents, void *arg)
 	return 0;
 }
 
+/* ---- the NFC helper process (nfcd.h) --------------------------------------- */
+
+static void nfc_spawn(struct readers *r);
+
+static bool nfc_send(struct readers *r, struct nfcd_req *q)
+{
+	q->magic = NFCD_MAGIC;
+	bool ok = r->nfc.fd >= 0 &&
+		  send(r->nfc.fd, q, sizeof *q, MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)sizeof *q;
+	sodium_memzero(q, sizeof *q);
+	return ok;
+}
+
+static void nfc_answer(struct readers *r, struct nfcd_ans *a)
+{
+	struct msg *m;
+	switch (a->kind) {
+	case NFCD_EVENT:
+		a->ev.reader[sizeof a->ev.reader - 1] = 0;
+		if (a->ev.atr_len > sizeof a->ev.atr)
+			a->ev.atr_len = 0;
+		if (a->ev.kind == RDR_READER_ADDED) {
+			snprintf(r->nfc.reader, sizeof r->nfc.reader, "%s", a->ev.reader);
+			reader_added(r, a->ev.reader, true);
+		} else if (a->ev.kind == RDR_READER_REMOVED)
+			reader_removed(r, a->ev.reader);
+		else if (a->ev.kind == RDR_CARD_INSERTED || a->ev.kind == RDR_CARD_REMOVED)
+			rdr_event(r, &a->ev);
+		break;
+	case NFCD_DONE:
+	case NFCD_PIN_DONE:
+		if (!(m = calloc(1, sizeof *m)) || a->err < 0 || a->err >= SS_E__COUNT ||
+		    a->atr_len > sizeof a->atr) {
+			free(m);
+			break;
+		}
+		m->job = a->job;
+		m->err = (enum ss_err)a->err;
+		snprintf(m->reader, sizeof m->reader, "%s", r->nfc.reader);
+		m->interface = "contactless";
+		memcpy(m->atr, a->atr, a->atr_len);
+		m->atr_len = a->atr_len;
+		m->card = a->card;
+		m->elapsed_ms = a->elapsed_ms;
+		m->loss_rc = a->loss_rc;
+		m->loss = a->loss;
+		m->loss_info = a->loss_info;
+		m->tries_left = a->tries_left;
+		if (a->kind == NFCD_DONE)
+			read_done(r, m);
+		else
+			pin_done(r, m);
+		msg_free(m);
+		break;
+	case NFCD_APDU:
+		if (atomic_load(&r->q->trace) && a->cmd_len <= sizeof a->cmd &&
+		    a->rsp_len <= sizeof a->rsp) {
+			json_t *t = trace_json(r->nfc.reader, a->cmd, a->cmd_len, a->rsp, a->rsp_len,
+					       a->flags, a->us);
+			if (t) {
+				json_object_set_new(t, "time", json_real(now_s()));
+				r->emit(r->emit_arg, t);
+				json_decref(t);
+			}
+		}
+		break;
+	}
+}
+
+static int on_nfc_msg(sd_event_source *s, int fd, uint32_t revents, void *arg)
+{
+	struct readers *r = arg;
+	for (;;) {
+		struct nfcd_ans *a = r->nfc.buf;
+		ssize_t n = recv(fd, a, sizeof *a, MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			break;
+		if (n <= 0) { /* the helper is gone; its exit is handled in on_nfc_exit */
+			sd_event_source_set_enabled(s, SD_EVENT_OFF);
+			break;
+		}
+		if ((size_t)n == sizeof *a && a->magic == NFCD_MAGIC)
+			nfc_answer(r, a);
+		else
+			log_msg(LOG_ERR, "NFC helper: a malformed message (%zd bytes); ignored", n);
+		sodium_memzero(a, sizeof *a);
+	}
+	return 0;
+}
+
+static int on_nfc_retry(sd_event_source *s, uint64_t usec, void *arg)
+{
+	struct readers *r = arg;
+	r->nfc.retry = sd_event_source_disable_unref(r->nfc.retry);
+	nfc_spawn(r);
+	return 0;
+}
+
+/* Forget the helper's socket and reader; pending requests get no_reader. */
+static void nfc_detach(struct readers *r)
+{
+	r->nfc.io = sd_event_source_disable_unref(r->nfc.io);
+	r->nfc.child = sd_event_source_disable_unref(r->nfc.child);
+	if (r->nfc.fd >= 0)
+		close(r->nfc.fd);
+	r->nfc.fd = -1;
+	r->nfc.pid = 0;
+	if (r->nfc.reader[0] && find_reader(r, r->nfc.reader))
+		reader_removed(r, r->nfc.reader);
+	ignore(r, r->nfc.reader, false);
+	r->nfc.reader[0] = 0;
+}
+
+static void nfc_retry_later(struct readers *r)
+{
+	uint64_t now;
+	sd_event_now(r->ev, CLOCK_MONOTONIC, &now);
+	if (r->nfc.restart_now)
+		r->nfc.backoff_ms = 0;
+	else if (now - r->nfc.started_us > 60 * 1000000ull || !r->nfc.backoff_ms)
+		r->nfc.backoff_ms = 1000; /* it ran a while: start the back-off over */
+	else if ((r->nfc.backoff_ms *= 2) > 30000)
+		r->nfc.backoff_ms = 30000;
+	r->nfc.restart_now = false;
+	if (!r->nfc.retry)
+		sd_event_add_time_relative(r->ev, &r->nfc.retry, CLOCK_MONOTONIC,
+					   (uint64_t)r->nfc.backoff_ms * 1000, 1000, on_nfc_retry, r);
+}
+
+static int on_nfc_exit(sd_event_source *s, const siginfo_t *si, void *arg)
+{
+	struct readers *r = arg;
+	bool planned = r->nfc.restart_now;
+	if (si->si_code == CLD_EXITED && si->si_status == 0)
+		log_msg(LOG_INFO, "NFC helper ended");
+	else if (si->si_code == CLD_EXITED)
+		log_at(LOG_ERR, r->nfc.reader[0] ? r->nfc.reader : NULL, "reader_error",
+		       "NFC helper ended with status %d; starting it again", si->si_status);
+	else if (!planned)
+		log_at(LOG_ERR, r->nfc.reader[0] ? r->nfc.reader : NULL, "reader_error",
+		       "NFC helper killed by signal %d (%s); starting it again", si->si_status,
+		       strsignal(si->si_status));
+	if (!planned && !(si->si_code == CLD_EXITED && si->si_status == 0)) {
+		r->errors[SS_E_READER]++;
+		if (r->nfc.reader[0]) /* what was asked of it failed with the reader */
+			fail_pending(r, r->nfc.reader, SS_E_READER);
+	}
+	nfc_detach(r);
+	r->nfc.restarts++;
+	nfc_retry_later(r);
+	return 0;
+}
+
+static void nfc_spawn(struct readers *r)
+{
+	int sv[2] = {-1, -1}, e = 0;
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	sigset_t none, dflt;
+	pid_t pid;
+
+	if (!r->cfg->nfc[0] || atomic_load(&r->stopping))
+		return;
+	snprintf(r->nfc.connstring, sizeof r->nfc.connstring, "%s", r->cfg->nfc);
+	if (!r->nfc.buf && !(r->nfc.buf = calloc(1, sizeof *r->nfc.buf)))
+		e = ENOMEM;
+	if (!e && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		e = errno;
+	if (!e && sv[1] == NFCD_FD) { /* dup2 onto itself would keep close-on-exec */
+		int d = fcntl(sv[1], F_DUPFD_CLOEXEC, NFCD_FD + 1);
+		close(sv[1]);
+		sv[1] = d;
+		e = d < 0 ? errno : 0;
+	}
+	if (!e) {
+		char *argv[] = {"sscardd", "--nfc-helper", r->nfc.connstring, r->list_path,
+				(char *)log_level_name(log_get_level()),
+				log_uses_syslog() ? "syslog" : "stderr", NULL};
+		posix_spawn_file_actions_init(&fa);
+		posix_spawn_file_actions_adddup2(&fa, sv[1], NFCD_FD);
+		posix_spawnattr_init(&at);
+		sigemptyset(&none);
+		sigemptyset(&dflt);
+		sigaddset(&dflt, SIGTERM);
+		sigaddset(&dflt, SIGINT);
+		sigaddset(&dflt, SIGHUP);
+		sigaddset(&dflt, SIGCHLD);
+		posix_spawnattr_setsigmask(&at, &none);
+		posix_spawnattr_setsigdefault(&at, &dflt);
+		posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+		e = posix_spawn(&pid, "/proc/self/exe", &fa, &at, argv, environ);
+		posix_spawn_file_actions_destroy(&fa);
+		posix_spawnattr_destroy(&at);
+	}
+	if (sv[1] >= 0)
+		close(sv[1]);
+	if (!e) {
+		r->nfc.pid = pid;
+		r->nfc.fd = sv[0];
+		sd_event_now(r->ev, CLOCK_MONOTONIC, &r->nfc.started_us);
+		e = -sd_event_add_io(r->ev, &r->nfc.io, r->nfc.fd, EPOLLIN, on_nfc_msg, r);
+		if (!e)
+			e = -sd_event_add_child(r->ev, &r->nfc.child, pid, WEXITED, on_nfc_exit, r);
+		if (e) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+		}
+	}
+	if (e) {
+		log_msg(LOG_ERR, "cannot start the NFC helper: %s", strerror(e));
+		if (sv[0] >= 0 && r->nfc.fd != sv[0])
+			close(sv[0]);
+		nfc_detach(r);
+		nfc_retry_later(r);
+		return;
+	}
+	log_msg(LOG_DEBUG, "NFC helper started (pid %d) for '%s'", (int)pid, r->nfc.connstring);
+}
+
+/* Stop the helper now (readers_stop, or [readers] nfc changed). */
+static void nfc_stop(struct readers *r)
+{
+	pid_t pid = r->nfc.pid;
+	r->nfc.retry = sd_event_source_disable_unref(r->nfc.retry);
+	if (pid > 0) {
+		r->nfc.child = sd_event_source_disable_unref(r->nfc.child);
+		kill(pid, SIGTERM);
+		int i = 0;
+		while (waitpid(pid, NULL, WNOHANG) == 0 && ++i < 100)
+			usleep(10000);
+		if (i == 100) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+		}
+	}
+	nfc_detach(r);
+}
+
 void readers_set_trace(struct readers *r, bool on)
 {
+	struct nfcd_req q = {.kind = NFCD_TRACE, .trace_on = on};
+	if (r->nfc.fd >= 0)
+		nfc_send(r, &q);
 	atomic_store(&r->q->trace, on);
 	log_msg(LOG_NOTICE, "APDU trace %s", on ? "on" : "off");
 }
@@ -851,6 +1227,18 @@ json_t *readers_reset(struct readers *r, const char *name)
 		json_t *e = json_error(SS_E_UNKNOWN_READER, NULL);
 		json_object_set_new(e, "reader", json_string(name));
 		return e;
+	}
+	if (x->nfc) {
+		/* a fresh helper: the device opened again, the field reset, the
+		 * card found and read again */
+		bool was_stuck = x->stuck;
+		r->nfc.restart_now = true;
+		kill(r->nfc.pid, SIGKILL);
+		emit(r, json_pack("{s:s,s:s,s:b}", "event", "reader_reset", "reader", x->name,
+				  "was_stuck", was_stuck));
+		return json_pack("{s:b,s:s,s:b,s:s}", "ok", 1, "reader", x->name, "was_stuck",
+				 was_stuck, "message",
+				 "The NFC reader was restarted; a card on it will be read again.");
 	}
 	struct worker *w = worker_start(x->name, r->q, r->cfg->card_hold_ms, r->list_path);
 	if (!w)
@@ -875,11 +1263,19 @@ json_t *readers_reset(struct readers *r, const char *name)
 
 void readers_reconfigure(struct readers *r)
 {
+	if (strcmp(r->cfg->nfc, r->nfc.connstring)) {
+		log_msg(LOG_NOTICE, "[readers] nfc is now '%s'", r->cfg->nfc);
+		nfc_stop(r);
+		r->nfc.connstring[0] = 0;
+		nfc_spawn(r);
+	}
 	for (struct reader *x = r->list, *n; x; x = n) {
 		n = x->next;
-		pthread_mutex_lock(&x->w->mu);
-		x->w->hold_ms = r->cfg->card_hold_ms;
-		pthread_mutex_unlock(&x->w->mu);
+		if (x->w) {
+			pthread_mutex_lock(&x->w->mu);
+			x->w->hold_ms = r->cfg->card_hold_ms;
+			pthread_mutex_unlock(&x->w->mu);
+		}
 		if (!config_reader_wanted(r->cfg, x->name)) {
 			char name[RDR_NAME_MAX];
 			snprintf(name, sizeof name, "%s", x->name);
@@ -893,7 +1289,7 @@ void readers_reconfigure(struct readers *r)
 	memcpy(names, r->ignored, n * sizeof names[0]);
 	for (size_t i = 0; i < n; i++)
 		if (config_reader_wanted(r->cfg, names[i]))
-			reader_added(r, names[i]);
+			reader_added(r, names[i], !strcmp(names[i], r->nfc.reader));
 }
 
 static void *monitor_main(void *arg)
@@ -950,6 +1346,7 @@ int readers_start(sd_event *ev, const struct config *cfg, readers_emit_fn fn, vo
 	r->pcsc_state = cfg->pcsc ? "starting" : "off";
 	snprintf(r->list_path, sizeof r->list_path, "%s/" LOSSLIST_FILE, cfg->state_dir);
 	atomic_init(&r->stopping, false);
+	r->nfc.fd = -1;
 	if (!(r->q = msgq_new())) {
 		free(r);
 		return -ENOMEM;
@@ -965,6 +1362,7 @@ int readers_start(sd_event *ev, const struct config *cfg, readers_emit_fn fn, vo
 		readers_stop(r);
 		return rv;
 	}
+	nfc_spawn(r); /* failures are retried with back-off */
 	*out = r;
 	return 0;
 }
@@ -979,11 +1377,12 @@ void readers_stop(struct readers *r)
 		pthread_join(r->mon_thread, NULL);
 	}
 	pcsc_monitor_free(r->mon);
+	nfc_stop(r);
+	free(r->nfc.buf);
 	while (r->list) {
 		struct reader *x = r->list;
 		r->list = x->next;
-		worker_quit(x->w);
-		free(x);
+		reader_free(x);
 	}
 	/* Workers finish their current exchange first; one stuck on a mute
 	 * card is left behind after 2 s (the msgq outlives us for it). */
@@ -1005,7 +1404,7 @@ void readers_stop(struct readers *r)
 
 static const char *reader_interface(const struct reader *x)
 {
-	return atr_is_contactless(x->atr, x->atr_len) ? "contactless" : "contact";
+	return contactless(x) ? "contactless" : "contact";
 }
 
 void readers_read(struct readers *r, const char *name, void *cookie, readers_reply_fn fn)
@@ -1020,10 +1419,12 @@ void readers_read(struct readers *r, const char *name, void *cookie, readers_rep
 	} else {
 		/* the first reader with a card, on the interface [readers]
 		 * prefer names when cards are on both */
-		const char *want = r->cfg->prefer == CFG_PREFER_CONTACTLESS ? "contactless" : "contact";
-		for (x = r->list; x && !(x->present && !strcmp(reader_interface(x), want)); x = x->next)
+		for (x = r->list; x && !(x->announced && preferred(r, x)); x = x->next)
 			;
 		if (!x)
+			for (x = r->list; x && !x->announced; x = x->next)
+				;
+		if (!x) /* a card still settling, or shadowed */
 			for (x = r->list; x && !x->present; x = x->next)
 				;
 		if (!x)
@@ -1083,7 +1484,8 @@ void readers_forget(struct readers *r, void *cookie)
 static json_t *reader_json(const struct reader *x)
 {
 	json_t *o = json_pack("{s:s,s:s,s:s,s:b}", "name", x->name, "interface", reader_interface(x), "state",
-			      x->stuck ? "stuck" : x->outstanding ? "reading" : x->present ? "card" : "empty",
+			      x->stuck ? "stuck" : x->outstanding ? "reading" : x->shadowed ? "shadowed"
+			      : x->present ? "card" : "empty",
 			      "card_present", x->present);
 	if (o && x->present)
 		json_object_set_new(o, "atr", json_hex(x->atr, x->atr_len));

@@ -21,6 +21,7 @@
 #include "kiosk.h"
 #include "losslist.h"
 #include "log.h"
+#include "nfcd.h"
 #include "readers.h"
 #include "sync.h"
 #include "outbox.h"
@@ -336,6 +337,8 @@ int main(int argc, char **argv)
 	int c, fd, rv;
 
 	json_set_alloc_funcs(j_alloc, j_free);
+	if (argc > 1 && !strcmp(argv[1], "--nfc-helper"))
+		return nfcd_main(argc - 2, argv + 2);
 	d.config_file = CFG_DEFAULT_FILE;
 	while ((c = getopt_long(argc, argv, "c:fVh", lo, NULL)) != -1) {
 		switch (c) {

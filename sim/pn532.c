@@ -34,9 +34,18 @@ static struct {
 	long remove_after;           /* APDUs, then the card leaves the field */
 	long garbage_after;          /* APDUs, then one answer is garbage */
 	long delay_ms;               /* every card answer this late */
+	long nad_after;              /* APDUs, then a status byte with the NAD bit */
+	long baud;                   /* pace the link like a UART at this rate */
 	size_t chain_at;             /* longer card answers come in MI-chained pieces */
 	bool no_card;
-} opt = {.remove_after = -1, .garbage_after = -1, .chain_at = 200};
+} opt = {.remove_after = -1, .garbage_after = -1, .nad_after = -1, .chain_at = 200};
+
+/* The time n bytes take on a UART (8N1: 10 bits a byte). */
+static void wire_time(size_t n)
+{
+	if (opt.baud > 0)
+		usleep((useconds_t)((long long)n * 10 * 1000000 / opt.baud));
+}
 
 static volatile sig_atomic_t stop, field_change;
 static volatile sig_atomic_t want_card = 1;
@@ -55,6 +64,7 @@ static int master = -1;
 
 static void put(const uint8_t *b, size_t n)
 {
+	wire_time(n);
 	while (n) {
 		ssize_t k = write(master, b, n);
 		if (k < 0) {
@@ -205,6 +215,12 @@ static void data_exchange(const uint8_t *d, size_t n)
 		put(junk, sizeof junk);
 		return;
 	}
+	if (opt.nad_after >= 0 && apdus > opt.nad_after) {
+		/* a status byte with the NAD bit: libnfc 1.8.0 abort()s on it */
+		uint8_t nad[3] = {0x80, 0x90, 0x00};
+		answer(0x40, nad, sizeof nad);
+		return;
+	}
 	if (opt.delay_ms)
 		usleep((useconds_t)opt.delay_ms * 1000);
 	pending_len = cardsim_process(&prof, &card, d + 1, n - 1, pending);
@@ -301,6 +317,7 @@ static bool frame(void)
 	uint8_t sum = 0;
 	for (size_t k = 0; k < len + 1; k++)
 		sum = (uint8_t)(sum + in[hdr + k]);
+	wire_time(hdr + len + 2); /* the host's frame took this long to arrive */
 	if (in[hdr] == 0xD4 && sum == 0)
 		command(in + hdr + 1, len - 1);
 	memmove(in, in + hdr + len + 2, in_len - hdr - len - 2);
@@ -328,6 +345,9 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: sscard-pn532 -p PROFILE [--link PATH] [--no-card] [--remove-after N]\n"
 		"                    [--garbage-after N] [--delay-ms MS] [--chain-at BYTES]\n"
+		"                    [--nad-after N] [--baud BPS]\n"
+		"  --nad-after N  after N APDUs answer with a status byte libnfc aborts on\n"
+		"  --baud BPS     take as long as a UART at BPS (115200 for a PN532 board)\n"
 		"  SIGUSR1 takes the card off the field, SIGUSR2 puts it back.\n");
 	exit(2);
 }
@@ -337,7 +357,8 @@ int main(int argc, char **argv)
 	static const struct option lo[] = {
 		{"profile", 1, 0, 'p'},       {"link", 1, 0, 'l'},        {"no-card", 0, 0, 'n'},
 		{"remove-after", 1, 0, 'r'},  {"garbage-after", 1, 0, 'g'}, {"delay-ms", 1, 0, 'd'},
-		{"chain-at", 1, 0, 'c'},      {0, 0, 0, 0}};
+		{"chain-at", 1, 0, 'c'},      {"nad-after", 1, 0, 'N'},   {"baud", 1, 0, 'b'},
+		{0, 0, 0, 0}};
 	const char *file = NULL;
 	char name[128];
 	int c, slave;
@@ -350,6 +371,8 @@ int main(int argc, char **argv)
 		case 'g': opt.garbage_after = atol(optarg); break;
 		case 'd': opt.delay_ms = atol(optarg); break;
 		case 'c': opt.chain_at = (size_t)atol(optarg); break;
+		case 'N': opt.nad_after = atol(optarg); break;
+		case 'b': opt.baud = atol(optarg); break;
 		default: usage();
 		}
 	}
