@@ -189,7 +189,6 @@ static json_t *reload(void)
 	}
 	KEEP_STR(socket)
 	KEEP_STR(state_dir)
-	KEEP_STR(nfc)
 	KEEP_STR(listen)
 #undef KEEP_STR
 	if (next.pcsc != d.cfg.pcsc) {

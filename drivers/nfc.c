@@ -96,7 +96,8 @@ static void make_atr(const uint8_t *hist, size_t n, struct rdr_card *c)
 	c->atr[1] = (uint8_t)(0x80 | n);
 	c->atr[2] = 0x80;
 	c->atr[3] = 0x01;
-	memcpy(c->atr + 4, hist, n);
+	if (n)
+		memcpy(c->atr + 4, hist, n);
 	uint8_t tck = 0;
 	for (size_t i = 1; i < 4 + n; i++)
 		tck ^= c->atr[i];

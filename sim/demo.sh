@@ -90,11 +90,21 @@ SSCARD_CENTRAL_TOKEN=demo-token "$BUILD/sscard-central" -d "$TMP/central" serve 
 	"$CENTRAL" 2 >"$TMP/central.log" 2>&1 &
 PIDS+=($!)
 
+# A PN532 NFC reader on a pseudo-terminal (libnfc's pn532_uart driver) with
+# 王五's third-generation card near it, off the field until the demo taps it.
+"$BUILD/sscard-pn532" -p "$ROOT/sim/profiles/wangwu-3.00.card" --link "$TMP/pn532" --no-card \
+	>/dev/null &
+NFC_PID=$!
+PIDS+=("$NFC_PID")
+NFC_READER="NFC pn532_uart:$TMP/pn532"
+
 cat >"$TMP/sscard.conf" <<EOF
 [daemon]
 socket = $SOCK
 state_dir = $TMP
 terminal_id = DEMO-KIOSK-01
+[readers]
+nfc = pn532_uart:$TMP/pn532
 [upstream]
 url = http://$CENTRAL
 list_url = http://$CENTRAL
@@ -135,20 +145,39 @@ if [ "${SSCARD_DEMO_ONCE:-}" != 1 ] && { [ -n "${DISPLAY:-}" ] || [ -n "${WAYLAN
 	PIDS+=($!)
 fi
 
-CARDS=(zhangsan-2.00 lisi-1.00-t0 ayiguli-2.00-longname wangwu-3.00 bankcard)
+# nfc:… is 王五's card tapped on the NFC reader (the contact slot empty).
+CARDS=(zhangsan-2.00 lisi-1.00-t0 ayiguli-2.00-longname nfc:wangwu-3.00 bankcard)
 card=0
 CARD_PID=
+NFC_ON=0
 insert() {
 	if [ -n "$CARD_PID" ]; then
 		kill "$CARD_PID" 2>/dev/null || true
 		wait "$CARD_PID" 2>/dev/null || true
 		unset 'PIDS[${#PIDS[@]}-1]'
+		CARD_PID=
 	fi
-	"$BUILD/sscard-vcard" -p "$ROOT/sim/profiles/${CARDS[$card]}.card" &
-	CARD_PID=$!
-	PIDS+=("$CARD_PID")
+	if [ "$NFC_ON" = 1 ]; then
+		kill -USR1 "$NFC_PID" # off the field
+		NFC_ON=0
+	fi
+	case ${CARDS[$card]} in
+	nfc:*)
+		for _ in $(seq 100); do # the contact card's removal seen first
+			"$BUILD/sscardctl" readers 2>/dev/null | grep -q "Virtual PCD 00 00 *card" || break
+			sleep 0.05
+		done
+		kill -USR2 "$NFC_PID"
+		NFC_ON=1
+		;;
+	*)
+		"$BUILD/sscard-vcard" -p "$ROOT/sim/profiles/${CARDS[$card]}.card" &
+		CARD_PID=$!
+		PIDS+=("$CARD_PID")
+		;;
+	esac
 	for _ in $(seq 100); do
-		"$BUILD/sscardctl" readers 2>/dev/null | grep -q "card" && break
+		"$BUILD/sscardctl" readers 2>/dev/null | grep -q " card " && break
 		sleep 0.05
 	done
 }
@@ -167,6 +196,9 @@ cat <<EOF
     - 解除挂失 / Cancel a loss: press Enter here to insert 李四's card (PIN 246810).
     - 修改密码 / Change PIN, 查询卡状态 / Card status: any card in the reader.
     reader : Virtual PCD 00 00 (emulated, through a private pcscd)
+    NFC    : $NFC_READER
+             (an emulated PN532 through the real libnfc; 王五's card is tapped
+             on it when Enter comes to nfc:wangwu-3.00)
     card   : ${CARDS[$card]} (sim/profiles/${CARDS[$card]}.card)
     socket : $SOCK
 
@@ -196,6 +228,10 @@ echo "demo: the card as sscardctl read shows it:"
 echo "demo: the loss list:"
 "$BUILD/sscardctl" list info | sed 's/^/    /' || true
 if [ "${SSCARD_DEMO_ONCE:-}" = 1 ]; then
+	card=3 # nfc:wangwu-3.00: the contact card out, 王五's card on the NFC reader
+	insert
+	echo "demo: a contactless read (王五's card on the NFC reader):"
+	"$BUILD/sscardctl" read | sed 's/^/    /' || true
 	exit 0
 fi
 while :; do

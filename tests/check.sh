@@ -105,7 +105,8 @@ demo_once() { # make demo's script, reading the demo card once
 	out=$(SSCARD_DEMO_ONCE=1 bash sim/demo.sh build 2>&1) || { echo "$out"; return 1; }
 	echo "$out"
 	grep -q "张\*" <<<"$out" && grep -q "111111\*\*\*\*\*\*\*\*1110" <<<"$out" &&
-		grep -q "demo: stopped." <<<"$out"
+		grep -q "NFC pn532_uart:.*(contactless)" <<<"$out" &&
+		grep -q "110105D15600000500C0FFEE12345678" <<<"$out" && grep -q "demo: stopped." <<<"$out"
 }
 stage demo demo_once
 stage fuzz-parsers make BUILD=build fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-20}"

@@ -1458,6 +1458,16 @@ def every_profile_over_nfc_through_the_daemon(rig):
                 check(card.get(k) == want.get(k), "%s: %s %r != %r" % (profile, k, card.get(k), want.get(k)))
             check(sorted(x["field"] for x in card.get("errors", [])) ==
                   sorted(k for k in ALL_FIELDS if k not in want), "%s: errors %r" % (profile, card.get("errors")))
+        # a reload without [readers] nfc lets the device go, one with it takes it again
+        conf = os.path.join(rig.tmp, "sscard.conf")
+        text = open(conf).read()
+        open(conf, "w").write(text.replace("nfc = %s\n" % dev.conn, ""))
+        rc, j, _ = rig.ctl_json("reload")
+        check(rc == 0 and "nfc" not in j["needs_restart"], j)
+        check(ev.wait("reader_removed", 5, reader=name), "nfc off: the reader stayed")
+        open(conf, "w").write(text)
+        rc, j, _ = rig.ctl_json("reload")
+        check(ev.wait("card_read", 10, reader=name), "nfc on again: no read")
         ev.close()
     finally:
         dev.stop()
