@@ -11,6 +11,7 @@ endif
 BUILD   ?= build
 SAN     ?=
 PREFIX  ?= /usr/local
+VERSION := 0.1.0
 DESTDIR ?=
 
 PKGS    := libpcsclite libsystemd jansson inih sqlite3 libsodium libcurl libmicrohttpd libnfc
@@ -45,7 +46,9 @@ UNIT_TESTS := test-apdu test-ssc test-config test-losslist test-lossfmt test-los
               test-pinrule test-flow test-nfc
 UNIT_BINS  := $(UNIT_TESTS:%=$(BUILD)/tests/%)
 
-PROGS := $(BUILD)/sscardd $(BUILD)/sscardctl $(BUILD)/sscard-vcard $(BUILD)/bench-read $(BUILD)/bench-nfc \
+LIBSSCARD := $(BUILD)/libsscard.so.1
+PROGS := $(LIBSSCARD) $(BUILD)/libsscard.so $(BUILD)/sscard.pc $(BUILD)/example-readcard \
+	 $(BUILD)/sscardd $(BUILD)/sscardctl $(BUILD)/sscard-vcard $(BUILD)/bench-read $(BUILD)/bench-nfc \
 	 $(BUILD)/bench-lossfmt $(BUILD)/bench-losslist $(BUILD)/sscard-central \
 	 $(BUILD)/pcsc-poke $(BUILD)/sscard-pn532 $(BUILD)/nfc-read
 
@@ -62,6 +65,25 @@ $(CORE_LIB): $(CORE_OBJ)
 
 $(BUILD)/sscardd: $(DAEMON_SRC:%.c=$(BUILD)/obj/%.o) $(CORE_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+# libsscard: the reader API for counter software; only the i* functions
+# are exported; it needs jansson and nothing of ours at run time.
+$(BUILD)/obj-pic/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fPIC -fvisibility=hidden -MMD -MP -c $< -o $@
+
+$(LIBSSCARD): $(BUILD)/obj-pic/client/libsscard.o
+	$(CC) $(LDFLAGS) -shared -Wl,-soname,libsscard.so.1 -Wl,--no-undefined -o $@ $^ -ljansson
+
+$(BUILD)/libsscard.so: $(LIBSSCARD)
+	ln -sf libsscard.so.1 $@
+
+$(BUILD)/sscard.pc: client/sscard.pc.in
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' $< >$@
+
+$(BUILD)/example-readcard: examples/readcard.c $(BUILD)/libsscard.so
+	$(CC) $(CFLAGS) -Iclient -o $@ examples/readcard.c $(LDFLAGS) -L$(BUILD) -lsscard \
+	  -Wl,-rpath,'$$ORIGIN'
 
 $(BUILD)/sscardctl: $(CTL_SRC:%.c=$(BUILD)/obj/%.o) $(CORE_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
@@ -174,9 +196,13 @@ SYSUSERSDIR ?= $(if $(filter /usr,$(PREFIX)),/usr/lib,$(PREFIX)/lib)/sysusers.d
 # DESTDIR= for packaging, PREFIX=/usr for a system install (units then go
 # to /usr/lib/systemd/system and the config to /etc/sscard). An existing
 # sscard.conf is kept; the shipped one is installed beside it as .dist.
-install: $(BUILD)/sscardd $(BUILD)/sscardctl
+install: $(BUILD)/sscardd $(BUILD)/sscardctl $(LIBSSCARD) $(BUILD)/sscard.pc
 	install -D -m 0755 $(BUILD)/sscardd $(DESTDIR)$(PREFIX)/sbin/sscardd
 	install -D -m 0755 $(BUILD)/sscardctl $(DESTDIR)$(PREFIX)/bin/sscardctl
+	install -D -m 0755 $(LIBSSCARD) $(DESTDIR)$(PREFIX)/lib/libsscard.so.1
+	ln -sf libsscard.so.1 $(DESTDIR)$(PREFIX)/lib/libsscard.so
+	install -D -m 0644 client/sscard.h $(DESTDIR)$(PREFIX)/include/sscard.h
+	install -D -m 0644 $(BUILD)/sscard.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/sscard.pc
 	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/sscard
 	if [ -e $(DESTDIR)$(SYSCONFDIR)/sscard/sscard.conf ]; then \
 	  install -m 0644 config/sscard.conf $(DESTDIR)$(SYSCONFDIR)/sscard/sscard.conf.dist; \

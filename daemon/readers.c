@@ -772,6 +772,8 @@ static void read_done(struct readers *r, struct msg *m)
 		json_object_set_new(res, "loss",
 				    json_loss(m->loss_rc, &m->loss, &m->loss_info, (int64_t)time(NULL),
 					      r->cfg->stale_after));
+		if (r->cfg->terminal_id[0]) /* 终端机编号 for the reader API */
+			json_object_set_new(res, "terminal_id", json_string(r->cfg->terminal_id));
 		if (m->loss_rc == 1) {
 			char mid[40];
 			mask_id(m->card.value[SSC_CARD_ID], mid, sizeof mid);
@@ -1407,13 +1409,55 @@ static const char *reader_interface(const struct reader *x)
 	return contactless(x) ? "contactless" : "contact";
 }
 
+/* The reader with a card on one interface (want_cl), announced cards
+ * first; NULL with *e = no_card, or no_reader when there is no reader of
+ * that kind at all (an NFC reader, or a PC/SC reader that held a card of
+ * that kind, counts). */
+static struct reader *on_interface(struct readers *r, bool want_cl, enum ss_err *e)
+{
+	struct reader *x;
+	bool kind = false;
+	for (x = r->list; x; x = x->next) {
+		kind |= x->nfc == want_cl || (!x->nfc && !want_cl) || (x->present && contactless(x) == want_cl);
+		if (x->present && x->announced && contactless(x) == want_cl)
+			return x;
+	}
+	for (x = r->list; x; x = x->next)
+		if (x->present && contactless(x) == want_cl)
+			return x;
+	*e = kind ? SS_E_NO_CARD : SS_E_NO_READER;
+	return NULL;
+}
+
+/* "read @contact|@contactless|@contact-first|@contactless-first": the
+ * reader API's iType 1–4. NULL with *e set (SS_OK: not a selector). */
+static struct reader *by_interface(struct readers *r, const char *sel, enum ss_err *e)
+{
+	struct reader *x = NULL;
+	*e = SS_OK;
+	if (!strcmp(sel, "contact") || !strcmp(sel, "contactless"))
+		return on_interface(r, !strcmp(sel, "contactless"), e);
+	bool cl = !strcmp(sel, "contactless-first");
+	if (!cl && strcmp(sel, "contact-first"))
+		return NULL;
+	enum ss_err e2 = SS_OK;
+	if ((x = on_interface(r, cl, e)) || (x = on_interface(r, !cl, &e2)))
+		*e = SS_OK;
+	else if (*e == SS_E_NO_READER)
+		*e = e2; /* no reader of the first kind: what the other one says */
+	return x;
+}
+
 void readers_read(struct readers *r, const char *name, void *cookie, readers_reply_fn fn)
 {
 	struct reader *x = NULL;
 	enum ss_err e = SS_OK;
 	json_t *j;
 
-	if (name && *name) {
+	if (name && *name == '@') {
+		if (!(x = by_interface(r, name + 1, &e)) && e == SS_OK)
+			e = SS_E_INVALID;
+	} else if (name && *name) {
 		if (!(x = find_reader(r, name)))
 			e = SS_E_UNKNOWN_READER;
 	} else {

@@ -333,12 +333,12 @@ size_t cardsim_process(struct profile *p, struct card *c, const uint8_t *cmd, si
 		explicit_bzero(np, sizeof np);
 		return sw(out, 0, s);
 	}
-	case 0x84: /* GET CHALLENGE */
-		if (le != 8)
+	case 0x84: /* GET CHALLENGE: 8 bytes, or 256 (Le 00) — the longest short answer */
+		if (le != 8 && le != 256)
 			return sw(out, 0, 0x6C08);
-		for (int i = 0; i < 8; i++)
+		for (unsigned i = 0; i < le; i++)
 			out[i] = (uint8_t)rand();
-		return sw(out, 8, 0x9000);
+		return sw(out, le, 0x9000);
 	case 0x82: /* EXTERNAL AUTHENTICATE: no key here, always fails */
 		return sw(out, 0, 0x6300);
 	default:

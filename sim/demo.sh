@@ -212,6 +212,7 @@ cat <<EOF
       build/sscardctl status           what the daemon is doing
       build/sscardctl events           watch cards come and go
       build/sscardctl list info        the loss list from the emulated central
+      build/example-readcard           what counter software gets (iReadCardBas)
 
   Report the card lost, as a kiosk would (queued durably, listed here at once):
       build/sscardctl request loss_report 639900D15600000500BF7C7A48FB4966 loss=temporary
@@ -225,6 +226,8 @@ EOF
 for _ in $(seq 100); do "$BUILD/sscardctl" -j list info 2>/dev/null | grep -q '"version":1' && break; sleep 0.05; done
 echo "demo: the card as sscardctl read shows it:"
 "$BUILD/sscardctl" read | sed 's/^/    /' || true
+echo "demo: counter software's iReadCardBas (build/example-readcard, through libsscard):"
+"$BUILD/example-readcard" 3 | head -1 | sed 's/^/    /' || true
 echo "demo: the loss list:"
 "$BUILD/sscardctl" list info | sed 's/^/    /' || true
 if [ "${SSCARD_DEMO_ONCE:-}" = 1 ]; then

@@ -1,9 +1,12 @@
 /* nfc_read — read the card on an NFC reader through drivers/nfc.c and
  * the same ssc.c as the contact path; print the read reply's JSON. For the
  * integration tests (contact and contactless reads compared field by
- * field) and the contactless benchmark. Usage: nfc-read CONNSTRING [N] */
+ * field) and the contactless benchmark. Usage: nfc-read CONNSTRING [N]
+ * nfc-read CONNSTRING challenge: GET CHALLENGE for 256 bytes (a 258-byte
+ * answer on the air, chained), prints {"ok":…,"len":N,"sw":"9000"}. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "../../apdu/ssc.h"
@@ -23,6 +26,18 @@ int main(int argc, char **argv)
 	if (e != SS_OK) {
 		printf("{\"ok\":false,\"error\":\"%s\"}\n", ss_err_name(e));
 		return 1;
+	}
+	if (argc > 2 && !strcmp(argv[2], "challenge")) {
+		static const struct apdu gc = {.cla = 0x00, .ins = 0x84, .le = 256};
+		struct apdu_resp rsp;
+		if ((e = nfc_rdr_poll(r, &card)) == SS_OK)
+			e = apdu_transmit(&card.tr, &gc, &rsp);
+		if (e == SS_OK)
+			printf("{\"ok\":true,\"len\":%zu,\"sw\":\"%04X\"}\n", rsp.len, rsp.sw);
+		else
+			printf("{\"ok\":false,\"error\":\"%s\"}\n", ss_err_name(e));
+		nfc_rdr_close(r);
+		return e == SS_OK ? 0 : 1;
 	}
 	for (int i = 0; i < rounds; i++) {
 		struct timespec t0, t1;

@@ -653,14 +653,19 @@ def sixteen_readers_then_unplugged_and_replugged(rig):
 
 @test
 def read_without_a_reader_name_prefers_the_configured_interface(rig):
+    def states():
+        return {r["name"]: r["state"] for r in rig.ctl_json("readers")[1]["readers"] if r["card_present"]}
+
     a = rig.insert("zhangsan-2.00.card", 0x8C7B)
     b = rig.insert("zhangsan-2.00-contactless.card", 0x8C7C)
-    check(wait_for(lambda: rig.card_present(READER0) and rig.card_present(READER1), 5), "cards")
+    # contact preferred: the card on the contactless reader is taken for the
+    # same card seen twice, and left alone
+    check(wait_for(lambda: states() == {READER0: "card", READER1: "shadowed"}, 5), states())
     rc, j, _ = rig.ctl_json("read")
     check(rc == 0 and j["reader"] == READER0 and j["interface"] == "contact", j)
     rig.stop_daemon()
     rig.start_daemon(extra_conf="prefer = contactless\n")
-    check(wait_for(lambda: rig.card_present(READER0) and rig.card_present(READER1), 5), "cards")
+    check(wait_for(lambda: READER1 in states() and READER0 in states(), 5), "cards")
     rc, j, _ = rig.ctl_json("read")
     check(rc == 0 and j["reader"] == READER1 and j["interface"] == "contactless", j)
     readers = {r["name"]: r["interface"] for r in rig.ctl_json("readers")[1]["readers"]}
@@ -1353,6 +1358,14 @@ def contactless_chained_long_answers_and_faults(rig):
         check(rc == 0 and j["name"] == EXPECT["ayiguli-2.00-longname.card"]["name"], "chained: %r" % j)
     finally:
         dev.stop()
+    # the longest short answer, 256 bytes + SW (GET CHALLENGE, Le 00), in MI-chained pieces
+    for chain in ("16", "250"):
+        dev = Pn532(rig, "zhangsan-2.00.card", "--chain-at", chain)
+        try:
+            rc, j = nfc_read(rig, dev.conn, "challenge")
+            check(rc == 0 and j == {"ok": True, "len": 256, "sw": "9000"}, "258-byte answer, chain %s: %r" % (chain, j))
+        finally:
+            dev.stop()
     # no card on the field: a plain no_card, quickly
     dev = Pn532(rig, "zhangsan-2.00.card", "--no-card")
     try:
@@ -1545,6 +1558,166 @@ def one_card_on_both_interfaces_gives_one_read(rig):
             seen = events_for(ev, 1.5)
             check([e["reader"] for e in seen if e["event"] == "card_removed"] == [winner], seen)
             ev.close()
+    finally:
+        dev.stop()
+        restore_daemon(rig)
+
+
+# ---- the reader API (libsscard) -------------------------------------------
+
+PLAIN_LIB = os.path.join(ROOT_DIR, "build", "libsscard.so.1")  # ctypes: never the ASan one
+BAS_KEYS = ["region", "ssn", "card_number", "card_id", "name", "atr_historical", "spec_version",
+            "issue_date", "expiry_date"]
+
+
+def bas_line(want, terminal, reader):
+    v = [want[k].replace("-", "") if k.endswith("_date") else want[k] for k in BAS_KEYS]
+    return "|".join(v + [terminal, reader]) + "|"
+
+
+def api_c(rig, *args, env=None):
+    e = dict(os.environ, SSCARD_SOCKET=rig.sock)
+    e.update(env or {})
+    r = subprocess.run([os.path.join(rig.build, "example-readcard")] + [str(a) for a in args],
+                       capture_output=True, timeout=60, env=e)
+    lines = r.stdout.decode(e.get("SSCARD_ENCODING", "utf-8")).splitlines()
+    calls = []
+    for line in lines:
+        if line.startswith("  "):
+            continue
+        rc, _, out = line.partition(" ")
+        calls.append((int(rc), out))
+    return calls
+
+
+def api_py(rig, itype=3, env=None):
+    e = dict(os.environ, SSCARD_SOCKET=rig.sock, SSCARD_LIB=PLAIN_LIB)
+    e.update(env or {})
+    r = subprocess.run([sys.executable, os.path.join(ROOT_DIR, "examples", "readcard.py"), str(itype)],
+                       capture_output=True, text=True, timeout=60, env=e)
+    rc, _, out = r.stdout.splitlines()[0].partition(" ")
+    return int(rc), out
+
+
+@test
+def reader_api_every_profile_field_by_field(rig):
+    rig.stop_daemon()
+    rig.start_daemon(extra_conf="[daemon]\nterminal_id = HOSP-07-K2\n")
+    try:
+        check(api_c(rig, 1) == [(-2, "There is no card in the reader. (no_card)")], api_c(rig, 1))
+        for profile, want in EXPECT.items():
+            card = rig.insert(profile, 0x8C7B)
+            check(wait_for(lambda: rig.card_present(READER0), 5), profile)
+            for itype in (1, 3, 4):
+                calls = api_c(rig, itype)
+                if "ssn" in want:
+                    check(len(calls) == 1 and calls[0][0] == 0, "%s iType %d: %r" % (profile, itype, calls))
+                    got = calls[0][1].split("|")
+                    check(len(got) == 12 and got[11] == "" and got[9:11] == ["HOSP-07-K2", READER0], got)
+                    for i, k in enumerate(BAS_KEYS):
+                        if k in want:
+                            v = want[k].replace("-", "") if k.endswith("_date") else want[k]
+                            check(got[i] == v, "%s: %s = %r, want %r" % (profile, k, got[i], v))
+                    check(api_py(rig, itype) == calls[0], "%s python: %r" % (profile, api_py(rig, itype)))
+                else:  # a 3.00 card without a security module: the status word says why
+                    check(calls[0][0] == -6982 and "security module" in calls[0][1], "%s: %r" % (profile, calls))
+            # contactless asked for, there is no NFC reader: a reader error, not "no card"
+            check(api_c(rig, 2)[0][0] == -11, api_c(rig, 2))
+            rig.remove(card)
+            check(wait_for(lambda: not rig.card_present(), 5), "removal")
+        card = rig.insert("bankcard.card", 0x8C7B)
+        check(wait_for(lambda: rig.card_present(READER0), 5), "bank card")
+        check(api_c(rig, 3)[0][0] == -1, api_c(rig, 3))
+        check(api_c(rig, 9)[0][0] == -1004, api_c(rig, 9))
+        rig.remove(card)
+        check(wait_for(lambda: not rig.card_present(), 5), "removal")
+    finally:
+        restore_daemon(rig)
+
+
+@test
+def reader_api_listed_card_gbk_concurrency_and_buffer(rig):
+    want = EXPECT["zhangsan-2.00.card"]
+    card = rig.insert("zhangsan-2.00.card", 0x8C7B)
+    check(wait_for(lambda: rig.card_present(READER0), 5), "card")
+    # GBK on request: the name's bytes are GBK, everything else ASCII
+    e = dict(os.environ, SSCARD_SOCKET=rig.sock, SSCARD_ENCODING="GBK")
+    r = subprocess.run([os.path.join(rig.build, "example-readcard"), "1"], capture_output=True, timeout=30, env=e)
+    first = r.stdout.split(b"\n")[0]
+    check(first.split(b"|")[4] == "张三".encode("gbk") and first.startswith(b"0 "), first)
+    # two threads and two processes at once, each gets the whole line
+    line = bas_line(want, "", READER0)
+    calls = api_c(rig, "-t", 8, 3)
+    check(calls == [(0, line)] * 8, calls)
+    procs = [subprocess.Popen([os.path.join(rig.build, "example-readcard"), "-t", "4", "3"], stdout=subprocess.PIPE,
+                              env=dict(os.environ, SSCARD_SOCKET=rig.sock)) for _ in range(2)]
+    for p in procs:
+        out = p.communicate(timeout=60)[0].decode().splitlines()
+        check(out == ["0 " + line] * 4, out)
+    # the buffer contract: never a byte past SSCARD_OUT_MAX, always terminated
+    import ctypes
+    os.environ["SSCARD_SOCKET"] = rig.sock
+    try:
+        lib = ctypes.CDLL(PLAIN_LIB)
+        buf = ctypes.create_string_buffer(b"Z" * 1200, 1200)
+        rc = lib.iReadCardBas(1, buf)
+        raw = buf.raw
+        check(rc == 0 and raw[1024:] == b"Z" * 176 and b"\0" in raw[:1024], raw[:80])
+        # the daemon down: -11 at once, same contract
+        os.environ["SSCARD_SOCKET"] = rig.tmp + "/nobody.sock"
+        buf = ctypes.create_string_buffer(b"Z" * 1200, 1200)
+        check(lib.iReadCardBas(1, buf) == -11 and buf.raw[1024:] == b"Z" * 176, buf.raw[:80])
+        out = ctypes.create_string_buffer(1024)
+        os.environ["SSCARD_SOCKET"] = rig.sock
+        check(lib.iGetListStatus(out) == 0 and out.value.startswith(b"0||1|No loss list"), out.value)
+    finally:
+        os.environ.pop("SSCARD_SOCKET", None)
+    # a card on the loss list: refused with its own code and the reason (in
+    # a state directory of its own: the loss stays there)
+    rig.stop_daemon()
+    state = os.path.join(rig.tmp, "api-state")
+    os.makedirs(state, exist_ok=True)
+    rig.start_daemon(state_dir=state)
+    check(wait_for(lambda: rig.card_present(READER0), 5), "card")
+    rc, _, err = rig.ctl("request", "loss_report", want["card_id"], "loss=temporary")
+    check(rc == 0, err)
+    rc, out = api_c(rig, 1)[0]
+    check(rc == -1001 and "挂失" in out and want["card_id"] in out and "temporary" in out, (rc, out))
+    check(api_py(rig, 3)[0] == -1001, "python")
+    rig.remove(card)
+    # a stale list is refused only when asked for
+    card = rig.insert("lisi-1.00-t0.card", 0x8C7B)
+    check(wait_for(lambda: rig.card_present(READER0), 5), "card")
+    check(api_c(rig, 1)[0][0] == 0, "stale accepted by default")
+    rc, out = api_c(rig, 1, env={"SSCARD_STALE_LIST": "refuse"})[0]
+    check(rc == -1005 and "No loss list" in out, (rc, out))
+    rig.remove(card)
+    restore_daemon(rig)
+
+
+@test
+def reader_api_contactless_and_timeouts(rig):
+    dev = Pn532(rig, "wangwu-3.00.card")
+    try:
+        name = nfc_daemon(rig, dev)
+        check(wait_for(lambda: rig.ctl_json("read", name)[0] == 0, 5), "NFC card")
+        calls = api_c(rig, 2)
+        check(calls[0][0] == -6982, calls)  # a 3.00 card over NFC: EF06 needs the PSAM
+        dev.stop()
+        dev = Pn532(rig, "zhangsan-2.00.card")
+        check(wait_for(lambda: rig.ctl_json("read", name)[0] == 0, 10), "NFC card")
+        line = bas_line(EXPECT["zhangsan-2.00.card"], "", name)
+        check(api_c(rig, 2) == [(0, line)], api_c(rig, 2))
+        check(api_c(rig, 4) == [(0, line)], api_c(rig, 4))
+        check(api_c(rig, 3) == [(0, line)], "contact first, none there: the NFC card")
+        # a daemon that accepts and never answers: bounded by SSCARD_TIMEOUT_MS
+        mute = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        mute.bind(rig.tmp + "/mute.sock")
+        mute.listen(4)
+        t0 = time.monotonic()
+        rc, out = api_c(rig, 1, env={"SSCARD_SOCKET": rig.tmp + "/mute.sock", "SSCARD_TIMEOUT_MS": "500"})[0]
+        check(rc == -1003 and time.monotonic() - t0 < 5, (rc, out))
+        mute.close()
     finally:
         dev.stop()
         restore_daemon(rig)

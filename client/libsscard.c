@@ -1,0 +1,381 @@
+/* libsscard.c — the reader API of sscard.h over sscardd's socket. No
+ * global state: each call opens its own connection, so threads and
+ * processes may call at once. */
+#include "sscard.h"
+
+#include <errno.h>
+#include <iconv.h>
+#include <jansson.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#define API __attribute__((visibility("default")))
+#define DEFAULT_SOCKET "/run/sscard/sscardd.sock"
+#define DEFAULT_TIMEOUT_MS 15000
+
+static long timeout_ms(void)
+{
+	const char *e = getenv("SSCARD_TIMEOUT_MS");
+	long v = e ? strtol(e, NULL, 10) : 0;
+	return v > 0 && v <= 600000 ? v : DEFAULT_TIMEOUT_MS;
+}
+
+static long ms_left(const struct timespec *end)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (end->tv_sec - now.tv_sec) * 1000 + (end->tv_nsec - now.tv_nsec) / 1000000;
+}
+
+/* pOutInfo gets a sentence (never more than SSCARD_OUT_MAX bytes); rc back. */
+__attribute__((format(printf, 3, 4))) static long say(char *out, long rc, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(out, SSCARD_OUT_MAX, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+/* One request line to sscardd, one JSON reply. NULL with *rc and out set
+ * when sscardd cannot be reached or does not answer in time. */
+static json_t *ask(const char *line, char *out, long *rc)
+{
+	const char *path = getenv("SSCARD_SOCKET");
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct timespec end;
+	char buf[16384];
+	size_t have = 0;
+	long limit = timeout_ms();
+
+	if (!path || !*path)
+		path = DEFAULT_SOCKET;
+	if (strlen(path) >= sizeof sa.sun_path) {
+		*rc = say(out, SSCARD_E_READER, "The sscardd socket path is too long: %s", path);
+		return NULL;
+	}
+	strcpy(sa.sun_path, path);
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	end.tv_sec += limit / 1000;
+	end.tv_nsec += (limit % 1000) * 1000000;
+	if (end.tv_nsec >= 1000000000) {
+		end.tv_sec++;
+		end.tv_nsec -= 1000000000;
+	}
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		*rc = say(out, SSCARD_E_READER, "Cannot reach the card service sscardd at %s (%s).", path,
+			  strerror(e));
+		return NULL;
+	}
+	size_t n = strlen(line);
+	if (send(fd, line, n, MSG_NOSIGNAL) != (ssize_t)n) {
+		close(fd);
+		*rc = say(out, SSCARD_E_READER, "The card service sscardd closed the connection.");
+		return NULL;
+	}
+	while (!memchr(buf, '\n', have)) {
+		long left = ms_left(&end);
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		int r = left > 0 ? poll(&p, 1, (int)left) : 0;
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			close(fd);
+			*rc = say(out, SSCARD_E_TIMEOUT,
+				  "The card service did not answer within %ld ms (SSCARD_TIMEOUT_MS).", limit);
+			return NULL;
+		}
+		ssize_t k = recv(fd, buf + have, sizeof buf - 1 - have, 0);
+		if (k <= 0 || have + (size_t)k >= sizeof buf - 1) {
+			close(fd);
+			*rc = say(out, SSCARD_E_READER, "The card service sscardd closed the connection.");
+			return NULL;
+		}
+		have += (size_t)k;
+	}
+	close(fd);
+	buf[have] = 0;
+	json_t *j = json_loads(buf, JSON_DISABLE_EOF_CHECK, NULL);
+	explicit_bzero(buf, sizeof buf); /* it held the holder's data */
+	if (!json_is_object(j)) {
+		json_decref(j);
+		*rc = say(out, SSCARD_E_READER, "The card service sent an answer that is not JSON.");
+		return NULL;
+	}
+	return j;
+}
+
+static const char *str(json_t *o, const char *key)
+{
+	const char *v = json_string_value(json_object_get(o, key));
+	return v ? v : "";
+}
+
+/* A card status word as the reader API reports it. */
+static long sw_code(const char *sw, char *out, const char *message)
+{
+	unsigned long v = strtoul(sw, NULL, 16);
+	if (strspn(sw, "0123456789") == strlen(sw) && *sw)
+		return say(out, -strtol(sw, NULL, 10), "-%s %s", sw, message);
+	return say(out, -(long)v, "-%s %s", sw, message);
+}
+
+/* sscardd's {"ok":false,"error":…} as a return code and sentence. */
+static long error_code(json_t *j, char *out)
+{
+	const char *e = str(j, "error"), *m = str(j, "message");
+	static const struct {
+		const char *error;
+		long rc;
+	} map[] = {
+		{"not_ssc", SSCARD_E_NOT_SSC},       {"no_card", SSCARD_E_NO_CARD},
+		{"card_removed", SSCARD_E_NO_CARD},  {"card_unpowered", SSCARD_E_NO_CARD},
+		{"pin_wrong", SSCARD_E_PIN_WRONG},   {"pin_blocked", SSCARD_E_PIN_BLOCKED},
+		{"card_timeout", SSCARD_E_TIMEOUT},  {"invalid", SSCARD_E_ARG},
+	};
+	if (*str(j, "sw"))
+		return sw_code(str(j, "sw"), out, m);
+	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+		if (!strcmp(e, map[i].error))
+			return say(out, map[i].rc, "%s (%s)", m, e);
+	return say(out, SSCARD_E_READER, "%s (%s)", m, *e ? e : "reader_error");
+}
+
+static const char *selector(int iType)
+{
+	switch (iType) {
+	case 1: return "@contact";
+	case 2: return "@contactless";
+	case 3: return "@contact-first";
+	case 4: return "@contactless-first";
+	default: return NULL;
+	}
+}
+
+/* Read the card; NULL with *rc and out set when there is nothing to give. */
+static json_t *read_card(int iType, char *out, long *rc)
+{
+	char line[64];
+	const char *sel = selector(iType);
+	if (!out) {
+		*rc = SSCARD_E_ARG;
+		return NULL;
+	}
+	if (!sel) {
+		*rc = say(out, SSCARD_E_ARG, "iType must be 1 (contact), 2 (contactless), 3 or 4 (either); got %d.",
+			  iType);
+		return NULL;
+	}
+	snprintf(line, sizeof line, "read %s\n", sel);
+	json_t *j = ask(line, out, rc);
+	if (j && !json_is_true(json_object_get(j, "ok"))) {
+		*rc = error_code(j, out);
+		json_decref(j);
+		return NULL;
+	}
+	if (!j)
+		return NULL;
+	json_t *loss = json_object_get(j, "loss");
+	if (json_is_true(json_object_get(loss, "listed"))) {
+		char age[64] = "no loss list from the central yet";
+		if (json_is_integer(json_object_get(loss, "list_age_s")))
+			snprintf(age, sizeof age, "loss list version %lld, %lld s old",
+				 (long long)json_integer_value(json_object_get(loss, "list_version")),
+				 (long long)json_integer_value(json_object_get(loss, "list_age_s")));
+		*rc = say(out, SSCARD_E_LISTED, "卡已挂失，请勿结算 / Card %s: %s (%s since %s; %s).",
+			  str(j, "card_id"), str(loss, "message"), str(loss, "state"), str(loss, "since"),
+			  age);
+		json_decref(j);
+		return NULL;
+	}
+	const char *stale = getenv("SSCARD_STALE_LIST");
+	if (stale && !strcmp(stale, "refuse") && !json_is_false(json_object_get(loss, "stale"))) {
+		*rc = say(out, SSCARD_E_STALE_LIST, "%s (SSCARD_STALE_LIST=refuse)",
+			  *str(loss, "message") ? str(loss, "message") : "The loss list could not be checked.");
+		json_decref(j);
+		return NULL;
+	}
+	return j;
+}
+
+/* The card's field: the value, or NULL with the reason in *rc/out when the
+ * card did not give it. */
+static const char *field(json_t *card, const char *key, char *out, long *rc)
+{
+	const char *v = json_string_value(json_object_get(card, key));
+	if (v)
+		return v;
+	json_t *errs = json_object_get(card, "errors"), *e;
+	size_t i;
+	json_array_foreach(errs, i, e) {
+		if (strcmp(str(e, "field"), key))
+			continue;
+		*rc = *str(e, "sw") ? sw_code(str(e, "sw"), out, str(e, "message"))
+				    : say(out, SSCARD_E_READER, "%s: %s", key, str(e, "message"));
+		return NULL;
+	}
+	*rc = say(out, SSCARD_E_READER, "The card did not give its %s.", key);
+	return NULL;
+}
+
+/* UTF-8 → GBK when SSCARD_ENCODING=GBK; else a copy. false when it does not fit. */
+static bool encode(const char *in, char *to, size_t cap)
+{
+	const char *enc = getenv("SSCARD_ENCODING");
+	if (!enc || strcasecmp(enc, "GBK")) {
+		if (strlen(in) >= cap)
+			return false;
+		strcpy(to, in);
+		return true;
+	}
+	iconv_t cd = iconv_open("GBK", "UTF-8");
+	if (cd == (iconv_t)-1)
+		return false;
+	char *ip = (char *)in, *op = to;
+	size_t il = strlen(in), ol = cap - 1;
+	size_t r = iconv(cd, &ip, &il, &op, &ol);
+	iconv_close(cd);
+	if (r == (size_t)-1)
+		return false;
+	*op = 0;
+	return true;
+}
+
+/* Append "value|" to out (SSCARD_OUT_MAX); false when it would not fit. */
+static bool put(char *out, size_t *len, const char *v)
+{
+	size_t n = strlen(v);
+	if (*len + n + 2 > SSCARD_OUT_MAX)
+		return false;
+	memcpy(out + *len, v, n);
+	out[*len + n] = '|';
+	*len += n + 1;
+	out[*len] = 0;
+	return true;
+}
+
+/* "2010-10-01" → "20101001" */
+static void ymd(const char *iso, char *to)
+{
+	size_t o = 0;
+	for (; *iso && o < 8; iso++)
+		if (*iso != '-')
+			to[o++] = *iso;
+	to[o] = 0;
+}
+
+API long iReadCardBas(int iType, char *pOutInfo)
+{
+	long rc = 0;
+	json_t *j = read_card(iType, pOutInfo, &rc);
+	if (!j)
+		return rc;
+	static const char *const keys[] = {"region", "ssn", "card_number", "card_id", "name",
+					   "atr_historical", "spec_version", "issue_date",
+					   "expiry_date"};
+	const char *v[9];
+	for (size_t i = 0; i < 9; i++)
+		if (!(v[i] = field(j, keys[i], pOutInfo, &rc))) {
+			json_decref(j);
+			return rc;
+		}
+	char tmp[SSCARD_OUT_MAX], name[256], d1[9], d2[9];
+	size_t len = 0;
+	tmp[0] = 0;
+	ymd(v[7], d1);
+	ymd(v[8], d2);
+	bool ok = encode(v[4], name, sizeof name) && put(tmp, &len, v[0]) && put(tmp, &len, v[1]) &&
+		  put(tmp, &len, v[2]) && put(tmp, &len, v[3]) && put(tmp, &len, name) &&
+		  put(tmp, &len, v[5]) && put(tmp, &len, v[6]) && put(tmp, &len, d1) &&
+		  put(tmp, &len, d2) && put(tmp, &len, str(j, "terminal_id")) &&
+		  put(tmp, &len, str(j, "reader"));
+	json_decref(j);
+	if (!ok) {
+		explicit_bzero(tmp, sizeof tmp);
+		return say(pOutInfo, SSCARD_E_READER, "The holder's name cannot be written in %s.",
+			   getenv("SSCARD_ENCODING") ? getenv("SSCARD_ENCODING") : "UTF-8");
+	}
+	memcpy(pOutInfo, tmp, len + 1);
+	explicit_bzero(tmp, sizeof tmp);
+	explicit_bzero(name, sizeof name);
+	return 0;
+}
+
+API long iReadCard(int iType, int iAuthType, char *pCardInfo, char *pFileAddr, char *pOutInfo)
+{
+	static const char *const ef05[] = {"card_id", "card_type", "spec_version", "issuer",
+					   "issue_date", "expiry_date", "card_number", NULL};
+	static const char *const ef06[] = {"ssn", "name", "sex", "nation", "birthplace",
+					   "birth_date", NULL};
+	long rc = 0;
+	if (!pOutInfo)
+		return SSCARD_E_ARG;
+	bool want05 = pFileAddr && strstr(pFileAddr, "EF05"), want06 = pFileAddr && strstr(pFileAddr, "EF06");
+	if (!want05 && !want06)
+		return say(pOutInfo, SSCARD_E_ARG, "pFileAddr names no basic file (\"EF05|\", \"EF06|\").");
+	json_t *j = read_card(iType, pOutInfo, &rc);
+	if (!j)
+		return rc;
+	char tmp[SSCARD_OUT_MAX], val[256];
+	size_t len = 0;
+	bool ok = true;
+	tmp[0] = 0;
+	for (int f = 0; f < 2 && ok; f++) {
+		if (!(f ? want06 : want05))
+			continue;
+		for (const char *const *k = f ? ef06 : ef05; *k && ok; k++) {
+			const char *v = str(j, *k);
+			if (strstr(*k, "_date"))
+				ymd(v, val);
+			else if (!encode(v, val, sizeof val))
+				ok = false;
+			ok = ok && put(tmp, &len, val);
+		}
+	}
+	json_decref(j);
+	if (ok)
+		memcpy(pOutInfo, tmp, len + 1);
+	explicit_bzero(tmp, sizeof tmp);
+	explicit_bzero(val, sizeof val);
+	return ok ? 0 : say(pOutInfo, SSCARD_E_READER, "A value cannot be written in this encoding.");
+}
+
+API long iGetListStatus(char *pOutInfo)
+{
+	long rc = 0;
+	char age[32] = "";
+	if (!pOutInfo)
+		return SSCARD_E_ARG;
+	json_t *j = ask("list info\n", pOutInfo, &rc);
+	if (!j)
+		return rc;
+	if (!json_is_true(json_object_get(j, "ok"))) {
+		rc = error_code(j, pOutInfo);
+		json_decref(j);
+		return rc;
+	}
+	json_t *a = json_object_get(j, "age_s");
+	if (json_is_integer(a))
+		snprintf(age, sizeof age, "%lld", (long long)json_integer_value(a));
+	long long version = (long long)json_integer_value(json_object_get(j, "version"));
+	bool stale = !json_is_false(json_object_get(j, "stale"));
+	say(pOutInfo, 0, "%lld|%s|%d|%s|", version, age, stale,
+	    !stale     ? "The loss list is up to date."
+	    : !version ? "No loss list has been received yet."
+		       : "The loss list is out of date: a recent loss may not be in it.");
+	json_decref(j);
+	return 0;
+}

@@ -1,0 +1,78 @@
+/* sscard.h — the reader API counter software calls (LD/T 6001.5 style,
+ * ../shared/card-spec.md §7), served by sscardd. Link with -lsscard
+ * (`pkg-config --cflags --libs sscard`).
+ *
+ * The library holds no reader: every call asks sscardd over its socket
+ * (SSCARD_SOCKET, default /run/sscard/sscardd.sock), so any number of
+ * programs and threads may call at once. Every call is bounded by
+ * SSCARD_TIMEOUT_MS (default 15000 ms).
+ *
+ * Buffer contract: every pOutInfo must point to at least SSCARD_OUT_MAX
+ * (1024) bytes. The library writes at most SSCARD_OUT_MAX bytes including
+ * the terminating NUL, on success and on error alike; on error pOutInfo
+ * holds a plain sentence saying what went wrong.
+ *
+ * Encoding: names are UTF-8; SSCARD_ENCODING=GBK in the environment gives
+ * GBK, as the Windows libraries do.
+ *
+ * iType: 1 contact, 2 contactless, 3 either (contact first),
+ *        4 either (contactless first).
+ *
+ * Return codes (0 success, negative failure):
+ *   -1   not a social security card          -2   no card
+ *   -11  reader or sscardd not reachable     -51  wrong PIN (pOutInfo: tries left)
+ *   -52  PIN blocked                          -35/-36 new PIN refused by the rules
+ *   -NNNN a status word NNNN of decimal digits from the card (e.g. -6982:
+ *        the field needs a security module); a status word with letters,
+ *        e.g. 6A83, gives -(0x6A83) and the text "-6A83" leads pOutInfo
+ *   -1001 the card is on the loss list: refuse it; pOutInfo gives the reason,
+ *         the date and the list's version and age
+ *   -1002 the reader has no PIN pad (the PIN is never typed on the PC)
+ *   -1003 the card or reader did not answer in time
+ *   -1004 a bad argument (iType, NULL buffer)
+ *   -1005 the loss list is out of date and SSCARD_STALE_LIST=refuse is set
+ */
+#ifndef SSCARD_H
+#define SSCARD_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SSCARD_OUT_MAX 1024
+
+#define SSCARD_E_NOT_SSC (-1)
+#define SSCARD_E_NO_CARD (-2)
+#define SSCARD_E_READER (-11)
+#define SSCARD_E_PIN_RULE_INITIAL (-35)
+#define SSCARD_E_PIN_RULE_WEAK (-36)
+#define SSCARD_E_PIN_WRONG (-51)
+#define SSCARD_E_PIN_BLOCKED (-52)
+#define SSCARD_E_LISTED (-1001)
+#define SSCARD_E_NO_PIN_PAD (-1002)
+#define SSCARD_E_TIMEOUT (-1003)
+#define SSCARD_E_ARG (-1004)
+#define SSCARD_E_STALE_LIST (-1005)
+
+/* Basic information, `|`-terminated:
+ * 区划|社会保障号码|卡号|卡识别码|姓名|ATR历史字节|规范版本|发卡日期|卡有效期|终端机编号|终端设备号|
+ * 终端机编号 is [daemon] terminal_id; 终端设备号 the reader's name. */
+long iReadCardBas(int iType, char *pOutInfo);
+
+/* Items of the basic files named in pFileAddr ("EF05|", "EF06|" or
+ * "EF05|EF06|"), `|`-terminated, in file order:
+ *   EF05: 卡识别码|卡类别|规范版本|初始化机构编号|发卡日期|卡有效期|卡号|
+ *   EF06: 社会保障号码|姓名|性别|民族|出生地|出生日期|
+ * An item the card does not have is empty. iAuthType and pCardInfo are
+ * accepted for compatibility (no PSAM/HSM authentication here). */
+long iReadCard(int iType, int iAuthType, char *pCardInfo, char *pFileAddr, char *pOutInfo);
+
+/* The loss list as this terminal holds it: "version|age_s|stale|message|"
+ * (age_s empty when never signed; stale 1 or 0). 0, or -11. */
+long iGetListStatus(char *pOutInfo);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
