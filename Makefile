@@ -79,6 +79,7 @@ $(BUILD)/libsscard.so: $(LIBSSCARD)
 	ln -sf libsscard.so.1 $@
 
 $(BUILD)/sscard.pc: client/sscard.pc.in
+	@mkdir -p $(dir $@)
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' $< >$@
 
 $(BUILD)/example-readcard: examples/readcard.c $(BUILD)/libsscard.so

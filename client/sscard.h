@@ -27,7 +27,8 @@
  *        e.g. 6A83, gives -(0x6A83) and the text "-6A83" leads pOutInfo
  *   -1001 the card is on the loss list: refuse it; pOutInfo gives the reason,
  *         the date and the list's version and age
- *   -1002 the reader has no PIN pad (the PIN is never typed on the PC)
+ *   -1002 the reader has no PIN pad (the PIN is never typed on the PC; for
+ *         iVerifyPIN/iChangePIN, which are not in this version yet)
  *   -1003 the card or reader did not answer in time
  *   -1004 a bad argument (iType, NULL buffer)
  *   -1005 the loss list is out of date and SSCARD_STALE_LIST=refuse is set

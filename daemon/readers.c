@@ -532,10 +532,12 @@ static double now_s(void)
 
 static void emit(struct readers *r, json_t *e)
 {
-	if (e && atomic_load(&r->stopping)) /* subscribers are gone */
-		json_decref(e);
-	if (!e || atomic_load(&r->stopping))
+	if (!e)
 		return;
+	if (atomic_load(&r->stopping)) { /* subscribers are gone */
+		json_decref(e);
+		return;
+	}
 	json_object_set_new(e, "time", json_real(now_s()));
 	/* status shows the last event without personal data */
 	json_t *copy = json_deep_copy(e);
@@ -1418,7 +1420,7 @@ static struct reader *on_interface(struct readers *r, bool want_cl, enum ss_err 
 	struct reader *x;
 	bool kind = false;
 	for (x = r->list; x; x = x->next) {
-		kind |= x->nfc == want_cl || (!x->nfc && !want_cl) || (x->present && contactless(x) == want_cl);
+		kind |= x->nfc == want_cl || (x->present && contactless(x) == want_cl);
 		if (x->present && x->announced && contactless(x) == want_cl)
 			return x;
 	}
@@ -1554,5 +1556,11 @@ json_t *readers_status_json(struct readers *r)
 	json_object_set_new(o, "reads_ok", json_integer((json_int_t)r->reads_ok));
 	json_object_set_new(o, "errors", errs);
 	json_object_set_new(o, "last_event", r->last_event ? json_incref(r->last_event) : json_null());
+	if (r->cfg->nfc[0]) /* the NFC helper, for a technician */
+		json_object_set_new(o, "nfc",
+				    json_pack("{s:s,s:s,s:I}", "device", r->nfc.connstring, "helper",
+					      r->nfc.pid ? (r->nfc.reader[0] ? "running" : "looking for the device")
+							 : "restarting",
+					      "restarts", (json_int_t)r->nfc.restarts));
 	return o;
 }

@@ -1504,6 +1504,8 @@ def libnfc_abort_takes_down_the_helper_not_the_daemon(rig):
         dev = Pn532(rig, "zhangsan-2.00.card")  # a sound device at the same path
         e = ev.wait("card_read", 20, reader=name)
         check(e and e["card"]["name"] == "张三", "not read after the helper came back: %r" % e)
+        nfc = rig.ctl_json("status")[1]["nfc"]
+        check(nfc["helper"] == "running" and nfc["restarts"] >= 1 and nfc["device"] == dev.conn, nfc)
         # garbage frames: an error with a code, then reads again
         dev.stop()
         dev = Pn532(rig, "zhangsan-2.00.card", "--garbage-after", "3")
