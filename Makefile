@@ -30,7 +30,7 @@ CFLAGS  := $(filter-out -D_FORTIFY_SOURCE=2,$(CFLAGS))
 LDFLAGS += -fsanitize=address,undefined
 endif
 
-CORE_SRC := apdu/sserr.c apdu/apdu.c apdu/atr.c apdu/ssc.c drivers/pcsc.c drivers/nfc.c \
+CORE_SRC := apdu/sserr.c apdu/apdu.c apdu/atr.c apdu/ssc.c drivers/pcsc.c drivers/nfc.c drivers/pinpad.c \
             daemon/json.c daemon/mask.c daemon/config.c daemon/log.c daemon/request.c \
             daemon/losslist.c daemon/lossfmt.c daemon/lossidx.c daemon/notify.c daemon/http.c \
             daemon/outbox.c daemon/pinrule.c daemon/flow.c daemon/webcheck.c
@@ -43,14 +43,14 @@ CTL_SRC    := client/sscardctl.c
 VCARD_SRC  := sim/vcard.c sim/cardsim.c
 
 UNIT_TESTS := test-apdu test-ssc test-config test-losslist test-lossfmt test-lossidx test-outbox \
-              test-pinrule test-flow test-nfc
+              test-pinrule test-flow test-nfc test-pinpad
 UNIT_BINS  := $(UNIT_TESTS:%=$(BUILD)/tests/%)
 
 LIBSSCARD := $(BUILD)/libsscard.so.1
 PROGS := $(LIBSSCARD) $(BUILD)/libsscard.so $(BUILD)/sscard.pc $(BUILD)/example-readcard \
 	 $(BUILD)/sscardd $(BUILD)/sscardctl $(BUILD)/sscard-vcard $(BUILD)/bench-read $(BUILD)/bench-nfc \
 	 $(BUILD)/bench-lossfmt $(BUILD)/bench-losslist $(BUILD)/sscard-central \
-	 $(BUILD)/pcsc-poke $(BUILD)/sscard-pn532 $(BUILD)/nfc-read
+	 $(BUILD)/pcsc-poke $(BUILD)/sscard-pn532 $(BUILD)/nfc-read $(BUILD)/libifd-sscard-pinpad.so
 
 .PHONY: all clean check check-build unit integration fuzz demo deps bench help install
 all: $(PROGS) $(UNIT_BINS)
@@ -94,6 +94,13 @@ $(BUILD)/sscard-vcard: $(VCARD_SRC:%.c=$(BUILD)/obj/%.o) $(CORE_LIB)
 
 $(BUILD)/sscard-pn532: $(BUILD)/obj/sim/pn532.o $(BUILD)/obj/sim/cardsim.o $(CORE_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^
+
+# The emulated PIN-pad reader, loaded by the tests' pcscd: never with the
+# sanitizers (pcscd itself is not built with them).
+$(BUILD)/libifd-sscard-pinpad.so: sim/ifd_pinpad.c sim/cardsim.c sim/cardsim.h apdu/apdu.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 -g $(WARN) $(PKG_CFLAGS) -fPIC -shared -fvisibility=hidden \
+	  -Wl,--no-undefined -o $@ sim/ifd_pinpad.c sim/cardsim.c apdu/apdu.c apdu/sserr.c -pthread
 
 $(BUILD)/bench-nfc: $(BUILD)/obj/bench/bench_nfc.o $(BUILD)/obj/bench/bench.o $(CORE_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)

@@ -463,7 +463,7 @@ static size_t pin_pack(const char *pin, uint8_t out[4])
 	return (n + 1) / 2;
 }
 
-static enum ss_err pin_result(uint16_t sw, int *tries_left)
+enum ss_err ssc_pin_result(uint16_t sw, int *tries_left)
 {
 	if (tries_left)
 		*tries_left = -1;
@@ -486,7 +486,7 @@ static enum ss_err pin_command(struct transport *t, uint8_t cla, uint8_t ins, ui
 	enum ss_err e = apdu_transmit(t, &a, &r);
 	if (tries_left)
 		*tries_left = -1;
-	return e != SS_OK ? e : pin_result(r.sw, tries_left);
+	return e != SS_OK ? e : ssc_pin_result(r.sw, tries_left);
 }
 
 enum ss_err ssc_verify_pin(struct transport *t, const char *pin, int *tries_left)

@@ -62,6 +62,9 @@ void ssc_card_wipe(struct ssc_card *c);
 /* VERIFY / CHANGE PIN on the selected application. PINs are 4–8 ASCII
  * digits (SS_E_PIN_FORMAT otherwise). On SS_E_PIN_WRONG, *tries_left is
  * set (or -1 when unknown). Every PIN byte this code copies is wiped. */
+/* The answer to VERIFY / CHANGE PIN: SS_OK, SS_E_PIN_WRONG with
+ * *tries_left (63Cx), SS_E_PIN_BLOCKED (63C0, 6983), else ss_sw_err. */
+enum ss_err ssc_pin_result(uint16_t sw, int *tries_left);
 enum ss_err ssc_verify_pin(struct transport *t, const char *pin, int *tries_left);
 enum ss_err ssc_change_pin(struct transport *t, const char *old_pin,
 			   const char *new_pin, int *tries_left);

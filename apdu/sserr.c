@@ -49,6 +49,12 @@ static const struct {
 	[SS_E_IDLE] = {"idle", "Closed: no request came for too long."},
 	[SS_E_OUTBOX] = {"outbox_unavailable",
 			 "This terminal cannot take reports right now — please use the counter or call 12333."},
+	[SS_E_NO_PIN_PAD] = {"no_pin_pad",
+			     "This reader has no PIN pad, and a PIN is never typed on the computer."},
+	[SS_E_PIN_CANCELLED] = {"pin_cancelled", "PIN entry was cancelled on the reader's keypad."},
+	[SS_E_PIN_TIMEOUT] = {"pin_timeout", "No PIN was entered on the reader's keypad in time."},
+	[SS_E_PIN_MISMATCH] = {"pin_mismatch",
+			       "The new PIN and its confirmation were different. Please try again."},
 	[SS_E_LIST] = {"list_unavailable",
 		       "The loss list could not be checked: do not accept this card as valid."},
 };

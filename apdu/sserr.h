@@ -41,6 +41,10 @@ enum ss_err {
 	SS_E_IDLE,             /* a client sent nothing for too long */
 	SS_E_LIST,             /* the loss list could not be read */
 	SS_E_OUTBOX,           /* a request could not be stored durably */
+	SS_E_NO_PIN_PAD,       /* the reader has no PIN pad (PC/SC part 10) */
+	SS_E_PIN_CANCELLED,    /* the holder pressed Cancel on the PIN pad */
+	SS_E_PIN_TIMEOUT,      /* nobody typed a PIN on the PIN pad in time */
+	SS_E_PIN_MISMATCH,     /* the new PIN and its confirmation differ */
 	SS_E__COUNT
 };
 

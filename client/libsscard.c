@@ -21,12 +21,14 @@
 #define API __attribute__((visibility("default")))
 #define DEFAULT_SOCKET "/run/sscard/sscardd.sock"
 #define DEFAULT_TIMEOUT_MS 15000
+/* a PIN pad waits up to 30 s for each of up to three PINs */
+#define DEFAULT_PIN_TIMEOUT_MS 100000
 
-static long timeout_ms(void)
+static long timeout_ms(const char *var, long def)
 {
-	const char *e = getenv("SSCARD_TIMEOUT_MS");
+	const char *e = getenv(var);
 	long v = e ? strtol(e, NULL, 10) : 0;
-	return v > 0 && v <= 600000 ? v : DEFAULT_TIMEOUT_MS;
+	return v > 0 && v <= 600000 ? v : def;
 }
 
 static long ms_left(const struct timespec *end)
@@ -48,14 +50,13 @@ __attribute__((format(printf, 3, 4))) static long say(char *out, long rc, const 
 
 /* One request line to sscardd, one JSON reply. NULL with *rc and out set
  * when sscardd cannot be reached or does not answer in time. */
-static json_t *ask(const char *line, char *out, long *rc)
+static json_t *ask_within(const char *line, long limit, char *out, long *rc)
 {
 	const char *path = getenv("SSCARD_SOCKET");
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct timespec end;
 	char buf[16384];
 	size_t have = 0;
-	long limit = timeout_ms();
 
 	if (!path || !*path)
 		path = DEFAULT_SOCKET;
@@ -95,7 +96,7 @@ static json_t *ask(const char *line, char *out, long *rc)
 		if (r <= 0) {
 			close(fd);
 			*rc = say(out, SSCARD_E_TIMEOUT,
-				  "The card service did not answer within %ld ms (SSCARD_TIMEOUT_MS).", limit);
+				  "The card service did not answer within %ld ms.", limit);
 			return NULL;
 		}
 		ssize_t k = recv(fd, buf + have, sizeof buf - 1 - have, 0);
@@ -116,6 +117,11 @@ static json_t *ask(const char *line, char *out, long *rc)
 		return NULL;
 	}
 	return j;
+}
+
+static json_t *ask(const char *line, char *out, long *rc)
+{
+	return ask_within(line, timeout_ms("SSCARD_TIMEOUT_MS", DEFAULT_TIMEOUT_MS), out, rc);
 }
 
 static const char *str(json_t *o, const char *key)
@@ -145,7 +151,14 @@ static long error_code(json_t *j, char *out)
 		{"card_removed", SSCARD_E_NO_CARD},  {"card_unpowered", SSCARD_E_NO_CARD},
 		{"pin_wrong", SSCARD_E_PIN_WRONG},   {"pin_blocked", SSCARD_E_PIN_BLOCKED},
 		{"card_timeout", SSCARD_E_TIMEOUT},  {"invalid", SSCARD_E_ARG},
+		{"no_pin_pad", SSCARD_E_NO_PIN_PAD}, {"pin_timeout", SSCARD_E_TIMEOUT},
+		{"pin_cancelled", SSCARD_E_PIN_CANCELLED}, {"pin_mismatch", SSCARD_E_PIN_ENTRY},
+		{"pin_format", SSCARD_E_PIN_ENTRY},
 	};
+	if (!strcmp(e, "pin_wrong") && json_is_integer(json_object_get(j, "tries_left"))) {
+		int t = (int)json_integer_value(json_object_get(j, "tries_left"));
+		return say(out, SSCARD_E_PIN_WRONG, "%d|%s %d tries left.", t, m, t);
+	}
 	if (*str(j, "sw"))
 		return sw_code(str(j, "sw"), out, m);
 	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
@@ -378,4 +391,34 @@ API long iGetListStatus(char *pOutInfo)
 		       : "The loss list is out of date: a recent loss may not be in it.");
 	json_decref(j);
 	return 0;
+}
+
+/* VERIFY or CHANGE PIN on the reader's PIN pad. */
+static long pinpad(int iType, char *out, const char *op)
+{
+	char line[64];
+	long rc = 0;
+	const char *sel = selector(iType);
+	if (!out)
+		return SSCARD_E_ARG;
+	if (!sel)
+		return say(out, SSCARD_E_ARG, "iType must be 1 (contact), 2 (contactless), 3 or 4 (either); got %d.",
+			   iType);
+	snprintf(line, sizeof line, "pinpad %s %s\n", op, sel);
+	json_t *j = ask_within(line, timeout_ms("SSCARD_PIN_TIMEOUT_MS", DEFAULT_PIN_TIMEOUT_MS), out, &rc);
+	if (!j)
+		return rc;
+	rc = json_is_true(json_object_get(j, "ok")) ? say(out, 0, "%s", str(j, "reader")) : error_code(j, out);
+	json_decref(j);
+	return rc;
+}
+
+API long iVerifyPIN(int iType, char *pOutInfo)
+{
+	return pinpad(iType, pOutInfo, "verify");
+}
+
+API long iChangePIN(int iType, char *pOutInfo)
+{
+	return pinpad(iType, pOutInfo, "change");
 }

@@ -5,7 +5,8 @@
  * The library holds no reader: every call asks sscardd over its socket
  * (SSCARD_SOCKET, default /run/sscard/sscardd.sock), so any number of
  * programs and threads may call at once. Every call is bounded by
- * SSCARD_TIMEOUT_MS (default 15000 ms).
+ * SSCARD_TIMEOUT_MS (default 15000 ms); the PIN calls, where a person
+ * types on the reader, by SSCARD_PIN_TIMEOUT_MS (default 100000 ms).
  *
  * Buffer contract: every pOutInfo must point to at least SSCARD_OUT_MAX
  * (1024) bytes. The library writes at most SSCARD_OUT_MAX bytes including
@@ -20,16 +21,20 @@
  *
  * Return codes (0 success, negative failure):
  *   -1   not a social security card          -2   no card
- *   -11  reader or sscardd not reachable     -51  wrong PIN (pOutInfo: tries left)
+ *   -11  reader or sscardd not reachable     -51  wrong PIN (pOutInfo: "N|…", N tries left)
  *   -52  PIN blocked                          -35/-36 new PIN refused by the rules
  *   -NNNN a status word NNNN of decimal digits from the card (e.g. -6982:
  *        the field needs a security module); a status word with letters,
  *        e.g. 6A83, gives -(0x6A83) and the text "-6A83" leads pOutInfo
  *   -1001 the card is on the loss list: refuse it; pOutInfo gives the reason,
  *         the date and the list's version and age
- *   -1002 the reader has no PIN pad (the PIN is never typed on the PC; for
- *         iVerifyPIN/iChangePIN, which are not in this version yet)
- *   -1003 the card or reader did not answer in time
+ *   -1002 the reader has no PIN pad (iVerifyPIN/iChangePIN: a PIN is never
+ *         typed on the PC; every contactless reader gives this)
+ *   -1003 the card or reader did not answer in time, or nobody typed the
+ *         PIN on the pad in time
+ *   -1006 the holder pressed Cancel on the PIN pad
+ *   -1007 the PIN typed on the pad was refused before reaching the card:
+ *         the new PIN and its confirmation differ, or not 6 digits
  *   -1004 a bad argument (iType, NULL buffer)
  *   -1005 the loss list is out of date and SSCARD_STALE_LIST=refuse is set
  */
@@ -54,6 +59,8 @@ extern "C" {
 #define SSCARD_E_TIMEOUT (-1003)
 #define SSCARD_E_ARG (-1004)
 #define SSCARD_E_STALE_LIST (-1005)
+#define SSCARD_E_PIN_CANCELLED (-1006)
+#define SSCARD_E_PIN_ENTRY (-1007)
 
 /* Basic information, `|`-terminated:
  * 区划|社会保障号码|卡号|卡识别码|姓名|ATR历史字节|规范版本|发卡日期|卡有效期|终端机编号|终端设备号|
@@ -67,6 +74,18 @@ long iReadCardBas(int iType, char *pOutInfo);
  * An item the card does not have is empty. iAuthType and pCardInfo are
  * accepted for compatibility (no PSAM/HSM authentication here). */
 long iReadCard(int iType, int iAuthType, char *pCardInfo, char *pFileAddr, char *pOutInfo);
+
+/* The holder types the PIN on the reader's PIN pad (PC/SC part 10
+ * FEATURE_VERIFY_PIN_DIRECT); the reader sends VERIFY to the card itself,
+ * so the PIN never reaches this computer. 0 (pOutInfo: the reader), -51
+ * (pOutInfo "N|…": N tries left), -52, -1002 when the reader has no pad,
+ * -1003, -1006, -1, -2, -11. Blocks while the holder types (30 s). */
+long iVerifyPIN(int iType, char *pOutInfo);
+/* The same for CHANGE PIN (FEATURE_MODIFY_PIN_DIRECT): the pad asks for the
+ * current PIN, then the new one twice. The new-PIN rules (-35/-36) need
+ * the PIN on the computer and are not checked here; the card's own rules
+ * apply. Codes as iVerifyPIN, and -1007. */
+long iChangePIN(int iType, char *pOutInfo);
 
 /* The loss list as this terminal holds it: "version|age_s|stale|message|"
  * (age_s empty when never signed; stale 1 or 0). 0, or -11. */

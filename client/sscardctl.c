@@ -31,6 +31,8 @@ static void usage(FILE *f)
 		"  readers         readers and whether a card is in them\n"
 		"  read [READER]   read the card (first reader with a card by default)\n"
 		"  events          follow reader and card events until interrupted\n"
+		"  pinpad verify|change [READER]  the holder types the PIN on the reader's PIN pad\n"
+		"                  (PC/SC part 10); no_pin_pad when the reader has none\n"
 		"  list info       the loss list: version, entries, age, last sync\n"
 		"  outbox          requests waiting for the central or refused by it\n"
 		"  list lookup CARD_ID  whether a card (32 hex digits) is on the loss list\n"
@@ -50,7 +52,7 @@ static void usage(FILE *f)
 		"  -s SOCKET       control socket (default $SSCARD_SOCKET or " DEFAULT_SOCKET ")\n"
 		"  -j              print the daemon's JSON as it is\n"
 		"  --reveal        show SSN and name in full (masked by default)\n"
-		"  -t SECONDS      how long to wait for an answer (default 30)\n"
+		"  -t SECONDS      how long to wait for an answer (default 30; pinpad 100)\n"
 		"exit status: 0 ok, 1 the daemon said no, 2 usage, 69 daemon unreachable\n");
 }
 
@@ -351,7 +353,7 @@ int main(int argc, char **argv)
 					   {"reveal", 0, 0, 'R'}, {"timeout", 1, 0, 't'},
 					   {"help", 0, 0, 'h'},   {0, 0, 0, 0}};
 	const char *path = getenv("SSCARD_SOCKET");
-	int timeout_s = 30, c, fd;
+	int timeout_s = 0, c, fd;
 	char req[1024] = "", buf[1 << 20], *line;
 	size_t have = 0;
 
@@ -366,7 +368,7 @@ int main(int argc, char **argv)
 		default: usage(stderr); return 2;
 		}
 	}
-	if (optind == argc || timeout_s <= 0) {
+	if (optind == argc || timeout_s < 0) {
 		usage(stderr);
 		return 2;
 	}
@@ -387,6 +389,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	strcat(req, "\n");
+	if (!timeout_s) /* a person types up to three PINs on a pad, 30 s each */
+		timeout_s = rq.verb == REQ_PINPAD_VERIFY || rq.verb == REQ_PINPAD_CHANGE ? 100 : 30;
 	if (!path || !*path)
 		path = DEFAULT_SOCKET;
 	if ((fd = dial(path)) < 0)

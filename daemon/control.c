@@ -225,6 +225,13 @@ static void handle(struct client *cl, char *line)
 		cl->waiting = true;
 		readers_read(c->readers, *rq.arg ? rq.arg : NULL, cl, on_read_reply);
 		return;
+	case REQ_PINPAD_VERIFY:
+	case REQ_PINPAD_CHANGE:
+		cl->waiting = true;
+		readers_pinpad(c->readers, *rq.arg ? rq.arg : NULL,
+			       rq.verb == REQ_PINPAD_VERIFY ? READERS_PIN_VERIFY : READERS_PIN_CHANGE, cl,
+			       on_read_reply);
+		return;
 	case REQ_EVENTS:
 	case REQ_TRACE_ON: {
 		int sz = CONTROL_SNDBUF;

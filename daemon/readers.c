@@ -140,6 +140,7 @@ struct job {
 	uint64_t id;                 /* JOB_READ, JOB_PIN */
 	enum readers_pin_op op;      /* JOB_PIN; the PINs are wiped with the job */
 	char pin_old[16], pin_new[16];
+	bool pad;                    /* JOB_PIN on the reader's PIN pad: no PINs here */
 };
 
 static void job_free(struct job *j)
@@ -316,7 +317,10 @@ static void do_pin(struct worker *w, struct session *s, struct job *j)
 		s->card.tr.trace = atomic_load(&w->q->trace) ? trace_apdu : NULL;
 		s->card.tr.trace_arg = w;
 		m->err = ssc_select(&s->card.tr);
-		if (m->err == SS_OK)
+		if (m->err == SS_OK && j->pad)
+			m->err = pcsc_pinpad(&s->card, j->op == READERS_PIN_VERIFY ? PINPAD_VERIFY : PINPAD_CHANGE,
+					     &m->tries_left);
+		else if (m->err == SS_OK)
 			m->err = j->op == READERS_PIN_VERIFY
 					 ? ssc_verify_pin(&s->card.tr, j->pin_old, &m->tries_left)
 					 : ssc_change_pin(&s->card.tr, j->pin_old, j->pin_new, &m->tries_left);
@@ -729,6 +733,8 @@ static void start_job(struct readers *r, struct reader *x, void *cookie, readers
 
 	if (p && !pj && (pj = calloc(1, sizeof *pj)))
 		pj->kind = JOB_READ;
+	/* the holder types up to three PINs on a pad, each within its timeout */
+	uint64_t limit_ms = r->cfg->read_timeout_ms + (pj && pj->pad ? 3 * PINPAD_TIMEOUT_S * 1000 + 5000 : 0);
 	if (p && pj) {
 		pj->id = ++r->next_job;
 		err = push(r, x, pj);
@@ -751,7 +757,7 @@ static void start_job(struct readers *r, struct reader *x, void *cookie, readers
 	snprintf(p->reader, sizeof p->reader, "%s", x->name);
 	sd_event_now(r->ev, CLOCK_MONOTONIC, &now);
 	sd_event_add_time(r->ev, &p->timer, CLOCK_MONOTONIC,
-			  now + (uint64_t)r->cfg->read_timeout_ms * 1000, 1000, on_deadline, p);
+			  now + limit_ms * 1000, 1000, on_deadline, p);
 	p->next = r->pending;
 	r->pending = p;
 	x->outstanding++;
@@ -1450,18 +1456,19 @@ static struct reader *by_interface(struct readers *r, const char *sel, enum ss_e
 	return x;
 }
 
-void readers_read(struct readers *r, const char *name, void *cookie, readers_reply_fn fn)
+/* The reader a request names: a reader's name, an @interface selector, or
+ * nothing (the first with a card, the preferred interface first). NULL
+ * with *e set when there is none or it has no card to work with. */
+static struct reader *resolve(struct readers *r, const char *name, enum ss_err *e)
 {
 	struct reader *x = NULL;
-	enum ss_err e = SS_OK;
-	json_t *j;
-
+	*e = SS_OK;
 	if (name && *name == '@') {
-		if (!(x = by_interface(r, name + 1, &e)) && e == SS_OK)
-			e = SS_E_INVALID;
+		if (!(x = by_interface(r, name + 1, e)) && *e == SS_OK)
+			*e = SS_E_INVALID;
 	} else if (name && *name) {
 		if (!(x = find_reader(r, name)))
-			e = SS_E_UNKNOWN_READER;
+			*e = SS_E_UNKNOWN_READER;
 	} else {
 		/* the first reader with a card, on the interface [readers]
 		 * prefer names when cards are on both */
@@ -1474,22 +1481,54 @@ void readers_read(struct readers *r, const char *name, void *cookie, readers_rep
 			for (x = r->list; x && !x->present; x = x->next)
 				;
 		if (!x)
-			e = r->list ? SS_E_NO_CARD : strcmp(r->pcsc_state, "down") ? SS_E_NO_READER
-										   : SS_E_NO_SERVICE;
+			*e = r->list ? SS_E_NO_CARD : strcmp(r->pcsc_state, "down") ? SS_E_NO_READER
+										    : SS_E_NO_SERVICE;
 	}
-	if (e == SS_OK && !x->present)
-		e = SS_E_NO_CARD;
-	if (e == SS_OK && x->stuck)
-		e = SS_E_CARD_TIMEOUT;
-	if (e == SS_OK) {
-		start_job(r, x, cookie, fn, NULL);
-		return;
-	}
-	j = json_error(e, NULL);
+	if (*e == SS_OK && !x->present)
+		*e = SS_E_NO_CARD;
+	if (*e == SS_OK && x->stuck)
+		*e = SS_E_CARD_TIMEOUT;
+	return *e == SS_OK ? x : NULL;
+}
+
+/* Answer a request that cannot start with error e. */
+static void refuse(struct reader *x, enum ss_err e, void *cookie, readers_reply_fn fn)
+{
+	json_t *j = json_error(e, NULL);
 	if (x)
 		json_object_set_new(j, "reader", json_string(x->name));
 	fn(cookie, j);
 	json_decref(j);
+}
+
+void readers_read(struct readers *r, const char *name, void *cookie, readers_reply_fn fn)
+{
+	enum ss_err e;
+	struct reader *x = resolve(r, name, &e);
+	if (x)
+		start_job(r, x, cookie, fn, NULL);
+	else
+		refuse(NULL, e, cookie, fn);
+}
+
+void readers_pinpad(struct readers *r, const char *name, enum readers_pin_op op, void *cookie,
+		    readers_reply_fn fn)
+{
+	enum ss_err e;
+	struct reader *x = resolve(r, name, &e);
+	struct job *j = NULL;
+	if (x && x->nfc) /* an NFC antenna has no keypad */
+		e = SS_E_NO_PIN_PAD;
+	else if (x && !(j = calloc(1, sizeof *j)))
+		e = SS_E_NOMEM;
+	if (!j) {
+		refuse(x, e, cookie, fn);
+		return;
+	}
+	j->kind = JOB_PIN;
+	j->op = op;
+	j->pad = true;
+	start_job(r, x, cookie, fn, j);
 }
 
 void readers_pin(struct readers *r, const char *name, enum readers_pin_op op, const char *old_pin,
@@ -1505,9 +1544,7 @@ void readers_pin(struct readers *r, const char *name, enum readers_pin_op op, co
 	if (e == SS_OK && !(j = calloc(1, sizeof *j)))
 		e = SS_E_NOMEM;
 	if (e != SS_OK) {
-		json_t *res = json_error(e, NULL);
-		fn(cookie, res);
-		json_decref(res);
+		refuse(NULL, e, cookie, fn);
 		return;
 	}
 	j->kind = JOB_PIN;

@@ -36,6 +36,13 @@ void readers_read(struct readers *r, const char *reader, void *cookie, readers_r
 enum readers_pin_op { READERS_PIN_VERIFY, READERS_PIN_CHANGE };
 void readers_pin(struct readers *r, const char *reader, enum readers_pin_op op, const char *old_pin,
 		 const char *new_pin, void *cookie, readers_reply_fn fn);
+/* VERIFY or CHANGE PIN with the PIN(s) typed on the reader's PIN pad
+ * (PC/SC part 10), never seen by this computer; reader as in readers_read
+ * (a name, an @interface selector or NULL). fn gets {"ok":true} or an
+ * error: no_pin_pad when the reader has none (every NFC reader), pin_wrong
+ * with tries_left, pin_blocked, pin_cancelled, pin_timeout, pin_mismatch… */
+void readers_pinpad(struct readers *r, const char *reader, enum readers_pin_op op, void *cookie,
+		    readers_reply_fn fn);
 /* The requester behind cookie is gone: never call it back. */
 void readers_forget(struct readers *r, void *cookie);
 

@@ -29,10 +29,12 @@ static const struct {
 	{"outbox", REQ_OUTBOX, 0, false},
 	{"outbox retry", REQ_OUTBOX_RETRY, 2, true},
 	{"help", REQ_HELP, 0, false},
+	{"pinpad verify", REQ_PINPAD_VERIFY, 1, false},
+	{"pinpad change", REQ_PINPAD_CHANGE, 1, false},
 };
 #define N_VERBS (sizeof verbs / sizeof verbs[0])
 
-static const char HELP[] = "status, readers, read [READER], events, list info, "
+static const char HELP[] = "status, readers, read [READER], pinpad verify|change [READER], events, list info, "
 			   "list lookup CARD_ID, outbox, help; "
 			   "for administrators: trace on|off, reload, reader reset READER, list sync, "
 			   "request TYPE CARD_ID [name=value ...], outbox retry ID, "

@@ -24,6 +24,8 @@ enum req_verb {
 	REQ_OUTBOX,
 	REQ_OUTBOX_RETRY,  /* admin; arg: id */
 	REQ_HELP,
+	REQ_PINPAD_VERIFY, /* arg as REQ_READ: the holder types the PIN on the reader */
+	REQ_PINPAD_CHANGE, /* arg as REQ_READ: old PIN, new PIN twice, on the reader */
 	REQ__COUNT
 };
 

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "pinpad.h"
 #include "reader.h"
 
 #define PNP_READER "\\\\?PnP?\\Notification"
@@ -471,4 +472,21 @@ void pcsc_disconnect(struct rdr_card *card)
 void pcsc_disconnect_unpower(struct rdr_card *card)
 {
 	disconnect(card, SCARD_UNPOWER_CARD);
+}
+
+static enum ss_err control(void *ctx, uint32_t code, const uint8_t *in, size_t in_len, uint8_t *out,
+			   size_t *out_len)
+{
+	struct card_priv *p = ctx;
+	DWORD rl = 0;
+	LONG rv = SCardControl(p->h, code, in, (DWORD)in_len, out, (DWORD)*out_len, &rl);
+	*out_len = rv == SCARD_S_SUCCESS ? rl : 0;
+	return pcsc_err(rv);
+}
+
+enum ss_err pcsc_pinpad(struct rdr_card *card, enum pinpad_op op, int *tries_left)
+{
+	if (!card->priv)
+		return SS_E_CARD_REMOVED;
+	return pinpad_run(control, card->priv, op, tries_left);
 }

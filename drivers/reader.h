@@ -11,6 +11,7 @@
 
 #include "../apdu/apdu.h"
 #include "../apdu/atr.h"
+#include "pinpad.h"
 
 #define RDR_NAME_MAX 128
 
@@ -69,6 +70,10 @@ enum ss_err pcsc_connect(struct pcsc_conn *c, const char *reader, struct rdr_car
 void pcsc_disconnect(struct rdr_card *card);
 /* Let go and power the card down (a technician's reset). */
 void pcsc_disconnect_unpower(struct rdr_card *card);
+/* PIN entry on the reader's keypad for the connected card (the SSC
+ * application selected): SS_E_NO_PIN_PAD when the reader has none. Blocks
+ * while the holder types (up to PINPAD_TIMEOUT_S per PIN). */
+enum ss_err pcsc_pinpad(struct rdr_card *card, enum pinpad_op op, int *tries_left);
 /* pcsc-lite return value → project error (context-free mapping). */
 enum ss_err pcsc_err(long rv);
 

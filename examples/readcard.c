@@ -5,6 +5,9 @@
  *                                   pOutInfo, then the fields one per line
  *   example-readcard -t N [ITYPE]   N threads calling at once (a HIS with
  *                                   several windows): each prints its line
+ *   example-readcard -p verify|change [ITYPE]
+ *                                   iVerifyPIN / iChangePIN: the holder types
+ *                                   on the reader's PIN pad; prints the code
  *
  * Build against an installed library:
  *   cc readcard.c $(pkg-config --cflags --libs sscard) -lpthread */
@@ -36,13 +39,20 @@ static void *one(void *arg)
 int main(int argc, char **argv)
 {
 	int threads = 1, a = 1;
+	if (argc > 2 && !strcmp(argv[1], "-p") && (!strcmp(argv[2], "verify") || !strcmp(argv[2], "change"))) {
+		char out[SSCARD_OUT_MAX];
+		int type = argc > 3 ? atoi(argv[3]) : 3;
+		long rc = !strcmp(argv[2], "change") ? iChangePIN(type, out) : iVerifyPIN(type, out);
+		printf("%ld %s\n", rc, out);
+		return rc != 0;
+	}
 	if (argc > 2 && !strcmp(argv[1], "-t")) {
 		threads = atoi(argv[2]);
 		a = 3;
 	}
 	int type = argc > a ? atoi(argv[a]) : 3;
 	if (threads < 1 || threads > 64) {
-		fprintf(stderr, "usage: example-readcard [-t THREADS] [ITYPE]\n");
+		fprintf(stderr, "usage: example-readcard [-t THREADS] [ITYPE] | -p verify|change [ITYPE]\n");
 		return 2;
 	}
 	struct call *c = calloc((size_t)threads, sizeof *c);

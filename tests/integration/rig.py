@@ -49,8 +49,9 @@ class Rig:
         self.vpcd_slots = 1
 
     # ---- pcscd -------------------------------------------------------------
-    def start_pcscd(self, slots=1):
-        """slots vpcd driver instances; each gives two readers (00 and 01)."""
+    def start_pcscd(self, slots=1, pinpad=None):
+        """slots vpcd driver instances; each gives two readers (00 and 01);
+        pinpad: a directory for the emulated PIN-pad reader (sim/ifd_pinpad.c)."""
         self.vpcd_slots = slots
         conf = os.path.join(self.tmp, "reader.conf.d")
         os.makedirs(conf, exist_ok=True)
@@ -71,6 +72,10 @@ class Rig:
                         shutil.copy(VPCD_DRIVER, lib)
                 f.write('FRIENDLYNAME "%s"\nDEVICENAME /dev/null:0x%04X\n'
                         "LIBPATH %s\nCHANNELID 0x%04X\n" % (name, port, lib, port))
+        if pinpad:
+            with open(os.path.join(conf, "pinpad"), "w") as f:
+                f.write('FRIENDLYNAME "sscard PIN pad"\nDEVICENAME %s\nLIBPATH %s\nCHANNELID 0\n'
+                        % (pinpad, os.path.join(self.build, "libifd-sscard-pinpad.so")))
         comm = "/run/pcscd/pcscd.comm"
         if os.path.exists(comm):
             os.unlink(comm)

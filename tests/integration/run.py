@@ -20,7 +20,7 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from rig import Central, Mirror, wait_listening, READER0, READER1, Rig, read_all, wait_for  # noqa: E402
+from rig import Central, Mirror, PROFILES, wait_listening, READER0, READER1, Rig, read_all, wait_for  # noqa: E402
 
 # What each profile must read as, written from card-spec.md's rules (not from
 # the emulator): BCD dates as YYYY-MM-DD, region = first 6 digits of the id.
@@ -1723,6 +1723,133 @@ def reader_api_contactless_and_timeouts(rig):
     finally:
         dev.stop()
         restore_daemon(rig)
+
+
+def pin_c(rig, op, itype=3, env=None):
+    e = dict(os.environ, SSCARD_SOCKET=rig.sock)
+    e.update(env or {})
+    r = subprocess.run([os.path.join(rig.build, "example-readcard"), "-p", op, str(itype)],
+                       capture_output=True, text=True, timeout=120, env=e)
+    rc, _, out = r.stdout.splitlines()[0].partition(" ")
+    return int(rc), out
+
+
+def pin_py(rig, op, itype=3):
+    e = dict(os.environ, SSCARD_SOCKET=rig.sock, SSCARD_LIB=PLAIN_LIB)
+    r = subprocess.run([sys.executable, os.path.join(ROOT_DIR, "examples", "readcard.py"), str(itype), op],
+                       capture_output=True, text=True, timeout=120, env=e)
+    rc, _, out = r.stdout.splitlines()[0].partition(" ")
+    return int(rc), out
+
+
+@test
+def reader_api_pin_pad_verify_change_and_no_pad(rig):
+    """iVerifyPIN/iChangePIN through the real pcscd: an emulated CCID PIN
+    pad (sim/ifd_pinpad.c) takes the PIN; vpcd and NFC readers have none."""
+    pad = os.path.join(rig.tmp, "pinpad")
+    os.makedirs(pad, exist_ok=True)
+    keys = os.path.join(pad, "keys")
+    def typed(s):
+        with open(keys + ".tmp", "w") as f:
+            f.write(s)
+        os.rename(keys + ".tmp", keys)
+    def insert(profile):
+        with open(os.path.join(PROFILES, profile)) as src, open(os.path.join(pad, "card.tmp"), "w") as dst:
+            dst.write(src.read())
+        os.rename(os.path.join(pad, "card.tmp"), os.path.join(pad, "card"))
+    def pull():
+        if os.path.exists(os.path.join(pad, "card")):
+            os.unlink(os.path.join(pad, "card"))
+    PAD = "sscard PIN pad 00 00"
+    rig.stop_daemon()
+    rig.kill_pcscd()
+    rig.start_pcscd(pinpad=pad)
+    rig.start_daemon()
+    try:
+        check(wait_for(lambda: any(r["name"] == PAD for r in rig.ctl_json("readers")[1]["readers"]), 10),
+              rig.ctl_json("readers"))
+        # no card anywhere: -2
+        check(pin_c(rig, "verify")[0] == -2, pin_c(rig, "verify"))
+        # vpcd has no PIN pad: -1002, and no PIN is asked for on the PC
+        card = rig.insert("zhangsan-2.00.card", 0x8C7B)
+        check(wait_for(lambda: rig.card_present(READER0), 5), "vpcd card")
+        rc, out = pin_c(rig, "verify", 1)
+        check(rc == -1002 and "no PIN pad" in out, (rc, out))
+        check(pin_py(rig, "change", 1)[0] == -1002, "python")
+        rig.remove(card)
+        check(wait_for(lambda: not rig.card_present(READER0), 5), "removal")
+        # a bank card in the pad: not an SSC card (-1) before any PIN is asked
+        insert("bankcard.card")
+        check(wait_for(lambda: rig.card_present(PAD), 5), "bank card in the pad")
+        check(pin_c(rig, "verify", 1)[0] == -1, pin_c(rig, "verify", 1))
+        pull()
+        check(wait_for(lambda: not rig.card_present(PAD), 5), "pulled")
+        # Li Si's card (3 tries) in the PIN-pad reader
+        insert("lisi-1.00-t0.card")
+        check(wait_for(lambda: rig.card_present(PAD), 5), "card in the pad")
+        typed("246810")
+        rc, out = pin_c(rig, "verify", 1)
+        check(rc == 0 and out == PAD, (rc, out))
+        # what the computer sent the pad held no PIN: the template is all F
+        block = open(os.path.join(pad, "last-block")).read().strip()
+        check(block.endswith("0020000003FFFFFF") and "246810" not in block, block)
+        # the pad waits for the holder: the call returns when they type
+        t0 = time.monotonic()
+        p = subprocess.Popen([os.path.join(rig.build, "example-readcard"), "-p", "verify", "3"],
+                             stdout=subprocess.PIPE, text=True, env=dict(os.environ, SSCARD_SOCKET=rig.sock))
+        time.sleep(1.0)
+        check(p.poll() is None, "returned before the holder typed")
+        typed("246810")
+        out = p.communicate(timeout=30)[0]
+        check(out.startswith("0 ") and time.monotonic() - t0 >= 1.0, out)
+        # cancel, timeout, wrong length: the card is not asked, no try is lost
+        for k, code in (("cancel", -1006), ("timeout", -1003), ("12345", -1007)):
+            typed(k)
+            rc, out = pin_c(rig, "verify", 1)
+            check(rc == code, (k, rc, out))
+        # a wrong PIN: -51 with the tries left, in the C and Python examples
+        typed("111111")
+        rc, out = pin_c(rig, "verify", 1)
+        check(rc == -51 and out.startswith("2|") and "2 tries left" in out, (rc, out))
+        # change: the current PIN, then the new one twice
+        typed("246810 135790 135791")
+        check(pin_c(rig, "change", 1)[0] == -1007, "confirmation differs")
+        typed("246810 135790 135790")
+        rc, out = pin_py(rig, "change", 3)
+        check(rc == 0, (rc, out))
+        typed("135790")
+        check(pin_c(rig, "verify", 1)[0] == 0, "the new PIN works")
+        # three wrong: blocked (-52); even the right PIN then gives -52
+        for left in (2, 1):
+            typed("000000")
+            check(pin_c(rig, "verify", 1) [0] == -51, left)
+        typed("000000")
+        check(pin_c(rig, "verify", 1)[0] == -52, "blocked")
+        typed("135790")
+        rc, out = pin_py(rig, "verify", 1)
+        check(rc == -52 and "blocked" in out, (rc, out))
+        # the daemon's log has no PIN
+        log = open(rig.daemon_logs[-1], errors="replace").read()
+        check(not any(x in log for x in ("246810", "135790", "111111")), "a PIN in the log")
+        pull()
+        check(wait_for(lambda: not rig.card_present(PAD), 5), "pulled")
+        # contactless readers have no keypad
+        dev = Pn532(rig, "zhangsan-2.00.card")
+        try:
+            name = nfc_daemon(rig, dev)
+            check(wait_for(lambda: rig.ctl_json("read", name)[0] == 0, 5), "NFC card")
+            rc, out = pin_c(rig, "verify", 2)
+            check(rc == -1002, (rc, out))
+        finally:
+            dev.stop()
+        # the daemon down: -11
+        check(pin_c(rig, "verify", 1, env={"SSCARD_SOCKET": rig.tmp + "/nobody.sock"})[0] == -11, "down")
+    finally:
+        pull()
+        rig.stop_daemon()
+        rig.kill_pcscd()
+        rig.start_pcscd()
+        rig.start_daemon()
 
 
 def test_ca(d, name):
