@@ -134,10 +134,11 @@ $(BUILD)/fuzz-parsers: tests/fuzz/fuzz_parsers.c tests/unit/fake_transport.c \
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror \
 	  -fsanitize=fuzzer,address,undefined -o $@ $^
 
-$(BUILD)/fuzz-requests: tests/fuzz/fuzz_requests.c daemon/config.c daemon/request.c daemon/log.c
+$(BUILD)/fuzz-requests: tests/fuzz/fuzz_requests.c daemon/config.c daemon/request.c daemon/log.c \
+                        daemon/webcheck.c
 	@mkdir -p $(dir $@)
-	clang -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror \
-	  -fsanitize=fuzzer,address,undefined -o $@ $^ $$(pkg-config --libs inih libsystemd)
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror $(PKG_CFLAGS) \
+	  -fsanitize=fuzzer,address,undefined -o $@ $^ $$(pkg-config --libs inih libsystemd jansson)
 
 $(BUILD)/fuzz-lossfmt: tests/fuzz/fuzz_lossfmt.c daemon/lossfmt.c
 	@mkdir -p $(dir $@)

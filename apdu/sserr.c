@@ -2,6 +2,7 @@
 #include "sserr.h"
 
 #include <stdio.h>
+#include <string.h>
 
 static const struct {
 	const char *name;
@@ -71,6 +72,36 @@ const char *ss_err_text(enum ss_err e)
 	if ((unsigned)e >= SS_E__COUNT || !errs[e].text)
 		return errs[SS_E_INTERNAL].text;
 	return errs[e].text;
+}
+
+enum ss_err ss_err_from_name(const char *name)
+{
+	for (int i = 0; name && i < SS_E__COUNT; i++)
+		if (errs[i].name && !strcmp(errs[i].name, name))
+			return (enum ss_err)i;
+	return SS_E__COUNT;
+}
+
+long ss_err_api_code(enum ss_err e)
+{
+	switch (e) {
+	case SS_OK: return 0;
+	case SS_E_NOT_SSC: return -1;
+	case SS_E_NO_CARD:
+	case SS_E_CARD_REMOVED:
+	case SS_E_CARD_UNPOWERED: return -2;
+	case SS_E_PIN_WRONG: return -51;
+	case SS_E_PIN_BLOCKED: return -52;
+	case SS_E_NO_PIN_PAD: return -1002;
+	case SS_E_CARD_TIMEOUT:
+	case SS_E_PIN_TIMEOUT: return -1003;
+	case SS_E_INVALID:
+	case SS_E_UNKNOWN_READER: return -1004;
+	case SS_E_PIN_CANCELLED: return -1006;
+	case SS_E_PIN_MISMATCH:
+	case SS_E_PIN_FORMAT: return -1007;
+	default: return -11;
+	}
 }
 
 /* The one SW table: value/mask → error, reader-API code (NULL = "-" SW). */

@@ -53,6 +53,14 @@ const char *ss_err_name(enum ss_err e);
 /* One plain sentence for people; never NULL. */
 const char *ss_err_text(enum ss_err e);
 
+/* The error named name ("no_card"); SS_E__COUNT when none is. */
+enum ss_err ss_err_from_name(const char *name);
+/* The reader-API (card-spec §7, client/sscard.h) return code of an error
+ * that is not a card's status word: -1 not SSC, -2 no card, -51, -52,
+ * -1002 no PIN pad, -1003 timeout, -1004 bad argument, -1006, -1007, and
+ * -11 for every reader or service failure. */
+long ss_err_api_code(enum ss_err e);
+
 /* Status word → error (9000 → SS_OK). */
 enum ss_err ss_sw_err(uint16_t sw);
 /* Status word → reader-API (LD/T 6001.5) return code as text:

@@ -12,9 +12,10 @@
 #include <string.h>
 
 #include "log.h"
+#include "web.h"
 
 enum type { T_PATH, T_PATH_OPT, T_STR, T_STR_OPT, T_UINT, T_BOOL, T_LEVEL, T_PATTERNS,
-	    T_PATTERN_OPT, T_ENUM, T_LISTEN, T_URL, T_KEY };
+	    T_PATTERN_OPT, T_ENUM, T_LISTEN, T_URL, T_KEY, T_ORIGINS };
 
 struct key {
 	const char *section, *name;
@@ -53,6 +54,7 @@ static const struct key keys[] = {
 	{"ui", "payment_timeout_s", T_UINT, F(payment_timeout_s), 30, 1800, NULL, "300"},
 	{"ui", "root", T_PATH, F(ui_root), 0, 0, NULL, UI_DIR},
 	{"ui", "printer", T_STR_OPT, F(printer), 0, 0, NULL, ""},
+	{"ui", "allow_origins", T_ORIGINS, F(allow_origins), 0, 0, NULL, ""},
 	{"upstream", "url", T_URL, F(url), 0, 0, NULL, ""},
 	{"upstream", "list_url", T_URL, F(list_url), 0, 0, NULL, ""},
 	{"upstream", "push_url", T_URL, F(push_url), 0, 0, NULL, ""},
@@ -264,6 +266,13 @@ static const char *set(struct config *c, const struct key *k, const char *v, cha
 			   (strncmp(v, "https://", 8) && strncmp(v, "http://", 7)) ||
 			   !v[strncmp(v, "https://", 8) ? 7 : 8]))
 			return snprintf(why, wl, "%s must be an http:// or https:// address, not '%s'",
+					k->name, v), why;
+		break;
+	case T_ORIGINS:
+		if (strlen(v) >= k->size || !printable(v) || !web_origins_valid(v))
+			return snprintf(why, wl,
+					"%s must be web origins such as http://his.example:8080 (scheme, host and "
+					"optional port; no path, no '*'), separated by spaces, not '%s'",
 					k->name, v), why;
 		break;
 	case T_KEY:

@@ -48,6 +48,7 @@ struct config {
 	unsigned step_timeout_s, pin_timeout_s, payment_timeout_s;
 	char ui_root[256];             /* the kiosk pages (ui/) */
 	char printer[64];              /* CUPS queue for receipts; "": no printer */
+	char allow_origins[512];       /* counter pages that may use /api/v1/card, space-separated */
 	/* [upstream] */
 	char url[256];
 	char list_url[256];            /* "": url + "/losslist" */

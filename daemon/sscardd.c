@@ -63,6 +63,7 @@ static void emit(void *arg, json_t *event)
 {
 	control_broadcast(d.control, event);
 	kiosk_event(d.kiosk, event);
+	web_reader_event(d.web, event);
 	const char *kind = json_string_value(json_object_get(event, "event"));
 	if (d.readers && kind && strcmp(kind, "apdu") && getenv("NOTIFY_SOCKET")) {
 		unsigned nr, nc;
@@ -286,7 +287,7 @@ static int start_kiosk(sd_event *ev)
 	int rv = kiosk_new(ev, &d.cfg, &deps, &d.kiosk);
 	if (rv < 0 || !strcmp(d.cfg.listen, "off"))
 		return rv;
-	if (web_start(ev, &d.cfg, d.kiosk, &d.web, d.web_error, sizeof d.web_error) < 0) {
+	if (web_start(ev, &d.cfg, d.kiosk, d.readers, &d.web, d.web_error, sizeof d.web_error) < 0) {
 		log_at(LOG_ERR, NULL, "ui_unavailable", "kiosk page: %s", d.web_error);
 		return 0;
 	}

@@ -15,6 +15,7 @@
 #include "../apdu/sserr.h"
 #include "json.h"
 #include "log.h"
+#include "readers.h"
 
 #define SSE_PING_S 15
 #define SSE_BACKLOG_MAX (256 * 1024)  /* a stream further behind than this is closed */
@@ -27,12 +28,15 @@ struct sse {
 	size_t len, cap;
 	bool suspended;
 	bool closing;
+	bool counter;                /* /api/v1/card/events: card events, no kiosk views */
 };
 
 struct web {
 	sd_event *ev;
 	const struct config *cfg;
 	struct kiosk *k;
+	struct readers *rd;
+	struct req *reads;           /* counter reads waiting for the card */
 	struct MHD_Daemon *mhd;
 	sd_event_source *io, *timer, *ping;
 	char tokens[WEB_SESSIONS][33];
@@ -43,12 +47,18 @@ struct web {
 	bool kicked;                 /* a connection was resumed: run MHD again soon */
 };
 
-/* A request's body as it arrives. */
+/* A request's body as it arrives; for a counter read, its answer. */
 struct req {
 	char buf[WEB_BODY_MAX + 1];
 	size_t len;
 	bool too_big;
 	bool started;
+	struct web *w;
+	struct MHD_Connection *c;
+	struct req *next;            /* in w->reads while reading */
+	bool reading, suspended;
+	unsigned status;             /* the answer, once the card is read */
+	json_t *answer;
 };
 
 /* ---- the loop ----------------------------------------------------------- */
@@ -110,7 +120,26 @@ static void security_headers(struct MHD_Response *r)
 				"base-uri 'none'; form-action 'none'");
 }
 
+/* A counter page's origin, allowed by [ui] allow_origins, may read the
+ * answer (CORS); NULL for same-origin and non-browser callers. */
+static void cors(struct MHD_Response *r, const char *origin)
+{
+	if (!origin)
+		return;
+	MHD_add_response_header(r, "Access-Control-Allow-Origin", origin);
+	MHD_add_response_header(r, "Vary", "Origin");
+}
+
+static enum MHD_Result send_json_to(struct MHD_Connection *c, unsigned status, json_t *j,
+				    const char *origin);
+
 static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, json_t *j)
+{
+	return send_json_to(c, status, j, NULL);
+}
+
+static enum MHD_Result send_json_to(struct MHD_Connection *c, unsigned status, json_t *j,
+				    const char *origin)
 {
 	char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
 	json_decref(j);
@@ -124,6 +153,7 @@ static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, json
 	}
 	MHD_add_response_header(r, "Content-Type", "application/json; charset=utf-8");
 	security_headers(r);
+	cors(r, origin);
 	enum MHD_Result rv = MHD_queue_response(c, status, r);
 	MHD_destroy_response(r);
 	return rv;
@@ -261,7 +291,29 @@ void web_publish(void *arg, const char *name, json_t *data)
 	if (!w)
 		return;
 	for (struct sse *s = w->streams; s; s = s->next)
-		sse_send(s, name, data);
+		if (!s->counter)
+			sse_send(s, name, data);
+}
+
+void web_reader_event(struct web *w, json_t *event)
+{
+	static const char *const passed[] = {"card_inserted", "card_removed", "reader_added",
+					     "reader_removed"};
+	const char *kind = json_string_value(json_object_get(event, "event"));
+	if (!w || !kind)
+		return;
+	for (size_t i = 0; i < sizeof passed / sizeof passed[0]; i++) {
+		if (strcmp(kind, passed[i]))
+			continue;
+		/* no personal data travels here: reader, ATR, interface */
+		json_t *e = json_pack("{s:O}", "reader", json_object_get(event, "reader"));
+		if (e && json_object_get(event, "atr"))
+			json_object_set(e, "atr", json_object_get(event, "atr"));
+		for (struct sse *s = w->streams; s && e; s = s->next)
+			if (s->counter)
+				sse_send(s, kind, e);
+		json_decref(e);
+	}
 }
 
 static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
@@ -309,7 +361,8 @@ static int on_ping(sd_event_source *src, uint64_t usec, void *arg)
 	return 0;
 }
 
-static enum MHD_Result open_stream(struct web *w, struct MHD_Connection *c)
+static enum MHD_Result open_stream(struct web *w, struct MHD_Connection *c, bool counter,
+				   const char *origin)
 {
 	if (w->n_streams >= WEB_SSE_MAX)
 		return send_error(c, 503, "busy", "Too many event streams are open.");
@@ -318,12 +371,19 @@ static enum MHD_Result open_stream(struct web *w, struct MHD_Connection *c)
 		return MHD_NO;
 	s->w = w;
 	s->c = c;
+	s->counter = counter;
 	sse_append(s, "retry: 1000\n\n", 13);
-	json_t *v = kiosk_view(w->k), *b = kiosk_banner(w->k);
-	sse_send(s, "view", v);
-	sse_send(s, "banner", b);
-	json_decref(v);
-	json_decref(b);
+	if (counter) { /* where the cards are now; then every change */
+		json_t *l = readers_list_json(w->rd);
+		sse_send(s, "readers", l);
+		json_decref(l);
+	} else {
+		json_t *v = kiosk_view(w->k), *b = kiosk_banner(w->k);
+		sse_send(s, "view", v);
+		sse_send(s, "banner", b);
+		json_decref(v);
+		json_decref(b);
+	}
 	struct MHD_Response *r =
 		MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, sse_read, s, sse_free);
 	if (!r) {
@@ -336,6 +396,7 @@ static enum MHD_Result open_stream(struct web *w, struct MHD_Connection *c)
 	w->n_streams++;
 	MHD_add_response_header(r, "Content-Type", "text/event-stream; charset=utf-8");
 	security_headers(r);
+	cors(r, origin);
 	enum MHD_Result rv = MHD_queue_response(c, 200, r);
 	MHD_destroy_response(r);
 	return rv;
@@ -391,6 +452,135 @@ static enum MHD_Result api_post(struct web *w, struct MHD_Connection *c, const c
 	return send_json(c, 200, json_pack("{s:b,s:o}", "ok", 1, "view", v));
 }
 
+/* ---- the counter API: /api/v1/card ------------------------------------ */
+
+/* An error as counter software sees it: the name, the reader-API code of
+ * client/sscard.h, a sentence. */
+static json_t *counter_error(json_t *reply, unsigned *status)
+{
+	const char *name = json_string_value(json_object_get(reply, "error"));
+	enum ss_err e = ss_err_from_name(name);
+	long code = ss_err_api_code(e);
+	switch (e) {
+	case SS_E_NO_CARD:
+	case SS_E_CARD_REMOVED: *status = 404; break;
+	case SS_E_NOT_SSC:
+	case SS_E_CARD_UNPOWERED: *status = 422; break;
+	case SS_E_INVALID:
+	case SS_E_UNKNOWN_READER: *status = 400; break;
+	case SS_E_CARD_TIMEOUT: *status = 504; break;
+	default: *status = 503;
+	}
+	json_t *j = json_pack("{s:b,s:s,s:I,s:O?}", "ok", 0, "error", name ? name : "reader_error", "code",
+			      (json_int_t)code, "message", json_object_get(reply, "message"));
+	json_t *reader = json_object_get(reply, "reader");
+	if (j && reader)
+		json_object_set(j, "reader", reader);
+	return j;
+}
+
+/* The read's reply as the counter API's answer. A card on the loss list
+ * is refused (409, code -1001) with the loss, without the holder's data. */
+static json_t *counter_answer(json_t *reply, unsigned *status)
+{
+	if (!json_is_true(json_object_get(reply, "ok")))
+		return counter_error(reply, status);
+	json_t *loss = json_object_get(reply, "loss");
+	if (json_is_true(json_object_get(loss, "listed"))) {
+		*status = 409;
+		return json_pack("{s:b,s:s,s:i,s:s,s:O?,s:O?,s:O}", "ok", 0, "error", "card_listed", "code",
+				 -1001, "message", "卡已挂失，请勿结算 / This card is reported lost: do not accept it.",
+				 "card_id", json_object_get(reply, "card_id"), "reader",
+				 json_object_get(reply, "reader"), "loss", loss);
+	}
+	*status = 200;
+	json_t *j = json_deep_copy(reply);
+	json_object_set_new(j, "code", json_integer(0));
+	return j;
+}
+
+static void on_card(void *cookie, json_t *reply)
+{
+	struct req *rq = cookie;
+	struct web *w = rq->w;
+	rq->answer = counter_answer(reply, &rq->status);
+	if (!rq->answer) {
+		rq->status = 500;
+		rq->answer = json_pack("{s:b,s:s,s:i,s:s}", "ok", 0, "error", "out_of_memory", "code", -11,
+				       "message", ss_err_text(SS_E_NOMEM));
+	}
+	for (struct req **pp = &w->reads; *pp; pp = &(*pp)->next)
+		if (*pp == rq) {
+			*pp = rq->next;
+			break;
+		}
+	rq->reading = false;
+	if (rq->suspended) {
+		rq->suspended = false;
+		MHD_resume_connection(rq->c);
+		kick(w);
+	}
+}
+
+/* GET /api/v1/card[?type=1..4|reader=NAME]: read the card (reader-API
+ * iType: 1 contact, 2 contactless, 3 either contact first, 4 either
+ * contactless first). The answer comes when the card is read. */
+static enum MHD_Result card_read(struct web *w, struct MHD_Connection *c, struct req *rq,
+				 const char *origin)
+{
+	static const char *const sel[] = {"@contact", "@contactless", "@contact-first",
+					  "@contactless-first"};
+	if (rq->answer) {
+		json_t *a = rq->answer;
+		rq->answer = NULL;
+		return send_json_to(c, rq->status, a, origin);
+	}
+	if (rq->reading) /* resumed without an answer: cannot happen; wait on */
+		return MHD_YES;
+	const char *type = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "type");
+	const char *reader = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "reader");
+	if (type && (strlen(type) != 1 || type[0] < '1' || type[0] > '4'))
+		return send_json_to(c, 400,
+				    json_pack("{s:b,s:s,s:i,s:s}", "ok", 0, "error", "invalid_argument", "code",
+					      -1004, "message",
+					      "type must be 1 (contact), 2 (contactless), 3 or 4 (either)."),
+				    origin);
+	if (!w->rd)
+		return send_json_to(c, 503,
+				    json_pack("{s:b,s:s,s:i,s:s}", "ok", 0, "error", "no_reader", "code", -11,
+					      "message", ss_err_text(SS_E_NO_READER)),
+				    origin);
+	rq->w = w;
+	rq->c = c;
+	rq->reading = true;
+	rq->next = w->reads;
+	w->reads = rq;
+	readers_read(w->rd, type ? sel[type[0] - '1'] : reader && *reader ? reader : NULL, rq, on_card);
+	if (rq->answer) /* answered at once (no card, no reader) */
+		return card_read(w, c, rq, origin);
+	rq->suspended = true;
+	MHD_suspend_connection(c);
+	return MHD_YES;
+}
+
+/* A CORS preflight from a counter page (Chromium sends one, with
+ * Access-Control-Request-Private-Network, before a page on the network
+ * may call this loopback service). */
+static enum MHD_Result preflight(struct MHD_Connection *c, const char *origin)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+	if (!r)
+		return MHD_NO;
+	cors(r, origin);
+	MHD_add_response_header(r, "Access-Control-Allow-Methods", "GET");
+	MHD_add_response_header(r, "Access-Control-Max-Age", "600");
+	if (MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Access-Control-Request-Private-Network"))
+		MHD_add_response_header(r, "Access-Control-Allow-Private-Network", "true");
+	enum MHD_Result rv = MHD_queue_response(c, 204, r);
+	MHD_destroy_response(r);
+	return rv;
+}
+
 static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
 			       const char *method, const char *version, const char *upload,
 			       size_t *upload_size, void **con_cls)
@@ -417,11 +607,36 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 	}
 	const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host");
 	const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
+	bool counter = !strcmp(url, "/api/v1/card") || !strcmp(url, "/api/v1/card/events");
+	bool same = !origin || web_origin_ok(w->cfg->listen, origin);
+	/* the counter API answers the pages in [ui] allow_origins too */
+	const char *cors_origin = counter && origin && !same && web_origin_listed(w->cfg->allow_origins, origin)
+					  ? origin : NULL;
 	if (!web_host_ok(w->cfg->listen, host))
 		return send_error(c, 403, "bad_host",
 				  "This service answers only to its own address (Host header refused).");
-	if (origin && !web_origin_ok(w->cfg->listen, origin))
-		return send_error(c, 403, "bad_origin", "Requests from other web pages are refused.");
+	if (!same && !cors_origin) {
+		if (!counter)
+			return send_error(c, 403, "bad_origin", "Requests from other web pages are refused.");
+		/* the page may read why (it learns nothing else): its administrator
+		 * adds it to [ui] allow_origins */
+		return send_json_to(c, 403,
+				    json_pack("{s:b,s:s,s:i,s:s}", "ok", 0, "error", "bad_origin", "code", -1004,
+					      "message",
+					      "This web page may not read cards: add its origin to [ui] allow_origins in sscard.conf."),
+				    origin);
+	}
+	if (counter && !strcmp(method, MHD_HTTP_METHOD_OPTIONS))
+		return preflight(c, cors_origin);
+	if (counter && strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD))
+		return send_json_to(c, 405,
+				    json_pack("{s:b,s:s,s:i,s:s}", "ok", 0, "error", "method", "code", -1004,
+					      "message", "The card API is read with GET."),
+				    cors_origin);
+	if (!strcmp(url, "/api/v1/card"))
+		return card_read(w, c, rq, cors_origin);
+	if (!strcmp(url, "/api/v1/card/events"))
+		return open_stream(w, c, true, cors_origin);
 	if (post) {
 		if (!origin) /* browsers always send one on POST; others must too */
 			return send_error(c, 403, "bad_origin", "A POST needs an Origin header.");
@@ -437,7 +652,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 					   kiosk_banner(w->k)));
 	}
 	if (!strcmp(url, "/api/v1/events"))
-		return open_stream(w, c);
+		return open_stream(w, c, false, NULL);
 	if (!strncmp(url, "/api/", 5))
 		return send_error(c, 404, "not_found", "No such API call.");
 	return send_file(w, c, url);
@@ -448,6 +663,15 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 {
 	struct req *rq = *con_cls;
 	if (rq) {
+		if (rq->reading) { /* the page went away: never call it back */
+			readers_forget(rq->w->rd, rq);
+			for (struct req **pp = &rq->w->reads; *pp; pp = &(*pp)->next)
+				if (*pp == rq) {
+					*pp = rq->next;
+					break;
+				}
+		}
+		json_decref(rq->answer);
 		sodium_memzero(rq, sizeof *rq);
 		free(rq);
 	}
@@ -462,8 +686,8 @@ __attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char 
 	log_msg(LOG_DEBUG, "http: %s", msg);
 }
 
-int web_start(sd_event *ev, const struct config *cfg, struct kiosk *k, struct web **out,
-	      char *err, size_t errlen)
+int web_start(sd_event *ev, const struct config *cfg, struct kiosk *k, struct readers *rd,
+	      struct web **out, char *err, size_t errlen)
 {
 	char host[80], port[16];
 	struct sockaddr_storage ss = {0};
@@ -493,6 +717,7 @@ int web_start(sd_event *ev, const struct config *cfg, struct kiosk *k, struct we
 	w->ev = ev;
 	w->cfg = cfg;
 	w->k = k;
+	w->rd = rd;
 	w->mhd = MHD_start_daemon(flags, (uint16_t)pnum, NULL, NULL, handler, w,
 				  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, w, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 				  MHD_OPTION_CONNECTION_LIMIT, 64u, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
@@ -524,6 +749,15 @@ void web_stop(struct web *w)
 	if (!w)
 		return;
 	w->stopping = true;
+	for (struct req *rq = w->reads; rq; rq = rq->next) { /* let MHD close them */
+		readers_forget(w->rd, rq);
+		rq->reading = false;
+		if (rq->suspended) {
+			rq->suspended = false;
+			MHD_resume_connection(rq->c);
+		}
+	}
+	w->reads = NULL;
 	for (struct sse *s = w->streams; s; s = s->next) {
 		s->closing = true;
 		if (s->suspended) {

@@ -7,7 +7,12 @@
  * the same: a page from elsewhere, or a DNS-rebound name, gets 403.
  * State-changing calls need the session token from GET /api/v1/session in
  * X-Session-Token and a JSON body of at most WEB_BODY_MAX bytes. PINs
- * travel only in bodies; URLs and bodies are never logged. */
+ * travel only in bodies; URLs and bodies are never logged.
+ *
+ * Counter software in a browser (a HIS page) uses GET /api/v1/card (read
+ * the card; JSON with "code" as the reader API's return codes) and
+ * /api/v1/card/events (SSE: card_inserted, card_removed …); pages of the
+ * origins in [ui] allow_origins may call these two (CORS), no others. */
 #ifndef SSCARD_WEB_H
 #define SSCARD_WEB_H
 
@@ -25,17 +30,28 @@
 struct web;
 
 /* Bind [ui] listen and serve on ev. 0, or -1 with a sentence in err. */
-int web_start(sd_event *ev, const struct config *cfg, struct kiosk *k, struct web **out,
-	      char *err, size_t errlen);
+struct readers;
+int web_start(sd_event *ev, const struct config *cfg, struct kiosk *k, struct readers *rd,
+	      struct web **out, char *err, size_t errlen);
 void web_stop(struct web *w);
-/* An event to every open stream (kiosk_deps.publish). */
+/* An event to every open kiosk stream (kiosk_deps.publish). */
 void web_publish(void *w, const char *name, json_t *data);
+/* A reader event (readers' emit) to the counter streams at
+ * /api/v1/card/events: card_inserted, card_removed, reader_added,
+ * reader_removed, with the reader and ATR only. */
+void web_reader_event(struct web *w, json_t *event);
 
 /* Whether a Host (or an Origin's host part) names this server: pure, for
  * tests and the fuzzer. listen: "ADDR:PORT" as in the config. */
 void web_split_listen(const char *listen, char *host, size_t cap, char *port, size_t pcap);
 bool web_host_ok(const char *listen, const char *host);
 bool web_origin_ok(const char *listen, const char *origin);
+/* [ui] allow_origins: origins ("http://his.example:8080", "https://…")
+ * separated by spaces or commas; no path, no wildcard. "" is valid (none). */
+bool web_origins_valid(const char *list);
+/* Whether origin is one of list's, exactly (scheme and host compared
+ * without regard to case). */
+bool web_origin_listed(const char *list, const char *origin);
 /* Parse a request body for /api/v1/flow: a JSON object of at most
  * WEB_BODY_MAX bytes, no NUL; NULL with a sentence in err otherwise. */
 json_t *web_parse_body(const char *body, size_t len, char *err, size_t errlen);

@@ -1,4 +1,5 @@
 /* webcheck.c — the kiosk server's pure checks (web.h): Host, Origin, body. */
+#include <ctype.h>
 #include <string.h>
 #include <strings.h>
 
@@ -39,6 +40,45 @@ bool web_origin_ok(const char *listen, const char *origin)
 	if (strchr(h, '/'))
 		return false;
 	return web_host_ok(listen, h);
+}
+
+/* One origin: scheme://host[:port], nothing after. */
+static bool origin_valid(const char *o, size_t n)
+{
+	size_t skip = n > 8 && !strncasecmp(o, "https://", 8) ? 8 : n > 7 && !strncasecmp(o, "http://", 7) ? 7 : 0;
+	if (!skip)
+		return false;
+	for (size_t i = skip; i < n; i++)
+		if (!(isalnum((unsigned char)o[i]) || strchr(".-:[]", o[i])))
+			return false; /* a path, a query, a user, a '*' */
+	return o[n - 1] != ':';
+}
+
+#define SEPS " \t,"
+
+bool web_origins_valid(const char *list)
+{
+	for (const char *p = list + strspn(list, SEPS); *p; p += strspn(p, SEPS)) {
+		size_t n = strcspn(p, SEPS);
+		if (!origin_valid(p, n))
+			return false;
+		p += n;
+	}
+	return true;
+}
+
+bool web_origin_listed(const char *list, const char *origin)
+{
+	size_t on = origin ? strlen(origin) : 0;
+	if (!on)
+		return false;
+	for (const char *p = list + strspn(list, SEPS); *p; p += strspn(p, SEPS)) {
+		size_t n = strcspn(p, SEPS);
+		if (n == on && !strncasecmp(p, origin, n))
+			return true;
+		p += n;
+	}
+	return false;
 }
 
 json_t *web_parse_body(const char *body, size_t len, char *err, size_t errlen)

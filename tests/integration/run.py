@@ -1852,6 +1852,144 @@ def reader_api_pin_pad_verify_change_and_no_pad(rig):
         rig.start_daemon()
 
 
+def http_card(path="/api/v1/card", origin=None, method="GET", headers=None, port=8470):
+    """(status, headers, JSON body) of one request to the daemon's HTTP server."""
+    import http.client
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    h = dict(headers or {})
+    if origin:
+        h["Origin"] = origin
+    c.request(method, path, headers=h)
+    r = c.getresponse()
+    body = r.read()
+    c.close()
+    try:
+        j = json.loads(body) if body else None
+    except ValueError:
+        j = body
+    return r.status, {k.lower(): v for k, v in r.getheaders()}, j
+
+
+class CardStream:
+    """GET /api/v1/card/events as a browser's EventSource reads it."""
+    def __init__(self, origin):
+        import http.client
+        self.c = http.client.HTTPConnection("127.0.0.1", 8470, timeout=10)
+        self.c.request("GET", "/api/v1/card/events", headers={"Origin": origin})
+        self.r = self.c.getresponse()
+        self.headers = {k.lower(): v for k, v in self.r.getheaders()}
+
+    def next(self, timeout=5):
+        self.c.sock.settimeout(timeout)
+        name, data = None, None
+        try:
+            while True:
+                line = self.r.fp.readline().decode().rstrip("\n")
+                if line.startswith("event: "):
+                    name = line[7:]
+                elif line.startswith("data: "):
+                    data = json.loads(line[6:])
+                elif line == "" and name:
+                    return name, data
+        except (socket.timeout, TimeoutError):
+            return None, None
+
+    def close(self):
+        self.c.close()
+
+
+@test
+def http_card_api_origins_events_and_errors(rig):
+    HIS = "http://127.0.0.1:18601"
+    rig.stop_daemon()
+    rig.start_daemon(extra_conf="[daemon]\nterminal_id = HIS-DESK-3\n[ui]\nallow_origins = %s https://his.example\n" % HIS)
+    try:
+        wait_listening(8470, rig.daemon)
+        st, h, j = http_card(origin=HIS)
+        check(st == 404 and j["code"] == -2 and j["error"] == "no_card", (st, j))
+        check(h.get("access-control-allow-origin") == HIS, h)
+        stream = CardStream(HIS)
+        check(stream.r.status == 200 and stream.headers.get("access-control-allow-origin") == HIS,
+              stream.headers)
+        name, data = stream.next()
+        check(name == "readers" and len(data["readers"]) == 2, (name, data))
+        card = rig.insert("zhangsan-2.00.card", 0x8C7B)
+        name, data = stream.next()
+        check(name == "card_inserted" and data["reader"] == READER0 and data["atr"], (name, data))
+        want = EXPECT["zhangsan-2.00.card"]
+        for t in ("", "?type=1", "?type=3", "?reader=" + READER0.replace(" ", "%20")):
+            st, h, j = http_card("/api/v1/card" + t, origin=HIS)
+            check(st == 200 and j["ok"] and j["code"] == 0 and j["name"] == "张三" and
+                  j["ssn"] == want["ssn"] and j["terminal_id"] == "HIS-DESK-3", (t, st, j))
+        # no Origin (a native program, curl): served as on the socket
+        st, h, j = http_card()
+        check(st == 200 and j["card_id"] == want["card_id"] and "access-control-allow-origin" not in h, (st, h))
+        # errors: a JSON body with a name, a code and a sentence
+        for path, code, status in (("/api/v1/card?type=2", -11, 503), ("/api/v1/card?type=9", -1004, 400),
+                                   ("/api/v1/card?reader=nobody", -1004, 400)):
+            st, h, j = http_card(path, origin=HIS)
+            check(st == status and j["code"] == code and j["message"], (path, st, j))
+        st, h, j = http_card(origin=HIS, method="POST")
+        check(st == 405 and j["code"] == -1004, (st, j))
+        # a page not in allow_origins: refused, with the reason it may read
+        st, h, j = http_card(origin="http://127.0.0.1:18602")
+        check(st == 403 and j["error"] == "bad_origin" and "allow_origins" in j["message"] and
+              "name" not in j, (st, j))
+        st, h, j = http_card(origin="http://127.0.0.1:18601.evil.example")
+        check(st == 403, st)
+        # the kiosk's own API stays closed to counter pages
+        st, h, j = http_card("/api/v1/state", origin=HIS)
+        check(st == 403 and "access-control-allow-origin" not in h, (st, h))
+        # Chromium's preflight for a page on the network calling loopback
+        st, h, j = http_card(origin=HIS, method="OPTIONS",
+                             headers={"Access-Control-Request-Method": "GET",
+                                      "Access-Control-Request-Private-Network": "true"})
+        check(st == 204 and h.get("access-control-allow-origin") == HIS and
+              h.get("access-control-allow-private-network") == "true", (st, h))
+        rig.remove(card)
+        name, data = stream.next()
+        check(name == "card_removed" and data == {"reader": READER0}, (name, data))
+        # a bank card: -1 (not an SSC card)
+        card = rig.insert("bankcard.card", 0x8C7B)
+        check(wait_for(lambda: rig.card_present(READER0), 5), "bank card")
+        st, h, j = http_card(origin=HIS)
+        check(st == 422 and j["code"] == -1, (st, j))
+        rig.remove(card)
+        # nothing personal ever went down the stream (the reads above were full)
+        events = []
+        while True:
+            e = stream.next(1)
+            if not e[0]:
+                break
+            events.append(e)
+        check(all(n in ("card_inserted", "card_removed", "readers") for n, _ in events), events)
+        check("张三" not in json.dumps(events, ensure_ascii=False), events)
+        stream.close()
+        # a card on the loss list: 409, code -1001, the loss, no holder data
+        rig.stop_daemon()
+        state = os.path.join(rig.tmp, "http-state")
+        os.makedirs(state, exist_ok=True)
+        rig.start_daemon(state_dir=state, extra_conf="[ui]\nallow_origins = %s\n" % HIS)
+        card = rig.insert("zhangsan-2.00.card", 0x8C7B)
+        check(wait_for(lambda: rig.card_present(READER0), 5), "card")
+        rc, _, err = rig.ctl("request", "loss_report", want["card_id"], "loss=formal")
+        check(rc == 0, err)
+        st, h, j = http_card(origin=HIS)
+        check(st == 409 and j["code"] == -1001 and j["error"] == "card_listed" and
+              j["card_id"] == want["card_id"] and j["loss"]["listed"] and "name" not in j and
+              "ssn" not in j and "挂失" in j["message"], (st, j))
+        rig.remove(card)
+        # a wildcard is not an origin: the configuration is refused
+        bad = os.path.join(rig.tmp, "bad-origins.conf")
+        with open(bad, "w") as f:
+            f.write("[ui]\nallow_origins = *\n")
+        r = subprocess.run([os.path.join(rig.build, "sscardd"), "--check-config", "-c", bad],
+                           capture_output=True, text=True, timeout=10)
+        check(r.returncode == 78 and "allow_origins" in r.stderr and "no '*'" in r.stderr, r.stderr)
+    finally:
+        restore_daemon(rig)
+
+
 def test_ca(d, name):
     """A CA and a server certificate for 127.0.0.1 it signed (openssl)."""
     os.makedirs(d, exist_ok=True)
