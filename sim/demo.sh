@@ -113,10 +113,14 @@ public_key = $(cat "$TMP/central.pk")
 token = demo-token
 [ui]
 root = $ROOT/ui
+allow_origins = http://127.0.0.1:8471
 [policy]
 outlets = 城东社保服务大厅 East service hall; 人民医院服务点 People's Hospital desk
 EOF
 "$BUILD/sscardd" -f -c "$TMP/sscard.conf" 2>"$TMP/sscardd.log" &
+PIDS+=($!)
+# a counter page (browser-based HIS) on its own origin, allowed above
+python3 -m http.server -b 127.0.0.1 -d "$ROOT/examples" 8471 >"$TMP/his.log" 2>&1 &
 PIDS+=($!)
 for _ in $(seq 100); do [ -S "$SOCK" ] && break; sleep 0.05; done
 [ -S "$SOCK" ] || { echo "demo: sscardd did not start:" >&2; cat "$TMP/sscardd.log" >&2; exit 1; }
@@ -214,6 +218,9 @@ cat <<EOF
       build/sscardctl list info        the loss list from the emulated central
       build/example-readcard           what counter software gets (iReadCardBas)
 
+  A hospital's counter page reading cards through the HTTP API:
+      http://127.0.0.1:8471/readcard.html   (examples/readcard.html)
+
   Report the card lost, as a kiosk would (queued durably, listed here at once):
       build/sscardctl request loss_report 639900D15600000500BF7C7A48FB4966 loss=temporary
       build/sscardctl read             now "Reported lost on … — settlement refused"
@@ -228,6 +235,14 @@ echo "demo: the card as sscardctl read shows it:"
 "$BUILD/sscardctl" read | sed 's/^/    /' || true
 echo "demo: counter software's iReadCardBas (build/example-readcard, through libsscard):"
 "$BUILD/example-readcard" 3 | head -1 | sed 's/^/    /' || true
+echo "demo: a counter page's GET /api/v1/card (Origin http://127.0.0.1:8471):"
+python3 - <<'PY' || true
+import json, urllib.request
+r = urllib.request.Request("http://127.0.0.1:8470/api/v1/card?type=3", headers={"Origin": "http://127.0.0.1:8471"})
+with urllib.request.urlopen(r, timeout=15) as f:
+    j = json.load(f)
+    print("    code %s, %s, allowed for %s" % (j["code"], j.get("card_id"), f.headers["Access-Control-Allow-Origin"]))
+PY
 echo "demo: the loss list:"
 "$BUILD/sscardctl" list info | sed 's/^/    /' || true
 if [ "${SSCARD_DEMO_ONCE:-}" = 1 ]; then

@@ -26,6 +26,8 @@ from rig import ROOT, READER0, Central, Rig, wait_for, wait_listening  # noqa: E
 KIOSK_PORT = 8470
 CENTRAL_PORT = 18480
 CONTROL_PORT = 18499
+HIS_PORT = 18490      # a counter page's origin, in [ui] allow_origins
+OTHER_PORT = 18491    # a page that is not
 TOKEN = "e2e-token"
 ADMIN = "e2e-admin"
 
@@ -121,15 +123,20 @@ class Ctl:
         os.chmod(lp, 0o755)
         self.rig.start_daemon(
             "[ui]\nlisten = 127.0.0.1:%d\nroot = %s\nstep_timeout_s = 20\npin_timeout_s = 10\n"
-            "printer = kiosk-receipts\n"
+            "printer = kiosk-receipts\nallow_origins = http://127.0.0.1:%d\n"
             "[upstream]\nurl = http://127.0.0.1:%d\ntoken = %s\nretry_max_s = 1\ntimeout_ms = 1500\n"
             "[policy]\noutlets = 城东社保服务大厅 East Hall; 人民医院服务点 People's Hospital\n"
-            % (KIOSK_PORT, os.path.join(ROOT, "ui"), CENTRAL_PORT, TOKEN),
+            % (KIOSK_PORT, os.path.join(ROOT, "ui"), HIS_PORT, CENTRAL_PORT, TOKEN),
             env={"PATH": bindir + ":" + os.environ["PATH"]})
         wait_listening(KIOSK_PORT, self.rig.daemon)
 
     def daemon_log(self):
         return "".join(open(p, errors="replace").read() for p in self.rig.daemon_logs)
+
+
+class Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *a):
+        pass
 
 
 def handler_for(ctl):
@@ -188,6 +195,10 @@ def handler_for(ctl):
                         ctl.reset_central()
                     elif self.path == "/central/card":
                         ctl.central.ok("card-add", body["id"], body["ssn"], body["state"])
+                    elif self.path == "/block":  # a loss taken at this terminal: the local list has it
+                        rc, _, err = ctl.rig.ctl("request", "loss_report", body["id"], "loss=formal")
+                        if rc:
+                            raise RuntimeError(err)
                     elif self.path == "/central/request":
                         return self.reply(ctl.central_post("/v1/requests", body["body"], body["key"]))
                     else:
@@ -215,14 +226,21 @@ def in_namespace(args):
         ctl.start_daemon()
         srv = http.server.ThreadingHTTPServer(("127.0.0.1", CONTROL_PORT), handler_for(ctl))
         threading.Thread(target=srv.serve_forever, daemon=True).start()
+        # examples/ served as a HIS would serve its page, from two origins
+        for port in (HIS_PORT, OTHER_PORT):
+            his = http.server.ThreadingHTTPServer(
+                ("127.0.0.1", port),
+                lambda *a: Quiet(*a, directory=os.path.join(ROOT, "examples")))
+            threading.Thread(target=his.serve_forever, daemon=True).start()
         env = dict(os.environ, KIOSK_URL="http://127.0.0.1:%d/" % KIOSK_PORT,
                    RIG_URL="http://127.0.0.1:%d" % CONTROL_PORT, SHOTS=shots,
                    ZHANG_SSN=ZHANG[0], LI_SSN=LI[0], ZHANG_CARD=ZHANG_CARD, LI_CARD=LI_CARD,
-                   ZHANG_OLD=ZHANG_OLD)
+                   ZHANG_OLD=ZHANG_OLD, HIS_URL="http://127.0.0.1:%d" % HIS_PORT,
+                   OTHER_URL="http://127.0.0.1:%d" % OTHER_PORT, SSCARD_URL="http://127.0.0.1:%d" % KIOSK_PORT)
         cmd = ["node", "--test", "--test-reporter=tap", "--test-concurrency=1"]
         if args.only:
             cmd += ["--test-name-pattern", args.only]
-        cmd.append(os.path.join(HERE, "kiosk.test.mjs"))
+        cmd += [os.path.join(HERE, "counter.test.mjs"), os.path.join(HERE, "kiosk.test.mjs")]
         p = subprocess.run(cmd, env=env, cwd=HERE, capture_output=True, text=True, timeout=1200)
         out = p.stdout + p.stderr
         sys.stdout.write(out)
