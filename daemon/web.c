@@ -615,6 +615,12 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 	if (!web_host_ok(w->cfg->listen, host))
 		return send_error(c, 403, "bad_host",
 				  "This service answers only to its own address (Host header refused).");
+	if (counter && !w->cfg->allow_origins[0]) /* a kiosk: the holder's data stays behind the socket */
+		return send_json_to(c, 403,
+				    json_pack("{s:b,s:s,s:i,s:s}", "ok", 0, "error", "card_api_off", "code", -11,
+					      "message",
+					      "The card API is off on this terminal: set [ui] allow_origins in sscard.conf to the counter pages that may read cards."),
+				    NULL);
 	if (!same && !cors_origin) {
 		if (!counter)
 			return send_error(c, 403, "bad_origin", "Requests from other web pages are refused.");

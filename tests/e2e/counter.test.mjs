@@ -6,8 +6,8 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
 import AxeBuilder from "@axe-core/playwright";
+import { rig } from "./rig.mjs";
 
-const RIG = process.env.RIG_URL;
 const HIS = process.env.HIS_URL;
 const OTHER = process.env.OTHER_URL;
 const SSCARD = process.env.SSCARD_URL;
@@ -17,16 +17,6 @@ const ZHOU_CARD = "320102D15600000500AABBCCDD000008"; // zhouba-2.00-shortname.c
 
 let browser, page;
 const pageErrors = [];
-
-async function rig(path, body) {
-  const get = /^\/(lookup)/.test(path);
-  const r = await fetch(RIG + path, get ? {} : {
-    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body || {}),
-  });
-  const j = await r.json();
-  if (j.error) throw new Error(`rig ${path}: ${j.error}`);
-  return j;
-}
 
 async function state(want, timeout = 15000) {
   try {

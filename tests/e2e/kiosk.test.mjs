@@ -7,9 +7,9 @@ import { test, before, after, beforeEach } from "node:test";
 import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
 import AxeBuilder from "@axe-core/playwright";
+import { rig } from "./rig.mjs";
 
 const KIOSK = process.env.KIOSK_URL;
-const RIG = process.env.RIG_URL;
 const SHOTS = process.env.SHOTS;
 const ZHANG_SSN = process.env.ZHANG_SSN;
 const LI_SSN = process.env.LI_SSN;
@@ -21,16 +21,6 @@ let browser, context, page;
 const seen = new Set();       // screens photographed and checked already
 const axeFailures = [];
 const pageErrors = [];        // script errors on the page
-
-async function rig(path, body) {
-  const get = /^\/(otp|card\?|requests|outbox|log|printed|lookup)/.test(path);
-  const r = await fetch(RIG + path, get ? {} : {
-    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body || {}),
-  });
-  const j = await r.json();
-  if (j.error) throw new Error(`rig ${path}: ${j.error}`);
-  return j;
-}
 
 async function step(name, timeout = 15000) {
   try {

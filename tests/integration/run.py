@@ -1901,6 +1901,11 @@ class CardStream:
 @test
 def http_card_api_origins_events_and_errors(rig):
     HIS = "http://127.0.0.1:18601"
+    # a kiosk (no allow_origins): the card API is off, for pages and programs alike
+    wait_listening(8470, rig.daemon)
+    for origin in (None, HIS, "http://127.0.0.1:8470"):
+        st, h, j = http_card(origin=origin)
+        check(st == 403 and j["error"] == "card_api_off" and "allow_origins" in j["message"], (origin, st, j))
     rig.stop_daemon()
     rig.start_daemon(extra_conf="[daemon]\nterminal_id = HIS-DESK-3\n[ui]\nallow_origins = %s https://his.example\n" % HIS)
     try:
