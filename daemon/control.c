@@ -462,9 +462,21 @@ int control_listen(const char *path, char *err, size_t errlen)
 			close(probe);
 		unlink(path); /* stale, left by a crash */
 	}
-	if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || chmod(path, 0660) < 0 ||
-	    listen(fd, 32) < 0) {
+	/* Bind and listen under a temporary name, then rename: a client that
+	 * sees the path can connect (no "connection refused" between bind and
+	 * listen). A path too long for the suffix is bound in place. */
+	struct sockaddr_un tmp = sa;
+	int n = snprintf(tmp.sun_path, sizeof tmp.sun_path, "%s.%ld", path, (long)getpid());
+	bool renamed = n > 0 && (size_t)n < sizeof tmp.sun_path;
+	if (!renamed)
+		tmp = sa;
+	else
+		unlink(tmp.sun_path); /* left by a crash of a process with our pid */
+	if (bind(fd, (struct sockaddr *)&tmp, sizeof tmp) < 0 || chmod(tmp.sun_path, 0660) < 0 ||
+	    listen(fd, 32) < 0 || (renamed && rename(tmp.sun_path, path) < 0)) {
 		snprintf(err, errlen, "cannot listen on %s: %s", path, strerror(errno));
+		if (renamed)
+			unlink(tmp.sun_path);
 		close(fd);
 		return -1;
 	}

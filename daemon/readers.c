@@ -506,6 +506,9 @@ struct readers {
 	const char *pcsc_state;      /* "off", "starting", "up", "down" */
 	struct reader *list;
 	struct pending *pending;
+	struct early *early;         /* requests held until the first reader scan */
+	sd_event_source *early_timer;
+	bool scanned;                /* pcscd's readers and cards are known */
 	uint64_t next_job;
 	json_t *last_event;
 	char list_path[300];
@@ -622,6 +625,9 @@ static void reader_added(struct readers *r, const char *name, bool nfc)
 
 static void pending_free(struct pending *p);
 static void reply(struct pending *p, json_t *j);
+static void early_flush(struct readers *r);
+static int on_early_timeout(sd_event_source *s, uint64_t usec, void *arg);
+#define EARLY_WAIT_MS 2000
 
 /* Answer every request waiting on reader with e. */
 static void fail_pending(struct readers *r, const char *reader, enum ss_err e)
@@ -930,15 +936,25 @@ static void rdr_event(struct readers *r, const struct rdr_event *ev)
 	struct reader *x;
 	switch (ev->kind) {
 	case RDR_SERVICE_UP:
+		if (!strcmp(r->pcsc_state, "down") && !r->early_timer &&
+		    sd_event_add_time_relative(r->ev, &r->early_timer, CLOCK_MONOTONIC,
+					       (uint64_t)EARLY_WAIT_MS * 1000, 1000, on_early_timeout, r) >= 0)
+			r->scanned = false; /* back: hold requests until its readers are listed again */
 		r->pcsc_state = "up";
 		log_msg(LOG_INFO, "pcscd is available");
 		emit(r, json_pack("{s:s}", "event", "pcsc_up"));
 		break;
 	case RDR_SERVICE_DOWN:
-		r->pcsc_state = "down";
 		r->errors[SS_E_NO_SERVICE]++;
-		log_msg(LOG_WARNING, "pcscd went away; waiting for it to come back");
+		log_msg(LOG_WARNING, strcmp(r->pcsc_state, "starting")
+					     ? "pcscd went away; waiting for it to come back"
+					     : "pcscd is not running; waiting for it to start");
+		r->pcsc_state = "down";
 		emit(r, json_pack("{s:s}", "event", "pcsc_down"));
+		early_flush(r); /* they get no_service now rather than in 2 s */
+		break;
+	case RDR_SCAN_DONE:
+		early_flush(r);
 		break;
 	case RDR_READER_ADDED:
 		reader_added(r, ev->reader, false);
@@ -980,6 +996,72 @@ static int on_queue(sd_event_source *s, int fd, uint32_t revents, void *arg)
 			read_done(r, m);
 		msg_free(m);
 	}
+	return 0;
+}
+
+/* ---- requests that arrive before the first reader scan -------------------- */
+
+/* In the first moments after start (and after pcscd returns) the readers
+ * and the cards already in them are not known yet: a counter program that
+ * asks then would be told "no reader" about a reader that is there. Such
+ * requests wait for the monitor's first scan, at most EARLY_WAIT_MS. */
+
+struct early {
+	struct early *next;
+	bool pinpad;
+	enum readers_pin_op op;
+	bool named;
+	char reader[RDR_NAME_MAX];
+	void *cookie;
+	readers_reply_fn fn;
+};
+
+static bool early_hold(struct readers *r, const char *name, bool pinpad, enum readers_pin_op op,
+		       void *cookie, readers_reply_fn fn)
+{
+	if (r->scanned || !r->cfg->pcsc || !strcmp(r->pcsc_state, "down") || !r->early_timer)
+		return false;
+	struct early *e = calloc(1, sizeof *e), **tail = &r->early;
+	if (!e)
+		return false;
+	e->pinpad = pinpad;
+	e->op = op;
+	e->named = name != NULL;
+	snprintf(e->reader, sizeof e->reader, "%s", name ? name : "");
+	e->cookie = cookie;
+	e->fn = fn;
+	while (*tail) /* first come, first served */
+		tail = &(*tail)->next;
+	*tail = e;
+	return true;
+}
+
+static void early_flush(struct readers *r)
+{
+	struct early *e = r->early;
+	r->scanned = true;
+	r->early = NULL;
+	r->early_timer = sd_event_source_disable_unref(r->early_timer);
+	while (e) {
+		struct early *next = e->next;
+		if (!e->fn)
+			; /* its requester went away */
+		else if (e->pinpad)
+			readers_pinpad(r, e->named ? e->reader : NULL, e->op, e->cookie, e->fn);
+		else
+			readers_read(r, e->named ? e->reader : NULL, e->cookie, e->fn);
+		free(e);
+		e = next;
+	}
+}
+
+static int on_early_timeout(sd_event_source *s, uint64_t usec, void *arg)
+{
+	struct readers *r = arg;
+	if (r->early)
+		log_msg(LOG_WARNING, "pcscd did not list its readers within %d ms; answering waiting requests",
+			EARLY_WAIT_MS);
+	early_flush(r);
 	return 0;
 }
 
@@ -1362,6 +1444,9 @@ int readers_start(sd_event *ev, const struct config *cfg, readers_emit_fn fn, vo
 		return -ENOMEM;
 	}
 	rv = sd_event_add_io(ev, &r->q_src, r->q->efd, EPOLLIN, on_queue, r);
+	if (rv >= 0 && cfg->pcsc)
+		rv = sd_event_add_time_relative(ev, &r->early_timer, CLOCK_MONOTONIC,
+						(uint64_t)EARLY_WAIT_MS * 1000, 1000, on_early_timeout, r);
 	if (rv >= 0 && cfg->pcsc) {
 		if (pcsc_monitor_new(&r->mon) != SS_OK)
 			rv = -ENOMEM;
@@ -1403,6 +1488,12 @@ void readers_stop(struct readers *r)
 		r->pending = p->next;
 		pending_free(p);
 	}
+	while (r->early) {
+		struct early *e = r->early;
+		r->early = e->next;
+		free(e);
+	}
+	sd_event_source_disable_unref(r->early_timer);
 	sd_event_source_disable_unref(r->q_src);
 	pthread_mutex_lock(&r->q->mu);
 	r->q->closed = true;
@@ -1504,6 +1595,8 @@ static void refuse(struct reader *x, enum ss_err e, void *cookie, readers_reply_
 void readers_read(struct readers *r, const char *name, void *cookie, readers_reply_fn fn)
 {
 	enum ss_err e;
+	if (early_hold(r, name, false, READERS_PIN_VERIFY, cookie, fn))
+		return;
 	struct reader *x = resolve(r, name, &e);
 	if (x)
 		start_job(r, x, cookie, fn, NULL);
@@ -1515,6 +1608,8 @@ void readers_pinpad(struct readers *r, const char *name, enum readers_pin_op op,
 		    readers_reply_fn fn)
 {
 	enum ss_err e;
+	if (early_hold(r, name, true, op, cookie, fn))
+		return;
 	struct reader *x = resolve(r, name, &e);
 	struct job *j = NULL;
 	if (x && x->nfc) /* an NFC antenna has no keypad */
@@ -1557,6 +1652,11 @@ void readers_pin(struct readers *r, const char *name, enum readers_pin_op op, co
 
 void readers_forget(struct readers *r, void *cookie)
 {
+	for (struct early *e = r->early; e; e = e->next)
+		if (e->cookie == cookie) {
+			e->fn = NULL;
+			e->cookie = NULL;
+		}
 	for (struct pending *p = r->pending; p; p = p->next)
 		if (p->cookie == cookie) {
 			p->fn = NULL;

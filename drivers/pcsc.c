@@ -82,6 +82,8 @@ struct pcsc_monitor {
 	bool have_ctx;
 	atomic_bool cancelled;
 	bool service_up;
+	bool scanned;            /* RDR_SCAN_DONE sent for this context */
+	bool told_absent;        /* RDR_SERVICE_DOWN sent for a pcscd never seen */
 	long backoff_ms;
 	DWORD pnp_state;
 	struct known r[MAX_READERS];
@@ -205,8 +207,9 @@ static bool ensure_context(struct pcsc_monitor *m, struct rdr_event *ev, size_t 
 		return true;
 	LONG rv = SCardEstablishContext(SCARD_SCOPE_SYSTEM, NULL, NULL, &ctx);
 	if (rv != SCARD_S_SUCCESS) {
-		if (m->service_up) {
+		if (m->service_up || !m->told_absent) {
 			m->service_up = false;
+			m->told_absent = true;
 			forget_all(m, ev, cap, n);
 			push(ev, cap, n, RDR_SERVICE_DOWN, NULL);
 		}
@@ -217,6 +220,7 @@ static bool ensure_context(struct pcsc_monitor *m, struct rdr_event *ev, size_t 
 	m->have_ctx = true;
 	pthread_mutex_unlock(&m->lock);
 	m->backoff_ms = 0;
+	m->scanned = false;
 	if (!m->service_up) {
 		m->service_up = true;
 		push(ev, cap, n, RDR_SERVICE_UP, NULL);
@@ -292,6 +296,11 @@ enum ss_err pcsc_monitor_wait(struct pcsc_monitor *m, struct rdr_event *ev, size
 		}
 		if (*n)
 			return SS_OK;
+		if (!m->scanned && m->n == 0) { /* nothing to look at yet */
+			m->scanned = true;
+			push(ev, cap, n, RDR_SCAN_DONE, NULL);
+			return SS_OK;
+		}
 		/* pcsc-lite takes at most PCSCLITE_MAX_READERS_CONTEXTS states
 		 * per call. With that many readers there is no room for the PnP
 		 * pseudo-reader: then look at the reader list once a second. */
@@ -325,6 +334,10 @@ enum ss_err pcsc_monitor_wait(struct pcsc_monitor *m, struct rdr_event *ev, size
 		if (pnp)
 			m->pnp_state = st[0].dwEventState & ~(DWORD)SCARD_STATE_CHANGED;
 		card_changes(m, st + first, ev, cap, n);
+		if (!m->scanned) { /* the first wait answers at once with every state */
+			m->scanned = true;
+			push(ev, cap, n, RDR_SCAN_DONE, NULL);
+		}
 		if (*n)
 			return SS_OK;
 	}

@@ -22,6 +22,7 @@ enum rdr_event_kind {
 	RDR_READER_REMOVED,
 	RDR_CARD_INSERTED,   /* atr set */
 	RDR_CARD_REMOVED,
+	RDR_SCAN_DONE,       /* every reader and card present was reported */
 };
 
 struct rdr_event {

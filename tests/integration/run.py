@@ -262,6 +262,37 @@ def pcscd_restart_readers_back_within_2s(rig):
 
 
 @test
+def requests_right_after_start_wait_for_the_reader_scan(rig):
+    """A counter program that asks the moment sscardd is up gets the card, not
+    "no reader" for a reader the daemon has not listed yet."""
+    want = EXPECT["zhangsan-2.00.card"]
+    card = rig.insert("zhangsan-2.00.card", 0x8C7B)
+    check(wait_for(lambda: rig.card_present(READER0), 5), "card")
+    try:
+        for i in range(8):
+            rig.stop_daemon()
+            rig.start_daemon()
+            got = rig.request(b"read\nread %s\nread %s\n" % (READER0.encode(), READER1.encode()))
+            check(len(got) == 3 and got[0].get("card_id") == want["card_id"], (i, got))
+            check(got[1].get("card_id") == want["card_id"], (i, got[1]))
+            check(got[2].get("error") == "no_card", (i, got[2]))
+        # pcscd not running at start: told at once, in words that say so
+        rig.stop_daemon()
+        rig.kill_pcscd()
+        rig.start_daemon()
+        t0 = time.monotonic()
+        got = rig.request(b"read\n")
+        check(got[0].get("error") == "no_service" and time.monotonic() - t0 < 1.5, got)
+        check(wait_for(lambda: "pcscd is not running" in open(rig.daemon_logs[-1]).read(), 5),
+              "log says why")
+        rig.start_pcscd()
+        check(wait_for(lambda: rig.card_present(READER0), 5), "card after pcscd started")
+    finally:
+        rig.remove(card)
+        restore_daemon(rig)
+
+
+@test
 def two_readers_at_once(rig):
     a = rig.insert("zhangsan-2.00.card", 0x8C7B)
     b = rig.insert("ayiguli-2.00-longname.card", 0x8C7C)
