@@ -178,21 +178,26 @@ static const char *selector(int iType)
 	}
 }
 
+/* The socket request "VERB SELECTOR\n" for iType; 0, or the code to
+ * return (out says why when there is an out). */
+static long command(char *line, size_t n, const char *verb, int iType, char *out)
+{
+	const char *sel = selector(iType);
+	if (!out)
+		return SSCARD_E_ARG;
+	if (!sel)
+		return say(out, SSCARD_E_ARG, "iType must be 1 (contact), 2 (contactless), 3 or 4 (either); got %d.",
+			   iType);
+	snprintf(line, n, "%s %s\n", verb, sel);
+	return 0;
+}
+
 /* Read the card; NULL with *rc and out set when there is nothing to give. */
 static json_t *read_card(int iType, char *out, long *rc)
 {
 	char line[64];
-	const char *sel = selector(iType);
-	if (!out) {
-		*rc = SSCARD_E_ARG;
+	if ((*rc = command(line, sizeof line, "read", iType, out)) != 0)
 		return NULL;
-	}
-	if (!sel) {
-		*rc = say(out, SSCARD_E_ARG, "iType must be 1 (contact), 2 (contactless), 3 or 4 (either); got %d.",
-			  iType);
-		return NULL;
-	}
-	snprintf(line, sizeof line, "read %s\n", sel);
 	json_t *j = ask(line, out, rc);
 	if (j && !json_is_true(json_object_get(j, "ok"))) {
 		*rc = error_code(j, out);
@@ -396,15 +401,11 @@ API long iGetListStatus(char *pOutInfo)
 /* VERIFY or CHANGE PIN on the reader's PIN pad. */
 static long pinpad(int iType, char *out, const char *op)
 {
-	char line[64];
-	long rc = 0;
-	const char *sel = selector(iType);
-	if (!out)
-		return SSCARD_E_ARG;
-	if (!sel)
-		return say(out, SSCARD_E_ARG, "iType must be 1 (contact), 2 (contactless), 3 or 4 (either); got %d.",
-			   iType);
-	snprintf(line, sizeof line, "pinpad %s %s\n", op, sel);
+	char line[64], verb[16];
+	long rc;
+	snprintf(verb, sizeof verb, "pinpad %s", op);
+	if ((rc = command(line, sizeof line, verb, iType, out)) != 0)
+		return rc;
 	json_t *j = ask_within(line, timeout_ms("SSCARD_PIN_TIMEOUT_MS", DEFAULT_PIN_TIMEOUT_MS), out, &rc);
 	if (!j)
 		return rc;

@@ -454,6 +454,20 @@ static enum MHD_Result api_post(struct web *w, struct MHD_Connection *c, const c
 
 /* ---- the counter API: /api/v1/card ------------------------------------ */
 
+/* The counter API's error body: a name, the reader-API code of
+ * client/sscard.h and a sentence. */
+static json_t *counter_body(const char *error, long code, const char *message)
+{
+	return json_pack("{s:b,s:s,s:I,s:s}", "ok", 0, "error", error, "code", (json_int_t)code,
+			 "message", message);
+}
+
+static enum MHD_Result counter_fail(struct MHD_Connection *c, unsigned status, const char *error,
+				    long code, const char *message, const char *origin)
+{
+	return send_json_to(c, status, counter_body(error, code, message), origin);
+}
+
 /* An error as counter software sees it: the name, the reader-API code of
  * client/sscard.h, a sentence. */
 static json_t *counter_error(json_t *reply, unsigned *status)
@@ -506,8 +520,7 @@ static void on_card(void *cookie, json_t *reply)
 	rq->answer = counter_answer(reply, &rq->status);
 	if (!rq->answer) {
 		rq->status = 500;
-		rq->answer = json_pack("{s:b,s:s,s:i,s:s}", "ok", 0, "error", "out_of_memory", "code", -11,
-				       "message", ss_err_text(SS_E_NOMEM));
+		rq->answer = counter_body("out_of_memory", -11, ss_err_text(SS_E_NOMEM));
 	}
 	for (struct req **pp = &w->reads; *pp; pp = &(*pp)->next)
 		if (*pp == rq) {
@@ -540,16 +553,10 @@ static enum MHD_Result card_read(struct web *w, struct MHD_Connection *c, struct
 	const char *type = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "type");
 	const char *reader = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "reader");
 	if (type && (strlen(type) != 1 || type[0] < '1' || type[0] > '4'))
-		return send_json_to(c, 400,
-				    json_pack("{s:b,s:s,s:i,s:s}", "ok", 0, "error", "invalid_argument", "code",
-					      -1004, "message",
-					      "type must be 1 (contact), 2 (contactless), 3 or 4 (either)."),
-				    origin);
+		return counter_fail(c, 400, "invalid_argument", -1004,
+				    "type must be 1 (contact), 2 (contactless), 3 or 4 (either).", origin);
 	if (!w->rd)
-		return send_json_to(c, 503,
-				    json_pack("{s:b,s:s,s:i,s:s}", "ok", 0, "error", "no_reader", "code", -11,
-					      "message", ss_err_text(SS_E_NO_READER)),
-				    origin);
+		return counter_fail(c, 503, "no_reader", -11, ss_err_text(SS_E_NO_READER), origin);
 	rq->w = w;
 	rq->c = c;
 	rq->reading = true;
@@ -616,29 +623,22 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 		return send_error(c, 403, "bad_host",
 				  "This service answers only to its own address (Host header refused).");
 	if (counter && !w->cfg->allow_origins[0]) /* a kiosk: the holder's data stays behind the socket */
-		return send_json_to(c, 403,
-				    json_pack("{s:b,s:s,s:i,s:s}", "ok", 0, "error", "card_api_off", "code", -11,
-					      "message",
-					      "The card API is off on this terminal: set [ui] allow_origins in sscard.conf to the counter pages that may read cards."),
+		return counter_fail(c, 403, "card_api_off", -11,
+				    "The card API is off on this terminal: set [ui] allow_origins in sscard.conf to the counter pages that may read cards.",
 				    NULL);
 	if (!same && !cors_origin) {
 		if (!counter)
 			return send_error(c, 403, "bad_origin", "Requests from other web pages are refused.");
 		/* the page may read why (it learns nothing else): its administrator
 		 * adds it to [ui] allow_origins */
-		return send_json_to(c, 403,
-				    json_pack("{s:b,s:s,s:i,s:s}", "ok", 0, "error", "bad_origin", "code", -1004,
-					      "message",
-					      "This web page may not read cards: add its origin to [ui] allow_origins in sscard.conf."),
+		return counter_fail(c, 403, "bad_origin", -1004,
+				    "This web page may not read cards: add its origin to [ui] allow_origins in sscard.conf.",
 				    origin);
 	}
 	if (counter && !strcmp(method, MHD_HTTP_METHOD_OPTIONS))
 		return preflight(c, cors_origin);
 	if (counter && strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD))
-		return send_json_to(c, 405,
-				    json_pack("{s:b,s:s,s:i,s:s}", "ok", 0, "error", "method", "code", -1004,
-					      "message", "The card API is read with GET."),
-				    cors_origin);
+		return counter_fail(c, 405, "method", -1004, "The card API is read with GET.", cors_origin);
 	if (!strcmp(url, "/api/v1/card"))
 		return card_read(w, c, rq, cors_origin);
 	if (!strcmp(url, "/api/v1/card/events"))

@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bcd.h"
 #include "cardsim.h"
 
 #define EXPORT __attribute__((visibility("default")))
@@ -197,13 +198,6 @@ static bool keys(char tok[][16], int n, int timeout_s)
 	}
 }
 
-static void put_bcd(uint8_t *p, const char *d)
-{
-	for (size_t i = 0; d[i]; i++)
-		p[i / 2] = i % 2 ? (uint8_t)((p[i / 2] & 0xF0) | (d[i] - '0'))
-				 : (uint8_t)(((d[i] - '0') << 4) | (p[i / 2] & 0x0F));
-}
-
 static void save_block(const uint8_t *b, size_t n)
 {
 	char p[300];
@@ -251,9 +245,9 @@ static uint16_t pin_entry(bool modify, const uint8_t *s, size_t n)
 	size_t old_at = modify ? s[5] : (fmt >> 3) & 0x0F, new_at = modify ? s[6] : 0;
 	int k = 0;
 	if (!modify || (confirm & 0x02))
-		put_bcd(apdu + 5 + old_at, tok[k++]);
+		bcd_put(apdu + 5 + old_at, tok[k++]);
 	if (modify) {
-		put_bcd(apdu + 5 + new_at, tok[k]);
+		bcd_put(apdu + 5 + new_at, tok[k]);
 		if ((confirm & 0x01) && strcmp(tok[k], tok[k + 1]))
 			return 0x6402;
 	}

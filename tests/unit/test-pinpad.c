@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "../../sim/bcd.h"
 #include "../../drivers/pinpad.h"
 
 #define GET_FEATURES 0x42000D48u
@@ -60,18 +61,10 @@ static int setup(void **state)
 	return 0;
 }
 
-/* digits → packed BCD at p (left-justified; the template's FF stays) */
-static void put_bcd(uint8_t *p, const char *d)
-{
-	for (size_t i = 0; d[i]; i++)
-		p[i / 2] = i % 2 ? (uint8_t)((p[i / 2] & 0xF0) | (d[i] - '0'))
-				 : (uint8_t)(((d[i] - '0') << 4) | (p[i / 2] & 0x0F));
-}
-
 static uint16_t card(const uint8_t *a, size_t n)
 {
 	uint8_t want[4] = {0xFF, 0xFF, 0xFF, 0xFF};
-	put_bcd(want, f.card_pin);
+	bcd_put(want, f.card_pin);
 	const uint8_t *pin = a + 5;
 	if (a[1] == 0x5E) {
 		assert_int_equal(pin[3], 0xFF); /* the separator */
@@ -111,9 +104,9 @@ static uint16_t pad(bool modify, const uint8_t *s, size_t n)
 	}
 	if (modify && (s[at + 2] & 0x01) && strcmp(f.typed[1], f.typed[2] ? f.typed[2] : ""))
 		return 0x6402;
-	put_bcd(f.apdu + 5 + old_at, f.typed[0]);
+	bcd_put(f.apdu + 5 + old_at, f.typed[0]);
 	if (modify)
-		put_bcd(f.apdu + 5 + new_at, f.typed[1]);
+		bcd_put(f.apdu + 5 + new_at, f.typed[1]);
 	return card(f.apdu, f.apdu_len);
 }
 
