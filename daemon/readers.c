@@ -489,6 +489,8 @@ struct pending {
 	sd_event_source *timer;
 	struct readers *r;
 	char reader[RDR_NAME_MAX];
+	bool pin;                    /* a PIN job, not a read */
+	unsigned limit_ms;           /* its deadline */
 };
 
 struct readers {
@@ -696,13 +698,14 @@ static int on_deadline(sd_event_source *s, uint64_t usec, void *arg)
 	if (x)
 		x->stuck = true;
 	r->errors[SS_E_CARD_TIMEOUT]++;
-	log_at(LOG_WARNING, p->reader, ss_err_name(SS_E_CARD_TIMEOUT),
-	       "card in '%s' did not answer within %u ms", p->reader, r->cfg->read_timeout_ms);
+	log_at(LOG_WARNING, p->reader, ss_err_name(SS_E_CARD_TIMEOUT), "%s in '%s' did not finish within %u ms",
+	       p->pin ? "PIN entry" : "card read", p->reader, p->limit_ms);
 	json_t *e = json_error(SS_E_CARD_TIMEOUT, NULL);
 	json_object_set_new(e, "reader", json_string(p->reader));
 	reply(p, e);
 	json_decref(e);
-	emit(r, json_pack("{s:s,s:s,s:s,s:s}", "event", "read_failed", "reader", p->reader,
+	/* a PIN job is not a read: the kiosk must not show "could not be read" */
+	emit(r, json_pack("{s:s,s:s,s:s,s:s}", "event", p->pin ? "pin_failed" : "read_failed", "reader", p->reader,
 			  "error", ss_err_name(SS_E_CARD_TIMEOUT), "message",
 			  ss_err_text(SS_E_CARD_TIMEOUT)));
 	pending_free(p);
@@ -741,6 +744,7 @@ static void start_job(struct readers *r, struct reader *x, void *cookie, readers
 		pj->kind = JOB_READ;
 	/* the holder types up to three PINs on a pad, each within its timeout */
 	uint64_t limit_ms = r->cfg->read_timeout_ms + (pj && pj->pad ? 3 * PINPAD_TIMEOUT_S * 1000 + 5000 : 0);
+	bool is_pin = pj && pj->kind == JOB_PIN;
 	if (p && pj) {
 		pj->id = ++r->next_job;
 		err = push(r, x, pj);
@@ -757,6 +761,8 @@ static void start_job(struct readers *r, struct reader *x, void *cookie, readers
 		return;
 	}
 	p->id = r->next_job;
+	p->pin = is_pin;
+	p->limit_ms = (unsigned)limit_ms;
 	p->cookie = cookie;
 	p->fn = fn;
 	p->r = r;

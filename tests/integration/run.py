@@ -1883,14 +1883,17 @@ def reader_api_pin_pad_verify_change_and_no_pad(rig):
         rig.start_daemon()
 
 
-def http_card(path="/api/v1/card", origin=None, method="GET", headers=None, port=8470):
+def http_card(path="/api/v1/card", origin=None, method="GET", headers=None, port=8470, body=None):
     """(status, headers, JSON body) of one request to the daemon's HTTP server."""
     import http.client
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     h = dict(headers or {})
     if origin:
         h["Origin"] = origin
-    c.request(method, path, headers=h)
+    if body is not None:
+        body = json.dumps(body).encode()
+        h["Content-Type"] = "application/json"
+    c.request(method, path, body=body, headers=h)
     r = c.getresponse()
     body = r.read()
     c.close()
@@ -1927,6 +1930,49 @@ class CardStream:
 
     def close(self):
         self.c.close()
+
+
+def kiosk_step(rig, token, body):
+    """One kiosk action, as the touch screen's page posts it: (status, JSON)."""
+    st, _, j = http_card("/api/v1/flow", origin="http://127.0.0.1:8470", method="POST",
+                         headers={"X-Session-Token": token}, body=body)
+    return st, j
+
+
+def kiosk_view(rig):
+    return http_card("/api/v1/state")[2]["view"]
+
+
+@test
+def kiosk_pin_on_a_card_gone_mute_ends_as_a_pin_failure(rig):
+    """A card that stops answering during a kiosk PIN entry: the flow ends with
+    an error, the reader is shown stuck, and the event says a PIN job failed
+    (not a read: the screens must not say the card could not be read)."""
+    wait_listening(8470, rig.daemon)
+    ev = rig.events()
+    st, _, j = http_card("/api/v1/session")
+    check(st == 200 and j["token"], j)
+    token = j["token"]
+    st, j = kiosk_step(rig, token, {"action": "start", "flow": "pin_change"})
+    check(st == 200 and j["view"]["step"] == "insert_card", (st, j))
+    card = rig.insert("zhangsan-2.00.card", 0x8C7B, "--mute-after", "15")
+    try:
+        check(ev.wait("card_read", 5, reader=READER0), "the card was not read")
+        check(wait_for(lambda: kiosk_view(rig)["step"] == "pin", 5), kiosk_view(rig))
+        st, j = kiosk_step(rig, token, {"action": "input", "step": "pin", "pin": "123456"})
+        check(st == 200, (st, j))
+        e = ev.wait("pin_failed", 5, reader=READER0)
+        check(e and e["error"] == "card_timeout", e)
+        check(wait_for(lambda: kiosk_view(rig)["step"] == "error", 5), kiosk_view(rig))
+        rc, j, _ = rig.ctl_json("readers")
+        check(any(x["name"] == READER0 and x["state"] == "stuck" for x in j["readers"]), j)
+        log = open(rig.daemon_logs[-1]).read()
+        check("PIN entry in '%s' did not finish within 1500 ms" % READER0 in log, "log")
+        check("123456" not in log, "the PIN reached the log")
+    finally:
+        ev.close()
+        rig.remove(card)
+        kiosk_step(rig, token, {"action": "done"})
 
 
 @test
