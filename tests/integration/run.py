@@ -1976,6 +1976,57 @@ def kiosk_pin_on_a_card_gone_mute_ends_as_a_pin_failure(rig):
 
 
 @test
+def kiosk_pin_change_on_a_contactless_card(rig):
+    """The kiosk's PIN flow through the NFC helper (VERIFY and CHANGE PIN go
+    to the helper process, not a PC/SC worker): a wrong PIN counts down, the
+    right one and a new PIN change the chip, and the new PIN is what it wants."""
+    dev = Pn532(rig, "zhangsan-2.00.card", "--no-card")
+    try:
+        name = nfc_daemon(rig, dev)
+        wait_listening(8470, rig.daemon)
+        ev = rig.events()
+        token = http_card("/api/v1/session")[2]["token"]
+
+        def flow_to_pin():
+            st, j = kiosk_step(rig, token, {"action": "start", "flow": "pin_change"})
+            check(st == 200 and j["view"]["step"] == "insert_card", (st, j))
+            dev.proc.send_signal(signal.SIGUSR2)  # the card comes onto the field
+            check(ev.wait("card_read", 5, reader=name), "no card_read over NFC")
+            check(wait_for(lambda: kiosk_view(rig)["step"] == "pin", 5), kiosk_view(rig))
+
+        def typed(step, pin, want):
+            check(kiosk_step(rig, token, {"action": "input", "step": step, "pin": pin})[0] == 200, step)
+            check(wait_for(lambda: want(kiosk_view(rig)), 5), (step, kiosk_view(rig)))
+
+        def leave():
+            dev.proc.send_signal(signal.SIGUSR1)  # the card leaves the field
+            check(ev.wait("card_removed", 5, reader=name), "no card_removed")
+            kiosk_step(rig, token, {"action": "done"})
+            kiosk_step(rig, token, {"action": "cancel"})
+            check(wait_for(lambda: kiosk_view(rig)["step"] == "home", 5), kiosk_view(rig))
+
+        flow_to_pin()
+        typed("pin", "000000", lambda v: v["step"] == "pin" and v["error"] and
+              v["error"]["code"] == "pin_wrong" and v["error"]["tries_left"] == 5)  # the profile's 6
+        typed("pin", "123456", lambda v: v["step"] == "new_pin")
+        typed("new_pin", "385172", lambda v: v["step"] == "new_pin_again")
+        typed("new_pin_again", "385172", lambda v: v["step"] in ("receipt", "take_card"))
+        leave()
+        # the chip took the new PIN: the old one is now wrong, the new one is right
+        flow_to_pin()
+        typed("pin", "123456", lambda v: v["step"] == "pin" and v["error"] and
+              v["error"]["code"] == "pin_wrong" and v["error"]["tries_left"] == 5)  # reset by the right one
+        typed("pin", "385172", lambda v: v["step"] == "new_pin")
+        leave()
+        log = open(rig.daemon_logs[-1]).read()
+        check(not any(p in log for p in ("000000", "123456", "385172")), "a PIN reached the log")
+        ev.close()
+    finally:
+        dev.stop()
+        restore_daemon(rig)
+
+
+@test
 def http_card_api_origins_events_and_errors(rig):
     HIS = "http://127.0.0.1:18601"
     # a kiosk (no allow_origins): the card API is off, for pages and programs alike
