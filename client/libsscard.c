@@ -319,7 +319,7 @@ API long iReadCardBas(int iType, char *pOutInfo)
 		  put(tmp, &len, v[2]) && put(tmp, &len, v[3]) && put(tmp, &len, name) &&
 		  put(tmp, &len, v[5]) && put(tmp, &len, v[6]) && put(tmp, &len, d1) &&
 		  put(tmp, &len, d2) && put(tmp, &len, str(j, "terminal_id")) &&
-		  put(tmp, &len, str(j, "reader"));
+		  put(tmp, &len, *str(j, "reader_serial") ? str(j, "reader_serial") : str(j, "reader"));
 	json_decref(j);
 	if (!ok) {
 		explicit_bzero(tmp, sizeof tmp);

@@ -64,7 +64,8 @@ extern "C" {
 
 /* Basic information, `|`-terminated:
  * 区划|社会保障号码|卡号|卡识别码|姓名|ATR历史字节|规范版本|发卡日期|卡有效期|终端机编号|终端设备号|
- * 终端机编号 is [daemon] terminal_id; 终端设备号 the reader's name. */
+ * 终端机编号 is [daemon] terminal_id; 终端设备号 the reader's serial number
+ * (SCARD_ATTR_VENDOR_IFD_SERIAL_NO), or its name when it reports none. */
 long iReadCardBas(int iType, char *pOutInfo);
 
 /* Items of the basic files named in pFileAddr ("EF05|", "EF06|" or

@@ -40,6 +40,7 @@ struct msg {
 	uint8_t atr[ATR_MAX];
 	size_t atr_len;
 	const char *interface;
+	char serial[64];             /* the reader's serial number, if it has one */
 	struct ssc_card card;
 	double elapsed_ms;
 	json_t *trace;               /* MSG_TRACE: the event, built by the worker */
@@ -290,6 +291,7 @@ static void do_read(struct worker *w, struct session *s, uint64_t id)
 		memcpy(m->atr, s->card.atr, s->card.atr_len);
 		m->atr_len = s->card.atr_len;
 		m->interface = s->card.interface;
+		memcpy(m->serial, s->card.serial, sizeof m->serial);
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	m->elapsed_ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
@@ -794,6 +796,8 @@ static void read_done(struct readers *r, struct msg *m)
 					      r->cfg->stale_after));
 		if (r->cfg->terminal_id[0]) /* 终端机编号 for the reader API */
 			json_object_set_new(res, "terminal_id", json_string(r->cfg->terminal_id));
+		if (m->serial[0]) /* 终端设备号 */
+			json_object_set_new(res, "reader_serial", json_string(m->serial));
 		if (m->loss_rc == 1) {
 			char mid[40];
 			mask_id(m->card.value[SSC_CARD_ID], mid, sizeof mid);

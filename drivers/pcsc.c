@@ -349,7 +349,30 @@ enum ss_err pcsc_monitor_wait(struct pcsc_monitor *m, struct rdr_event *ev, size
 struct pcsc_conn {
 	SCARDCONTEXT ctx;
 	bool have_ctx;
+	bool serial_asked;       /* a reader's serial does not change: ask once */
+	char serial[64];
 };
+
+/* SCARD_ATTR_VENDOR_IFD_SERIAL_NO, kept only when it is printable ASCII
+ * (it becomes 终端设备号 in the reader API's output, a '|'-separated line). */
+static void ask_serial(struct pcsc_conn *c, SCARDHANDLE h)
+{
+	BYTE buf[64];
+	DWORD n = sizeof buf;
+	c->serial_asked = true;
+	c->serial[0] = 0;
+	if (SCardGetAttrib(h, SCARD_ATTR_VENDOR_IFD_SERIAL_NO, buf, &n) != SCARD_S_SUCCESS || n > sizeof buf)
+		return;
+	while (n && (buf[n - 1] == 0 || buf[n - 1] == ' '))
+		n--;
+	if (!n || n >= sizeof c->serial)
+		return;
+	for (DWORD i = 0; i < n; i++)
+		if (buf[i] < 0x21 || buf[i] > 0x7E || buf[i] == '|')
+			return;
+	memcpy(c->serial, buf, n);
+	c->serial[n] = 0;
+}
 
 struct card_priv {
 	SCARDHANDLE h;
@@ -460,6 +483,9 @@ enum ss_err pcsc_connect(struct pcsc_conn *c, const char *reader, struct rdr_car
 	card->protocol = proto == SCARD_PROTOCOL_T1 ? 1 : 0;
 	card->interface = atr_is_contactless(card->atr, card->atr_len) ? "contactless" : "contact";
 	strncpy(card->reader, reader, sizeof card->reader - 1);
+	if (!c->serial_asked)
+		ask_serial(c, h);
+	memcpy(card->serial, c->serial, sizeof card->serial);
 	card->tr.ctx = p;
 	card->tr.xfer = xfer;
 	card->priv = p;

@@ -40,6 +40,7 @@ struct rdr_card {
 	size_t atr_len;
 	const char *interface;   /* "contact" or "contactless" */
 	int protocol;            /* 0 or 1 for T=0/T=1, -1 when not applicable */
+	char serial[64];         /* the reader's own serial number, "" when it gives none */
 	void *priv;              /* back end's own */
 };
 

@@ -103,6 +103,19 @@ EXPORT RESPONSECODE IFDHGetCapabilities(DWORD Lun, DWORD Tag, PDWORD Length, PUC
 		*Length = 1;
 		Value[0] = 0;
 		break;
+	case SCARD_ATTR_VENDOR_IFD_SERIAL_NO: { /* the control directory's "serial", as is */
+		char p[300];
+		path(p, sizeof p, "serial");
+		FILE *f = fopen(p, "rb");
+		size_t n = f ? fread(Value, 1, *Length, f) : 0;
+		if (f)
+			fclose(f);
+		if (n)
+			*Length = (DWORD)n;
+		else
+			rc = IFD_ERROR_TAG;
+		break;
+	}
 	default:
 		rc = IFD_ERROR_TAG;
 	}

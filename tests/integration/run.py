@@ -1792,6 +1792,8 @@ def reader_api_pin_pad_verify_change_and_no_pad(rig):
         if os.path.exists(os.path.join(pad, "card")):
             os.unlink(os.path.join(pad, "card"))
     PAD = "sscard PIN pad 00 00"
+    with open(os.path.join(pad, "serial"), "w") as f:  # SCARD_ATTR_VENDOR_IFD_SERIAL_NO
+        f.write("SSCPAD-0042")
     rig.stop_daemon()
     rig.kill_pcscd()
     rig.start_pcscd(pinpad=pad)
@@ -1818,6 +1820,11 @@ def reader_api_pin_pad_verify_change_and_no_pad(rig):
         # Li Si's card (3 tries) in the PIN-pad reader
         insert("lisi-1.00-t0.card")
         check(wait_for(lambda: rig.card_present(PAD), 5), "card in the pad")
+        # 终端设备号 is the pad's serial number as PC/SC reports it (vpcd has none: its name)
+        calls = api_c(rig, 3)
+        check(calls and calls[0][0] == 0 and calls[0][1].endswith("|SSCPAD-0042|"), calls)
+        rc, j, _ = rig.ctl_json("read", PAD)
+        check(rc == 0 and j["reader_serial"] == "SSCPAD-0042", j)
         typed("246810")
         rc, out = pin_c(rig, "verify", 1)
         check(rc == 0 and out == PAD, (rc, out))
