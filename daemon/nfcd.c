@@ -32,6 +32,8 @@ static struct {
 	unsigned backoff_ms;
 	uint64_t next_open_ms;
 	bool told_missing;           /* "device not found" logged once per outage */
+	bool scanned;                /* sscardd told what we found at start */
+	bool looked;                 /* the field was looked at once */
 } h;
 
 static uint64_t now_ms(void)
@@ -271,7 +273,7 @@ int nfcd_main(int argc, char **argv)
 		if (!h.dev)
 			timeout = h.next_open_ms > now ? (int)(h.next_open_ms - now) : 0;
 		else
-			timeout = h.have_card ? NFCD_PRESENCE_MS : NFCD_POLL_MS;
+			timeout = !h.scanned ? 0 : h.have_card ? NFCD_PRESENCE_MS : NFCD_POLL_MS;
 		struct pollfd p = {.fd = h.fd, .events = POLLIN};
 		int r = poll(&p, 1, timeout);
 		if (r < 0 && errno != EINTR)
@@ -284,10 +286,19 @@ int nfcd_main(int argc, char **argv)
 		if (!h.dev) {
 			if (now_ms() >= h.next_open_ms)
 				try_open();
-		} else if (h.have_card)
-			check();
-		else
-			look();
+		} else {
+			if (h.have_card)
+				check();
+			else
+				look();
+			h.looked = true;
+		}
+		/* the device and whether a card is on it, or that there is no
+		 * device: the daemon holds early requests until it knows */
+		if (!h.scanned && (!h.dev || h.looked)) {
+			h.scanned = true;
+			event(RDR_SCAN_DONE);
+		}
 	}
 	nfc_rdr_close(h.dev);
 	losslist_close(h.list);

@@ -513,6 +513,7 @@ struct readers {
 	struct early *early;         /* requests held until the first reader scan */
 	sd_event_source *early_timer;
 	bool scanned;                /* pcscd's readers and cards are known */
+	bool nfc_scanned;            /* the NFC helper looked for its device and a card */
 	uint64_t next_job;
 	json_t *last_event;
 	char list_path[300];
@@ -630,6 +631,7 @@ static void reader_added(struct readers *r, const char *name, bool nfc)
 static void pending_free(struct pending *p);
 static void reply(struct pending *p, json_t *j);
 static void early_flush(struct readers *r);
+static void early_check(struct readers *r);
 static int on_early_timeout(sd_event_source *s, uint64_t usec, void *arg);
 #define EARLY_WAIT_MS 2000
 
@@ -961,10 +963,11 @@ static void rdr_event(struct readers *r, const struct rdr_event *ev)
 					     : "pcscd is not running; waiting for it to start");
 		r->pcsc_state = "down";
 		emit(r, json_pack("{s:s}", "event", "pcsc_down"));
-		early_flush(r); /* they get no_service now rather than in 2 s */
+		early_check(r); /* they get no_service now rather than in 2 s */
 		break;
 	case RDR_SCAN_DONE:
-		early_flush(r);
+		r->scanned = true;
+		early_check(r);
 		break;
 	case RDR_READER_ADDED:
 		reader_added(r, ev->reader, false);
@@ -1026,10 +1029,23 @@ struct early {
 	readers_reply_fn fn;
 };
 
+/* Both reader stacks have said what they have (pcscd: or that it is not there). */
+static bool early_ready(const struct readers *r)
+{
+	return (!r->cfg->pcsc || r->scanned || !strcmp(r->pcsc_state, "down")) &&
+	       (!r->cfg->nfc[0] || r->nfc_scanned);
+}
+
+static void early_check(struct readers *r)
+{
+	if (early_ready(r))
+		early_flush(r);
+}
+
 static bool early_hold(struct readers *r, const char *name, bool pinpad, enum readers_pin_op op,
 		       void *cookie, readers_reply_fn fn)
 {
-	if (r->scanned || !r->cfg->pcsc || !strcmp(r->pcsc_state, "down") || !r->early_timer)
+	if (!r->early_timer || early_ready(r))
 		return false;
 	struct early *e = calloc(1, sizeof *e), **tail = &r->early;
 	if (!e)
@@ -1049,7 +1065,6 @@ static bool early_hold(struct readers *r, const char *name, bool pinpad, enum re
 static void early_flush(struct readers *r)
 {
 	struct early *e = r->early;
-	r->scanned = true;
 	r->early = NULL;
 	r->early_timer = sd_event_source_disable_unref(r->early_timer);
 	while (e) {
@@ -1101,6 +1116,10 @@ static void nfc_answer(struct readers *r, struct nfcd_ans *a)
 			reader_added(r, a->ev.reader, true);
 		} else if (a->ev.kind == RDR_READER_REMOVED)
 			reader_removed(r, a->ev.reader);
+		else if (a->ev.kind == RDR_SCAN_DONE) {
+			r->nfc_scanned = true;
+			early_check(r);
+		}
 		else if (a->ev.kind == RDR_CARD_INSERTED || a->ev.kind == RDR_CARD_REMOVED)
 			rdr_event(r, &a->ev);
 		break;
@@ -1454,7 +1473,7 @@ int readers_start(sd_event *ev, const struct config *cfg, readers_emit_fn fn, vo
 		return -ENOMEM;
 	}
 	rv = sd_event_add_io(ev, &r->q_src, r->q->efd, EPOLLIN, on_queue, r);
-	if (rv >= 0 && cfg->pcsc)
+	if (rv >= 0 && (cfg->pcsc || cfg->nfc[0]))
 		rv = sd_event_add_time_relative(ev, &r->early_timer, CLOCK_MONOTONIC,
 						(uint64_t)EARLY_WAIT_MS * 1000, 1000, on_early_timeout, r);
 	if (rv >= 0 && cfg->pcsc) {

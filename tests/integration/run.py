@@ -287,8 +287,22 @@ def requests_right_after_start_wait_for_the_reader_scan(rig):
               "log says why")
         rig.start_pcscd()
         check(wait_for(lambda: rig.card_present(READER0), 5), "card after pcscd started")
-    finally:
         rig.remove(card)
+        card = None
+        check(wait_for(lambda: not rig.card_present(READER0), 5), "removal")
+        # the same for an NFC reader: the helper opens the device and looks first
+        dev = Pn532(rig, "zhangsan-2.00.card")
+        try:
+            for i in range(3):
+                rig.stop_daemon()
+                rig.start_daemon(extra_conf="nfc = %s\n" % dev.conn)
+                got = rig.request(b"read @contactless\nread\n")
+                check(len(got) == 2 and all(g.get("card_id") == want["card_id"] for g in got), (i, got))
+        finally:
+            dev.stop()
+    finally:
+        if card:
+            rig.remove(card)
         restore_daemon(rig)
 
 
