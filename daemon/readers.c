@@ -1064,11 +1064,12 @@ static bool early_hold(struct readers *r, const char *name, bool pinpad, enum re
 
 static void early_flush(struct readers *r)
 {
-	struct early *e = r->early;
-	r->early = NULL;
-	r->early_timer = sd_event_source_disable_unref(r->early_timer);
-	while (e) {
-		struct early *next = e->next;
+	struct early *e;
+	r->early_timer = sd_event_source_disable_unref(r->early_timer); /* nothing is held from now */
+	/* one at a time off the list: an answer may make another requester
+	 * go away (readers_forget), which must still find its entry */
+	while ((e = r->early)) {
+		r->early = e->next;
 		if (!e->fn)
 			; /* its requester went away */
 		else if (e->pinpad)
@@ -1076,7 +1077,6 @@ static void early_flush(struct readers *r)
 		else
 			readers_read(r, e->named ? e->reader : NULL, e->cookie, e->fn);
 		free(e);
-		e = next;
 	}
 }
 
@@ -1084,7 +1084,7 @@ static int on_early_timeout(sd_event_source *s, uint64_t usec, void *arg)
 {
 	struct readers *r = arg;
 	if (r->early)
-		log_msg(LOG_WARNING, "pcscd did not list its readers within %d ms; answering waiting requests",
+		log_msg(LOG_WARNING, "the readers were not all listed within %d ms; answering waiting requests",
 			EARLY_WAIT_MS);
 	early_flush(r);
 	return 0;
@@ -1119,8 +1119,7 @@ static void nfc_answer(struct readers *r, struct nfcd_ans *a)
 		else if (a->ev.kind == RDR_SCAN_DONE) {
 			r->nfc_scanned = true;
 			early_check(r);
-		}
-		else if (a->ev.kind == RDR_CARD_INSERTED || a->ev.kind == RDR_CARD_REMOVED)
+		} else if (a->ev.kind == RDR_CARD_INSERTED || a->ev.kind == RDR_CARD_REMOVED)
 			rdr_event(r, &a->ev);
 		break;
 	case NFCD_DONE:
