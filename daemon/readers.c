@@ -632,8 +632,7 @@ static void pending_free(struct pending *p);
 static void reply(struct pending *p, json_t *j);
 static void early_flush(struct readers *r);
 static void early_check(struct readers *r);
-static int on_early_timeout(sd_event_source *s, uint64_t usec, void *arg);
-#define EARLY_WAIT_MS 2000
+static int early_arm(struct readers *r);
 
 /* Answer every request waiting on reader with e. */
 static void fail_pending(struct readers *r, const char *reader, enum ss_err e)
@@ -948,9 +947,7 @@ static void rdr_event(struct readers *r, const struct rdr_event *ev)
 	struct reader *x;
 	switch (ev->kind) {
 	case RDR_SERVICE_UP:
-		if (!strcmp(r->pcsc_state, "down") && !r->early_timer &&
-		    sd_event_add_time_relative(r->ev, &r->early_timer, CLOCK_MONOTONIC,
-					       (uint64_t)EARLY_WAIT_MS * 1000, 1000, on_early_timeout, r) >= 0)
+		if (!strcmp(r->pcsc_state, "down") && !r->early_timer && early_arm(r) >= 0)
 			r->scanned = false; /* back: hold requests until its readers are listed again */
 		r->pcsc_state = "up";
 		log_msg(LOG_INFO, "pcscd is available");
@@ -1023,8 +1020,7 @@ struct early {
 	struct early *next;
 	bool pinpad;
 	enum readers_pin_op op;
-	bool named;
-	char reader[RDR_NAME_MAX];
+	char reader[RDR_NAME_MAX];   /* "": the first reader with a card, as NULL */
 	void *cookie;
 	readers_reply_fn fn;
 };
@@ -1052,7 +1048,6 @@ static bool early_hold(struct readers *r, const char *name, bool pinpad, enum re
 		return false;
 	e->pinpad = pinpad;
 	e->op = op;
-	e->named = name != NULL;
 	snprintf(e->reader, sizeof e->reader, "%s", name ? name : "");
 	e->cookie = cookie;
 	e->fn = fn;
@@ -1073,12 +1068,14 @@ static void early_flush(struct readers *r)
 		if (!e->fn)
 			; /* its requester went away */
 		else if (e->pinpad)
-			readers_pinpad(r, e->named ? e->reader : NULL, e->op, e->cookie, e->fn);
+			readers_pinpad(r, e->reader, e->op, e->cookie, e->fn);
 		else
-			readers_read(r, e->named ? e->reader : NULL, e->cookie, e->fn);
+			readers_read(r, e->reader, e->cookie, e->fn);
 		free(e);
 	}
 }
+
+#define EARLY_WAIT_MS 2000
 
 static int on_early_timeout(sd_event_source *s, uint64_t usec, void *arg)
 {
@@ -1088,6 +1085,13 @@ static int on_early_timeout(sd_event_source *s, uint64_t usec, void *arg)
 			EARLY_WAIT_MS);
 	early_flush(r);
 	return 0;
+}
+
+/* Hold read and PIN-pad requests from now until the readers are listed. */
+static int early_arm(struct readers *r)
+{
+	return sd_event_add_time_relative(r->ev, &r->early_timer, CLOCK_MONOTONIC,
+					  (uint64_t)EARLY_WAIT_MS * 1000, 1000, on_early_timeout, r);
 }
 
 /* ---- the NFC helper process (nfcd.h) --------------------------------------- */
@@ -1473,8 +1477,7 @@ int readers_start(sd_event *ev, const struct config *cfg, readers_emit_fn fn, vo
 	}
 	rv = sd_event_add_io(ev, &r->q_src, r->q->efd, EPOLLIN, on_queue, r);
 	if (rv >= 0 && (cfg->pcsc || cfg->nfc[0]))
-		rv = sd_event_add_time_relative(ev, &r->early_timer, CLOCK_MONOTONIC,
-						(uint64_t)EARLY_WAIT_MS * 1000, 1000, on_early_timeout, r);
+		rv = early_arm(r);
 	if (rv >= 0 && cfg->pcsc) {
 		if (pcsc_monitor_new(&r->mon) != SS_OK)
 			rv = -ENOMEM;
