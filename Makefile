@@ -21,7 +21,7 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
            -Wmissing-prototypes -Wno-unused-parameter -Wvla
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=c11 -D_GNU_SOURCE -DSRCDIR=\"$(CURDIR)\" $(WARN) -fno-strict-aliasing $(PKG_CFLAGS) \
+CFLAGS  += -std=c11 -D_GNU_SOURCE -DSRCDIR=\"$(CURDIR)\" -I$(CURDIR) $(WARN) -fno-strict-aliasing $(PKG_CFLAGS) \
            -fstack-protector-strong -D_FORTIFY_SOURCE=2
 LDFLAGS += -pthread
 ifneq ($(SAN),)
@@ -30,21 +30,37 @@ CFLAGS  := $(filter-out -D_FORTIFY_SOURCE=2,$(CFLAGS))
 LDFLAGS += -fsanitize=address,undefined
 endif
 
+LOSSLIST_SRC := daemon/losslist/losslist.c daemon/losslist/lossfmt.c daemon/losslist/lossidx.c \
+            daemon/losslist/lossjson.c
+OUTBOX_SRC := daemon/outbox/outbox.c
+KIOSK_CORE_SRC := daemon/kiosk/pinrule.c daemon/kiosk/flow.c
+# The core library: apdu/, drivers/, the daemon's shared base (daemon/*.c
+# but main and the control socket) and the capabilities other programs link.
 CORE_SRC := apdu/sserr.c apdu/apdu.c apdu/atr.c apdu/ssc.c drivers/pcsc.c drivers/nfc.c drivers/pinpad.c \
-            daemon/json.c daemon/mask.c daemon/config.c daemon/log.c daemon/request.c \
-            daemon/losslist.c daemon/lossfmt.c daemon/lossidx.c daemon/notify.c daemon/http.c \
-            daemon/outbox.c daemon/pinrule.c daemon/flow.c daemon/webcheck.c
+            daemon/json.c daemon/mask.c daemon/config.c daemon/log.c daemon/request.c daemon/notify.c \
+            daemon/http.c daemon/origin.c \
+            $(LOSSLIST_SRC) $(OUTBOX_SRC) $(KIOSK_CORE_SRC) daemon/web/body.c
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
 CORE_LIB := $(BUILD)/libsscard-core.a
 
-DAEMON_SRC := daemon/sscardd.c daemon/readers.c daemon/nfcd.c daemon/control.c daemon/sync.c daemon/kiosk.c \
-              daemon/upcall.c daemon/web.c
+# sscardd: main and the control socket, then one line per capability.
+DAEMON_SRC := daemon/sscardd.c daemon/control.c \
+              daemon/readers/readers.c daemon/readers/nfcd.c \
+              daemon/losslist/sync.c \
+              daemon/kiosk/kiosk.c daemon/kiosk/upcall.c \
+              daemon/web/web.c
 CTL_SRC    := client/sscardctl.c
-VCARD_SRC  := sim/vcard.c sim/cardsim.c
+CENTRAL_SRC := sim/central/central.c sim/central/api.c
+VCARD_SRC  := sim/card/vcard.c sim/card/cardsim.c
 
-UNIT_TESTS := test-apdu test-ssc test-config test-losslist test-lossfmt test-lossidx test-outbox \
-              test-pinrule test-flow test-nfc test-pinpad
-UNIT_BINS  := $(UNIT_TESTS:%=$(BUILD)/tests/%)
+# Unit tests mirror the code: tests/unit/<part>/test-*.c → build/tests/test-*.
+UNIT_SRC   := tests/unit/apdu/test-apdu.c tests/unit/apdu/test-ssc.c tests/unit/core/test-config.c \
+              tests/unit/drivers/test-nfc.c tests/unit/drivers/test-pinpad.c \
+              tests/unit/losslist/test-losslist.c tests/unit/losslist/test-lossfmt.c \
+              tests/unit/losslist/test-lossidx.c tests/unit/outbox/test-outbox.c \
+              tests/unit/kiosk/test-pinrule.c tests/unit/kiosk/test-flow.c
+UNIT_BINS  := $(patsubst %.c,$(BUILD)/tests/%,$(notdir $(UNIT_SRC)))
+FAKE_TRANSPORT := tests/unit/apdu/fake_transport.c
 
 LIBSSCARD := $(BUILD)/libsscard.so.1
 PROGS := $(LIBSSCARD) $(BUILD)/libsscard.so $(BUILD)/sscard.pc $(BUILD)/example-readcard \
@@ -92,15 +108,15 @@ $(BUILD)/sscardctl: $(CTL_SRC:%.c=$(BUILD)/obj/%.o) $(CORE_LIB)
 $(BUILD)/sscard-vcard: $(VCARD_SRC:%.c=$(BUILD)/obj/%.o) $(CORE_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^
 
-$(BUILD)/sscard-pn532: $(BUILD)/obj/sim/pn532.o $(BUILD)/obj/sim/cardsim.o $(CORE_LIB)
+$(BUILD)/sscard-pn532: $(BUILD)/obj/sim/card/pn532.o $(BUILD)/obj/sim/card/cardsim.o $(CORE_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^
 
 # The emulated PIN-pad reader, loaded by the tests' pcscd: never with the
 # sanitizers (pcscd itself is not built with them).
-$(BUILD)/libifd-sscard-pinpad.so: sim/ifd_pinpad.c sim/cardsim.c sim/cardsim.h apdu/apdu.c
+$(BUILD)/libifd-sscard-pinpad.so: sim/card/ifd_pinpad.c sim/card/cardsim.c sim/card/cardsim.h apdu/apdu.c
 	@mkdir -p $(dir $@)
-	$(CC) -std=c11 -D_GNU_SOURCE -O2 -g $(WARN) $(PKG_CFLAGS) -fPIC -shared -fvisibility=hidden \
-	  -Wl,--no-undefined -o $@ sim/ifd_pinpad.c sim/cardsim.c apdu/apdu.c apdu/sserr.c -pthread
+	$(CC) -std=c11 -D_GNU_SOURCE -I$(CURDIR) -O2 -g $(WARN) $(PKG_CFLAGS) -fPIC -shared -fvisibility=hidden \
+	  -Wl,--no-undefined -o $@ sim/card/ifd_pinpad.c sim/card/cardsim.c apdu/apdu.c apdu/sserr.c -pthread
 
 $(BUILD)/bench-nfc: $(BUILD)/obj/bench/bench_nfc.o $(BUILD)/obj/bench/bench.o $(CORE_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
@@ -108,7 +124,7 @@ $(BUILD)/bench-nfc: $(BUILD)/obj/bench/bench_nfc.o $(BUILD)/obj/bench/bench.o $(
 $(BUILD)/bench-read: $(BUILD)/obj/bench/bench_read.o $(BUILD)/obj/bench/bench.o $(CORE_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(BUILD)/sscard-central: $(BUILD)/obj/sim/central.o $(BUILD)/obj/sim/central_api.o $(CORE_LIB)
+$(BUILD)/sscard-central: $(CENTRAL_SRC:%.c=$(BUILD)/obj/%.o) $(CORE_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(BUILD)/bench-losslist: $(BUILD)/obj/bench/bench_losslist.o $(CORE_LIB)
@@ -123,41 +139,44 @@ $(BUILD)/nfc-read: $(BUILD)/obj/tests/integration/nfc_read.o $(CORE_LIB)
 $(BUILD)/pcsc-poke: $(BUILD)/obj/tests/integration/pcsc_poke.o
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/obj/tests/unit/fake_transport.o $(CORE_LIB)
-	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka
+define unit_rule
+$(BUILD)/tests/$(basename $(notdir $(1))): $(BUILD)/obj/$(1:.c=.o) $(BUILD)/obj/$(FAKE_TRANSPORT:.c=.o) $(CORE_LIB)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(PKG_LIBS) -lcmocka
+endef
+$(foreach t,$(UNIT_SRC),$(eval $(call unit_rule,$(t))))
 
 # libFuzzer target (clang only): parsers fed with arbitrary card answers.
-$(BUILD)/fuzz-parsers: tests/fuzz/fuzz_parsers.c tests/unit/fake_transport.c \
+$(BUILD)/fuzz-parsers: tests/fuzz/fuzz_parsers.c $(FAKE_TRANSPORT) \
                        apdu/sserr.c apdu/apdu.c apdu/atr.c apdu/ssc.c
 	@mkdir -p $(dir $@)
-	clang -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror \
+	clang -std=c11 -D_GNU_SOURCE -I$(CURDIR) -g -O1 -Wall -Wextra -Werror \
 	  -fsanitize=fuzzer,address,undefined -o $@ $^
 
 $(BUILD)/fuzz-requests: tests/fuzz/fuzz_requests.c daemon/config.c daemon/request.c daemon/log.c \
-                        daemon/webcheck.c
+                        daemon/origin.c
 	@mkdir -p $(dir $@)
-	clang -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror $(PKG_CFLAGS) \
+	clang -std=c11 -D_GNU_SOURCE -I$(CURDIR) -g -O1 -Wall -Wextra -Werror $(PKG_CFLAGS) \
 	  -fsanitize=fuzzer,address,undefined -o $@ $^ $$(pkg-config --libs inih libsystemd jansson)
 
-$(BUILD)/fuzz-lossfmt: tests/fuzz/fuzz_lossfmt.c daemon/lossfmt.c
+$(BUILD)/fuzz-lossfmt: tests/fuzz/fuzz_lossfmt.c daemon/losslist/lossfmt.c
 	@mkdir -p $(dir $@)
-	clang -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror \
+	clang -std=c11 -D_GNU_SOURCE -I$(CURDIR) -g -O1 -Wall -Wextra -Werror \
 	  -fsanitize=fuzzer,address,undefined -o $@ $^ $$(pkg-config --libs libsodium)
 
-FUZZ_OUTBOX_SRC := tests/fuzz/fuzz_outbox.c daemon/outbox.c daemon/notify.c daemon/http.c \
+FUZZ_OUTBOX_SRC := tests/fuzz/fuzz_outbox.c $(OUTBOX_SRC) daemon/notify.c daemon/http.c \
 	daemon/log.c daemon/mask.c daemon/json.c apdu/sserr.c apdu/ssc.c apdu/apdu.c apdu/atr.c \
-	sim/central_api.c daemon/losslist.c daemon/lossidx.c daemon/lossfmt.c
+	sim/central/api.c $(LOSSLIST_SRC)
 $(BUILD)/fuzz-outbox: $(FUZZ_OUTBOX_SRC)
 	@mkdir -p $(dir $@)
-	clang -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror -Wno-unused-parameter $(PKG_CFLAGS) \
+	clang -std=c11 -D_GNU_SOURCE -I$(CURDIR) -g -O1 -Wall -Wextra -Werror -Wno-unused-parameter $(PKG_CFLAGS) \
 	  -fsanitize=fuzzer,address,undefined -o $@ $^ $(PKG_LIBS)
 
-FUZZ_API_SRC := tests/fuzz/fuzz_api.c daemon/flow.c daemon/webcheck.c daemon/config.c daemon/log.c \
-	daemon/mask.c daemon/pinrule.c apdu/ssc.c apdu/apdu.c apdu/sserr.c apdu/atr.c
+FUZZ_API_SRC := tests/fuzz/fuzz_api.c $(KIOSK_CORE_SRC) daemon/web/body.c daemon/origin.c \
+	daemon/config.c daemon/log.c daemon/mask.c apdu/ssc.c apdu/apdu.c apdu/sserr.c apdu/atr.c
 $(BUILD)/fuzz-api: $(FUZZ_API_SRC)
 	@mkdir -p $(dir $@)
-	clang -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror -Wno-unused-parameter $(PKG_CFLAGS) \
+	clang -std=c11 -D_GNU_SOURCE -I$(CURDIR) -g -O1 -Wall -Wextra -Werror -Wno-unused-parameter $(PKG_CFLAGS) \
 	  -fsanitize=fuzzer,address,undefined -o $@ $^ $(PKG_LIBS)
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

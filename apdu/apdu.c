@@ -1,5 +1,5 @@
 /* apdu.c — APDU check/encode and the single transmit path. */
-#include "apdu.h"
+#include "apdu/apdu.h"
 
 #include <ctype.h>
 #include <string.h>

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "sserr.h"
+#include "apdu/sserr.h"
 
 #define APDU_CMD_MAX 261       /* 4 header + Lc + 255 data + Le */
 #define APDU_RSP_MAX 1024      /* data gathered over GET RESPONSE rounds */

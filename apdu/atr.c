@@ -1,5 +1,5 @@
 /* atr.c — ATR and SIMPLE-TLV parsing with strict bounds. */
-#include "atr.h"
+#include "apdu/atr.h"
 
 #include <string.h>
 

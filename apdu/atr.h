@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "sserr.h"
+#include "apdu/sserr.h"
 
 #define ATR_MAX 33
 

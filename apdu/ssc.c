@@ -1,5 +1,5 @@
 /* ssc.c — the SSSE application of the social security card. */
-#include "ssc.h"
+#include "apdu/ssc.h"
 
 #include <errno.h>
 #include <iconv.h>
@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "atr.h"
+#include "apdu/atr.h"
 
 static const uint8_t SSSE_AID[15] = {0x73, 0x78, 0x31, 0x2E, 0x73, 0x68, 0x2E, 0xC9,
 				     0xE7, 0xBB, 0xE1, 0xB1, 0xA3, 0xD5, 0xCF};

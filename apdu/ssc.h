@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "apdu.h"
+#include "apdu/apdu.h"
 
 enum ssc_field {
 	SSC_CARD_ID,      /* EF05/01 → 32 hex, and region from its first 3 bytes */

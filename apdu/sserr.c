@@ -1,5 +1,5 @@
 /* sserr.c — error names, sentences and the status-word table. */
-#include "sserr.h"
+#include "apdu/sserr.h"
 
 #include <stdio.h>
 #include <string.h>

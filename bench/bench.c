@@ -1,5 +1,5 @@
 /* bench.c — see bench.h. */
-#include "bench.h"
+#include "bench/bench.h"
 
 #include <jansson.h>
 #include <stdio.h>

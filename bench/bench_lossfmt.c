@@ -9,7 +9,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "../daemon/lossfmt.h"
+#include "daemon/losslist/lossfmt.h"
 
 static double now_s(void)
 {

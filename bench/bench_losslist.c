@@ -11,8 +11,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "../daemon/lossfmt.h"
-#include "../daemon/losslist.h"
+#include "daemon/losslist/lossfmt.h"
+#include "daemon/losslist/losslist.h"
 
 static double now_s(void)
 {

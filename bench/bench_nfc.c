@@ -20,8 +20,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../apdu/apdu.h"
-#include "bench.h"
+#include "apdu/apdu.h"
+#include "bench/bench.h"
 
 struct nfc_bare {
 	nfc_device *dev;

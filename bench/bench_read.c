@@ -14,8 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../apdu/apdu.h"
-#include "bench.h"
+#include "apdu/apdu.h"
+#include "bench/bench.h"
 
 struct pcsc_bare {
 	SCARDCONTEXT ctx;

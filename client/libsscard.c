@@ -1,7 +1,7 @@
 /* libsscard.c — the reader API of sscard.h over sscardd's socket. No
  * global state: each call opens its own connection, so threads and
  * processes may call at once. */
-#include "sscard.h"
+#include "client/sscard.h"
 
 #include <errno.h>
 #include <iconv.h>

@@ -14,8 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../daemon/mask.h"
-#include "../daemon/request.h"
+#include "daemon/mask.h"
+#include "daemon/request.h"
 
 #define EX_UNREACHABLE 69
 #define DEFAULT_SOCKET "/run/sscard/sscardd.sock"

@@ -1,5 +1,5 @@
 /* config.c — sscard.conf, driven by one table of keys. */
-#include "config.h"
+#include "daemon/config.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
-#include "web.h"
+#include "daemon/log.h"
+#include "daemon/origin.h"
 
 enum type { T_PATH, T_PATH_OPT, T_STR, T_STR_OPT, T_UINT, T_BOOL, T_LEVEL, T_PATTERNS,
 	    T_PATTERN_OPT, T_ENUM, T_LISTEN, T_URL, T_KEY, T_ORIGINS };

@@ -1,5 +1,5 @@
 /* control.c — Unix socket server for sscardctl, libsscard and technicians. */
-#include "control.h"
+#include "daemon/control.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -11,9 +11,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "json.h"
-#include "log.h"
-#include "request.h"
+#include "daemon/json.h"
+#include "daemon/log.h"
+#include "daemon/request.h"
 
 struct client {
 	struct client *next, *prev;

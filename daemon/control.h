@@ -7,8 +7,8 @@
 #include <jansson.h>
 #include <systemd/sd-event.h>
 
-#include "readers.h"
-#include "request.h"
+#include "daemon/readers/readers.h"
+#include "daemon/request.h"
 
 #define CONTROL_LINE_MAX 4096
 #define CONTROL_CLIENTS_MAX 64

@@ -1,5 +1,5 @@
 /* http.c — common libcurl settings for the central. */
-#include "http.h"
+#include "daemon/http.h"
 
 #include <stdio.h>
 

@@ -6,7 +6,7 @@
 
 #include <curl/curl.h>
 
-#include "config.h"
+#include "daemon/config.h"
 
 void http_common(CURL *h, const struct config *c, char errbuf[CURL_ERROR_SIZE]);
 /* The headers every JSON call to the central carries: Content-Type,

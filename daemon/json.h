@@ -6,7 +6,7 @@
 #include <jansson.h>
 #include <stdint.h>
 
-#include "../apdu/ssc.h"
+#include "apdu/ssc.h"
 
 /* {"ok":false,"error":CODE,"message":TEXT}; message NULL = the code's sentence. */
 json_t *json_error(enum ss_err e, const char *message);
@@ -16,14 +16,6 @@ json_t *json_error(enum ss_err e, const char *message);
  * apdus, elapsed_ms. New reference; NULL only when out of memory. */
 json_t *json_read_result(const char *reader, const char *interface, const uint8_t *atr,
 			 size_t atr_len, const struct ssc_card *c, double elapsed_ms);
-
-struct loss_entry;
-struct loss_info;
-/* The read reply's "loss" object: listed (true/false; null when the list
- * could not be read: rc -1), state, since (date), list_version,
- * list_age_s (null before the first list), stale, message. */
-json_t *json_loss(int rc, const struct loss_entry *e, const struct loss_info *i, int64_t now,
-		  unsigned stale_after);
 
 /* Hex string of bytes as a JSON string. */
 json_t *json_hex(const uint8_t *b, size_t n);

@@ -2,7 +2,7 @@
  * is connected to it (JOURNAL_STREAM), else "<N>message" lines on stderr
  * (journald and sd-daemon(3) keep the priority), or syslog when detached.
  * Callers mask personal data first (mask.h) and never pass a PIN. */
-#include "log.h"
+#include "daemon/log.h"
 
 #include <stdarg.h>
 #include <stdio.h>

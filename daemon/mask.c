@@ -1,5 +1,5 @@
 /* mask.c — masking of personal data. */
-#include "mask.h"
+#include "daemon/mask.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 /* notify.c — worker thread → event loop, through an eventfd. */
-#include "notify.h"
+#include "daemon/notify.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -7,7 +7,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "daemon/log.h"
 
 struct notifier {
 	pthread_mutex_t mu;

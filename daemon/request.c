@@ -1,11 +1,11 @@
 /* request.c — diagnostics request grammar. */
-#include "request.h"
+#include "daemon/request.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <syslog.h>
 
-#include "log.h"
+#include "daemon/log.h"
 
 static const struct {
 	const char *words;   /* one or two words */

@@ -15,17 +15,17 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "control.h"
-#include "json.h"
-#include "kiosk.h"
-#include "losslist.h"
-#include "log.h"
-#include "nfcd.h"
-#include "readers.h"
-#include "sync.h"
-#include "outbox.h"
-#include "web.h"
+#include "daemon/config.h"
+#include "daemon/control.h"
+#include "daemon/json.h"
+#include "daemon/kiosk/kiosk.h"
+#include "daemon/losslist/losslist.h"
+#include "daemon/log.h"
+#include "daemon/readers/nfcd.h"
+#include "daemon/readers/readers.h"
+#include "daemon/losslist/sync.h"
+#include "daemon/outbox/outbox.h"
+#include "daemon/web/web.h"
 #include <curl/curl.h>
 
 #ifndef SSCARD_VERSION

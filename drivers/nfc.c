@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../apdu/sserr.h"
-#include "reader.h"
+#include "apdu/sserr.h"
+#include "drivers/reader.h"
 
 #define NFC_APDU_TIMEOUT_MS 3000   /* one exchange; a PIN check can take a while */
 

@@ -7,8 +7,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "pinpad.h"
-#include "reader.h"
+#include "drivers/pinpad.h"
+#include "drivers/reader.h"
 
 #define PNP_READER "\\\\?PnP?\\Notification"
 #define MAX_READERS 32

@@ -1,10 +1,10 @@
 /* pinpad.c — PC/SC part 10 PIN pads: feature discovery, the structures,
  * the answers. */
-#include "pinpad.h"
+#include "drivers/pinpad.h"
 
 #include <string.h>
 
-#include "../apdu/ssc.h"
+#include "apdu/ssc.h"
 
 #define IOCTL_GET_FEATURE_REQUEST (0x42000000u + 3400u) /* SCARD_CTL_CODE(3400) */
 #define FEATURE_VERIFY_PIN_DIRECT 0x06

@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../apdu/sserr.h"
+#include "apdu/sserr.h"
 
 #define PINPAD_DIGITS 6          /* the SSC PIN (card-spec §4) */
 #define PINPAD_TIMEOUT_S 30      /* how long the pad waits for each PIN */

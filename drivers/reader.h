@@ -9,9 +9,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../apdu/apdu.h"
-#include "../apdu/atr.h"
-#include "pinpad.h"
+#include "apdu/apdu.h"
+#include "apdu/atr.h"
+#include "drivers/pinpad.h"
 
 #define RDR_NAME_MAX 128
 

@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../daemon/config.h"
-#include "../../daemon/flow.h"
-#include "../../daemon/web.h"
+#include "daemon/config.h"
+#include "daemon/kiosk/flow.h"
+#include "daemon/web/web.h"
 
 static uint64_t clock_ms = 1000, tag_read, tag_pin, tag_central;
 static uint64_t f_now(void *a) { return clock_ms; }

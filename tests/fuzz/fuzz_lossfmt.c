@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../daemon/lossfmt.h"
+#include "daemon/losslist/lossfmt.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

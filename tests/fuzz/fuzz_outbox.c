@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../daemon/outbox.h"
-#include "../../sim/central.h"
+#include "daemon/outbox/outbox.h"
+#include "sim/central/central.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

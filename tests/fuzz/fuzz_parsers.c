@@ -6,9 +6,9 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "../../apdu/atr.h"
-#include "../../apdu/ssc.h"
-#include "../unit/fake_transport.h"
+#include "apdu/atr.h"
+#include "apdu/ssc.h"
+#include "tests/unit/apdu/fake_transport.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../daemon/config.h"
-#include "../../daemon/request.h"
+#include "daemon/config.h"
+#include "daemon/request.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

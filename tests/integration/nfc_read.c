@@ -9,9 +9,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "../../apdu/ssc.h"
-#include "../../daemon/json.h"
-#include "../../drivers/reader.h"
+#include "apdu/ssc.h"
+#include "daemon/json.h"
+#include "drivers/reader.h"
 
 int main(int argc, char **argv)
 {

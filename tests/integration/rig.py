@@ -51,7 +51,7 @@ class Rig:
     # ---- pcscd -------------------------------------------------------------
     def start_pcscd(self, slots=1, pinpad=None):
         """slots vpcd driver instances; each gives two readers (00 and 01);
-        pinpad: a directory for the emulated PIN-pad reader (sim/ifd_pinpad.c)."""
+        pinpad: a directory for the emulated PIN-pad reader (sim/card/ifd_pinpad.c)."""
         self.vpcd_slots = slots
         conf = os.path.join(self.tmp, "reader.conf.d")
         os.makedirs(conf, exist_ok=True)

@@ -1790,7 +1790,7 @@ def pin_py(rig, op, itype=3):
 @test
 def reader_api_pin_pad_verify_change_and_no_pad(rig):
     """iVerifyPIN/iChangePIN through the real pcscd: an emulated CCID PIN
-    pad (sim/ifd_pinpad.c) takes the PIN; vpcd and NFC readers have none."""
+    pad (sim/card/ifd_pinpad.c) takes the PIN; vpcd and NFC readers have none."""
     pad = os.path.join(rig.tmp, "pinpad")
     os.makedirs(pad, exist_ok=True)
     keys = os.path.join(pad, "keys")

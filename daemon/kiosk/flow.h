@@ -1,0 +1,119 @@
+/* flow.h — the kiosk's flows as explicit state machines (shared/domain.md):
+ * report a loss, cancel a loss, replacement (apply, progress), activation,
+ * PIN change, card status. The daemon is the authority; the page only
+ * shows flow_view() and sends actions.
+ *
+ * No I/O here: the card, the central, the outbox and the clock are reached
+ * through struct flow_ops, whose answers come back through flow_on_*()
+ * with the tag they were asked with (an answer for a flow that has moved
+ * on is dropped). That keeps the machines unit-testable with fakes.
+ *
+ * Personal data (SSN, name, card ids, PINs) lives in struct flow only
+ * while a flow runs and is wiped when it ends; views carry masked data. */
+#ifndef SSCARD_FLOW_H
+#define SSCARD_FLOW_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "apdu/sserr.h"
+#include "daemon/config.h"
+#include "daemon/outbox/outbox.h"
+
+enum flow_kind {
+	FLOW_NONE,
+	FLOW_LOSS_REPORT,
+	FLOW_LOSS_CANCEL,
+	FLOW_REPLACEMENT,
+	FLOW_ACTIVATION,
+	FLOW_PIN_CHANGE,
+	FLOW_STATUS,
+	FLOW__COUNT
+};
+
+enum flow_step {
+	ST_HOME,
+	ST_REPLACE_MENU,  /* apply for a replacement, or ask where it is */
+	ST_IDENTIFY,      /* SSN + name */
+	ST_OTP,           /* the one-time code sent to the holder's phone */
+	ST_CHOOSE_CARD,
+	ST_LOSS_TYPE,     /* temporary or formal */
+	ST_REASON,        /* replacement of a card that is not lost: damaged? */
+	ST_OUTLET,        /* where to pick up, handled by someone else? */
+	ST_AGENT,         /* the agent's SSN + name for delegated handling */
+	ST_CONFIRM,
+	ST_INSERT_CARD,
+	ST_PIN,           /* the current (or the initial) PIN */
+	ST_NEW_PIN,
+	ST_NEW_PIN_AGAIN,
+	ST_BUSY,          /* waiting for the card or the central */
+	ST_RECEIPT,
+	ST_STATUS,
+	ST_PROGRESS,
+	ST_ERROR,         /* a refusal with a next step; leaves the flow */
+	ST_TAKE_CARD,     /* the flow is over and the card is still inside */
+	ST__COUNT
+};
+
+#define FLOW_CARDS_MAX 8
+#define FLOW_ERROR_SHOW_MS 5000      /* an error screen stays this long */
+
+struct flow;
+
+struct flow_ops {
+	void *arg;
+	uint64_t (*now_ms)(void *arg);      /* monotonic */
+	int64_t (*wall_s)(void *arg);       /* for receipts and dates */
+	/* read the card in reader → flow_on_card(tag, reply) */
+	void (*card_read)(void *arg, const char *reader, uint64_t tag);
+	/* VERIFY (new_pin NULL) or CHANGE PIN → flow_on_pin(tag, reply) */
+	void (*pin)(void *arg, const char *reader, const char *old_pin, const char *new_pin,
+		    uint64_t tag);
+	/* GET (body NULL) or POST to the central → flow_on_central(tag, …) */
+	void (*central)(void *arg, const char *path, json_t *body, uint64_t tag);
+	/* into the outbox (durable before this returns) */
+	enum ss_err (*submit)(void *arg, const char *type, const char *card_id, json_t *fields,
+			      struct outbox_receipt *r, char *err, size_t errlen);
+	/* the list's state for the status screen and the banner (new ref) */
+	json_t *(*list_state)(void *arg);
+	/* the view changed (the page is told); the deadline may have moved */
+	void (*changed)(void *arg);
+};
+
+struct flow *flow_new(const struct config *cfg, const struct flow_ops *ops);
+void flow_free(struct flow *f);
+
+/* The page's request: {"action":"start","flow":NAME} | {"action":"input",
+ * "step":STEP, …fields} | {"action":"cancel"} | {"action":"done"} |
+ * {"action":"alive"} (the person is typing: the step's clock restarts).
+ * Returns SS_OK (the view may carry an inline error for the person), or
+ * SS_E_INVALID / SS_E_BUSY with a sentence in err for a malformed or
+ * out-of-step request (HTTP 400 / 409). */
+enum ss_err flow_action(struct flow *f, json_t *req, char *err, size_t errlen);
+
+/* Answers to what the flow asked through ops. */
+void flow_on_card(struct flow *f, uint64_t tag, json_t *reply);
+void flow_on_pin(struct flow *f, uint64_t tag, json_t *reply);
+void flow_on_central(struct flow *f, uint64_t tag, long status, json_t *body, const char *err);
+/* Card inserted into / removed from reader. */
+void flow_card_event(struct flow *f, const char *reader, bool present);
+/* An outbox request was delivered (ok) or refused: the receipt says so. */
+void flow_outbox_event(struct flow *f, const char *reference, bool delivered);
+/* Call when the clock passes flow_deadline(). */
+void flow_timeout(struct flow *f);
+/* Monotonic ms at which the current step times out; 0: none. */
+uint64_t flow_deadline(const struct flow *f);
+
+/* What the page shows (new reference): flow, step, seq, timeout_s,
+ * remaining_ms, error {code, message, …} or null, data {…}, card_present. */
+json_t *flow_view(const struct flow *f);
+/* A plain-text receipt for the printer (malloc'd), NULL when not on one. */
+char *flow_receipt_text(const struct flow *f);
+
+enum flow_step flow_step(const struct flow *f);
+enum flow_kind flow_kind(const struct flow *f);
+const char *flow_step_name(enum flow_step s);
+const char *flow_kind_name(enum flow_kind k);
+
+#endif

@@ -1,0 +1,491 @@
+/* test-flow.c — the kiosk flows' state machines, driven with fakes for
+ * the card, the central, the outbox and the clock. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "daemon/config.h"
+#include "daemon/kiosk/flow.h"
+
+#define CARD "639900D15600000500BF7C7A48FB4966"
+#define OTHER "639900D156000005001122334455667A"
+#define SSN "111111198101011110"
+
+/* What the flow asked for last, and what the fakes answer. */
+struct fake {
+	uint64_t now;
+	uint64_t read_tag, pin_tag, central_tag;
+	char reader[64];
+	char pin_old[16], pin_new[16];
+	int pin_calls;
+	char path[128];
+	json_t *body;
+	int submits;
+	char type[32], card[40];
+	json_t *fields;
+	enum ss_err submit_rc;
+	int changes;
+} fk;
+
+static uint64_t f_now(void *a) { return fk.now; }
+static int64_t f_wall(void *a) { return 1795400000; }
+static void f_read(void *a, const char *reader, uint64_t tag)
+{
+	fk.read_tag = tag;
+	snprintf(fk.reader, sizeof fk.reader, "%s", reader);
+}
+static void f_pin(void *a, const char *reader, const char *o, const char *n, uint64_t tag)
+{
+	fk.pin_tag = tag;
+	fk.pin_calls++;
+	snprintf(fk.pin_old, sizeof fk.pin_old, "%s", o);
+	snprintf(fk.pin_new, sizeof fk.pin_new, "%s", n ? n : "");
+}
+static void f_central(void *a, const char *path, json_t *body, uint64_t tag)
+{
+	fk.central_tag = tag;
+	snprintf(fk.path, sizeof fk.path, "%s", path);
+	json_decref(fk.body);
+	fk.body = body ? json_deep_copy(body) : NULL;
+}
+static enum ss_err f_submit(void *a, const char *type, const char *card, json_t *fields,
+			    struct outbox_receipt *r, char *err, size_t n)
+{
+	if (fk.submit_rc != SS_OK)
+		return fk.submit_rc;
+	fk.submits++;
+	snprintf(fk.type, sizeof fk.type, "%s", type);
+	snprintf(fk.card, sizeof fk.card, "%s", card);
+	json_decref(fk.fields);
+	fk.fields = json_deep_copy(fields);
+	memset(r, 0, sizeof *r);
+	snprintf(r->reference, sizeof r->reference, "R1123-%04d", fk.submits);
+	return SS_OK;
+}
+static json_t *f_list(void *a)
+{
+	return json_pack("{s:i,s:b}", "version", 7, "stale", 0);
+}
+static void f_changed(void *a) { fk.changes++; }
+
+static const struct flow_ops OPS = {.now_ms = f_now, .wall_s = f_wall, .card_read = f_read,
+				    .pin = f_pin, .central = f_central, .submit = f_submit,
+				    .list_state = f_list, .changed = f_changed};
+static struct config cfg;
+
+static int setup(void **s)
+{
+	json_decref(fk.body);
+	json_decref(fk.fields);
+	memset(&fk, 0, sizeof fk);
+	fk.now = 1000;
+	config_defaults(&cfg);
+	snprintf(cfg.outlets, sizeof cfg.outlets, "East Hall; West Hall");
+	struct flow *f = flow_new(&cfg, &OPS);
+	assert_non_null(f);
+	*s = f;
+	return 0;
+}
+
+static int teardown(void **s)
+{
+	flow_free(*s);
+	json_decref(fk.body);
+	json_decref(fk.fields);
+	fk.body = fk.fields = NULL;
+	return 0;
+}
+
+/* Send the page's request (JSON text); the return code. */
+static enum ss_err act(struct flow *f, const char *text)
+{
+	char err[300];
+	json_t *j = json_loads(text, 0, NULL);
+	assert_non_null(j);
+	enum ss_err e = flow_action(f, j, err, sizeof err);
+	json_decref(j);
+	return e;
+}
+
+static const char *step(struct flow *f)
+{
+	return flow_step_name(flow_step(f));
+}
+
+/* The view's error code, or "" */
+static char errcode[64];
+static const char *error_of(struct flow *f)
+{
+	json_t *v = flow_view(f);
+	const char *c = json_string_value(json_object_get(json_object_get(v, "error"), "code"));
+	snprintf(errcode, sizeof errcode, "%s", c ? c : "");
+	json_decref(v);
+	return errcode;
+}
+
+static void card_answer(struct flow *f, const char *json)
+{
+	json_t *j = json_loads(json, 0, NULL);
+	flow_on_card(f, fk.read_tag, j);
+	json_decref(j);
+}
+
+static void pin_answer(struct flow *f, const char *json)
+{
+	json_t *j = json_loads(json, 0, NULL);
+	flow_on_pin(f, fk.pin_tag, j);
+	json_decref(j);
+}
+
+static void central_answer(struct flow *f, long status, const char *json)
+{
+	json_t *j = json ? json_loads(json, 0, NULL) : NULL;
+	flow_on_central(f, fk.central_tag, status, j, status ? "" : "connection refused");
+	json_decref(j);
+}
+
+#define READ_OK "{\"ok\":true,\"card_id\":\"" CARD "\",\"name\":\"张三\",\"expiry_date\":\"2030-10-01\"," \
+		"\"loss\":{\"listed\":false}}"
+
+static void identified(struct flow *f)
+{
+	assert_int_equal(act(f, "{\"action\":\"input\",\"step\":\"identify\",\"ssn\":\"" SSN
+				"\",\"name\":\"张三\"}"),
+			 SS_OK);
+	assert_string_equal(step(f), "busy");
+	assert_string_equal(fk.path, "/v1/holders/lookup");
+	central_answer(f, 200, "{\"cards\":[],\"otp_sent_to\":\"138****8000\"}");
+	assert_string_equal(step(f), "otp");
+	act(f, "{\"action\":\"input\",\"step\":\"otp\",\"code\":\"123456\"}");
+	assert_string_equal(fk.path, "/v1/holders/verify");
+	central_answer(f, 200, "{\"cards\":[{\"card_id\":\"" CARD "\",\"state\":\"normal\"},"
+			       "{\"card_id\":\"" OTHER "\",\"state\":\"cancelled\"}]}");
+	assert_string_equal(step(f), "choose_card");
+}
+
+static void test_loss_report(void **s)
+{
+	struct flow *f = *s;
+	assert_int_equal(act(f, "{\"action\":\"start\",\"flow\":\"loss_report\"}"), SS_OK);
+	assert_string_equal(step(f), "identify");
+	/* a wrong check digit never leaves the terminal */
+	act(f, "{\"action\":\"input\",\"step\":\"identify\",\"ssn\":\"111111198101011115\",\"name\":\"张三\"}");
+	assert_string_equal(step(f), "identify");
+	assert_string_equal(error_of(f), "check_digit");
+	assert_string_equal(fk.path, "");
+	/* a lower-case x is the same as X; a short number is a format error */
+	act(f, "{\"action\":\"input\",\"step\":\"identify\",\"ssn\":\"12345\",\"name\":\"张三\"}");
+	assert_string_equal(error_of(f), "ssn_format");
+	identified(f);
+	/* the cancelled card cannot be chosen */
+	act(f, "{\"action\":\"input\",\"step\":\"choose_card\",\"index\":1}");
+	assert_string_equal(error_of(f), "card_not_selectable");
+	assert_int_equal(act(f, "{\"action\":\"input\",\"step\":\"choose_card\",\"index\":5}"), SS_E_INVALID);
+	act(f, "{\"action\":\"input\",\"step\":\"choose_card\",\"index\":0}");
+	assert_string_equal(step(f), "loss_type");
+	act(f, "{\"action\":\"input\",\"step\":\"loss_type\",\"loss\":\"formal\"}");
+	assert_string_equal(step(f), "confirm");
+	assert_int_equal(fk.submits, 0);
+	act(f, "{\"action\":\"input\",\"step\":\"confirm\",\"confirm\":true}");
+	assert_string_equal(step(f), "receipt");
+	assert_int_equal(fk.submits, 1);
+	assert_string_equal(fk.type, "loss_report");
+	assert_string_equal(fk.card, CARD);
+	assert_string_equal(json_string_value(json_object_get(fk.fields, "loss")), "formal");
+	/* the view is masked */
+	json_t *v = flow_view(f);
+	char *t = json_dumps(v, 0);
+	assert_null(strstr(t, CARD));
+	assert_null(strstr(t, SSN));
+	assert_non_null(strstr(t, "6399**********4966"));
+	assert_non_null(strstr(t, "张*"));
+	free(t);
+	json_decref(v);
+	char *r = flow_receipt_text(f);
+	assert_non_null(strstr(r, "R1123-0001"));
+	assert_non_null(strstr(r, "within 1 hour"));
+	assert_null(strstr(r, CARD));
+	free(r);
+	/* delivered: the receipt says so */
+	flow_outbox_event(f, "R1123-0001", true);
+	v = flow_view(f);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(v, "data"), "delivery")),
+			    "delivered");
+	json_decref(v);
+	act(f, "{\"action\":\"done\"}");
+	assert_string_equal(step(f), "home");
+	v = flow_view(f);
+	t = json_dumps(v, 0);
+	assert_null(strstr(t, "6399"));
+	free(t);
+	json_decref(v);
+}
+
+static void test_identity_limits(void **s)
+{
+	struct flow *f = *s;
+	act(f, "{\"action\":\"start\",\"flow\":\"loss_report\"}");
+	for (unsigned i = 1; i <= cfg.identity_retry_limit; i++) {
+		act(f, "{\"action\":\"input\",\"step\":\"identify\",\"ssn\":\"" SSN "\",\"name\":\"李四\"}");
+		central_answer(f, 404, "{\"error\":\"holder_not_found\"}");
+		if (i < cfg.identity_retry_limit) {
+			assert_string_equal(step(f), "identify");
+			assert_string_equal(error_of(f), "holder_not_found");
+		}
+	}
+	assert_string_equal(step(f), "error");
+	assert_string_equal(error_of(f), "identity_limit");
+	/* the error screen ends by itself */
+	fk.now += FLOW_ERROR_SHOW_MS;
+	flow_timeout(f);
+	assert_string_equal(step(f), "home");
+	/* OTP: wrong with tries, then none left */
+	act(f, "{\"action\":\"start\",\"flow\":\"loss_report\"}");
+	act(f, "{\"action\":\"input\",\"step\":\"identify\",\"ssn\":\"" SSN "\",\"name\":\"张三\"}");
+	central_answer(f, 200, "{\"cards\":[]}");
+	act(f, "{\"action\":\"input\",\"step\":\"otp\",\"code\":\"12\"}");
+	assert_string_equal(error_of(f), "otp_format");
+	act(f, "{\"action\":\"input\",\"step\":\"otp\",\"code\":\"000000\"}");
+	central_answer(f, 403, "{\"error\":\"otp_wrong\",\"tries_left\":2}");
+	assert_string_equal(step(f), "otp");
+	assert_string_equal(error_of(f), "otp_wrong");
+	act(f, "{\"action\":\"input\",\"step\":\"otp\",\"code\":\"000000\"}");
+	central_answer(f, 403, "{\"error\":\"otp_wrong\",\"tries_left\":0}");
+	assert_string_equal(error_of(f), "otp_limit");
+	act(f, "{\"action\":\"done\"}");
+	/* central down */
+	act(f, "{\"action\":\"start\",\"flow\":\"loss_report\"}");
+	act(f, "{\"action\":\"input\",\"step\":\"identify\",\"ssn\":\"" SSN "\",\"name\":\"张三\"}");
+	central_answer(f, 0, NULL);
+	assert_string_equal(error_of(f), "central_unreachable");
+	assert_int_equal(fk.submits, 0);
+}
+
+static void start_card_flow(struct flow *f, const char *flow)
+{
+	char req[100];
+	snprintf(req, sizeof req, "{\"action\":\"start\",\"flow\":\"%s\"}", flow);
+	assert_int_equal(act(f, req), SS_OK);
+	assert_string_equal(step(f), "insert_card");
+	flow_card_event(f, "Virtual PCD 00 00", true);
+	assert_string_equal(step(f), "busy");
+	assert_string_equal(fk.reader, "Virtual PCD 00 00");
+	card_answer(f, READ_OK);
+}
+
+static void test_activation(void **s)
+{
+	struct flow *f = *s;
+	start_card_flow(f, "activation");
+	assert_string_equal(fk.path, "/v1/cards/" CARD);
+	central_answer(f, 200, "{\"state\":\"sealed\"}");
+	assert_string_equal(step(f), "pin");
+	act(f, "{\"action\":\"input\",\"step\":\"pin\",\"pin\":\"12a456\"}");
+	assert_string_equal(error_of(f), "pin_format");
+	act(f, "{\"action\":\"input\",\"step\":\"pin\",\"pin\":\"123456\"}");
+	assert_string_equal(fk.pin_new, ""); /* VERIFY */
+	pin_answer(f, "{\"ok\":true}");
+	assert_string_equal(step(f), "new_pin");
+	static const char *weak[][2] = {{"123456", "pin_initial"}, {"777777", "pin_all_same"},
+					{"345678", "pin_straight"}, {"12345", "pin_length"}};
+	for (size_t i = 0; i < 4; i++) {
+		char req[120];
+		snprintf(req, sizeof req, "{\"action\":\"input\",\"step\":\"new_pin\",\"pin\":\"%s\"}",
+			 weak[i][0]);
+		act(f, req);
+		assert_string_equal(step(f), "new_pin");
+		assert_string_equal(error_of(f), weak[i][1]);
+	}
+	act(f, "{\"action\":\"input\",\"step\":\"new_pin\",\"pin\":\"802413\"}");
+	assert_string_equal(step(f), "new_pin_again");
+	act(f, "{\"action\":\"input\",\"step\":\"new_pin_again\",\"pin\":\"802414\"}");
+	assert_string_equal(step(f), "new_pin");
+	assert_string_equal(error_of(f), "pin_mismatch");
+	act(f, "{\"action\":\"input\",\"step\":\"new_pin\",\"pin\":\"802413\"}");
+	act(f, "{\"action\":\"input\",\"step\":\"new_pin_again\",\"pin\":\"802413\"}");
+	assert_string_equal(step(f), "busy");
+	assert_string_equal(fk.pin_old, "123456");
+	assert_string_equal(fk.pin_new, "802413");
+	/* cancel is refused while the chip is being changed */
+	assert_int_equal(act(f, "{\"action\":\"cancel\"}"), SS_E_BUSY);
+	pin_answer(f, "{\"ok\":true}");
+	assert_string_equal(step(f), "receipt");
+	assert_string_equal(fk.type, "activation");
+	/* the PINs are not in the view, ever */
+	json_t *v = flow_view(f);
+	char *t = json_dumps(v, 0);
+	assert_null(strstr(t, "802413"));
+	free(t);
+	json_decref(v);
+	act(f, "{\"action\":\"done\"}");
+	assert_string_equal(step(f), "take_card");
+	flow_card_event(f, "Virtual PCD 00 00", false);
+	assert_string_equal(step(f), "home");
+}
+
+static void test_activation_refusals(void **s)
+{
+	struct flow *f = *s;
+	start_card_flow(f, "activation");
+	central_answer(f, 200, "{\"state\":\"normal\"}");
+	assert_string_equal(error_of(f), "already_active");
+	act(f, "{\"action\":\"done\"}");
+	assert_string_equal(step(f), "take_card");
+	flow_card_event(f, "Virtual PCD 00 00", false);
+	/* central unreachable: the chip decides, the request is queued */
+	start_card_flow(f, "activation");
+	central_answer(f, 0, NULL);
+	assert_string_equal(step(f), "pin");
+	act(f, "{\"action\":\"input\",\"step\":\"pin\",\"pin\":\"123456\"}");
+	pin_answer(f, "{\"ok\":false,\"error\":\"pin_wrong\",\"tries_left\":4}");
+	assert_string_equal(step(f), "pin");
+	assert_string_equal(error_of(f), "pin_wrong");
+	json_t *v = flow_view(f);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(v, "error"), "tries_left")), 4);
+	assert_true(json_is_true(json_object_get(v, "offline")));
+	json_decref(v);
+	act(f, "{\"action\":\"input\",\"step\":\"pin\",\"pin\":\"123456\"}");
+	pin_answer(f, "{\"ok\":false,\"error\":\"pin_blocked\"}");
+	assert_string_equal(error_of(f), "pin_blocked");
+	/* a chip changed but no outbox: said plainly */
+	act(f, "{\"action\":\"done\"}");
+	flow_card_event(f, "Virtual PCD 00 00", false);
+	start_card_flow(f, "pin_change");
+	act(f, "{\"action\":\"input\",\"step\":\"pin\",\"pin\":\"802413\"}");
+	pin_answer(f, "{\"ok\":true}");
+	act(f, "{\"action\":\"input\",\"step\":\"new_pin\",\"pin\":\"802413\"}");
+	assert_string_equal(error_of(f), "pin_same");
+	act(f, "{\"action\":\"input\",\"step\":\"new_pin\",\"pin\":\"391827\"}");
+	act(f, "{\"action\":\"input\",\"step\":\"new_pin_again\",\"pin\":\"391827\"}");
+	fk.submit_rc = SS_E_OUTBOX;
+	pin_answer(f, "{\"ok\":true}");
+	assert_string_equal(error_of(f), "not_recorded");
+}
+
+static void test_loss_cancel(void **s)
+{
+	struct flow *f = *s;
+	start_card_flow(f, "loss_cancel");
+	central_answer(f, 200, "{\"state\":\"formal\",\"replacement\":{\"outlet\":\"East Hall\"}}");
+	assert_string_equal(error_of(f), "replacement_applied");
+	assert_int_equal(fk.pin_calls, 0);
+	act(f, "{\"action\":\"done\"}");
+	flow_card_event(f, "Virtual PCD 00 00", false);
+	start_card_flow(f, "loss_cancel");
+	central_answer(f, 200, "{\"state\":\"normal\"}");
+	assert_string_equal(error_of(f), "not_lost");
+	act(f, "{\"action\":\"done\"}");
+	flow_card_event(f, "Virtual PCD 00 00", false);
+	start_card_flow(f, "loss_cancel");
+	central_answer(f, 200, "{\"state\":\"temporary\"}");
+	act(f, "{\"action\":\"input\",\"step\":\"pin\",\"pin\":\"246810\"}");
+	pin_answer(f, "{\"ok\":true}");
+	assert_string_equal(step(f), "confirm");
+	act(f, "{\"action\":\"input\",\"step\":\"confirm\",\"confirm\":true}");
+	assert_string_equal(fk.type, "loss_cancel");
+	assert_string_equal(step(f), "receipt");
+}
+
+static void test_card_pulled_and_timeouts(void **s)
+{
+	struct flow *f = *s;
+	start_card_flow(f, "pin_change");
+	assert_string_equal(step(f), "pin");
+	flow_card_event(f, "Virtual PCD 00 00", false);
+	assert_string_equal(step(f), "error");
+	assert_string_equal(error_of(f), "card_removed");
+	/* a late answer for the old step is dropped */
+	pin_answer(f, "{\"ok\":true}");
+	assert_string_equal(step(f), "error");
+	fk.now += FLOW_ERROR_SHOW_MS;
+	flow_timeout(f);
+	assert_string_equal(step(f), "home");
+	/* PIN step times out: home (through take_card) with fields gone */
+	start_card_flow(f, "pin_change");
+	uint64_t d = flow_deadline(f);
+	assert_int_equal(d - fk.now, cfg.pin_timeout_s * 1000);
+	fk.now = d - 1;
+	flow_timeout(f); /* too early: nothing */
+	assert_string_equal(step(f), "pin");
+	/* "alive" restarts the step's clock */
+	act(f, "{\"action\":\"alive\"}");
+	assert_int_equal(flow_deadline(f), fk.now + cfg.pin_timeout_s * 1000);
+	fk.now = flow_deadline(f);
+	flow_timeout(f);
+	assert_string_equal(step(f), "take_card");
+	assert_string_equal(error_of(f), "timeout");
+	fk.now = flow_deadline(f);
+	flow_timeout(f);
+	assert_string_equal(step(f), "home");
+	/* no card and no answer: busy does not hang */
+	assert_int_equal(act(f, "{\"action\":\"start\",\"flow\":\"status\"}"), SS_OK);
+	flow_card_event(f, "Virtual PCD 00 00", true);
+	assert_string_equal(step(f), "busy");
+	fk.now = flow_deadline(f);
+	flow_timeout(f);
+	assert_string_equal(error_of(f), "no_answer");
+}
+
+static void test_replacement(void **s)
+{
+	struct flow *f = *s;
+	act(f, "{\"action\":\"start\",\"flow\":\"replacement\"}");
+	assert_string_equal(step(f), "replace_menu");
+	act(f, "{\"action\":\"input\",\"step\":\"replace_menu\",\"what\":\"apply\"}");
+	identified(f);
+	act(f, "{\"action\":\"input\",\"step\":\"choose_card\",\"index\":0}");
+	assert_string_equal(step(f), "reason"); /* a normal card: damaged? */
+	act(f, "{\"action\":\"input\",\"step\":\"reason\",\"reason\":\"damaged\"}");
+	assert_string_equal(step(f), "outlet");
+	assert_int_equal(act(f, "{\"action\":\"input\",\"step\":\"outlet\",\"outlet\":2}"), SS_E_INVALID);
+	act(f, "{\"action\":\"input\",\"step\":\"outlet\",\"outlet\":1,\"delegated\":true}");
+	assert_string_equal(step(f), "agent");
+	act(f, "{\"action\":\"input\",\"step\":\"agent\",\"ssn\":\"" SSN "\",\"name\":\"张三\"}");
+	assert_string_equal(error_of(f), "agent_same");
+	act(f, "{\"action\":\"input\",\"step\":\"agent\",\"ssn\":\"639900194503120024\",\"name\":\"李四\"}");
+	assert_string_equal(step(f), "confirm");
+	act(f, "{\"action\":\"input\",\"step\":\"confirm\",\"confirm\":true}");
+	assert_string_equal(fk.type, "replacement");
+	assert_string_equal(json_string_value(json_object_get(fk.fields, "outlet")), "West Hall");
+	assert_true(json_is_true(json_object_get(fk.fields, "delegated")));
+	assert_true(json_is_true(json_object_get(fk.fields, "damaged")));
+	assert_int_equal(json_integer_value(json_object_get(fk.fields, "fee_fen")), 1000);
+	assert_non_null(json_object_get(fk.fields, "ready_date"));
+	/* the agent's identity does not travel: the central has the holder's */
+	assert_null(json_object_get(fk.fields, "agent_ssn"));
+}
+
+static void test_bad_requests(void **s)
+{
+	struct flow *f = *s;
+	assert_int_equal(act(f, "[]"), SS_E_INVALID);
+	assert_int_equal(act(f, "{\"action\":\"fly\"}"), SS_E_INVALID);
+	assert_int_equal(act(f, "{\"action\":\"start\",\"flow\":\"x\"}"), SS_E_INVALID);
+	assert_int_equal(act(f, "{\"action\":\"input\",\"step\":\"otp\",\"code\":\"1\"}"), SS_E_BUSY);
+	assert_int_equal(act(f, "{\"action\":\"start\",\"flow\":\"status\"}"), SS_OK);
+	assert_int_equal(act(f, "{\"action\":\"start\",\"flow\":\"status\"}"), SS_E_BUSY);
+	assert_int_equal(act(f, "{\"action\":\"done\"}"), SS_E_BUSY);
+	assert_int_equal(act(f, "{\"action\":\"cancel\"}"), SS_OK);
+	assert_string_equal(step(f), "home");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_loss_report, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_identity_limits, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_activation, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_activation_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_loss_cancel, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_card_pulled_and_timeouts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_replacement, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_requests, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
