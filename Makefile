@@ -43,9 +43,12 @@ CORE_SRC := apdu/sserr.c apdu/apdu.c apdu/atr.c apdu/ssc.c drivers/pcsc.c driver
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
 CORE_LIB := $(BUILD)/libsscard-core.a
 
+READERS_SRC := daemon/readers/readers.c daemon/readers/loop.c daemon/readers/queue.c \
+              daemon/readers/worker.c daemon/readers/interfaces.c daemon/readers/early.c \
+              daemon/readers/nfchelper.c daemon/readers/nfcd.c
 # sscardd: main and the control socket, then one line per capability.
 DAEMON_SRC := daemon/sscardd.c daemon/control.c \
-              daemon/readers/readers.c daemon/readers/nfcd.c \
+              $(READERS_SRC) \
               daemon/losslist/sync.c \
               daemon/kiosk/kiosk.c daemon/kiosk/upcall.c \
               daemon/web/web.c

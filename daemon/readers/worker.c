@@ -1,0 +1,342 @@
+/* worker.c — one thread per PC/SC reader: its card session (connect,
+ * hold, release), reads, PIN jobs, resets and the APDU trace, off the loop. */
+#include "daemon/readers/internal.h"
+
+#include <errno.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "daemon/json.h"
+#include "daemon/log.h"
+
+void job_free(struct job *j)
+{
+	sodium_memzero(j, sizeof *j);
+	free(j);
+}
+
+struct worker {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct job *head, *tail;
+	bool quit;
+	char reader[RDR_NAME_MAX];
+	struct msgq *q;
+	unsigned hold_ms;            /* keep the card connected this long after use */
+	char list_path[300];         /* the loss list, opened read-only by the worker */
+};
+
+atomic_int rd_live_workers;
+
+/* Errors after which a held connection is no use: the card left, another
+ * program reset it, or pcscd restarted under us. */
+static bool conn_stale(enum ss_err e)
+{
+	return e == SS_E_CARD_REMOVED || e == SS_E_CARD_RESET || e == SS_E_NO_SERVICE ||
+	       e == SS_E_INTERNAL || e == SS_E_NO_CARD || e == SS_E_NO_READER ||
+	       e == SS_E_READER || e == SS_E_CARD_UNPOWERED;
+}
+
+/* The worker's card session: connected on first use, kept while the card
+ * is used and for hold_ms after, so a flow's next step or counter
+ * software's next read skips the connect; let go when the card leaves. */
+struct session {
+	struct pcsc_conn *conn;
+	struct rdr_card card;
+	bool held;
+	struct losslist *list;       /* this worker's read-only connection */
+};
+
+/* Look the card up in the loss list (off the loop: this is the worker). */
+static void check_loss(struct worker *w, struct session *s, struct msg *m)
+{
+	m->loss_rc = losslist_check_card(w->list_path, &s->list,
+					 m->card.have[SSC_CARD_ID] ? m->card.value[SSC_CARD_ID] : NULL,
+					 &m->loss, &m->loss_info);
+}
+
+static void session_drop(struct session *s)
+{
+	if (s->held)
+		pcsc_disconnect(&s->card);
+	s->held = false;
+}
+
+/* One {"event":"apdu"} line; cmd/rsp arrive redacted by apdu.c. */
+json_t *rd_trace_json(const char *reader, const uint8_t *cmd, size_t cmd_len,
+		      const uint8_t *rsp, size_t rsp_len, unsigned flags, uint64_t us)
+{
+	json_t *sw = rsp_len >= 2 ? json_hex(rsp + rsp_len - 2, 2) : json_null();
+	json_t *t = json_pack("{s:s,s:s,s:o,s:o,s:o,s:I}", "event", "apdu", "reader", reader, "cmd",
+			      json_hex(cmd, cmd_len), "rsp",
+			      json_hex(rsp, rsp_len >= 2 ? rsp_len - 2 : 0), "sw", sw, "us",
+			      (json_int_t)us);
+	if (t && flags)
+		json_object_set_new(t, "redacted", json_true());
+	return t;
+}
+
+/* APDU trace hook (worker thread). */
+static void trace_apdu(void *arg, const uint8_t *cmd, size_t cmd_len, const uint8_t *rsp,
+		       size_t rsp_len, unsigned flags, uint64_t us)
+{
+	struct worker *w = arg;
+	if (!atomic_load(&w->q->trace))
+		return;
+	struct msg *m = calloc(1, sizeof *m);
+	if (!m)
+		return;
+	m->kind = MSG_TRACE;
+	m->trace = rd_trace_json(w->reader, cmd, cmd_len, rsp, rsp_len, flags, us);
+	if (!m->trace) {
+		free(m);
+		return;
+	}
+	msgq_post(w->q, m);
+}
+
+static void do_reset(struct worker *w, struct session *s)
+{
+	session_drop(s);
+	enum ss_err e = pcsc_connect(s->conn, w->reader, &s->card);
+	if (e == SS_OK)
+		pcsc_disconnect_unpower(&s->card);
+	log_msg(LOG_INFO, "reader '%s' reset: card %s", w->reader,
+		e == SS_OK ? "powered down" : ss_err_name(e));
+}
+
+static void do_read(struct worker *w, struct session *s, uint64_t id)
+{
+	struct msg *m = calloc(1, sizeof *m);
+	struct timespec t0, t1;
+	if (!m)
+		return;
+	m->kind = MSG_DONE;
+	m->job = id;
+	strcpy(m->reader, w->reader);
+	m->interface = "contact";
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (int attempt = 0;; attempt++) {
+		bool fresh = !s->held;
+		if (fresh) {
+			m->err = pcsc_connect(s->conn, w->reader, &s->card);
+			if (m->err != SS_OK) {
+				/* a card pulled right as a held session was retried */
+				if (attempt && m->err == SS_E_NO_CARD)
+					m->err = SS_E_CARD_REMOVED;
+				break;
+			}
+			s->held = true;
+		}
+		/* the APDU hook only while someone traces: apdu.c copies and
+		 * redacts every exchange for it */
+		s->card.tr.trace = atomic_load(&w->q->trace) ? trace_apdu : NULL;
+		s->card.tr.trace_arg = w;
+		unsigned before = s->card.tr.apdus;
+		ssc_card_wipe(&m->card);
+		m->err = ssc_read(&s->card.tr, &m->card);
+		if (m->err == SS_OK || !(conn_stale(m->err) || m->err == SS_E_BAD_RESPONSE))
+			break;
+		session_drop(s);
+		/* Retry once on a fresh connection when a held one turned out
+		 * stale at its first APDU, another program reset the card (the
+		 * card's selected file is gone: start over), or an exchange
+		 * failed or answered out of protocol with the card still there
+		 * — what a card pulled and pushed back within one of pcscd's
+		 * presence polls looks like.
+		 * A card that is really broken fails the same way twice. */
+		if (attempt || !((!fresh && s->card.tr.apdus - before <= 1) ||
+				 m->err == SS_E_CARD_RESET || m->err == SS_E_READER ||
+				 m->err == SS_E_BAD_RESPONSE))
+			break;
+	}
+	if (m->err == SS_OK)
+		check_loss(w, s, m);
+	if (s->held) {
+		memcpy(m->atr, s->card.atr, s->card.atr_len);
+		m->atr_len = s->card.atr_len;
+		m->interface = s->card.interface;
+		memcpy(m->serial, s->card.serial, sizeof m->serial);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	m->elapsed_ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+	msgq_post(w->q, m);
+}
+
+/* VERIFY or CHANGE PIN on the card in the reader (one retry on a fresh
+ * connection when a held one turned out stale, as for reads). */
+static void do_pin(struct worker *w, struct session *s, struct job *j)
+{
+	struct msg *m = calloc(1, sizeof *m);
+	if (!m)
+		return;
+	m->kind = MSG_PIN_DONE;
+	m->job = j->id;
+	m->tries_left = -1;
+	strcpy(m->reader, w->reader);
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if (!s->held) {
+			m->err = pcsc_connect(s->conn, w->reader, &s->card);
+			if (m->err != SS_OK)
+				break;
+			s->held = true;
+		}
+		s->card.tr.trace = atomic_load(&w->q->trace) ? trace_apdu : NULL;
+		s->card.tr.trace_arg = w;
+		m->err = ssc_select(&s->card.tr);
+		if (m->err == SS_OK && j->pad)
+			m->err = pcsc_pinpad(&s->card, j->op == READERS_PIN_VERIFY ? PINPAD_VERIFY : PINPAD_CHANGE,
+					     &m->tries_left);
+		else if (m->err == SS_OK)
+			m->err = j->op == READERS_PIN_VERIFY
+					 ? ssc_verify_pin(&s->card.tr, j->pin_old, &m->tries_left)
+					 : ssc_change_pin(&s->card.tr, j->pin_old, j->pin_new, &m->tries_left);
+		if (!conn_stale(m->err) && m->err != SS_E_BAD_RESPONSE)
+			break;
+		session_drop(s);
+		if (m->err == SS_E_CARD_REMOVED || m->err == SS_E_NO_CARD)
+			break;
+	}
+	msgq_post(w->q, m);
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct session s = {0};
+	if (pcsc_conn_new(&s.conn) != SS_OK)
+		log_msg(LOG_ERR, "reader worker: out of memory");
+	for (;;) {
+		pthread_mutex_lock(&w->mu);
+		if (s.held && !w->head && !w->quit) {
+			struct timespec until;
+			clock_gettime(CLOCK_MONOTONIC, &until);
+			until.tv_sec += w->hold_ms / 1000;
+			until.tv_nsec += (long)(w->hold_ms % 1000) * 1000000L;
+			if (until.tv_nsec >= 1000000000L) {
+				until.tv_sec++;
+				until.tv_nsec -= 1000000000L;
+			}
+			while (!w->head && !w->quit)
+				if (pthread_cond_timedwait(&w->cv, &w->mu, &until) == ETIMEDOUT)
+					break;
+		} else {
+			while (!w->head && !w->quit)
+				pthread_cond_wait(&w->cv, &w->mu);
+		}
+		if (w->quit) {
+			pthread_mutex_unlock(&w->mu);
+			break;
+		}
+		struct job *j = w->head;
+		if (!j) { /* idle for hold_ms: let other programs have the card */
+			pthread_mutex_unlock(&w->mu);
+			session_drop(&s);
+			continue;
+		}
+		w->head = j->next;
+		if (!w->head)
+			w->tail = NULL;
+		pthread_mutex_unlock(&w->mu);
+		if (j->kind == JOB_RELEASE)
+			session_drop(&s);
+		else if (j->kind == JOB_RESET && s.conn)
+			do_reset(w, &s);
+		else if (j->kind == JOB_PIN && s.conn)
+			do_pin(w, &s, j);
+		else if (s.conn)
+			do_read(w, &s, j->id);
+		job_free(j);
+	}
+	for (struct job *j = w->head, *n; j; j = n) {
+		n = j->next;
+		job_free(j);
+	}
+	session_drop(&s);
+	losslist_close(s.list);
+	pcsc_conn_free(s.conn);
+	msgq_unref(w->q);
+	pthread_cond_destroy(&w->cv);
+	pthread_mutex_destroy(&w->mu);
+	free(w);
+	atomic_fetch_sub(&rd_live_workers, 1);
+	return NULL;
+}
+
+struct worker *worker_start(const char *reader, struct msgq *q, unsigned hold_ms,
+			    const char *list_path)
+{
+	pthread_condattr_t ca;
+	struct worker *w = calloc(1, sizeof *w);
+	pthread_t th;
+	pthread_attr_t at;
+	if (!w)
+		return NULL;
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&w->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	w->hold_ms = hold_ms;
+	snprintf(w->list_path, sizeof w->list_path, "%s", list_path);
+	snprintf(w->reader, sizeof w->reader, "%s", reader);
+	w->q = q;
+	atomic_fetch_add(&q->refs, 1);
+	atomic_fetch_add(&rd_live_workers, 1);
+	pthread_attr_init(&at);
+	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&th, &at, worker_main, w)) {
+		pthread_attr_destroy(&at);
+		atomic_fetch_sub(&rd_live_workers, 1);
+		msgq_unref(q);
+		pthread_cond_destroy(&w->cv);
+		pthread_mutex_destroy(&w->mu);
+		free(w);
+		return NULL;
+	}
+	pthread_attr_destroy(&at);
+	return w;
+}
+
+void worker_push_job(struct worker *w, struct job *j)
+{
+	pthread_mutex_lock(&w->mu);
+	if (w->tail)
+		w->tail->next = j;
+	else
+		w->head = j;
+	w->tail = j;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+bool worker_push(struct worker *w, enum job_kind kind, uint64_t id)
+{
+	struct job *j = calloc(1, sizeof *j);
+	if (!j)
+		return false;
+	j->kind = kind;
+	j->id = id;
+	worker_push_job(w, j);
+	return true;
+}
+
+/* [readers] card_hold_ms changed (a reload). */
+void worker_set_hold(struct worker *w, unsigned hold_ms)
+{
+	pthread_mutex_lock(&w->mu);
+	w->hold_ms = hold_ms;
+	pthread_mutex_unlock(&w->mu);
+}
+
+/* After this the loop never touches w again; the thread frees it. */
+void worker_quit(struct worker *w)
+{
+	pthread_mutex_lock(&w->mu);
+	w->quit = true;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
