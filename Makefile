@@ -53,7 +53,7 @@ DAEMON_SRC := daemon/sscardd.c daemon/control.c \
               daemon/kiosk/kiosk.c daemon/kiosk/upcall.c \
               daemon/web/web.c
 CTL_SRC    := client/sscardctl.c
-CENTRAL_SRC := sim/central/central.c sim/central/api.c
+CENTRAL_SRC := sim/central/central.c sim/central/store.c sim/central/api.c
 VCARD_SRC  := sim/card/vcard.c sim/card/cardsim.c
 
 # Unit tests mirror the code: tests/unit/<part>/test-*.c → build/tests/test-*.

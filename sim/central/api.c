@@ -29,7 +29,8 @@
 
 #include "apdu/ssc.h"
 #include "daemon/mask.h"
-#include "sim/central/central.h"
+#include "sim/central/api.h"
+#include "sim/central/store.h"
 
 #define BODY_MAX (16 * 1024)
 #define OTP_TRIES 3

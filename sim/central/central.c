@@ -40,82 +40,12 @@
 
 #include "daemon/losslist/losslist.h"
 #include "daemon/losslist/lossfmt.h"
-#include "sim/central/central.h"
-
-static const char *dir;
-sqlite3 *db;
-pthread_mutex_t central_mu = PTHREAD_MUTEX_INITIALIZER;
-
-__attribute__((format(printf, 1, 2), noreturn)) static void die(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fprintf(stderr, "sscard-central: ");
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-	exit(1);
-}
-
-static void exec_sql(const char *sql)
-{
-	char *e = NULL;
-	if (sqlite3_exec(db, sql, NULL, NULL, &e) != SQLITE_OK)
-		die("database: %s", e ? e : sqlite3_errmsg(db));
-}
-
-static void open_db(void)
-{
-	char path[512];
-	snprintf(path, sizeof path, "%s/central.db", dir);
-	if (sqlite3_open(path, &db) != SQLITE_OK)
-		die("cannot open %s", path);
-	sqlite3_busy_timeout(db, 5000);
-	exec_sql("PRAGMA journal_mode=WAL;"
-		 "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER) WITHOUT ROWID;"
-		 "CREATE TABLE IF NOT EXISTS loss(card_id BLOB PRIMARY KEY, state INTEGER NOT NULL,"
-		 " day INTEGER NOT NULL) WITHOUT ROWID;"
-		 "CREATE TABLE IF NOT EXISTS pending(card_id BLOB PRIMARY KEY, state INTEGER NOT NULL,"
-		 " day INTEGER NOT NULL) WITHOUT ROWID;"
-		 "CREATE TABLE IF NOT EXISTS deltas(version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
-		 " hash BLOB NOT NULL, size INTEGER NOT NULL);");
-	api_schema();
-}
-
-static int64_t meta_get(const char *key)
-{
-	sqlite3_stmt *s;
-	int64_t v = 0;
-	sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = ?", -1, &s, NULL);
-	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
-	if (sqlite3_step(s) == SQLITE_ROW)
-		v = sqlite3_column_int64(s, 0);
-	sqlite3_finalize(s);
-	return v;
-}
-
-static void meta_set(const char *key, int64_t v)
-{
-	sqlite3_stmt *s;
-	sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO meta VALUES(?, ?)", -1, &s, NULL);
-	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 2, v);
-	if (sqlite3_step(s) != SQLITE_DONE)
-		die("database: %s", sqlite3_errmsg(db));
-	sqlite3_finalize(s);
-}
-
-/* The central's clock; tests shift it (SSCARD_CENTRAL_CLOCK_OFFSET=-3500)
- * to publish a head that is nearly stale already. */
-int64_t clock_now(void)
-{
-	const char *o = getenv("SSCARD_CENTRAL_CLOCK_OFFSET");
-	return (int64_t)time(NULL) + (o ? atoll(o) : 0);
-}
+#include "sim/central/api.h"
+#include "sim/central/store.h"
 
 static void key_path(char *out, size_t cap)
 {
-	snprintf(out, cap, "%s/central.key", dir);
+	snprintf(out, cap, "%s/central.key", central_dir);
 }
 
 static void load_key(uint8_t sk[LOSSFMT_SK_LEN])
@@ -124,7 +54,7 @@ static void load_key(uint8_t sk[LOSSFMT_SK_LEN])
 	key_path(path, sizeof path);
 	FILE *f = fopen(path, "rb");
 	if (!f || fread(sk, 1, LOSSFMT_SK_LEN, f) != LOSSFMT_SK_LEN)
-		die("no signing key in %s (run: sscard-central -d DIR keygen)", path);
+		central_die("no signing key in %s (run: sscard-central -d DIR keygen)", path);
 	fclose(f);
 }
 
@@ -135,19 +65,6 @@ static void print_pk(const uint8_t sk[LOSSFMT_SK_LEN])
 	crypto_sign_ed25519_sk_to_pk(pk, sk);
 	sodium_bin2hex(hex, sizeof hex, pk, sizeof pk);
 	printf("%s\n", hex);
-}
-
-void pend(const uint8_t id[LOSS_ID_LEN], int state, int64_t day)
-{
-	static sqlite3_stmt *s; /* prepared once: `generate` calls this 10^7 times */
-	if (!s)
-		sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO pending VALUES(?, ?, ?)", -1, &s, NULL);
-	sqlite3_bind_blob(s, 1, id, LOSS_ID_LEN, SQLITE_STATIC);
-	sqlite3_bind_int(s, 2, state);
-	sqlite3_bind_int64(s, 3, day);
-	if (sqlite3_step(s) != SQLITE_DONE)
-		die("database: %s", sqlite3_errmsg(db));
-	sqlite3_reset(s);
 }
 
 /* All rows of a table, in card id order (BLOB order is memcmp order). */
@@ -179,7 +96,7 @@ static struct loss_rec *rows(const char *table, size_t *n)
 	}
 	sqlite3_finalize(s);
 	if (!r)
-		die("%s", "out of memory");
+		central_die("%s", "out of memory");
 	return r;
 }
 
@@ -191,18 +108,18 @@ static void publish_file(const char *pub, const char *name, const void *b, size_
 	snprintf(path, sizeof path, "%s/%s", pub, name);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
-		die("cannot write %s", tmp);
+		central_die("cannot write %s", tmp);
 	for (size_t off = 0; off < n;) {
 		ssize_t w = write(fd, (const char *)b + off, n - off);
 		if (w <= 0) {
 			unlink(tmp);
-			die("cannot write %s (disk full?)", tmp);
+			central_die("cannot write %s (disk full?)", tmp);
 		}
 		off += (size_t)w;
 	}
 	if (fsync(fd) || close(fd) || rename(tmp, path)) {
 		unlink(tmp);
-		die("cannot publish %s", path);
+		central_die("cannot publish %s", path);
 	}
 }
 
@@ -246,18 +163,18 @@ static void publish(const char *pub)
 	size_t head_len;
 
 	load_key(sk);
-	exec_sql("BEGIN IMMEDIATE");
-	int64_t v = meta_get("version") + 1, now = clock_now();
+	store_exec("BEGIN IMMEDIATE");
+	int64_t v = store_meta_get("version") + 1, now = clock_now();
 	struct loss_rec *p = rows("pending", &n_pend);
 	if (v > 1 && lossfmt_encode(p, n_pend, (uint64_t)v - 1, (uint64_t)v, now, &delta, &delta_len,
 				    NULL))
-		die("%s", "cannot encode the delta");
-	exec_sql("DELETE FROM loss WHERE card_id IN (SELECT card_id FROM pending WHERE state = 0);"
+		central_die("%s", "cannot encode the delta");
+	store_exec("DELETE FROM loss WHERE card_id IN (SELECT card_id FROM pending WHERE state = 0);"
 		 "INSERT OR REPLACE INTO loss SELECT card_id, state, day FROM pending WHERE state > 0;"
 		 "DELETE FROM pending;");
 	struct loss_rec *all = rows("loss", &n_all);
 	if (lossfmt_encode(all, n_all, 0, (uint64_t)v, now, &snap, &snap_len, NULL))
-		die("%s", "cannot encode the snapshot");
+		central_die("%s", "cannot encode the snapshot");
 	h.version = (uint64_t)v;
 	h.published = now;
 	snprintf(h.snapshot, sizeof h.snapshot, "snapshot-%lld.bin", (long long)v);
@@ -277,16 +194,16 @@ static void publish(const char *pub)
 		sqlite3_bind_blob(s, 3, hash, sizeof hash, SQLITE_STATIC);
 		sqlite3_bind_int64(s, 4, (int64_t)delta_len);
 		if (sqlite3_step(s) != SQLITE_DONE)
-			die("database: %s", sqlite3_errmsg(db));
+			central_die("database: %s", sqlite3_errmsg(db));
 		sqlite3_finalize(s);
 	}
 	list_deltas(&h);
 	if (lossfmt_head_write(&h, sk, &head, &head_len))
-		die("%s", "cannot sign the head");
+		central_die("%s", "cannot sign the head");
 	publish_file(pub, "head", head, head_len); /* last: mirrors see whole versions only */
-	meta_set("version", v);
-	meta_set("published", now);
-	exec_sql("COMMIT");
+	store_meta_set("version", v);
+	store_meta_set("published", now);
+	store_exec("COMMIT");
 	printf("published version %lld: %zu losses, %zu changes; snapshot %zu B, delta %zu B\n",
 	       (long long)v, n_all, n_pend, snap_len, delta_len);
 	sodium_memzero(sk, sizeof sk);
@@ -303,7 +220,7 @@ static uint8_t *slurp(const char *pub, const char *name, size_t *n)
 	snprintf(path, sizeof path, "%s/%s", pub, name);
 	FILE *f = fopen(path, "rb");
 	if (!f)
-		die("cannot read %s", path);
+		central_die("cannot read %s", path);
 	size_t cap = 1 << 16;
 	uint8_t *b = malloc(cap);
 	*n = 0;
@@ -318,7 +235,7 @@ static uint8_t *slurp(const char *pub, const char *name, size_t *n)
 	}
 	fclose(f);
 	if (!b)
-		die("%s", "out of memory");
+		central_die("%s", "out of memory");
 	return b;
 }
 
@@ -339,11 +256,11 @@ static void check_file(const char *pub, const char *name, const uint8_t hash[LOS
 	uint8_t *b = slurp(pub, name, &n);
 	lossfmt_hash(b, n, got);
 	if (n != size || memcmp(got, hash, sizeof got))
-		die("%s does not match the head (size or SHA-256)", name);
+		central_die("%s does not match the head (size or SHA-256)", name);
 	if (lossfmt_decode(b, n, &f, count_rec, &recs, err, sizeof err))
-		die("%s", err);
+		central_die("%s", err);
 	if (f.delta != delta || f.version != version)
-		die("%s is not the version the head names", name);
+		central_die("%s is not the version the head names", name);
 	printf("%s: %zu records, ok\n", name, recs);
 	free(b);
 }
@@ -359,7 +276,7 @@ static void check(const char *pub)
 	sodium_memzero(sk, sizeof sk);
 	char *head = (char *)slurp(pub, "head", &n);
 	if (lossfmt_head_read(head, n, pk, &h, err, sizeof err))
-		die("head: %s", err);
+		central_die("head: %s", err);
 	printf("head: version %llu, signature ok\n", (unsigned long long)h.version);
 	check_file(pub, h.snapshot, h.snapshot_hash, h.snapshot_size, false, h.version);
 	for (unsigned k = 0; k < h.n_delta; k++)
@@ -381,10 +298,10 @@ static void resign(const char *pub)
 	crypto_sign_ed25519_sk_to_pk(pk, sk);
 	char *head = (char *)slurp(pub, "head", &n);
 	if (lossfmt_head_read(head, n, pk, &h, err, sizeof err))
-		die("head: %s", err);
+		central_die("head: %s", err);
 	h.published = clock_now();
 	if (lossfmt_head_write(&h, sk, &out, &out_len))
-		die("%s", "cannot sign the head");
+		central_die("%s", "cannot sign the head");
 	publish_file(pub, "head", out, out_len);
 	sodium_memzero(sk, sizeof sk);
 	free(out);
@@ -408,7 +325,7 @@ static void run(const char *pub, double interval)
 		size_t n;
 		pthread_mutex_lock(&central_mu);
 		free(rows("pending", &n));
-		if (n || !meta_get("version"))
+		if (n || !store_meta_get("version"))
 			publish(pub);
 		else
 			resign(pub);
@@ -502,7 +419,7 @@ static char *slurp_text(const char *path)
 	char *b = NULL;
 	size_t n = 0;
 	if (!f || getdelim(&b, &n, 0, f) < 0)
-		die("cannot read %s", path);
+		central_die("cannot read %s", path);
 	fclose(f);
 	return b;
 }
@@ -514,7 +431,7 @@ static void serve(const char *pub, const char *addr, double interval)
 	unsigned port = 0;
 	if (sscanf(addr, "%63[^:]:%u", host, &port) != 2 || !port || port > 65535 ||
 	    inet_pton(AF_INET, host, &sa.sin_addr) != 1)
-		die("not an address: %s (want 127.0.0.1:8480)", addr);
+		central_die("not an address: %s (want 127.0.0.1:8480)", addr);
 	sa.sin_port = htons((uint16_t)port);
 	serve_pub = pub;
 	/* TLS (the tests use a test CA): SSCARD_CENTRAL_TLS_CERT/_KEY. Terminals
@@ -537,7 +454,7 @@ static void serve(const char *pub, const char *addr, double interval)
 					   MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
 					   MHD_OPTION_END);
 	if (!d)
-		die("cannot listen on %s", addr);
+		central_die("cannot listen on %s", addr);
 	printf("serving %s on http://%s/ (long-poll: /wait?after=VERSION)\n", pub, addr);
 	if (interval > 0) {
 		run(pub, interval);
@@ -556,7 +473,7 @@ static int64_t parse_day(const char *s)
 	struct tm tm = {0};
 	char *end = strptime(s, "%Y-%m-%d", &tm);
 	if (!end || *end)
-		die("not a date (YYYY-MM-DD): %s", s);
+		central_die("not a date (YYYY-MM-DD): %s", s);
 	return (int64_t)timegm(&tm) / 86400;
 }
 
@@ -567,21 +484,21 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (sodium_init() < 0)
-		die("%s", "libsodium did not start");
-	dir = argv[2];
+		central_die("%s", "libsodium did not start");
+	central_dir = argv[2];
 	const char *cmd = argv[3];
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-		die("cannot create %s", dir);
+	if (mkdir(central_dir, 0700) < 0 && errno != EEXIST)
+		central_die("cannot create %s", central_dir);
 	if (!strcmp(cmd, "keygen")) {
 		uint8_t pk[LOSSFMT_PK_LEN], sk[LOSSFMT_SK_LEN];
 		char path[512];
 		key_path(path, sizeof path);
 		int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 		if (fd < 0)
-			die("%s exists already (or cannot be made); not replacing a signing key", path);
+			central_die("%s exists already (or cannot be made); not replacing a signing key", path);
 		crypto_sign_keypair(pk, sk);
 		if (write(fd, sk, sizeof sk) != (ssize_t)sizeof sk || close(fd))
-			die("cannot write %s", path);
+			central_die("cannot write %s", path);
 		print_pk(sk);
 		sodium_memzero(sk, sizeof sk);
 		return 0;
@@ -592,7 +509,8 @@ int main(int argc, char **argv)
 		print_pk(sk);
 		return 0;
 	}
-	open_db();
+	store_open();
+	api_schema();
 	if (!strcmp(cmd, "add") && (argc == 6 || argc == 7)) {
 		uint8_t id[LOSS_ID_LEN];
 		static const char *const st[] = {"", "temporary", "formal", "cancelled"};
@@ -601,18 +519,18 @@ int main(int argc, char **argv)
 			if (!strcmp(argv[5], st[i]))
 				s = i;
 		if (!loss_id_parse(argv[4], id) || !s)
-			die("usage: add CARD_ID(32 hex) temporary|formal|cancelled [YYYY-MM-DD], not %s", argv[4]);
+			central_die("usage: add CARD_ID(32 hex) temporary|formal|cancelled [YYYY-MM-DD], not %s", argv[4]);
 		pend(id, s, argc == 7 ? parse_day(argv[6]) : (int64_t)time(NULL) / 86400);
 	} else if (!strcmp(cmd, "remove") && argc == 5) {
 		uint8_t id[LOSS_ID_LEN];
 		if (!loss_id_parse(argv[4], id))
-			die("not a card id (32 hex digits): %s", argv[4]);
+			central_die("not a card id (32 hex digits): %s", argv[4]);
 		pend(id, 0, (int64_t)time(NULL) / 86400); /* the day of the change */
 	} else if (!strcmp(cmd, "generate") && (argc == 5 || argc == 6)) {
 		long n = atol(argv[4]), regions = argc == 6 ? atol(argv[5]) : 16;
 		if (n <= 0 || regions <= 0 || regions > 9999)
-			die("usage: generate N [REGIONS], not %s", argv[4]);
-		exec_sql("BEGIN");
+			central_die("usage: generate N [REGIONS], not %s", argv[4]);
+		store_exec("BEGIN");
 		for (long i = 0; i < n; i++) {
 			uint8_t id[LOSS_ID_LEN];
 			unsigned r = randombytes_uniform((uint32_t)regions);
@@ -621,27 +539,27 @@ int main(int argc, char **argv)
 			randombytes_buf(id + 8, 8);
 			pend(id, 1 + (int)randombytes_uniform(3), 18000 + randombytes_uniform(3650));
 		}
-		exec_sql("COMMIT");
+		store_exec("COMMIT");
 	} else if (!strcmp(cmd, "publish") && argc == 5) {
 		if (mkdir(argv[4], 0755) < 0 && errno != EEXIST)
-			die("cannot create %s", argv[4]);
+			central_die("cannot create %s", argv[4]);
 		publish(argv[4]);
 	} else if (!strcmp(cmd, "resign") && argc == 5) {
 		resign(argv[4]);
 	} else if (!strcmp(cmd, "run") && (argc == 5 || argc == 6)) {
 		double iv = argc == 6 ? atof(argv[5]) : 10;
 		if (iv < 0.05 || iv > 86400)
-			die("usage: run PUBDIR [SECONDS between versions, 0.05–86400], not %s", argv[5]);
+			central_die("usage: run PUBDIR [SECONDS between versions, 0.05–86400], not %s", argv[5]);
 		if (mkdir(argv[4], 0755) < 0 && errno != EEXIST)
-			die("cannot create %s", argv[4]);
+			central_die("cannot create %s", argv[4]);
 		run(argv[4], iv);
 	} else if (!strcmp(cmd, "serve") && (argc == 6 || argc == 7)) {
 		double iv = argc == 7 ? atof(argv[6]) : 0;
 		if (iv != 0 && (iv < 0.05 || iv > 86400))
-			die("usage: serve PUBDIR ADDR:PORT [SECONDS between versions; 0 or none: serve only], not %s",
+			central_die("usage: serve PUBDIR ADDR:PORT [SECONDS between versions; 0 or none: serve only], not %s",
 			    argv[6]);
 		if (mkdir(argv[4], 0755) < 0 && errno != EEXIST)
-			die("cannot create %s", argv[4]);
+			central_die("cannot create %s", argv[4]);
 		serve(argv[4], argv[5], iv);
 	} else if (!strcmp(cmd, "check") && argc == 5) {
 		check(argv[4]);
@@ -650,11 +568,11 @@ int main(int argc, char **argv)
 		free(rows("loss", &n));
 		free(rows("pending", &p));
 		printf("version %lld, %zu losses published, %zu changes pending\n",
-		       (long long)meta_get("version"), n, p);
+		       (long long)store_meta_get("version"), n, p);
 	} else {
 		int r = api_cli(argc, argv);
 		if (r == 1)
-			die("unknown command or wrong arguments: %s", cmd);
+			central_die("unknown command or wrong arguments: %s", cmd);
 		if (r)
 			return 1;
 	}

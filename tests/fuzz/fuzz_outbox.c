@@ -12,7 +12,8 @@
 #include <string.h>
 
 #include "daemon/outbox/outbox.h"
-#include "sim/central/central.h"
+#include "sim/central/api.h"
+#include "sim/central/store.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

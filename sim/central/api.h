@@ -1,21 +1,11 @@
-/* central.h — what the reference central's parts share (sim/ only). */
-#ifndef SSCARD_SIM_CENTRAL_H
-#define SSCARD_SIM_CENTRAL_H
+/* api.h — the reference central's request API (api.c): holders, cards,
+ * requests with idempotency keys, one-time codes. Built on store.h; the
+ * publisher never calls it, main() wires both. sim/ only. */
+#ifndef SSCARD_SIM_CENTRAL_API_H
+#define SSCARD_SIM_CENTRAL_API_H
 
 #include <microhttpd.h>
-#include <pthread.h>
-#include <sqlite3.h>
-#include <stdint.h>
-
-#include "daemon/losslist/losslist.h"
-
-extern sqlite3 *db;               /* central.db; every use under central_mu */
-extern pthread_mutex_t central_mu;
-
-/* The central's clock (SSCARD_CENTRAL_CLOCK_OFFSET shifts it for tests). */
-int64_t clock_now(void);
-/* A change for the loss list's next version (state 0: off the list). */
-void pend(const uint8_t id[LOSS_ID_LEN], int state, int64_t day);
+#include <stddef.h>
 
 /* The request API's tables (holders, cards, requests, one-time codes). */
 void api_schema(void);
