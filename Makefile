@@ -33,7 +33,9 @@ endif
 LOSSLIST_SRC := daemon/losslist/losslist.c daemon/losslist/lossfmt.c daemon/losslist/lossidx.c \
             daemon/losslist/lossjson.c
 OUTBOX_SRC := daemon/outbox/outbox.c
-KIOSK_CORE_SRC := daemon/kiosk/pinrule.c daemon/kiosk/flow.c
+KIOSK_CORE_SRC := daemon/kiosk/pinrule.c daemon/kiosk/flow.c daemon/kiosk/view.c daemon/kiosk/loss_report.c \
+            daemon/kiosk/loss_cancel.c daemon/kiosk/replacement.c daemon/kiosk/activation.c \
+            daemon/kiosk/pin_change.c daemon/kiosk/status.c
 # The core library: apdu/, drivers/, the daemon's shared base (daemon/*.c
 # but main and the control socket) and the capabilities other programs link.
 CORE_SRC := apdu/sserr.c apdu/apdu.c apdu/atr.c apdu/ssc.c drivers/pcsc.c drivers/nfc.c drivers/pinpad.c \
@@ -51,7 +53,7 @@ DAEMON_SRC := daemon/sscardd.c daemon/control.c \
               $(READERS_SRC) \
               daemon/losslist/sync.c \
               daemon/kiosk/kiosk.c daemon/kiosk/upcall.c \
-              daemon/web/web.c
+              daemon/web/web.c daemon/web/counter.c
 CTL_SRC    := client/sscardctl.c
 CENTRAL_SRC := sim/central/central.c sim/central/store.c sim/central/api.c
 VCARD_SRC  := sim/card/vcard.c sim/card/cardsim.c
@@ -72,7 +74,12 @@ PROGS := $(LIBSSCARD) $(BUILD)/libsscard.so $(BUILD)/sscard.pc $(BUILD)/example-
 	 $(BUILD)/pcsc-poke $(BUILD)/sscard-pn532 $(BUILD)/nfc-read $(BUILD)/libifd-sscard-pinpad.so
 
 .PHONY: all clean check check-build unit integration fuzz demo deps bench help install
-all: $(PROGS) $(UNIT_BINS)
+all: $(BUILD)/layers.ok $(PROGS) $(UNIT_BINS)
+
+# The build refuses an include that points up or sideways (tools/layers.py).
+$(BUILD)/layers.ok: tools/layers.py $(shell find apdu drivers daemon -name '*.[ch]')
+	@mkdir -p $(dir $@)
+	@python3 tools/layers.py . && touch $@
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)

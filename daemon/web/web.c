@@ -1,5 +1,7 @@
-/* web.c — the kiosk HTTP server on the event loop (see web.h). */
-#include "daemon/web/web.h"
+/* web.c — the HTTP server on the event loop (see web.h): sessions, static
+ * files, event streams, Host/Origin checks, the kiosk API; the counter
+ * API's routes are in counter.c. */
+#include "daemon/web/internal.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -29,36 +31,6 @@ struct sse {
 	bool suspended;
 	bool closing;
 	bool counter;                /* /api/v1/card/events: card events, no kiosk views */
-};
-
-struct web {
-	sd_event *ev;
-	const struct config *cfg;
-	struct kiosk *k;
-	struct readers *rd;
-	struct req *reads;           /* counter reads waiting for the card */
-	struct MHD_Daemon *mhd;
-	sd_event_source *io, *timer, *ping;
-	char tokens[WEB_SESSIONS][33];
-	unsigned next_token;
-	struct sse *streams;
-	unsigned n_streams;
-	bool stopping;
-	bool kicked;                 /* a connection was resumed: run MHD again soon */
-};
-
-/* A request's body as it arrives; for a counter read, its answer. */
-struct req {
-	char buf[WEB_BODY_MAX + 1];
-	size_t len;
-	bool too_big;
-	bool started;
-	struct web *w;
-	struct MHD_Connection *c;
-	struct req *next;            /* in w->reads while reading */
-	bool reading, suspended;
-	unsigned status;             /* the answer, once the card is read */
-	json_t *answer;
 };
 
 /* ---- the loop ----------------------------------------------------------- */
@@ -101,7 +73,7 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *arg)
 }
 
 /* Let MHD look at resumed connections soon (from the loop, not here). */
-static void kick(struct web *w)
+void web_kick(struct web *w)
 {
 	w->kicked = true;
 	rearm(w);
@@ -122,7 +94,7 @@ static void security_headers(struct MHD_Response *r)
 
 /* A counter page's origin, allowed by [ui] allow_origins, may read the
  * answer (CORS); NULL for same-origin and non-browser callers. */
-static void cors(struct MHD_Response *r, const char *origin)
+void web_cors(struct MHD_Response *r, const char *origin)
 {
 	if (!origin)
 		return;
@@ -130,16 +102,13 @@ static void cors(struct MHD_Response *r, const char *origin)
 	MHD_add_response_header(r, "Vary", "Origin");
 }
 
-static enum MHD_Result send_json_to(struct MHD_Connection *c, unsigned status, json_t *j,
-				    const char *origin);
-
 static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, json_t *j)
 {
-	return send_json_to(c, status, j, NULL);
+	return web_send_json_to(c, status, j, NULL);
 }
 
-static enum MHD_Result send_json_to(struct MHD_Connection *c, unsigned status, json_t *j,
-				    const char *origin)
+enum MHD_Result web_send_json_to(struct MHD_Connection *c, unsigned status, json_t *j,
+				 const char *origin)
 {
 	char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
 	json_decref(j);
@@ -153,7 +122,7 @@ static enum MHD_Result send_json_to(struct MHD_Connection *c, unsigned status, j
 	}
 	MHD_add_response_header(r, "Content-Type", "application/json; charset=utf-8");
 	security_headers(r);
-	cors(r, origin);
+	web_cors(r, origin);
 	enum MHD_Result rv = MHD_queue_response(c, status, r);
 	MHD_destroy_response(r);
 	return rv;
@@ -267,7 +236,7 @@ static void sse_wake(struct sse *s)
 	if (s->suspended) {
 		s->suspended = false;
 		MHD_resume_connection(s->c);
-		kick(s->w);
+		web_kick(s->w);
 	}
 }
 
@@ -396,7 +365,7 @@ static enum MHD_Result open_stream(struct web *w, struct MHD_Connection *c, bool
 	w->n_streams++;
 	MHD_add_response_header(r, "Content-Type", "text/event-stream; charset=utf-8");
 	security_headers(r);
-	cors(r, origin);
+	web_cors(r, origin);
 	enum MHD_Result rv = MHD_queue_response(c, 200, r);
 	MHD_destroy_response(r);
 	return rv;
@@ -452,142 +421,6 @@ static enum MHD_Result api_post(struct web *w, struct MHD_Connection *c, const c
 	return send_json(c, 200, json_pack("{s:b,s:o}", "ok", 1, "view", v));
 }
 
-/* ---- the counter API: /api/v1/card ------------------------------------ */
-
-/* The counter API's error body: a name, the reader-API code of
- * client/sscard.h and a sentence. */
-static json_t *counter_body(const char *error, long code, const char *message)
-{
-	return json_pack("{s:b,s:s,s:I,s:s}", "ok", 0, "error", error, "code", (json_int_t)code,
-			 "message", message);
-}
-
-static enum MHD_Result counter_fail(struct MHD_Connection *c, unsigned status, const char *error,
-				    long code, const char *message, const char *origin)
-{
-	return send_json_to(c, status, counter_body(error, code, message), origin);
-}
-
-/* An error as counter software sees it: the name, the reader-API code of
- * client/sscard.h, a sentence. */
-static json_t *counter_error(json_t *reply, unsigned *status)
-{
-	const char *name = json_string_value(json_object_get(reply, "error"));
-	enum ss_err e = ss_err_from_name(name);
-	long code = ss_err_api_code(e);
-	switch (e) {
-	case SS_E_NO_CARD:
-	case SS_E_CARD_REMOVED: *status = 404; break;
-	case SS_E_NOT_SSC:
-	case SS_E_CARD_UNPOWERED: *status = 422; break;
-	case SS_E_INVALID:
-	case SS_E_UNKNOWN_READER: *status = 400; break;
-	case SS_E_CARD_TIMEOUT: *status = 504; break;
-	default: *status = 503;
-	}
-	json_t *j = json_pack("{s:b,s:s,s:I,s:O?}", "ok", 0, "error", name ? name : "reader_error", "code",
-			      (json_int_t)code, "message", json_object_get(reply, "message"));
-	json_t *reader = json_object_get(reply, "reader");
-	if (j && reader)
-		json_object_set(j, "reader", reader);
-	return j;
-}
-
-/* The read's reply as the counter API's answer. A card on the loss list
- * is refused (409, code -1001) with the loss, without the holder's data. */
-static json_t *counter_answer(json_t *reply, unsigned *status)
-{
-	if (!json_is_true(json_object_get(reply, "ok")))
-		return counter_error(reply, status);
-	json_t *loss = json_object_get(reply, "loss");
-	if (json_is_true(json_object_get(loss, "listed"))) {
-		*status = 409;
-		return json_pack("{s:b,s:s,s:i,s:s,s:O?,s:O?,s:O}", "ok", 0, "error", "card_listed", "code",
-				 -1001, "message", "卡已挂失，请勿结算 / This card is reported lost: do not accept it.",
-				 "card_id", json_object_get(reply, "card_id"), "reader",
-				 json_object_get(reply, "reader"), "loss", loss);
-	}
-	*status = 200;
-	json_t *j = json_deep_copy(reply);
-	json_object_set_new(j, "code", json_integer(0));
-	return j;
-}
-
-static void on_card(void *cookie, json_t *reply)
-{
-	struct req *rq = cookie;
-	struct web *w = rq->w;
-	rq->answer = counter_answer(reply, &rq->status);
-	if (!rq->answer) {
-		rq->status = 500;
-		rq->answer = counter_body("out_of_memory", -11, ss_err_text(SS_E_NOMEM));
-	}
-	for (struct req **pp = &w->reads; *pp; pp = &(*pp)->next)
-		if (*pp == rq) {
-			*pp = rq->next;
-			break;
-		}
-	rq->reading = false;
-	if (rq->suspended) {
-		rq->suspended = false;
-		MHD_resume_connection(rq->c);
-		kick(w);
-	}
-}
-
-/* GET /api/v1/card[?type=1..4|reader=NAME]: read the card (reader-API
- * iType: 1 contact, 2 contactless, 3 either contact first, 4 either
- * contactless first). The answer comes when the card is read. */
-static enum MHD_Result card_read(struct web *w, struct MHD_Connection *c, struct req *rq,
-				 const char *origin)
-{
-	static const char *const sel[] = {"@contact", "@contactless", "@contact-first",
-					  "@contactless-first"};
-	if (rq->answer) {
-		json_t *a = rq->answer;
-		rq->answer = NULL;
-		return send_json_to(c, rq->status, a, origin);
-	}
-	if (rq->reading) /* resumed without an answer: cannot happen; wait on */
-		return MHD_YES;
-	const char *type = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "type");
-	const char *reader = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "reader");
-	if (type && (strlen(type) != 1 || type[0] < '1' || type[0] > '4'))
-		return counter_fail(c, 400, "invalid_argument", -1004,
-				    "type must be 1 (contact), 2 (contactless), 3 or 4 (either).", origin);
-	if (!w->rd)
-		return counter_fail(c, 503, "no_reader", -11, ss_err_text(SS_E_NO_READER), origin);
-	rq->w = w;
-	rq->c = c;
-	rq->reading = true;
-	rq->next = w->reads;
-	w->reads = rq;
-	readers_read(w->rd, type ? sel[type[0] - '1'] : reader && *reader ? reader : NULL, rq, on_card);
-	if (rq->answer) /* answered at once (no card, no reader) */
-		return card_read(w, c, rq, origin);
-	rq->suspended = true;
-	MHD_suspend_connection(c);
-	return MHD_YES;
-}
-
-/* A CORS preflight from a counter page (Chromium sends one, with
- * Access-Control-Request-Private-Network, before a page on the network
- * may call this loopback service). */
-static enum MHD_Result preflight(struct MHD_Connection *c, const char *origin)
-{
-	struct MHD_Response *r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
-	if (!r)
-		return MHD_NO;
-	cors(r, origin);
-	MHD_add_response_header(r, "Access-Control-Allow-Methods", "GET");
-	MHD_add_response_header(r, "Access-Control-Max-Age", "600");
-	if (MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Access-Control-Request-Private-Network"))
-		MHD_add_response_header(r, "Access-Control-Allow-Private-Network", "true");
-	enum MHD_Result rv = MHD_queue_response(c, 204, r);
-	MHD_destroy_response(r);
-	return rv;
-}
-
 static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
 			       const char *method, const char *version, const char *upload,
 			       size_t *upload_size, void **con_cls)
@@ -623,7 +456,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 		return send_error(c, 403, "bad_host",
 				  "This service answers only to its own address (Host header refused).");
 	if (counter && !w->cfg->allow_origins[0]) /* a kiosk: the holder's data stays behind the socket */
-		return counter_fail(c, 403, "card_api_off", -11,
+		return web_counter_fail(c, 403, "card_api_off", -11,
 				    "The card API is off on this terminal: set [ui] allow_origins in sscard.conf to the counter pages that may read cards.",
 				    NULL);
 	if (!same && !cors_origin) {
@@ -631,16 +464,16 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 			return send_error(c, 403, "bad_origin", "Requests from other web pages are refused.");
 		/* the page may read why (it learns nothing else): its administrator
 		 * adds it to [ui] allow_origins */
-		return counter_fail(c, 403, "bad_origin", -1004,
+		return web_counter_fail(c, 403, "bad_origin", -1004,
 				    "This web page may not read cards: add its origin to [ui] allow_origins in sscard.conf.",
 				    origin);
 	}
 	if (counter && !strcmp(method, MHD_HTTP_METHOD_OPTIONS))
-		return preflight(c, cors_origin);
+		return web_preflight(c, cors_origin);
 	if (counter && strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD))
-		return counter_fail(c, 405, "method", -1004, "The card API is read with GET.", cors_origin);
+		return web_counter_fail(c, 405, "method", -1004, "The card API is read with GET.", cors_origin);
 	if (!strcmp(url, "/api/v1/card"))
-		return card_read(w, c, rq, cors_origin);
+		return web_card_read(w, c, rq, cors_origin);
 	if (!strcmp(url, "/api/v1/card/events"))
 		return open_stream(w, c, true, cors_origin);
 	if (post) {

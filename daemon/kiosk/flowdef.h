@@ -1,0 +1,135 @@
+/* flowdef.h — what the kiosk's flow files share (daemon/kiosk/ only): the
+ * flow's state, the steps every flow uses (flow.c), and struct flow_def,
+ * the page a flow fills in to say what is its own (one file per flow:
+ * loss_report.c, loss_cancel.c, replacement.c, activation.c,
+ * pin_change.c, status.c). */
+#ifndef SSCARD_FLOWDEF_H
+#define SSCARD_FLOWDEF_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "daemon/kiosk/flow.h"
+
+/* What an answer from below is awaited for. */
+enum wait {
+	W_NONE,
+	W_READ,
+	W_PIN_VERIFY,
+	W_PIN_CHANGE,
+	W_LOOKUP,
+	W_OTP,
+	W_CARD_STATE,
+	W_PROGRESS,
+};
+
+enum delivery { DELIVERY_PENDING, DELIVERY_DONE, DELIVERY_REFUSED };
+
+/* Everything personal: wiped as one block when a flow ends. */
+struct personal {
+	char ssn[19], name[64];
+	char agent_ssn[19], agent_name[64];
+	char otp_to[40];
+	struct {
+		char id[33], masked[40], state[16];
+	} cards[FLOW_CARDS_MAX];
+	unsigned n_cards;
+	int chosen;                  /* index into cards, -1 none */
+	char card_id[33];            /* the card this flow acts on */
+	char card_masked[40], name_masked[64], expiry[11];
+	int listed;                  /* local list: 1, 0, -1 unknown */
+	char listed_state[16], listed_since[16];
+	char central_state[16];      /* "" when the central did not say */
+	json_t *replacement;         /* the central's replacement progress */
+	char pin_old[16], pin_new[16];
+	char loss[12];
+	bool damaged, delegated;
+	int outlet;
+	bool offline;                /* the central could not be reached */
+	unsigned identity_fails;
+	struct {
+		char reference[24], type[16], ready_date[16];
+		int64_t time;
+		enum delivery delivery;
+	} receipt;
+};
+
+struct flow_def;
+
+struct flow {
+	const struct config *cfg;
+	const struct flow_ops *ops;
+	enum flow_kind kind;
+	const struct flow_def *def;  /* the running flow's; NULL at home */
+	enum flow_step step;
+	enum flow_step after_error;
+	enum wait wait;
+	uint64_t tag, next_tag, seq;
+	uint64_t deadline;
+	unsigned timeout_ms;
+	bool what_progress;          /* replacement: progress query, not an application */
+	char err_code[40], err_msg[240];
+	int err_tries;               /* -1: not about tries */
+	char reader[128];            /* the reader the flow's card is in */
+	bool card_present;           /* a card is in reader */
+	struct personal p;
+};
+
+/* One flow. Hooks left NULL take the common way (said at each). */
+struct flow_def {
+	enum flow_kind kind;
+	const char *name;            /* as the page starts it */
+	const char *request;         /* the outbox request it ends in; NULL: none */
+	bool card;                   /* it works on the card in the reader */
+	bool chip_changed;           /* the chip is changed before the request is taken */
+	bool initial_pin;            /* ST_PIN asks for the initial PIN, not the current */
+	bool unknown_card_ok;        /* a card the central does not know can go on */
+	enum flow_step first;        /* ST_INSERT_CARD: the card is read when present */
+	/* The card was read (NULL: ask the central for its state). */
+	void (*card_read)(struct flow *f);
+	/* The card and the central's word on it (if any) are known. */
+	void (*card_known)(struct flow *f);
+	/* The current PIN was right (NULL: ask for the new PIN). */
+	void (*pin_verified)(struct flow *f);
+	/* Whether a card in this state may be chosen (NULL: any). */
+	bool (*selectable)(const struct flow *f, const char *state);
+	/* The person chose card f->p.chosen. */
+	void (*chosen)(struct flow *f);
+	/* Input on a step of the flow's own; fl_no_input() for the others. */
+	enum ss_err (*input)(struct flow *f, json_t *req, char *err, size_t errlen);
+	/* The request's fields; then what the receipt needs once it is taken. */
+	void (*fields)(struct flow *f, json_t *fields);
+	void (*taken)(struct flow *f);
+	/* The flow's part of the view's data for the current step. */
+	void (*view)(const struct flow *f, json_t *d);
+	/* The receipt's advice lines. */
+	void (*receipt)(const struct flow *f, FILE *m);
+};
+
+extern const struct flow_def flow_loss_report, flow_loss_cancel, flow_replacement,
+	flow_activation, flow_pin_change, flow_status;
+
+/* flow.c: the steps and clocks every flow uses. */
+void fl_enter(struct flow *f, enum flow_step s);
+void fl_set_error(struct flow *f, const char *code, const char *msg);
+void fl_fail(struct flow *f, const char *code, const char *msg);
+void fl_wipe_pins(struct flow *f);
+/* GET /v1/cards/ID from the central; the answer comes as w. */
+void fl_get_card(struct flow *f, enum wait w);
+/* Into the outbox; the receipt screen on success. */
+void fl_submit(struct flow *f);
+/* An SSN and name typed on an identify or agent screen: true with the SSN
+ * (upper-case X) in ssn; false with the error set for the person. */
+bool fl_identity(struct flow *f, json_t *req, char ssn[19]);
+/* A malformed request: the sentence in err, SS_E_INVALID. */
+enum ss_err fl_bad(char *err, size_t errlen, const char *msg);
+/* The current step takes no input: SS_E_BUSY. */
+enum ss_err fl_no_input(struct flow *f, char *err, size_t errlen);
+/* Whether the person may choose a card in this state. */
+bool fl_selectable(const struct flow *f, const char *state);
+/* A string member, "" when absent. */
+const char *fl_jstr(json_t *o, const char *k);
+
+#endif
