@@ -9,7 +9,7 @@
 static void card_known(struct flow *f)
 {
 	const char *cs = f->p.central_state;
-	bool lost_central = !strcmp(cs, "temporary") || !strcmp(cs, "formal");
+	bool lost_central = fl_central_lost(f);
 	if (f->p.listed == 1 || lost_central)
 		fl_fail(f, "card_listed", NULL);
 	else if (!strcmp(cs, "cancelled"))

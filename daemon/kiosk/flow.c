@@ -267,6 +267,12 @@ static void after_pin_ok(struct flow *f)
 		fl_enter(f, ST_NEW_PIN);
 }
 
+bool fl_central_lost(const struct flow *f)
+{
+	const char *cs = f->p.central_state;
+	return !strcmp(cs, "temporary") || !strcmp(cs, "formal");
+}
+
 /* What a card flow does once the card and (perhaps) its state are known. */
 static void card_known(struct flow *f)
 {
@@ -677,7 +683,8 @@ static enum ss_err input(struct flow *f, json_t *req, char *err, size_t errlen)
 		f->p.chosen = i;
 		snprintf(f->p.card_id, sizeof f->p.card_id, "%s", f->p.cards[i].id);
 		snprintf(f->p.card_masked, sizeof f->p.card_masked, "%s", f->p.cards[i].masked);
-		f->def->chosen(f);
+		if (f->def->chosen)
+			f->def->chosen(f);
 		return SS_OK;
 	}
 	case ST_CONFIRM:

@@ -127,6 +127,8 @@ bool fl_identity(struct flow *f, json_t *req, char ssn[19]);
 enum ss_err fl_bad(char *err, size_t errlen, const char *msg);
 /* The current step takes no input: SS_E_BUSY. */
 enum ss_err fl_no_input(struct flow *f, char *err, size_t errlen);
+/* Whether the central said the card is reported lost (temporary or formal). */
+bool fl_central_lost(const struct flow *f);
 /* Whether the person may choose a card in this state. */
 bool fl_selectable(const struct flow *f, const char *state);
 /* A string member, "" when absent. */
