@@ -56,14 +56,17 @@ DAEMON_SRC := daemon/sscardd.c daemon/control.c \
               daemon/web/web.c daemon/web/counter.c
 CTL_SRC    := client/sscardctl.c
 CENTRAL_SRC := sim/central/central.c sim/central/store.c sim/central/api.c
-VCARD_SRC  := sim/card/vcard.c sim/card/cardsim.c
+CARDSIM_SRC := sim/card/cardsim.c sim/card/psamsim.c sim/card/sm4.c
+VCARD_SRC  := sim/card/vcard.c $(CARDSIM_SRC)
+CRYPTO_LIBS := $(shell pkg-config --libs libcrypto 2>/dev/null)
 
 # Unit tests mirror the code: tests/unit/<part>/test-*.c → build/tests/test-*.
 UNIT_SRC   := tests/unit/apdu/test-apdu.c tests/unit/apdu/test-ssc.c tests/unit/core/test-config.c \
               tests/unit/drivers/test-nfc.c tests/unit/drivers/test-pinpad.c \
               tests/unit/losslist/test-losslist.c tests/unit/losslist/test-lossfmt.c \
               tests/unit/losslist/test-lossidx.c tests/unit/outbox/test-outbox.c \
-              tests/unit/kiosk/test-pinrule.c tests/unit/kiosk/test-flow.c
+              tests/unit/kiosk/test-pinrule.c tests/unit/kiosk/test-flow.c \
+              tests/unit/sim/test-cardsim.c
 UNIT_BINS  := $(patsubst %.c,$(BUILD)/tests/%,$(notdir $(UNIT_SRC)))
 FAKE_TRANSPORT := tests/unit/apdu/fake_transport.c
 
@@ -116,17 +119,18 @@ $(BUILD)/sscardctl: $(CTL_SRC:%.c=$(BUILD)/obj/%.o) $(CORE_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(BUILD)/sscard-vcard: $(VCARD_SRC:%.c=$(BUILD)/obj/%.o) $(CORE_LIB)
-	$(CC) $(LDFLAGS) -o $@ $^
+	$(CC) $(LDFLAGS) -o $@ $^ $(CRYPTO_LIBS)
 
-$(BUILD)/sscard-pn532: $(BUILD)/obj/sim/card/pn532.o $(BUILD)/obj/sim/card/cardsim.o $(CORE_LIB)
-	$(CC) $(LDFLAGS) -o $@ $^
+$(BUILD)/sscard-pn532: $(BUILD)/obj/sim/card/pn532.o $(CARDSIM_SRC:%.c=$(BUILD)/obj/%.o) $(CORE_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CRYPTO_LIBS)
 
 # The emulated PIN-pad reader, loaded by the tests' pcscd: never with the
 # sanitizers (pcscd itself is not built with them).
-$(BUILD)/libifd-sscard-pinpad.so: sim/card/ifd_pinpad.c sim/card/cardsim.c sim/card/cardsim.h apdu/apdu.c
+$(BUILD)/libifd-sscard-pinpad.so: sim/card/ifd_pinpad.c $(CARDSIM_SRC) sim/card/cardsim.h apdu/apdu.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -D_GNU_SOURCE -I$(CURDIR) -O2 -g $(WARN) $(PKG_CFLAGS) -fPIC -shared -fvisibility=hidden \
-	  -Wl,--no-undefined -o $@ sim/card/ifd_pinpad.c sim/card/cardsim.c apdu/apdu.c apdu/sserr.c -pthread
+	  -Wl,--no-undefined -o $@ sim/card/ifd_pinpad.c $(CARDSIM_SRC) apdu/apdu.c apdu/sserr.c -pthread \
+	  $(CRYPTO_LIBS)
 
 $(BUILD)/bench-nfc: $(BUILD)/obj/bench/bench_nfc.o $(BUILD)/obj/bench/bench.o $(CORE_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
@@ -149,10 +153,13 @@ $(BUILD)/nfc-read: $(BUILD)/obj/tests/integration/nfc_read.o $(CORE_LIB)
 $(BUILD)/pcsc-poke: $(BUILD)/obj/tests/integration/pcsc_poke.o
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
+# A test of the emulators links them (and libcrypto for their SM4).
+UNIT_EXTRA_test-cardsim := $(CARDSIM_SRC:%.c=$(BUILD)/obj/%.o)
 define unit_rule
-$(BUILD)/tests/$(basename $(notdir $(1))): $(BUILD)/obj/$(1:.c=.o) $(BUILD)/obj/$(FAKE_TRANSPORT:.c=.o) $(CORE_LIB)
+$(BUILD)/tests/$(basename $(notdir $(1))): $(BUILD)/obj/$(1:.c=.o) $(BUILD)/obj/$(FAKE_TRANSPORT:.c=.o) \
+		$(UNIT_EXTRA_$(basename $(notdir $(1)))) $(CORE_LIB)
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(PKG_LIBS) -lcmocka
+	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(PKG_LIBS) $$(CRYPTO_LIBS) -lcmocka
 endef
 $(foreach t,$(UNIT_SRC),$(eval $(call unit_rule,$(t))))
 

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sim/card/sm4.h"
+
 static void die(const char *file, int line, const char *msg)
 {
 	fprintf(stderr, "sscard-sim: %s:%d: %s\n", file, line, msg);
@@ -103,7 +105,8 @@ void cardsim_load(struct profile *p, const char *file)
 		exit(2);
 	}
 	*p = (struct profile){.ssc = true, .sfi = true, .select_p1 = 0xFF, .pin = "123456",
-			      .pin_max = 6, .pin_left = -1};
+			      .pin_max = 6, .pin_left = -1, .ext_max = 3, .key_usage = 0x45,
+			      .key_index = 0x0A};
 	while (fgets(buf, sizeof buf, f)) {
 		char *s = buf, *k, *v;
 		line++;
@@ -146,6 +149,23 @@ void cardsim_load(struct profile *p, const char *file)
 			ok = (p->pin_max = (int)strtol(v, NULL, 10)) > 0 && p->pin_max < 16;
 		else if (!strcmp(k, "pin_left"))
 			ok = (p->pin_left = (int)strtol(v, NULL, 10)) >= 0 && p->pin_left < 16;
+		else if (!strcmp(k, "ext_key"))
+			ok = (p->has_ext_key = !strncmp(v, "hex:", 4) &&
+					       hex_decode(v + 4, p->ext_key, sizeof p->ext_key) == 16);
+		else if (!strcmp(k, "ext_tries"))
+			ok = (p->ext_max = (int)strtol(v, NULL, 10)) > 0 && p->ext_max < 16;
+		else if (!strcmp(k, "psam"))
+			ok = yesno(v, &p->psam);
+		else if (!strcmp(k, "terminal"))
+			ok = strlen(v) == 12 && strspn(v, "0123456789") == 12 &&
+			     snprintf(p->terminal, sizeof p->terminal, "%s", v) > 0;
+		else if (!strcmp(k, "master_key"))
+			ok = !strncmp(v, "hex:", 4) &&
+			     hex_decode(v + 4, p->master_key, sizeof p->master_key) == 16;
+		else if (!strcmp(k, "key_usage"))
+			p->key_usage = (uint8_t)strtoul(v, NULL, 16);
+		else if (!strcmp(k, "key_index"))
+			p->key_index = (uint8_t)strtoul(v, NULL, 16);
 		else if (!strcmp(k, "name"))
 			;
 		else
@@ -156,7 +176,10 @@ void cardsim_load(struct profile *p, const char *file)
 	fclose(f);
 	if (!p->atr_len)
 		die(file, line, "profile has no atr");
+	if (p->psam && !p->terminal[0])
+		die(file, line, "a psam profile needs its terminal number");
 	p->pin_tries = p->pin_left >= 0 ? p->pin_left : p->pin_max;
+	p->ext_tries = p->ext_max;
 }
 
 /* ---- card logic --------------------------------------------------------- */
@@ -164,7 +187,7 @@ void cardsim_load(struct profile *p, const char *file)
 static const uint8_t SSSE_AID[15] = {0x73, 0x78, 0x31, 0x2E, 0x73, 0x68, 0x2E, 0xC9,
 				     0xE7, 0xBB, 0xE1, 0xB1, 0xA3, 0xD5, 0xCF};
 
-static size_t sw(uint8_t *out, size_t n, uint16_t s)
+size_t cardsim_sw(uint8_t *out, size_t n, uint16_t s)
 {
 	out[n] = (uint8_t)(s >> 8);
 	out[n + 1] = (uint8_t)s;
@@ -172,20 +195,20 @@ static size_t sw(uint8_t *out, size_t n, uint16_t s)
 }
 
 /* Answer data: directly, or under T=0 through 61xx + GET RESPONSE. */
-static size_t data_answer(struct profile *p, struct card *c, const uint8_t *d, size_t n,
-			  unsigned le, bool force_t0, uint8_t *out)
+size_t cardsim_data(struct profile *p, struct card *c, const uint8_t *d, size_t n, unsigned le,
+		    bool force_t0, uint8_t *out)
 {
 	if (p->t0 || force_t0) {
 		memcpy(c->pending, d, n);
 		c->pending_len = n;
 		c->pending_off = 0;
 		size_t avail = p->chunk && p->chunk < n ? p->chunk : n;
-		return sw(out, 0, (uint16_t)(0x6100 | (avail & 0xFF)));
+		return cardsim_sw(out, 0, (uint16_t)(0x6100 | (avail & 0xFF)));
 	}
 	if (le != n && !(p->le_lax && (le == 256 || le > n)))
-		return sw(out, 0, (uint16_t)(0x6C00 | (n & 0xFF)));
+		return cardsim_sw(out, 0, (uint16_t)(0x6C00 | (n & 0xFF)));
 	memcpy(out, d, n);
-	return sw(out, n, 0x9000);
+	return cardsim_sw(out, n, 0x9000);
 }
 
 static bool pin_unpack(const uint8_t *d, size_t n, char *out)
@@ -219,6 +242,33 @@ static uint16_t check_pin(struct profile *p, struct card *c, const uint8_t *d, s
 	return 0x9000;
 }
 
+/* C = SM4(K_card, R ‖ 80 00 … 00); each challenge serves one attempt. */
+static uint16_t external_auth(struct profile *p, struct card *c, uint8_t p1, uint8_t p2,
+			      const uint8_t *data, size_t lc)
+{
+	uint8_t block[16] = {0}, want[16];
+	if (!p->has_ext_key)
+		return 0x6300;
+	if (p1 != 0x00 || p2 != 0x0A || lc != 16)
+		return 0x6A86;
+	if (!c->app_selected || !c->challenged)
+		return 0x6985;
+	c->challenged = false;
+	if (p->ext_tries <= 0)
+		return 0x6983;
+	memcpy(block, c->challenge, 8);
+	block[8] = 0x80;
+	if (!sm4_block(p->ext_key, block, want))
+		return 0x6F00;
+	if (memcmp(want, data, 16)) {
+		p->ext_tries--;
+		return p->ext_tries ? (uint16_t)(0x63C0 | p->ext_tries) : 0x6983;
+	}
+	p->ext_tries = p->ext_max;
+	c->authenticated = true;
+	return 0x9000;
+}
+
 size_t cardsim_process(struct profile *p, struct card *c, const uint8_t *cmd, size_t len,
 		      uint8_t *out)
 {
@@ -228,7 +278,7 @@ size_t cardsim_process(struct profile *p, struct card *c, const uint8_t *cmd, si
 	const uint8_t *data = NULL;
 
 	if (len < 4)
-		return sw(out, 0, 0x6700);
+		return cardsim_sw(out, 0, 0x6700);
 	cla = cmd[0], ins = cmd[1], p1 = cmd[2], p2 = cmd[3];
 	if (len == 5)
 		le = cmd[4] ? cmd[4] : 256;
@@ -238,52 +288,55 @@ size_t cardsim_process(struct profile *p, struct card *c, const uint8_t *cmd, si
 		if (len == 5 + lc + 1)
 			le = cmd[len - 1] ? cmd[len - 1] : 256;
 		else if (len != 5 + lc)
-			return sw(out, 0, 0x6700);
+			return cardsim_sw(out, 0, 0x6700);
 	}
 	if (ins != 0xC0)
 		c->pending_len = 0;
 	if (cla != 0x00 && cla != 0x80)
-		return sw(out, 0, 0x6E00);
+		return cardsim_sw(out, 0, 0x6E00);
+	if (p->psam && ins != 0xC0) /* GET RESPONSE is the same for both */
+		return psamsim_process(p, c, ins, p1, p2, data, lc, le, out);
 
 	switch (ins) {
 	case 0xA4: /* SELECT */
 		if (p1 == 0x04) {
 			if (!p->ssc || lc != sizeof SSSE_AID || memcmp(data, SSSE_AID, lc))
-				return sw(out, 0, 0x6A82);
+				return cardsim_sw(out, 0, 0x6A82);
 			c->app_selected = true;
 			c->cur_ef = 0;
 			c->verified = false;
+			c->challenged = c->authenticated = false;
 			if (p->fci) {
 				uint8_t fci[19] = {0x6F, 0x11, 0x84, 0x0F};
 				memcpy(fci + 4, SSSE_AID, 15);
-				return data_answer(p, c, fci, sizeof fci, le, true, out);
+				return cardsim_data(p, c, fci, sizeof fci, le, true, out);
 			}
-			return sw(out, 0, 0x9000);
+			return cardsim_sw(out, 0, 0x9000);
 		}
 		if ((p1 == 0x00 || p1 == 0x02) && lc == 2) {
 			if (p->select_p1 != 0xFF && p1 != p->select_p1)
-				return sw(out, 0, 0x6A86);
+				return cardsim_sw(out, 0, 0x6A86);
 			if (!c->app_selected || data[0] != 0xEF || (data[1] != 5 && data[1] != 6))
-				return sw(out, 0, 0x6A82);
+				return cardsim_sw(out, 0, 0x6A82);
 			c->cur_ef = data[1];
-			return sw(out, 0, 0x9000);
+			return cardsim_sw(out, 0, 0x9000);
 		}
-		return sw(out, 0, 0x6A86);
+		return cardsim_sw(out, 0, 0x6A86);
 	case 0xB2: { /* READ RECORD */
 		int sfi = p2 >> 3, mode = p2 & 7, ef;
 		if (!c->app_selected)
-			return sw(out, 0, 0x6A82);
+			return cardsim_sw(out, 0, 0x6A82);
 		if (sfi && !p->sfi)
-			return sw(out, 0, 0x6A86);
+			return cardsim_sw(out, 0, 0x6A86);
 		ef = sfi ? sfi : c->cur_ef;
 		if (!ef)
-			return sw(out, 0, 0x6986);
+			return cardsim_sw(out, 0, 0x6986);
 		if (ef != 5 && ef != 6)
-			return sw(out, 0, 0x6A82);
+			return cardsim_sw(out, 0, 0x6A82);
 		if (mode != 0 && mode != 4)
-			return sw(out, 0, 0x6A86);
-		if (ef == 6 && p->ef06_auth)
-			return sw(out, 0, 0x6982);
+			return cardsim_sw(out, 0, 0x6A86);
+		if (ef == 6 && p->ef06_auth && !c->authenticated)
+			return cardsim_sw(out, 0, 0x6982);
 		unsigned nr = 0;
 		for (size_t i = 0; i < p->n_recs; i++) {
 			struct record *r = &p->recs[i];
@@ -291,58 +344,60 @@ size_t cardsim_process(struct profile *p, struct card *c, const uint8_t *cmd, si
 				continue;
 			nr++;
 			if ((mode == 0 && r->bytes[0] == p1) || (mode == 4 && nr == p1))
-				return data_answer(p, c, r->bytes, r->len, le, false, out);
+				return cardsim_data(p, c, r->bytes, r->len, le, false, out);
 		}
-		return sw(out, 0, 0x6A83);
+		return cardsim_sw(out, 0, 0x6A83);
 	}
 	case 0xC0: { /* GET RESPONSE */
 		size_t left = c->pending_len - c->pending_off;
 		if (!left)
-			return sw(out, 0, 0x6F00);
+			return cardsim_sw(out, 0, 0x6F00);
 		size_t n = p->chunk && p->chunk < left ? p->chunk : left;
 		if (le != n)
-			return sw(out, 0, (uint16_t)(0x6C00 | (n & 0xFF)));
+			return cardsim_sw(out, 0, (uint16_t)(0x6C00 | (n & 0xFF)));
 		memcpy(out, c->pending + c->pending_off, n);
 		c->pending_off += n;
 		left -= n;
 		if (!left) {
 			c->pending_len = 0;
-			return sw(out, n, 0x9000);
+			return cardsim_sw(out, n, 0x9000);
 		}
 		size_t next = p->chunk && p->chunk < left ? p->chunk : left;
-		return sw(out, n, (uint16_t)(0x6100 | (next & 0xFF)));
+		return cardsim_sw(out, n, (uint16_t)(0x6100 | (next & 0xFF)));
 	}
 	case 0x20: /* VERIFY */
 		if (!c->app_selected)
-			return sw(out, 0, 0x6A82);
+			return cardsim_sw(out, 0, 0x6A82);
 		if (!lc)
-			return sw(out, 0, p->pin_tries ? (uint16_t)(0x63C0 | p->pin_tries) : 0x6983);
-		return sw(out, 0, check_pin(p, c, data, lc));
+			return cardsim_sw(out, 0, p->pin_tries ? (uint16_t)(0x63C0 | p->pin_tries) : 0x6983);
+		return cardsim_sw(out, 0, check_pin(p, c, data, lc));
 	case 0x5E: { /* CHANGE PIN: old FF new */
 		const uint8_t *sep = lc ? memchr(data, 0xFF, lc) : NULL;
 		char np[9];
 		if (cla != 0x80 || p1 != 0x01)
-			return sw(out, 0, 0x6A86);
+			return cardsim_sw(out, 0, 0x6A86);
 		if (!c->app_selected)
-			return sw(out, 0, 0x6A82);
+			return cardsim_sw(out, 0, 0x6A82);
 		if (!sep || !pin_unpack(sep + 1, lc - (size_t)(sep + 1 - data), np))
-			return sw(out, 0, 0x6A80);
+			return cardsim_sw(out, 0, 0x6A80);
 		uint16_t s = check_pin(p, c, data, (size_t)(sep - data));
 		if (s == 0x9000)
 			snprintf(p->pin, sizeof p->pin, "%s", np);
 		explicit_bzero(np, sizeof np);
-		return sw(out, 0, s);
+		return cardsim_sw(out, 0, s);
 	}
 	case 0x84: /* GET CHALLENGE: 8 bytes, or 256 (Le 00) — the longest short answer */
 		if (le != 8 && le != 256)
-			return sw(out, 0, 0x6C08);
+			return cardsim_sw(out, 0, 0x6C08);
 		for (unsigned i = 0; i < le; i++)
 			out[i] = (uint8_t)rand();
-		return sw(out, le, 0x9000);
-	case 0x82: /* EXTERNAL AUTHENTICATE: no key here, always fails */
-		return sw(out, 0, 0x6300);
+		c->challenged = le == 8;
+		memcpy(c->challenge, out, sizeof c->challenge);
+		return cardsim_sw(out, le, 0x9000);
+	case 0x82: /* EXTERNAL AUTHENTICATE with K_card (card-spec §9) */
+		return cardsim_sw(out, 0, external_auth(p, c, p1, p2, data, lc));
 	default:
-		return sw(out, 0, 0x6D00);
+		return cardsim_sw(out, 0, 0x6D00);
 	}
 }
 

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "apdu/apdu.h"
 
@@ -28,10 +29,24 @@ struct profile {
 	int pin_max, pin_tries, pin_left; /* pin_left -1: start with pin_max */
 	struct record recs[MAX_RECS];
 	size_t n_recs;
+	/* card-spec §9, the card: K_card for EXTERNAL AUTHENTICATE (key 0A) */
+	bool has_ext_key;
+	uint8_t ext_key[16];
+	int ext_max, ext_tries;
+	/* card-spec §9, a PSAM instead of a card (psam yes) */
+	bool psam;
+	char terminal[13];     /* 12 digits, read as 6 BCD bytes */
+	uint8_t master_key[16];
+	uint8_t key_usage, key_index;
+	FILE *log;             /* the PSAM's derive/encrypt lines, when set */
 };
 
 struct card {
 	bool app_selected, verified;
+	bool challenged, authenticated;  /* §9: a challenge waits; EF06 open */
+	uint8_t challenge[8];
+	bool df_selected, derived;       /* the PSAM: SSC DF selected; K_card ready */
+	uint8_t k_card[16];
 	int cur_ef;            /* 0, 5, 6 */
 	uint8_t pending[APDU_RSP_MAX];
 	size_t pending_len, pending_off;
@@ -39,8 +54,17 @@ struct card {
 
 /* Load a profile file; exits with status 2 and "FILE:LINE: why" on a bad one. */
 void cardsim_load(struct profile *p, const char *file);
-/* One command APDU → the answer (data + SW) in rsp; its length. */
+/* One command APDU → the answer (data + SW) in rsp; its length. A PSAM
+ * profile answers as the PSAM of card-spec §9 (psamsim.c). */
 size_t cardsim_process(struct profile *p, struct card *c, const uint8_t *cmd, size_t len,
 		       uint8_t *rsp);
+
+/* The PSAM's command engine (psamsim.c), after the common checks. */
+size_t psamsim_process(struct profile *p, struct card *c, uint8_t ins, uint8_t p1, uint8_t p2,
+		       const uint8_t *data, size_t lc, unsigned le, uint8_t *out);
+/* Shared by both engines: data answered directly or through 61xx. */
+size_t cardsim_data(struct profile *p, struct card *c, const uint8_t *d, size_t n, unsigned le,
+		    bool force_t0, uint8_t *out);
+size_t cardsim_sw(uint8_t *out, size_t n, uint16_t sw);
 
 #endif

@@ -154,9 +154,10 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: sscard-vcard -p PROFILE [-H HOST] [-P PORT] [--remove-after N]\n"
 		"                    [--mute-after N] [--delay-ms MS] [--baud BPS] [--once]\n"
-		"                    [--cycles N --cycle-apdus K] [--bounce-after N]\n"
+		"                    [--cycles N --cycle-apdus K] [--bounce-after N] [--log FILE]\n"
 		"  --bounce-after N  pull the card at the Nth APDU and push it back at once\n"
-		"  --cycles N        soak: insert N times, pulling the card after K APDUs each time\n");
+		"  --cycles N        soak: insert N times, pulling the card after K APDUs each time\n"
+		"  --log FILE        a PSAM profile writes each derive and encrypt there\n");
 	exit(2);
 }
 
@@ -166,9 +167,10 @@ int main(int argc, char **argv)
 		{"profile", 1, 0, 'p'},      {"host", 1, 0, 'H'},      {"port", 1, 0, 'P'},
 		{"remove-after", 1, 0, 'r'}, {"mute-after", 1, 0, 'm'}, {"delay-ms", 1, 0, 'd'},
 		{"baud", 1, 0, 'b'},         {"once", 0, 0, 'o'},       {"cycles", 1, 0, 'C'},
-		{"cycle-apdus", 1, 0, 'K'},  {"bounce-after", 1, 0, 'B'}, {0, 0, 0, 0}};
+		{"cycle-apdus", 1, 0, 'K'},  {"bounce-after", 1, 0, 'B'}, {"log", 1, 0, 'L'},
+		{0, 0, 0, 0}};
 	struct profile p;
-	const char *file = NULL;
+	const char *file = NULL, *log = NULL;
 	long apdus = 0, stalled = 0;
 	int c;
 
@@ -185,12 +187,17 @@ int main(int argc, char **argv)
 		case 'C': opt.cycles = atol(optarg); break;
 		case 'K': opt.cycle_apdus = atol(optarg); break;
 		case 'B': opt.bounce_after = atol(optarg); break;
+		case 'L': log = optarg; break;
 		default: usage();
 		}
 	}
 	if (!file || optind != argc || (opt.cycles && opt.cycle_apdus <= 0))
 		usage();
 	cardsim_load(&p, file);
+	if (log && !(p.log = fopen(log, "a"))) {
+		fprintf(stderr, "sscard-vcard: cannot open %s\n", log);
+		return 2;
+	}
 	/* No SA_RESTART: a blocking recv must return EINTR so that a mute
 	 * card can still be pulled out (process ends, socket closes). */
 	struct sigaction sa = {.sa_handler = on_signal};
