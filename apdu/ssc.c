@@ -394,34 +394,113 @@ void ssc_card_wipe(struct ssc_card *c)
 	explicit_bzero(c, sizeof *c);
 }
 
-enum ss_err ssc_read(struct transport *t, struct ssc_card *c)
+enum ss_err ssc_authenticate(struct transport *t, uint8_t key_id, const uint8_t cg[16], uint16_t *sw)
 {
-	struct reader rd = {.t = t, .c = c};
 	struct apdu_resp r;
-	unsigned start = t->apdus;
-	enum ss_err e;
-	bool ef06_refused = false;
-
-	ssc_card_wipe(c);
-	e = ssc_select(t);
+	struct apdu a = {.cla = 0x00, .ins = 0x82, .p1 = 0x00, .p2 = key_id, .data = cg, .lc = 16,
+			 .flags = APDU_SECRET_CMD};
+	enum ss_err e = apdu_transmit(t, &a, &r);
+	*sw = e == SS_OK ? r.sw : 0;
 	if (e != SS_OK)
-		goto out;
+		return e;
+	return r.sw == 0x9000 ? SS_OK : r.sw == 0x6983 ? SS_E_AUTH_BLOCKED : SS_E_AUTH;
+}
+
+/* GET CHALLENGE, the cryptogram from auth, EXTERNAL AUTHENTICATE. Returns
+ * a transport error (the read ends) or SS_OK with the verdict in c. */
+static enum ss_err external_auth(struct reader *rd, const struct ssc_auth *auth)
+{
+	struct ssc_card *c = rd->c;
+	struct apdu_resp r;
+	struct apdu get = {.cla = 0x00, .ins = 0x84, .p1 = 0x00, .p2 = 0x00, .le = 8,
+			   .flags = APDU_SECRET_RSP};
+	uint8_t id[16], cg[16];
+	enum ss_err e;
+
+	c->auth_err = SS_E_AUTH;
+	if (hex_decode(c->value[SSC_CARD_ID], id, sizeof id) != sizeof id)
+		return SS_OK; /* no card id: nothing to derive the key from */
+	if ((e = apdu_transmit(rd->t, &get, &r)) != SS_OK)
+		return e;
+	if (r.sw != 0x9000 || r.len != 8) {
+		c->auth_sw = r.sw;
+		return SS_OK;
+	}
+	if (auth->defer) {
+		memcpy(c->challenge, r.data, 8);
+		c->have_challenge = true;
+		c->auth_err = SS_OK;
+		explicit_bzero(&r, sizeof r);
+		return SS_OK;
+	}
+	c->auth_err = auth->cryptogram(auth->arg, id, r.data, cg);
+	explicit_bzero(&r, sizeof r);
+	if (c->auth_err == SS_OK) {
+		e = ssc_authenticate(rd->t, auth->key_id, cg, &c->auth_sw);
+		if (e == SS_OK || e == SS_E_AUTH || e == SS_E_AUTH_BLOCKED) {
+			c->auth_err = e;
+			c->authenticated = e == SS_OK;
+			e = SS_OK;
+		}
+	}
+	explicit_bzero(cg, sizeof cg);
+	return e;
+}
+
+/* Spec 3.00 or later: EF06 is closed until external authentication. */
+static bool spec_300(const struct ssc_card *c)
+{
+	return c->have[SSC_SPEC_VERSION] && strcmp(c->value[SSC_SPEC_VERSION], "3.00") >= 0;
+}
+
+/* The fields of EF05 and EF06, or of EF06 only. */
+static enum ss_err read_fields(struct reader *rd, const struct ssc_auth *auth, bool ef06_only)
+{
+	struct ssc_card *c = rd->c;
+	struct apdu_resp r;
+	enum ss_err e = SS_OK;
+	bool ef06_refused = false, tried = false;
+
 	for (size_t i = 0; i < sizeof recs / sizeof recs[0]; i++) {
 		const struct rec *rec = &recs[i];
+		if (ef06_only && rec->ef != 6)
+			continue;
 		if (rec->tag == TAG_NAME_EXT && (!wants_name_ext(c) || ef06_refused))
 			continue;
+		if (rec->ef == 6 && auth && !tried && !ef06_only && spec_300(c)) {
+			tried = true; /* a 3.00 card: authenticate before EF06, not after a 6982 */
+			c->needs_auth = true;
+			if ((e = external_auth(rd, auth)) != SS_OK)
+				goto out;
+			ef06_refused = !c->authenticated;
+		}
 		if (rec->ef == 6 && ef06_refused) {
-			add_error(c, rec->field, SS_E_SECURITY, 0x6982);
+			bool auth_said = c->auth_err != SS_OK;
+			add_error(c, rec->field, auth_said ? c->auth_err : SS_E_SECURITY,
+				  auth_said ? c->auth_sw : 0x6982);
 			continue;
 		}
-		if ((e = read_record(&rd, rec, &r)) != SS_OK)
+		if ((e = read_record(rd, rec, &r)) != SS_OK)
 			goto out;
 		if (r.sw != 0x9000) {
 			enum ss_err fe = ss_sw_err(r.sw);
 			if (rec->tag == TAG_NAME_EXT && fe == SS_E_RECORD_NOT_FOUND)
 				continue; /* optional record */
-			if (rec->ef == 6 && fe == SS_E_SECURITY)
-				ef06_refused = true; /* 3.00 without authentication: the rest too */
+			if (rec->ef == 6 && fe == SS_E_SECURITY) {
+				c->needs_auth = true;
+				if (auth && !tried) { /* 3.00: authenticate, then this record again */
+					tried = true;
+					if ((e = external_auth(rd, auth)) != SS_OK)
+						goto out;
+					if (c->authenticated) {
+						i--;
+						continue;
+					}
+				}
+				ef06_refused = true; /* the rest of EF06 too */
+				i--;
+				continue;
+			}
 			add_error(c, rec->field, fe, r.sw);
 			continue;
 		}
@@ -432,14 +511,51 @@ enum ss_err ssc_read(struct transport *t, struct ssc_card *c)
 			add_error(c, rec->field, SS_E_BAD_RESPONSE, 0);
 			continue;
 		}
-		decode(&rd, rec, v, n);
+		decode(rd, rec, v, n);
 	}
-	finish_name(&rd);
-	e = SS_OK;
+	finish_name(rd);
 out:
-	explicit_bzero(&rd.name_raw, sizeof rd.name_raw);
 	explicit_bzero(&r, sizeof r);
+	return e;
+}
+
+enum ss_err ssc_read_auth(struct transport *t, const struct ssc_auth *auth, struct ssc_card *c)
+{
+	struct reader rd = {.t = t, .c = c};
+	unsigned start = t->apdus;
+	enum ss_err e;
+
+	ssc_card_wipe(c);
+	e = ssc_select(t);
+	if (e == SS_OK)
+		e = read_fields(&rd, auth, false);
+	explicit_bzero(&rd.name_raw, sizeof rd.name_raw);
 	c->apdus = t->apdus - start;
+	return e;
+}
+
+enum ss_err ssc_read(struct transport *t, struct ssc_card *c)
+{
+	return ssc_read_auth(t, NULL, c);
+}
+
+enum ss_err ssc_read_ef06(struct transport *t, struct ssc_card *c)
+{
+	struct reader rd = {.t = t, .c = c};
+	unsigned start = t->apdus;
+	size_t kept = 0;
+	/* EF06's earlier refusals go; EF05's errors stay */
+	for (size_t i = 0; i < c->n_errors; i++)
+		if (c->errors[i].field < SSC_SSN || c->errors[i].field > SSC_BIRTH_DATE)
+			c->errors[kept++] = c->errors[i];
+	c->n_errors = kept;
+	c->needs_auth = true;
+	c->authenticated = true;
+	c->auth_err = SS_OK;
+	c->have_challenge = false;
+	enum ss_err e = read_fields(&rd, NULL, true);
+	explicit_bzero(&rd.name_raw, sizeof rd.name_raw);
+	c->apdus += t->apdus - start;
 	return e;
 }
 

@@ -43,6 +43,28 @@ struct ssc_card {
 	struct ssc_error errors[SSC_ERRORS_MAX];
 	size_t n_errors;
 	unsigned apdus;         /* exchanges on the wire for this read */
+	/* card-spec §9, for cards whose EF06 needs external authentication */
+	bool needs_auth;        /* EF06 answered 6982 */
+	bool authenticated;     /* … and was opened by EXTERNAL AUTHENTICATE */
+	enum ss_err auth_err;   /* why it was not (SS_OK: not tried or it worked) */
+	uint16_t auth_sw;       /* the card's answer when it refused, else 0 */
+	bool have_challenge;    /* ssc_auth.defer: R is in challenge, the card waits */
+	uint8_t challenge[8];
+};
+
+/* card-spec §9: who turns a 3.00 card's challenge R into the cryptogram
+ * C = SM4(K_card, R ‖ 80 00 …). The terminal holds no key: cryptogram()
+ * asks the PSAM or the central's HSM and must not block past its own
+ * deadline. It returns SS_OK with C, SS_E_SAM (absent, mute, down) or
+ * SS_E_AUTH (refused). defer: stop after GET CHALLENGE and keep R in
+ * ssc_card.challenge (the counter's own encryptor finishes the job with
+ * ssc_authenticate + ssc_read_ef06). */
+struct ssc_auth {
+	enum ss_err (*cryptogram)(void *arg, const uint8_t card_id[16], const uint8_t challenge[8],
+				  uint8_t out[16]);
+	void *arg;
+	uint8_t key_id;         /* P2 of EXTERNAL AUTHENTICATE (§9: 0A) */
+	bool defer;
 };
 
 /* JSON key of a field ("card_id", "ssn", …); never NULL. */
@@ -57,6 +79,17 @@ enum ss_err ssc_select(struct transport *t);
  * transport error (card removed, timeout) that aborts the read. out is
  * wiped first; call ssc_card_wipe when done with personal data. */
 enum ss_err ssc_read(struct transport *t, struct ssc_card *out);
+/* The same, and when EF06 answers 6982, external authentication through
+ * auth (NULL: none) before EF06 is read: 2 APDUs more at the card. A
+ * refusal leaves the EF05 part and says why in auth_err and errors. */
+enum ss_err ssc_read_auth(struct transport *t, const struct ssc_auth *auth, struct ssc_card *out);
+/* EXTERNAL AUTHENTICATE with cryptogram C after the card's last GET
+ * CHALLENGE: SS_OK, SS_E_AUTH (*sw: 63Cx, 6985 …), SS_E_AUTH_BLOCKED
+ * (6983), or a transport error. */
+enum ss_err ssc_authenticate(struct transport *t, uint8_t key_id, const uint8_t c[16], uint16_t *sw);
+/* Read EF06's fields into out (EF05's kept) without selecting the
+ * application again: after ssc_authenticate on a card read with defer. */
+enum ss_err ssc_read_ef06(struct transport *t, struct ssc_card *out);
 void ssc_card_wipe(struct ssc_card *c);
 
 /* VERIFY / CHANGE PIN on the selected application. PINs are 4–8 ASCII

@@ -56,6 +56,12 @@ static const struct {
 	[SS_E_PIN_TIMEOUT] = {"pin_timeout", "No PIN was entered on the reader's keypad in time."},
 	[SS_E_PIN_MISMATCH] = {"pin_mismatch",
 			       "The new PIN and its confirmation were different. Please try again."},
+	[SS_E_SAM] = {"sam_unavailable",
+		      "The security module (PSAM) is absent or does not answer, so the holder's data stays closed."},
+	[SS_E_AUTH] = {"auth_refused",
+		       "The card did not accept this terminal's authentication, so the holder's data stays closed."},
+	[SS_E_AUTH_BLOCKED] = {"auth_blocked",
+			       "The card refuses authentication after too many failures. It must go to a service counter."},
 	[SS_E_LIST] = {"list_unavailable",
 		       "The loss list could not be checked: do not accept this card as valid."},
 };
@@ -100,6 +106,9 @@ long ss_err_api_code(enum ss_err e)
 	case SS_E_PIN_CANCELLED: return -1006;
 	case SS_E_PIN_MISMATCH:
 	case SS_E_PIN_FORMAT: return -1007;
+	case SS_E_SAM: return -2201;
+	case SS_E_AUTH:
+	case SS_E_AUTH_BLOCKED: return -2203;
 	default: return -11;
 	}
 }

@@ -45,6 +45,9 @@ enum ss_err {
 	SS_E_PIN_CANCELLED,    /* the holder pressed Cancel on the PIN pad */
 	SS_E_PIN_TIMEOUT,      /* nobody typed a PIN on the PIN pad in time */
 	SS_E_PIN_MISMATCH,     /* the new PIN and its confirmation differ */
+	SS_E_SAM,              /* the PSAM (or the central's HSM) is absent, mute or down */
+	SS_E_AUTH,             /* external authentication refused (PSAM, HSM or the card) */
+	SS_E_AUTH_BLOCKED,     /* the card's authentication key is blocked (6983) */
 	SS_E__COUNT
 };
 
@@ -57,7 +60,8 @@ const char *ss_err_text(enum ss_err e);
 enum ss_err ss_err_from_name(const char *name);
 /* The reader-API (card-spec §7, client/sscard.h) return code of an error
  * that is not a card's status word: -1 not SSC, -2 no card, -51, -52,
- * -1002 no PIN pad, -1003 timeout, -1004 bad argument, -1006, -1007, and
+ * -1002 no PIN pad, -1003 timeout, -1004 bad argument, -1006, -1007,
+ * -2201 security module absent or mute, -2203 authentication refused, and
  * -11 for every reader or service failure. */
 long ss_err_api_code(enum ss_err e);
 

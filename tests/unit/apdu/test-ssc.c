@@ -149,6 +149,167 @@ static void test_read_300_ef06_guarded(void **s)
 	assert_int_equal(c.n_errors, 6);
 }
 
+/* ---- card-spec §9: external authentication ------------------------------ */
+
+#define R_HEX "0102030405060708"
+#define C_HEX "A0A1A2A3A4A5A6A7A8A9AAABACADAEAF"
+
+struct fake_sam {
+	enum ss_err answer;
+	int calls;
+	uint8_t id[16], r[8];
+};
+
+static enum ss_err fake_cryptogram(void *arg, const uint8_t id[16], const uint8_t r[8],
+				   uint8_t out[16])
+{
+	struct fake_sam *sam = arg;
+	sam->calls++;
+	memcpy(sam->id, id, 16);
+	memcpy(sam->r, r, 8);
+	for (int i = 0; i < 16; i++)
+		out[i] = (uint8_t)(0xA0 + i);
+	return sam->answer;
+}
+
+/* SELECT and EF05 of a 3.00 card (the test vector's, version 3.00). */
+static void script_300_ef05(struct fake *f)
+{
+	fake_step(f, SELECT, OK);
+	script(f, EF05, 2);
+	fake_step(f, "00B2032806", "0304332E3030" OK); /* "3.00" */
+	script(f, EF05 + 3, 4);
+}
+
+static void test_read_300_authenticated(void **s)
+{
+	struct fake f;
+	struct ssc_card c;
+	struct fake_sam sam = {.answer = SS_OK};
+	struct ssc_auth auth = {.cryptogram = fake_cryptogram, .arg = &sam, .key_id = 0x0A};
+	fake_init(&f);
+	script_300_ef05(&f);
+	fake_step(&f, "0084000008", R_HEX OK);
+	fake_step(&f, "0082000A10" C_HEX, OK);
+	script(&f, EF06, 7);
+	assert_int_equal(ssc_read_auth(&f.t, &auth, &c), SS_OK);
+	assert_true(fake_done(&f));
+	assert_int_equal(sam.calls, 1);
+	assert_memory_equal(sam.id, "\x63\x99\x00\xD1\x56\x00\x00\x05\x00\xBF\x7C\x7A\x48\xFB\x49\x66", 16);
+	assert_memory_equal(sam.r, "\x01\x02\x03\x04\x05\x06\x07\x08", 8);
+	assert_int_equal(c.apdus, 17); /* a 2.00 read's 15 and 2: no refused read first */
+	assert_true(c.needs_auth && c.authenticated);
+	assert_int_equal(c.auth_err, SS_OK);
+	assert_int_equal(c.n_errors, 0);
+	assert_string_equal(c.value[SSC_SSN], "111111198101011110");
+	assert_string_equal(c.value[SSC_NAME], "张三");
+}
+
+/* A card that does not say 3.00 but refuses EF06: authenticate after the 6982. */
+static void test_read_refused_then_authenticated(void **s)
+{
+	struct fake f;
+	struct ssc_card c;
+	struct fake_sam sam = {.answer = SS_OK};
+	struct ssc_auth auth = {.cryptogram = fake_cryptogram, .arg = &sam, .key_id = 0x0A};
+	fake_init(&f);
+	fake_step(&f, SELECT, OK);
+	script(&f, EF05, 7);
+	fake_step(&f, EF06[0][0], "6982");
+	fake_step(&f, "0084000008", R_HEX OK);
+	fake_step(&f, "0082000A10" C_HEX, OK);
+	script(&f, EF06, 7);
+	assert_int_equal(ssc_read_auth(&f.t, &auth, &c), SS_OK);
+	assert_true(fake_done(&f));
+	assert_true(c.authenticated);
+	assert_int_equal(c.n_errors, 0);
+	assert_string_equal(c.value[SSC_BIRTH_DATE], "1981-01-01");
+}
+
+static void test_read_300_refusals(void **s)
+{
+	static const struct {
+		enum ss_err sam;      /* what the PSAM says */
+		const char *card_sw;  /* the card's answer to EXTERNAL AUTHENTICATE, NULL: not sent */
+		enum ss_err want;
+		uint16_t want_sw;
+	} cases[] = {
+		{SS_E_SAM, NULL, SS_E_SAM, 0},
+		{SS_E_AUTH, NULL, SS_E_AUTH, 0},
+		{SS_OK, "63C2", SS_E_AUTH, 0x63C2},
+		{SS_OK, "6985", SS_E_AUTH, 0x6985},
+		{SS_OK, "6983", SS_E_AUTH_BLOCKED, 0x6983},
+	};
+	for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+		struct fake f;
+		struct ssc_card c;
+		struct fake_sam sam = {.answer = cases[k].sam};
+		struct ssc_auth auth = {.cryptogram = fake_cryptogram, .arg = &sam, .key_id = 0x0A};
+		fake_init(&f);
+		script_300_ef05(&f);
+		fake_step(&f, "0084000008", R_HEX OK);
+		if (cases[k].card_sw)
+			fake_step(&f, "0082000A10" C_HEX, cases[k].card_sw);
+		assert_int_equal(ssc_read_auth(&f.t, &auth, &c), SS_OK);
+		if (!fake_done(&f))
+			fail_msg("case %zu: script not followed (last: %s)", k, f.got);
+		assert_false(c.authenticated);
+		assert_int_equal(c.auth_err, cases[k].want);
+		assert_int_equal(c.auth_sw, cases[k].want_sw);
+		assert_string_equal(c.value[SSC_CARD_NUMBER], "X00000019"); /* EF05 stays */
+		assert_false(c.have[SSC_SSN]);
+		assert_true(has_error(&c, SSC_SSN, cases[k].want, cases[k].want_sw));
+		assert_true(has_error(&c, SSC_BIRTH_DATE, cases[k].want, cases[k].want_sw));
+		assert_int_equal(c.n_errors, 6);
+	}
+}
+
+/* HSM step 1 and 2: the challenge is handed out, the counter's encryptor
+ * answers, EF06 is read without a new SELECT. */
+static void test_read_300_deferred_then_finished(void **s)
+{
+	struct fake f;
+	struct ssc_card c;
+	struct ssc_auth auth = {.key_id = 0x0A, .defer = true};
+	uint8_t cg[16];
+	uint16_t sw;
+	fake_init(&f);
+	script_300_ef05(&f);
+	fake_step(&f, "0084000008", R_HEX OK);
+	fake_step(&f, "0082000A10" C_HEX, OK);
+	script(&f, EF06, 7);
+	assert_int_equal(ssc_read_auth(&f.t, &auth, &c), SS_OK);
+	assert_true(c.have_challenge);
+	assert_memory_equal(c.challenge, "\x01\x02\x03\x04\x05\x06\x07\x08", 8);
+	assert_true(has_error(&c, SSC_SSN, SS_E_SECURITY, 0x6982));
+	for (int i = 0; i < 16; i++)
+		cg[i] = (uint8_t)(0xA0 + i);
+	assert_int_equal(ssc_authenticate(&f.t, 0x0A, cg, &sw), SS_OK);
+	assert_int_equal(ssc_read_ef06(&f.t, &c), SS_OK);
+	assert_true(fake_done(&f));
+	assert_int_equal(c.n_errors, 0);
+	assert_string_equal(c.value[SSC_SSN], "111111198101011110");
+	assert_string_equal(c.value[SSC_CARD_NUMBER], "X00000019");
+}
+
+static void test_read_300_card_gone_during_auth(void **s)
+{
+	struct fake f;
+	struct ssc_card c;
+	struct fake_sam sam = {.answer = SS_OK};
+	struct ssc_auth auth = {.cryptogram = fake_cryptogram, .arg = &sam, .key_id = 0x0A};
+	fake_init(&f);
+	script_300_ef05(&f);
+	fake_step(&f, "0084000008", "!removed");
+	assert_int_equal(ssc_read_auth(&f.t, &auth, &c), SS_E_CARD_REMOVED);
+	assert_int_equal(sam.calls, 0);
+	fake_init(&f);
+	script_300_ef05(&f);
+	fake_step(&f, "0084000008", R_HEX OK);
+	fake_step(&f, "0082000A10" C_HEX, "!removed");
+	assert_int_equal(ssc_read_auth(&f.t, &auth, &c), SS_E_CARD_REMOVED);
+}
+
 static void test_not_ssc(void **s)
 {
 	const char *sws[] = {"6A82", "6D00", "6E00", "6A86", "6F00"};
@@ -353,6 +514,11 @@ int main(void)
 		cmocka_unit_test(test_read_spec_100_skips_name_ext),
 		cmocka_unit_test(test_read_sfi_refused_falls_back),
 		cmocka_unit_test(test_read_300_ef06_guarded),
+		cmocka_unit_test(test_read_300_authenticated),
+		cmocka_unit_test(test_read_refused_then_authenticated),
+		cmocka_unit_test(test_read_300_refusals),
+		cmocka_unit_test(test_read_300_deferred_then_finished),
+		cmocka_unit_test(test_read_300_card_gone_during_auth),
 		cmocka_unit_test(test_not_ssc),
 		cmocka_unit_test(test_missing_and_bad_records),
 		cmocka_unit_test(test_name_both_records_and_split_character),
