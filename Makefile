@@ -47,7 +47,7 @@ CORE_LIB := $(BUILD)/libsscard-core.a
 
 READERS_SRC := daemon/readers/readers.c daemon/readers/loop.c daemon/readers/queue.c \
               daemon/readers/worker.c daemon/readers/interfaces.c daemon/readers/early.c \
-              daemon/readers/nfchelper.c daemon/readers/nfcd.c
+              daemon/readers/nfchelper.c daemon/readers/nfcd.c daemon/readers/psam.c
 # sscardd: main and the control socket, then one line per capability.
 DAEMON_SRC := daemon/sscardd.c daemon/control.c \
               $(READERS_SRC) \

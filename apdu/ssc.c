@@ -440,6 +440,8 @@ static enum ss_err external_auth(struct reader *rd, const struct ssc_auth *auth)
 		if (e == SS_OK || e == SS_E_AUTH || e == SS_E_AUTH_BLOCKED) {
 			c->auth_err = e;
 			c->authenticated = e == SS_OK;
+			if (e == SS_OK)
+				c->auth_sw = 0;
 			e = SS_OK;
 		}
 	}

@@ -241,8 +241,14 @@ static const char *field(json_t *card, const char *key, char *out, long *rc)
 	json_array_foreach(errs, i, e) {
 		if (strcmp(str(e, "field"), key))
 			continue;
-		*rc = *str(e, "sw") ? sw_code(str(e, "sw"), out, str(e, "message"))
-				    : say(out, SSCARD_E_READER, "%s: %s", key, str(e, "message"));
+		const char *code = str(e, "code");
+		if (!strcmp(code, "sam_unavailable")) /* card-spec §9 */
+			*rc = say(out, SSCARD_E_SAM, "%s (%s)", str(e, "message"), code);
+		else if (!strcmp(code, "auth_refused") || !strcmp(code, "auth_blocked"))
+			*rc = say(out, SSCARD_E_AUTH, "%s (%s)", str(e, "message"), code);
+		else
+			*rc = *str(e, "sw") ? sw_code(str(e, "sw"), out, str(e, "message"))
+					    : say(out, SSCARD_E_READER, "%s: %s", key, str(e, "message"));
 		return NULL;
 	}
 	*rc = say(out, SSCARD_E_READER, "The card did not give its %s.", key);

@@ -61,6 +61,8 @@ extern "C" {
 #define SSCARD_E_STALE_LIST (-1005)
 #define SSCARD_E_PIN_CANCELLED (-1006)
 #define SSCARD_E_PIN_ENTRY (-1007)
+#define SSCARD_E_SAM (-2201)       /* the security module (PSAM) is absent or mute */
+#define SSCARD_E_AUTH (-2203)      /* external authentication refused (PSAM, HSM or card) */
 
 /* Basic information, `|`-terminated:
  * 区划|社会保障号码|卡号|卡识别码|姓名|ATR历史字节|规范版本|发卡日期|卡有效期|终端机编号|终端设备号|

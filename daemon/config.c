@@ -15,7 +15,7 @@
 #include "daemon/origin.h"
 
 enum type { T_PATH, T_PATH_OPT, T_STR, T_STR_OPT, T_UINT, T_BOOL, T_LEVEL, T_PATTERNS,
-	    T_PATTERN_OPT, T_ENUM, T_LISTEN, T_URL, T_KEY, T_ORIGINS };
+	    T_PATTERN_OPT, T_ENUM, T_LISTEN, T_URL, T_KEY, T_ORIGINS, T_BYTE };
 
 struct key {
 	const char *section, *name;
@@ -29,6 +29,7 @@ struct key {
 #define F(field) offsetof(struct config, field), sizeof(((struct config *)0)->field)
 static const char *const PREFER[] = {"contact", "contactless", "both", NULL};
 static const char *const LANGS[] = {"zh", "en", NULL};
+static const char *const AUTH[] = {"auto", "psam", "hsm", "none", NULL};
 
 static const struct key keys[] = {
 	{"daemon", "socket", T_PATH, F(socket), 0, 0, NULL, "/run/sscard/sscardd.sock"},
@@ -46,6 +47,11 @@ static const struct key keys[] = {
 	{"readers", "settle_ms", T_UINT, F(settle_ms), 0, 2000, NULL, "500"},
 	{"readers", "read_timeout_ms", T_UINT, F(read_timeout_ms), 200, 120000, NULL, "10000"},
 	{"readers", "card_hold_ms", T_UINT, F(card_hold_ms), 0, 60000, NULL, "2000"},
+	{"readers", "auth", T_ENUM, F(auth), 0, 0, AUTH, "auto"},
+	{"readers", "sam_key_usage", T_BYTE, F(sam_key_usage), 0, 0, NULL, "45"},
+	{"readers", "sam_key_index", T_BYTE, F(sam_key_index), 0, 0, NULL, "0A"},
+	{"readers", "card_key_id", T_BYTE, F(card_key_id), 0, 0, NULL, "0A"},
+	{"readers", "sam_timeout_ms", T_UINT, F(sam_timeout_ms), 200, 30000, NULL, "3000"},
 	{"ui", "listen", T_LISTEN, F(listen), 0, 0, NULL, "127.0.0.1:8470"},
 	{"ui", "language", T_ENUM, F(language), 0, 0, LANGS, "zh"},
 	{"ui", "large_text", T_BOOL, F(large_text), 0, 0, NULL, "yes"},
@@ -247,14 +253,28 @@ static const char *set(struct config *c, const struct key *k, const char *v, cha
 			return snprintf(why, wl, "%s must be one reader name pattern, not '%s'", k->name, v),
 			       why;
 		break;
-	case T_ENUM:
-		for (int i = 0; k->words[i]; i++)
+	case T_ENUM: {
+		char list[160] = "";
+		int n = 0;
+		for (int i = 0; k->words[i]; i++, n++)
 			if (!strcmp(v, k->words[i])) {
 				*(int *)dst = i;
 				return NULL;
 			}
-		return snprintf(why, wl, "%s must be %s or %s, not '%s'", k->name, k->words[0],
-				k->words[1], v), why;
+		for (int i = 0; i < n; i++) /* "a or b", "a, b, c or d" */
+			snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s",
+				 i == 0 ? "" : i == n - 1 ? " or " : ", ", k->words[i]);
+		return snprintf(why, wl, "%s must be %s, not '%s'", k->name, list, v), why;
+	}
+	case T_BYTE: {
+		char *end;
+		unsigned long b = strtoul(v, &end, 16);
+		if (strlen(v) != 2 || *end || b > 0xFF)
+			return snprintf(why, wl, "%s must be one byte as two hex digits (such as 0A), not '%s'",
+					k->name, v), why;
+		*(uint8_t *)dst = (uint8_t)b;
+		return NULL;
+	}
 	case T_LISTEN:
 		if (strlen(v) >= k->size || (strcmp(v, "off") && !parse_listen(v)))
 			return snprintf(why, wl,

@@ -7,6 +7,7 @@
 #define SSCARD_CONFIG_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stddef.h>
 
 #define CFG_PATTERNS_MAX 16
@@ -23,6 +24,9 @@ struct cfg_patterns {
 };
 
 enum cfg_prefer { CFG_PREFER_CONTACT, CFG_PREFER_CONTACTLESS, CFG_PREFER_BOTH };
+/* Who opens a 3.00 card's EF06 (card-spec §9). auto: the PSAM when
+ * sam_reader is set, else the central's HSM when [upstream] url is. */
+enum cfg_auth { CFG_AUTH_AUTO, CFG_AUTH_PSAM, CFG_AUTH_HSM, CFG_AUTH_NONE };
 
 struct config {
 	/* [daemon] */
@@ -41,6 +45,11 @@ struct config {
 	unsigned settle_ms;            /* a card on the other interface waits this long */
 	unsigned read_timeout_ms;
 	unsigned card_hold_ms;
+	int auth;                      /* enum cfg_auth */
+	uint8_t sam_key_usage;         /* PSAM derive: P1 (§9: 45) */
+	uint8_t sam_key_index;         /* PSAM derive: P2, the master key (§9: 0A) */
+	uint8_t card_key_id;           /* EXTERNAL AUTHENTICATE: P2 (§9: 0A) */
+	unsigned sam_timeout_ms;       /* one derive + encrypt, queue included */
 	/* [ui] */
 	char listen[64];
 	int language;                  /* 0 zh, 1 en */

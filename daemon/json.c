@@ -68,6 +68,21 @@ json_t *json_read_result(const char *reader, const char *interface, const uint8_
 	for (size_t i = 0; i < c->n_errors; i++)
 		add_error(errors, ssc_field_key(c->errors[i].field), c->errors[i].code,
 			  c->errors[i].sw, NULL);
+	if (c->needs_auth) { /* card-spec §9: how EF06 was (or was not) opened */
+		json_t *au = json_pack("{s:b}", "ok", c->authenticated);
+		if (c->auth_err != SS_OK) {
+			json_object_set_new(au, "error", json_string(ss_err_name(c->auth_err)));
+			json_object_set_new(au, "message", json_string(ss_err_text(c->auth_err)));
+		}
+		if (c->auth_sw) {
+			char sw[5];
+			snprintf(sw, sizeof sw, "%04X", c->auth_sw);
+			json_object_set_new(au, "sw", json_string(sw));
+		}
+		if (c->have_challenge)
+			json_object_set_new(au, "challenge", json_hex(c->challenge, sizeof c->challenge));
+		json_object_set_new(o, "auth", au);
+	}
 	json_object_set_new(o, "apdus", json_integer(c->apdus));
 	json_object_set_new(o, "elapsed_ms", json_real((double)(long)(elapsed_ms * 1000) / 1000));
 	if (json_array_size(errors))

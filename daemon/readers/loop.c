@@ -3,6 +3,7 @@
 #include "daemon/readers/internal.h"
 
 #include <errno.h>
+#include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,6 +84,12 @@ void rd_reader_added(struct readers *r, const char *name, bool nfc)
 {
 	if (rd_find_reader(r, name))
 		return;
+	if (!nfc && r->psam && !r->sam_name[0] && r->cfg->sam_reader[0] &&
+	    !fnmatch(r->cfg->sam_reader, name, 0)) {
+		snprintf(r->sam_name, sizeof r->sam_name, "%s", name);
+		psam_reader(r->psam, name, false);
+		log_msg(LOG_INFO, "reader '%s' is the PSAM's ([readers] sam_reader)", name);
+	}
 	if (!config_reader_wanted(r->cfg, name)) {
 		log_msg(LOG_INFO, "reader '%s' ignored ([readers] include/exclude/sam_reader)", name);
 		rd_ignore(r, name, true);
@@ -90,7 +97,8 @@ void rd_reader_added(struct readers *r, const char *name, bool nfc)
 	}
 	rd_ignore(r, name, false);
 	struct reader *x = calloc(1, sizeof *x);
-	if (!x || (!nfc && !(x->w = worker_start(name, r->q, r->cfg->card_hold_ms, r->list_path)))) {
+	if (!x || (!nfc && !(x->w = worker_start(name, r->q, r->cfg->card_hold_ms, r->list_path,
+						     r->psam)))) {
 		log_msg(LOG_ERR, "cannot start a worker for reader '%s'", name);
 		free(x);
 		return;
@@ -129,6 +137,11 @@ void rd_fail_pending(struct readers *r, const char *reader, enum ss_err e)
 void rd_reader_removed(struct readers *r, const char *name)
 {
 	rd_ignore(r, name, false);
+	if (r->psam && !strcmp(r->sam_name, name)) {
+		r->sam_name[0] = 0;
+		psam_reader(r->psam, NULL, false);
+		log_msg(LOG_WARNING, "the PSAM's reader '%s' is gone", name);
+	}
 	for (struct reader **p = &r->list; *p; p = &(*p)->next) {
 		struct reader *x = *p;
 		if (strcmp(x->name, name))
@@ -268,7 +281,10 @@ void rd_read_done(struct readers *r, struct msg *m)
 		json_object_set_new(res, "loss",
 				    json_loss(m->loss_rc, &m->loss, &m->loss_info, (int64_t)time(NULL),
 					      r->cfg->stale_after));
-		if (r->cfg->terminal_id[0]) /* 终端机编号 for the reader API */
+		char term[13];
+		if (r->psam && psam_terminal(r->psam, term)) /* 终端机编号: the PSAM's */
+			json_object_set_new(res, "terminal_id", json_string(term));
+		else if (r->cfg->terminal_id[0]) /* … or the configured one */
 			json_object_set_new(res, "terminal_id", json_string(r->cfg->terminal_id));
 		if (m->serial[0]) /* 终端设备号 */
 			json_object_set_new(res, "reader_serial", json_string(m->serial));
@@ -354,6 +370,8 @@ void rd_rdr_event(struct readers *r, const struct rdr_event *ev)
 		rd_reader_removed(r, ev->reader);
 		break;
 	case RDR_CARD_INSERTED:
+		if (r->psam && !strcmp(r->sam_name, ev->reader))
+			psam_reader(r->psam, ev->reader, true);
 		if (!(x = rd_find_reader(r, ev->reader)))
 			break;
 		x->present = true;
@@ -362,6 +380,10 @@ void rd_rdr_event(struct readers *r, const struct rdr_event *ev)
 		rd_card_arrived(r, x);
 		break;
 	case RDR_CARD_REMOVED:
+		if (r->psam && !strcmp(r->sam_name, ev->reader)) {
+			psam_reader(r->psam, ev->reader, false);
+			log_msg(LOG_WARNING, "the PSAM was taken out of '%s'", ev->reader);
+		}
 		if ((x = rd_find_reader(r, ev->reader)))
 			rd_card_left(r, x);
 		break;

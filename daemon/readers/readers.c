@@ -41,7 +41,7 @@ json_t *readers_reset(struct readers *r, const char *name)
 				 was_stuck, "message",
 				 "The NFC reader was restarted; a card on it will be read again.");
 	}
-	struct worker *w = worker_start(x->name, r->q, r->cfg->card_hold_ms, r->list_path);
+	struct worker *w = worker_start(x->name, r->q, r->cfg->card_hold_ms, r->list_path, r->psam);
 	if (!w)
 		return json_error(SS_E_NOMEM, NULL);
 	/* The old worker may be stuck on a mute card: abandon it; it ends by
@@ -64,6 +64,8 @@ json_t *readers_reset(struct readers *r, const char *name)
 
 void readers_reconfigure(struct readers *r)
 {
+	if (r->psam)
+		psam_configure(r->psam, r->cfg);
 	if (strcmp(r->cfg->nfc, r->nfc.connstring)) {
 		log_msg(LOG_NOTICE, "[readers] nfc is now '%s'", r->cfg->nfc);
 		rd_nfc_stop(r);
@@ -145,7 +147,13 @@ int readers_start(sd_event *ev, const struct config *cfg, readers_emit_fn fn, vo
 	snprintf(r->list_path, sizeof r->list_path, "%s/" LOSSLIST_FILE, cfg->state_dir);
 	atomic_init(&r->stopping, false);
 	r->nfc.fd = -1;
+	if ((cfg->auth == CFG_AUTH_PSAM || (cfg->auth == CFG_AUTH_AUTO && cfg->sam_reader[0])) &&
+	    !(r->psam = psam_new(cfg))) {
+		free(r);
+		return -ENOMEM;
+	}
 	if (!(r->q = msgq_new())) {
+		psam_unref(r->psam);
 		free(r);
 		return -ENOMEM;
 	}
@@ -204,6 +212,8 @@ void readers_stop(struct readers *r)
 	r->q->closed = true;
 	pthread_mutex_unlock(&r->q->mu);
 	msgq_unref(r->q);
+	if (r->psam)
+		psam_stop(r->psam);
 	json_decref(r->last_event);
 	free(r);
 }
@@ -324,5 +334,7 @@ json_t *readers_status_json(struct readers *r)
 					      r->nfc.pid ? (r->nfc.reader[0] ? "running" : "looking for the device")
 							 : "restarting",
 					      "restarts", (json_int_t)r->nfc.restarts));
+	if (r->psam) /* the PSAM session, for a technician */
+		json_object_set_new(o, "psam", psam_status_json(r->psam));
 	return o;
 }

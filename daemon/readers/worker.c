@@ -27,6 +27,7 @@ struct worker {
 	struct msgq *q;
 	unsigned hold_ms;            /* keep the card connected this long after use */
 	char list_path[300];         /* the loss list, opened read-only by the worker */
+	struct psam *psam;           /* opens 3.00 cards' EF06 (a reference); NULL: nobody */
 };
 
 atomic_int rd_live_workers;
@@ -48,7 +49,23 @@ struct session {
 	struct rdr_card card;
 	bool held;
 	struct losslist *list;       /* this worker's read-only connection */
+	struct psam *psam;
+	/* The card in the reader refused this terminal's cryptogram: never ask
+	 * it again while it stays in (each refusal costs one of its few tries,
+	 * and a terminal with the wrong key would block every card). */
+	uint8_t refused[16];
+	bool has_refused;
 };
+
+/* struct ssc_auth's cryptogram for a worker: the PSAM's, unless this card
+ * refused it already. */
+static enum ss_err cryptogram(void *arg, const uint8_t id[16], const uint8_t r[8], uint8_t out[16])
+{
+	struct session *s = arg;
+	if (s->has_refused && !memcmp(s->refused, id, 16))
+		return SS_E_AUTH;
+	return psam_cryptogram(s->psam, id, r, out);
+}
 
 /* Look the card up in the loss list (off the loop: this is the worker). */
 static void check_loss(struct worker *w, struct session *s, struct msg *m)
@@ -137,7 +154,14 @@ static void do_read(struct worker *w, struct session *s, uint64_t id)
 		s->card.tr.trace_arg = w;
 		unsigned before = s->card.tr.apdus;
 		ssc_card_wipe(&m->card);
-		m->err = ssc_read(&s->card.tr, &m->card);
+		struct ssc_auth auth = {.cryptogram = cryptogram, .arg = s,
+					.key_id = w->psam ? psam_card_key_id(w->psam) : 0};
+		s->psam = w->psam;
+		m->err = ssc_read_auth(&s->card.tr, w->psam ? &auth : NULL, &m->card);
+		if (m->card.auth_sw && (m->card.auth_err == SS_E_AUTH ||
+					m->card.auth_err == SS_E_AUTH_BLOCKED) &&
+		    hex_decode(m->card.value[SSC_CARD_ID], s->refused, 16) == 16)
+			s->has_refused = true;
 		if (m->err == SS_OK || !(conn_stale(m->err) || m->err == SS_E_BAD_RESPONSE))
 			break;
 		session_drop(s);
@@ -241,9 +265,10 @@ static void *worker_main(void *arg)
 		if (!w->head)
 			w->tail = NULL;
 		pthread_mutex_unlock(&w->mu);
-		if (j->kind == JOB_RELEASE)
+		if (j->kind == JOB_RELEASE) {
 			session_drop(&s);
-		else if (j->kind == JOB_RESET && s.conn)
+			s.has_refused = false; /* the card left: the next one may try */
+		} else if (j->kind == JOB_RESET && s.conn)
 			do_reset(w, &s);
 		else if (j->kind == JOB_PIN && s.conn)
 			do_pin(w, &s, j);
@@ -259,6 +284,7 @@ static void *worker_main(void *arg)
 	losslist_close(s.list);
 	pcsc_conn_free(s.conn);
 	msgq_unref(w->q);
+	psam_unref(w->psam);
 	pthread_cond_destroy(&w->cv);
 	pthread_mutex_destroy(&w->mu);
 	free(w);
@@ -267,7 +293,7 @@ static void *worker_main(void *arg)
 }
 
 struct worker *worker_start(const char *reader, struct msgq *q, unsigned hold_ms,
-			    const char *list_path)
+			    const char *list_path, struct psam *psam)
 {
 	pthread_condattr_t ca;
 	struct worker *w = calloc(1, sizeof *w);
@@ -286,12 +312,15 @@ struct worker *worker_start(const char *reader, struct msgq *q, unsigned hold_ms
 	w->q = q;
 	atomic_fetch_add(&q->refs, 1);
 	atomic_fetch_add(&rd_live_workers, 1);
+	if ((w->psam = psam))
+		psam_ref(psam);
 	pthread_attr_init(&at);
 	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
 	if (pthread_create(&th, &at, worker_main, w)) {
 		pthread_attr_destroy(&at);
 		atomic_fetch_sub(&rd_live_workers, 1);
 		msgq_unref(q);
+		psam_unref(w->psam);
 		pthread_cond_destroy(&w->cv);
 		pthread_mutex_destroy(&w->mu);
 		free(w);

@@ -20,6 +20,7 @@ import t_losslist  # noqa: E402,F401
 import t_outbox  # noqa: E402,F401
 import t_nfc  # noqa: E402,F401
 import t_counter  # noqa: E402,F401
+import t_auth  # noqa: E402,F401
 import t_kiosk  # noqa: E402,F401
 import t_service  # noqa: E402,F401
 

@@ -1,0 +1,389 @@
+/* psam.c — the PSAM session thread (psam.h): one PC/SC connection to the
+ * module, its terminal number, derive + encrypt one card at a time. */
+#include "daemon/readers/psam.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "apdu/apdu.h"
+#include "apdu/ssc.h"
+#include "daemon/log.h"
+#include "drivers/reader.h"
+
+/* One derive + encrypt asked by a reader; freed by whoever lets go last. */
+struct job {
+	struct job *next;
+	int refs;                    /* the asker and the thread, under mu */
+	bool done;
+	enum ss_err err;
+	uint8_t id[16], r[8], c[16];
+};
+
+struct psam {
+	atomic_int users;            /* references outside the thread */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;           /* jobs for the thread, answers for askers */
+	struct job *head, *tail;
+	bool quit;
+	bool open_now;               /* a PSAM arrived: open the session */
+	char reader[RDR_NAME_MAX];   /* "": no SAM reader */
+	bool present;
+	unsigned gen;                /* bumps when the reader or its card changes */
+	uint8_t key_usage, key_index, card_key_id;
+	unsigned timeout_ms;
+	char terminal[13];           /* "" until read in this session */
+	bool session;
+	unsigned long served, refused, failed;
+	enum ss_err last;
+};
+
+static atomic_int live_threads; /* session threads not yet ended */
+
+static void free_job(struct job *j)
+{
+	explicit_bzero(j, sizeof *j);
+	free(j);
+}
+
+/* ---- the thread: the PSAM's APDUs ---------------------------------------- */
+
+struct sess {
+	struct pcsc_conn *conn;
+	struct rdr_card card;
+	bool open;
+	unsigned gen;
+};
+
+static void sess_close(struct sess *s)
+{
+	if (s->open)
+		pcsc_disconnect(&s->card);
+	s->open = false;
+}
+
+/* A command to the PSAM: SS_OK with r->sw, or SS_E_SAM when it is gone
+ * or mute (the session is no use then). */
+static enum ss_err transmit(struct sess *s, struct apdu *a, struct apdu_resp *r)
+{
+	enum ss_err e = apdu_transmit(&s->card.tr, a, r);
+	if (e == SS_OK)
+		return SS_OK;
+	log_msg(LOG_WARNING, "PSAM in '%s': %s", s->card.reader, ss_err_text(e));
+	sess_close(s);
+	return SS_E_SAM;
+}
+
+static enum ss_err sess_open(struct sess *s, const char *reader, char term[13])
+{
+	static const uint8_t MF[2] = {0x3F, 0x00}, DF[2] = {0x10, 0x01};
+	struct apdu sel = {.cla = 0x00, .ins = 0xA4, .lc = 2, .data = MF};
+	struct apdu rb = {.cla = 0x00, .ins = 0xB0, .p1 = 0x96, .p2 = 0x00, .le = 6};
+	struct apdu_resp r;
+	enum ss_err e = pcsc_connect(s->conn, reader, &s->card);
+	if (e != SS_OK) {
+		log_msg(LOG_WARNING, "PSAM in '%s': %s", reader, ss_err_text(e));
+		return SS_E_SAM;
+	}
+	s->open = true;
+	if ((e = transmit(s, &sel, &r)) != SS_OK)
+		return e;
+	if (r.sw != 0x9000)
+		goto refused;
+	if ((e = transmit(s, &rb, &r)) != SS_OK)
+		return e;
+	if (r.sw != 0x9000 || r.len != 6 || !ssc_bcd_digits(r.data, 6, false, term, 13))
+		goto refused;
+	sel.data = DF;
+	if ((e = transmit(s, &sel, &r)) != SS_OK)
+		return e;
+	if (r.sw != 0x9000)
+		goto refused;
+	log_msg(LOG_INFO, "PSAM in '%s' ready, terminal number %s", reader, term);
+	return SS_OK;
+refused:
+	log_msg(LOG_ERR, "the card in '%s' is not a PSAM of card-spec §9 (it answered %04X)", reader,
+		r.sw);
+	sess_close(s);
+	term[0] = 0;
+	return SS_E_SAM;
+}
+
+/* derive (80 1A usage index, the card id), encrypt (80 FA, R ‖ 80 00…). */
+static enum ss_err derive_encrypt(struct sess *s, uint8_t usage, uint8_t index, struct job *j)
+{
+	uint8_t block[16] = {0};
+	struct apdu der = {.cla = 0x80, .ins = 0x1A, .p1 = usage, .p2 = index, .data = j->id,
+			   .lc = 16, .flags = APDU_SECRET_CMD};
+	struct apdu enc = {.cla = 0x80, .ins = 0xFA, .data = block, .lc = 16,
+			   .flags = APDU_SECRET_CMD | APDU_SECRET_RSP};
+	struct apdu_resp r;
+	enum ss_err e;
+	memcpy(block, j->r, 8);
+	block[8] = 0x80;
+	if ((e = transmit(s, &der, &r)) == SS_OK && r.sw == 0x9000 &&
+	    (e = transmit(s, &enc, &r)) == SS_OK && r.sw == 0x9000 && r.len == 16)
+		memcpy(j->c, r.data, 16);
+	else if (e == SS_OK) {
+		log_msg(LOG_ERR, "the PSAM refused to %s (%04X)",
+			r.sw == 0x6A88 ? "derive: no such key (check [readers] sam_key_usage and sam_key_index)"
+				       : "derive and encrypt",
+			r.sw);
+		e = r.sw == 0x6985 ? SS_E_CARD_RESET : SS_E_AUTH; /* 6985: the DF was lost */
+	}
+	explicit_bzero(block, sizeof block);
+	explicit_bzero(&r, sizeof r);
+	return e;
+}
+
+static void *thread_main(void *arg)
+{
+	struct psam *p = arg;
+	struct sess s = {0};
+	if (pcsc_conn_new(&s.conn) != SS_OK)
+		log_msg(LOG_ERR, "PSAM: no PC/SC context");
+	pthread_mutex_lock(&p->mu);
+	for (;;) {
+		while (!p->quit && !p->head && !p->open_now)
+			pthread_cond_wait(&p->cv, &p->mu);
+		if (p->quit)
+			break;
+		struct job *j = p->head;
+		if (j && !(p->head = j->next))
+			p->tail = NULL;
+		p->open_now = false;
+		char reader[RDR_NAME_MAX], term[13] = "";
+		bool present = p->present && p->reader[0];
+		unsigned gen = p->gen;
+		uint8_t usage = p->key_usage, index = p->key_index;
+		snprintf(reader, sizeof reader, "%s", p->reader);
+		pthread_mutex_unlock(&p->mu);
+
+		enum ss_err e = SS_OK;
+		if (s.open && s.gen != gen)
+			sess_close(&s); /* another module, or it was taken out */
+		for (int attempt = 0; attempt < 2; attempt++) {
+			if (!present || !s.conn)
+				e = SS_E_SAM;
+			else if (!s.open) {
+				s.gen = gen;
+				e = sess_open(&s, reader, term);
+			}
+			if (e != SS_OK || !j)
+				break;
+			e = derive_encrypt(&s, usage, index, j);
+			if (e != SS_E_CARD_RESET && e != SS_E_SAM)
+				break;
+			sess_close(&s); /* reset under us, or gone: once more on a fresh session */
+			e = SS_E_SAM;
+		}
+
+		pthread_mutex_lock(&p->mu);
+		if (term[0] && gen == p->gen)
+			memcpy(p->terminal, term, sizeof term);
+		if (!s.open && gen == p->gen && !term[0] && e != SS_OK)
+			p->terminal[0] = 0;
+		p->session = s.open;
+		if (j) {
+			j->err = e;
+			j->done = true;
+			p->served += e == SS_OK;
+			p->refused += e == SS_E_AUTH;
+			p->failed += e == SS_E_SAM;
+			if (e != SS_OK)
+				p->last = e;
+			if (--j->refs == 0)
+				free_job(j);
+			pthread_cond_broadcast(&p->cv);
+		}
+	}
+	while (p->head) { /* nobody waits for these any more */
+		struct job *j = p->head;
+		p->head = j->next;
+		if (--j->refs == 0)
+			free_job(j);
+	}
+	pthread_mutex_unlock(&p->mu);
+	sess_close(&s);
+	pcsc_conn_free(s.conn);
+	pthread_cond_destroy(&p->cv);
+	pthread_mutex_destroy(&p->mu);
+	free(p);
+	atomic_fetch_sub(&live_threads, 1);
+	return NULL;
+}
+
+/* ---- the API -------------------------------------------------------------- */
+
+void psam_configure(struct psam *p, const struct config *cfg)
+{
+	pthread_mutex_lock(&p->mu);
+	p->key_usage = cfg->sam_key_usage;
+	p->key_index = cfg->sam_key_index;
+	p->card_key_id = cfg->card_key_id;
+	p->timeout_ms = cfg->sam_timeout_ms;
+	pthread_mutex_unlock(&p->mu);
+}
+
+struct psam *psam_new(const struct config *cfg)
+{
+	pthread_condattr_t ca;
+	pthread_attr_t at;
+	pthread_t th;
+	struct psam *p = calloc(1, sizeof *p);
+	if (!p)
+		return NULL;
+	atomic_init(&p->users, 1);
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&p->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	psam_configure(p, cfg);
+	pthread_attr_init(&at);
+	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+	atomic_fetch_add(&live_threads, 1);
+	int rc = pthread_create(&th, &at, thread_main, p);
+	pthread_attr_destroy(&at);
+	if (rc) {
+		atomic_fetch_sub(&live_threads, 1);
+		pthread_cond_destroy(&p->cv);
+		pthread_mutex_destroy(&p->mu);
+		free(p);
+		return NULL;
+	}
+	return p;
+}
+
+void psam_ref(struct psam *p)
+{
+	atomic_fetch_add(&p->users, 1);
+}
+
+void psam_unref(struct psam *p)
+{
+	if (!p || atomic_fetch_sub(&p->users, 1) != 1)
+		return;
+	pthread_mutex_lock(&p->mu);
+	p->quit = true; /* the thread frees p when it gets here */
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+}
+
+void psam_stop(struct psam *p)
+{
+	psam_unref(p);
+	/* a session thread in the middle of an exchange finishes it first; one
+	 * stuck on a mute PSAM is left behind after 2 s */
+	for (int i = 0; i < 200 && atomic_load(&live_threads) > 0; i++)
+		usleep(10000);
+}
+
+void psam_reader(struct psam *p, const char *name, bool present)
+{
+	pthread_mutex_lock(&p->mu);
+	bool changed = strcmp(p->reader, name ? name : "") || p->present != present;
+	snprintf(p->reader, sizeof p->reader, "%s", name ? name : "");
+	p->present = name && present;
+	if (changed) {
+		p->gen++;
+		p->terminal[0] = 0;
+		p->open_now = p->present;
+		pthread_cond_broadcast(&p->cv);
+	}
+	pthread_mutex_unlock(&p->mu);
+}
+
+enum ss_err psam_cryptogram(void *arg, const uint8_t card_id[16], const uint8_t challenge[8],
+			    uint8_t out[16])
+{
+	struct psam *p = arg;
+	struct timespec dl;
+	enum ss_err e;
+	pthread_mutex_lock(&p->mu);
+	if (!p->reader[0] || !p->present) {
+		p->failed++;
+		p->last = SS_E_SAM;
+		pthread_mutex_unlock(&p->mu);
+		return SS_E_SAM;
+	}
+	struct job *j = calloc(1, sizeof *j);
+	if (!j) {
+		pthread_mutex_unlock(&p->mu);
+		return SS_E_NOMEM;
+	}
+	j->refs = 2;
+	memcpy(j->id, card_id, 16);
+	memcpy(j->r, challenge, 8);
+	if (p->tail)
+		p->tail->next = j;
+	else
+		p->head = j;
+	p->tail = j;
+	pthread_cond_broadcast(&p->cv);
+	clock_gettime(CLOCK_MONOTONIC, &dl);
+	dl.tv_sec += p->timeout_ms / 1000;
+	dl.tv_nsec += (long)(p->timeout_ms % 1000) * 1000000L;
+	if (dl.tv_nsec >= 1000000000L)
+		dl.tv_sec++, dl.tv_nsec -= 1000000000L;
+	while (!j->done)
+		if (pthread_cond_timedwait(&p->cv, &p->mu, &dl) == ETIMEDOUT)
+			break;
+	if (j->done) {
+		e = j->err;
+		if (e == SS_OK)
+			memcpy(out, j->c, 16);
+	} else {
+		/* still queued: take it back; in the thread's hands: let it go */
+		for (struct job **pp = &p->head, *prev = NULL; *pp; prev = *pp, pp = &(*pp)->next)
+			if (*pp == j) {
+				*pp = j->next;
+				if (p->tail == j)
+					p->tail = prev;
+				j->refs--;
+				break;
+			}
+		log_msg(LOG_WARNING, "the PSAM did not answer within %u ms ([readers] sam_timeout_ms)",
+			p->timeout_ms);
+		p->failed++;
+		p->last = e = SS_E_SAM;
+	}
+	if (--j->refs == 0)
+		free_job(j);
+	pthread_mutex_unlock(&p->mu);
+	return e;
+}
+
+uint8_t psam_card_key_id(struct psam *p)
+{
+	pthread_mutex_lock(&p->mu);
+	uint8_t k = p->card_key_id;
+	pthread_mutex_unlock(&p->mu);
+	return k;
+}
+
+bool psam_terminal(struct psam *p, char out[13])
+{
+	pthread_mutex_lock(&p->mu);
+	bool have = p->terminal[0] != 0;
+	memcpy(out, p->terminal, 13);
+	pthread_mutex_unlock(&p->mu);
+	return have;
+}
+
+json_t *psam_status_json(struct psam *p)
+{
+	pthread_mutex_lock(&p->mu);
+	json_t *o = json_pack("{s:s?,s:b,s:b,s:s?,s:I,s:I,s:I,s:s?}", "reader",
+			      p->reader[0] ? p->reader : NULL, "present", p->present, "session", p->session,
+			      "terminal", p->terminal[0] ? p->terminal : NULL, "served",
+			      (json_int_t)p->served, "refused", (json_int_t)p->refused, "failed",
+			      (json_int_t)p->failed, "last_error", p->last ? ss_err_name(p->last) : NULL);
+	pthread_mutex_unlock(&p->mu);
+	return o;
+}

@@ -1,0 +1,50 @@
+/* psam.h — the terminal's one PSAM session (card-spec §9): a thread of its
+ * own owns the PC/SC connection to the card in [readers] sam_reader,
+ * reads the terminal number once per session, and turns card id +
+ * challenge into the cryptogram (derive, encrypt) one card at a time for
+ * every reader that asks. Callers block for at most [readers]
+ * sam_timeout_ms. Reference counted: a reader worker stuck on a mute card
+ * keeps it alive after the manager stops. */
+#ifndef SSCARD_PSAM_H
+#define SSCARD_PSAM_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "apdu/sserr.h"
+#include "daemon/config.h"
+
+struct psam;
+
+/* Start the session thread. NULL when out of memory or threads. */
+struct psam *psam_new(const struct config *cfg);
+void psam_ref(struct psam *p);
+/* Drop a reference; the last one stops the thread (a mute PSAM: it is
+ * left to finish and free itself). */
+void psam_unref(struct psam *p);
+/* The owner's unref at shutdown: waits up to 2 s for the thread to end. */
+void psam_stop(struct psam *p);
+
+/* From the event loop: the SAM reader appeared (present: with a card in
+ * it) or went (name NULL). A card arriving opens the session at once, so
+ * the terminal number is known before the first read. */
+void psam_reader(struct psam *p, const char *name, bool present);
+/* [readers] sam_* changed (a reload). */
+void psam_configure(struct psam *p, const struct config *cfg);
+
+/* C for this card and challenge (struct ssc_auth's cryptogram; arg is
+ * the psam). SS_OK, SS_E_SAM (no PSAM, mute, gone, or past the timeout)
+ * or SS_E_AUTH (the PSAM refused: 6A88 no such key, 6985 …). Blocks. */
+enum ss_err psam_cryptogram(void *psam, const uint8_t card_id[16], const uint8_t challenge[8],
+			    uint8_t out[16]);
+/* [readers] card_key_id: P2 of the card's EXTERNAL AUTHENTICATE. */
+uint8_t psam_card_key_id(struct psam *p);
+/* The PSAM's terminal number (终端机编号, 12 digits) into out[13]; false
+ * before it was read. */
+bool psam_terminal(struct psam *p, char out[13]);
+/* {reader, present, session, terminal, served, refused, failed, last_error}
+ * for `status` (new reference). */
+json_t *psam_status_json(struct psam *p);
+
+#endif

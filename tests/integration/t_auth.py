@@ -1,0 +1,173 @@
+"""Third-generation cards (card-spec §9): EF06 opened by external
+authentication through the terminal's PSAM in the SAM slot; its terminal
+number in reads; refusals, an absent and a mute PSAM; one PSAM for many
+readers; the reader API's codes."""
+import os
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from rig import READER0, READER1, wait_for  # noqa: E402
+from common import test, EXPECT, check, read_card, restore_daemon  # noqa: E402
+from t_counter import api_c  # noqa: E402
+
+SAM_PORT = 0x8C7C  # READER1 is the SAM slot in these tests
+WANGWU_FULL = dict(EXPECT["wangwu-3.00.card"], ssn="110105193707150333", name="王五", sex="1",
+                   nation="01", birthplace="110105", birth_date="1937-07-15", apdus=17)
+TERMINAL = "410100813475"
+
+
+def psam_daemon(rig, psam="psam-test.psam", extra="", *psam_args):
+    """sscardd with READER1 as the SAM slot and a PSAM in it (psam None: empty
+    slot); the PSAM's log path."""
+    rig.stop_daemon()
+    rig.start_daemon(extra_conf="sam_reader = %s\n%s" % (READER1, extra))
+    log = os.path.join(rig.tmp, "psam-%d.log" % time.monotonic_ns())
+    card = None
+    if psam:
+        card = rig.insert(psam, SAM_PORT, "--log", log, *psam_args)
+        check(wait_for(lambda: (rig.ctl_json("status")[1].get("psam") or {}).get("present"), 5),
+              "the PSAM never showed up: %r" % (rig.ctl_json("status")[1].get("psam"),))
+    return card, log
+
+
+def psam_lines(log):
+    return open(log).read().split("\n")[:-1] if os.path.exists(log) else []
+
+
+@test
+def third_generation_card_reads_in_full_through_the_psam(rig):
+    try:
+        sam, log = psam_daemon(rig)
+        st = rig.ctl_json("status")[1]
+        check(wait_for(lambda: rig.ctl_json("status")[1]["psam"].get("terminal") == TERMINAL, 5),
+              "terminal number: %r" % st.get("psam"))
+        names = [r["name"] for r in rig.ctl_json("readers")[1]["readers"]]
+        check(READER1 not in names, "the SAM slot is listed as a card reader: %r" % names)
+        card, rc, j, err = read_card(rig, "wangwu-3.00.card")
+        check(rc == 0, err)
+        for k, v in WANGWU_FULL.items():
+            check(j.get(k) == v, "%s: %r, want %r" % (k, j.get(k), v))
+        check(j["auth"] == {"ok": True}, j.get("auth"))
+        check("errors" not in j, j.get("errors"))
+        check(j["terminal_id"] == TERMINAL, j.get("terminal_id"))
+        # one derive + encrypt per read (the read on insertion and ours)
+        pair = ["derive 110105D15600000500C0FFEE12345678", "encrypt"]
+        check(psam_lines(log) == pair * 2, psam_lines(log))
+        rig.remove(card)
+        check(wait_for(lambda: not rig.card_present(READER0), 5), "card still in")
+        # a 2.00 card costs the PSAM nothing
+        card, rc, j, err = read_card(rig, "zhangsan-2.00.card")
+        check(rc == 0 and j["apdus"] == 15 and "auth" not in j, j)
+        check(len(psam_lines(log)) == 4, psam_lines(log))
+        rig.remove(card)
+        st = rig.ctl_json("status")[1]["psam"]
+        check(st["served"] == 2 and st["failed"] == 0 and st["reader"] == READER1, st)
+        text = open(rig.daemon_logs[-1]).read()
+        check("110105193707150333" not in text and "王五" not in text, "personal data logged")
+    finally:
+        restore_daemon(rig)
+
+
+@test
+def psam_refusals_keep_the_ef05_part(rig):
+    """The wrong key (the card counts down), an empty SAM slot and a mute
+    PSAM: the read answers in time with EF05 and says why EF06 is closed."""
+    try:
+        sam, log = psam_daemon(rig, "psam-wrongkey.psam")
+        ev = rig.events()
+        card = rig.insert("wangwu-3.00.card")
+        e = ev.wait("card_read", 5, reader=READER0)
+        ev.close()
+        check(e and e["card"]["auth"]["error"] == "auth_refused" and e["card"]["auth"]["sw"] == "63C2",
+              "the read on insertion: %r" % e)
+        rc, j, err = rig.ctl_json("read", READER0)
+        check(rc == 0 and j["card_number"] == "B00000007" and "ssn" not in j, (rc, j, err))
+        check(j["auth"]["ok"] is False and j["auth"]["error"] == "auth_refused", j["auth"])
+        codes = {e["field"]: e["code"] for e in j["errors"]}
+        check(codes.get("ssn") == "auth_refused" and codes.get("birth_date") == "auth_refused", codes)
+        calls = api_c(rig, 1)
+        check(calls and calls[0][0] == -2203, "iReadCardBas: %r" % calls)
+        # three reads, one try spent: a terminal with the wrong key does not
+        # block the cards put into it
+        check(psam_lines(log) == ["derive 110105D15600000500C0FFEE12345678", "encrypt"],
+              psam_lines(log))
+        # the human output still shows the card's EF05 part
+        r = subprocess.run([os.path.join(rig.build, "sscardctl"), "-s", rig.sock, "read", READER0],
+                           capture_output=True, text=True, timeout=10)
+        check("B00000007" in r.stdout and "auth" in (r.stdout + r.stderr).lower(), r.stdout + r.stderr)
+        rig.remove(card)
+        rig.remove(sam)
+        check(wait_for(lambda: not rig.ctl_json("status")[1]["psam"]["present"], 5),
+              "the PSAM is still in")
+
+        psam_daemon(rig, None, "sam_timeout_ms = 500\n")
+        card, rc, j, err = read_card(rig, "wangwu-3.00.card")
+        check(rc == 0 and j["auth"]["error"] == "sam_unavailable" and "ssn" not in j, j)
+        calls = api_c(rig, 1)
+        check(calls and calls[0][0] == -2201, "iReadCardBas without a PSAM: %r" % calls)
+        rig.remove(card)
+
+        # mute after the session opened (select MF, terminal, select DF)
+        psam_daemon(rig, "psam-test.psam", "sam_timeout_ms = 500\n", "--mute-after", "3")
+        check(wait_for(lambda: rig.ctl_json("status")[1]["psam"].get("terminal") == TERMINAL, 5),
+              "no session before the PSAM went mute")
+        t0 = time.monotonic()
+        card, rc, j, err = read_card(rig, "wangwu-3.00.card")
+        took = time.monotonic() - t0
+        check(rc == 0 and j["auth"]["error"] == "sam_unavailable", j)
+        check(took < 1.5, "a mute PSAM held the read for %.2f s" % took)
+        check(rig.ctl_json("status")[1]["psam"]["failed"] >= 1, "status does not count it")
+        rig.remove(card)
+    finally:
+        restore_daemon(rig)
+
+
+@test
+def one_psam_serves_eight_readers_at_once(rig):
+    """Eight 3.00 cards read at the same moment: each read right, and the
+    PSAM's log shows derive/encrypt pairs that never interleave."""
+    N = 8
+    try:
+        rig.stop_daemon()
+        rig.kill_pcscd()
+        rig.start_pcscd(slots=5)  # 10 readers: 8 for cards, the last for the PSAM
+        sam_reader = "Virtual PCD D 00 01"
+        rig.start_daemon(extra_conf="sam_reader = %s\n" % sam_reader)
+        log = os.path.join(rig.tmp, "psam-eight.log")
+        rig.insert("psam-test.psam", 0x8C7B + 9, "--log", log)
+        readers = ["Virtual PCD 00 00", "Virtual PCD 00 01"] + [
+            "Virtual PCD %c 00 0%d" % (c, i) for c in "ABC" for i in (0, 1)]
+        check(wait_for(lambda: (rig.ctl_json("status")[1].get("psam") or {}).get("terminal"), 10),
+              "no PSAM session")
+        for i in range(N):
+            rig.insert("wangwu-3.00.card", 0x8C7B + i)
+        check(wait_for(lambda: all(rig.card_present(r) for r in readers), 10), "cards not all in")
+        results = [None] * N
+
+        def read(i):
+            results[i] = rig.ctl_json("read", readers[i])
+        threads = [threading.Thread(target=read, args=(i,)) for i in range(N)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        for i, (rc, j, err) in enumerate(results):
+            check(rc == 0 and j.get("ssn") == "110105193707150333" and j.get("name") == "王五",
+                  "%s: %r %s" % (readers[i], j, err))
+        lines = psam_lines(log)
+        pairs = [lines[k:k + 2] for k in range(0, len(lines), 2)]
+        check(len(lines) >= 2 * N and all(p[0].startswith("derive ") and p[1] == "encrypt"
+                                           for p in pairs), "interleaved: %r" % lines)
+    finally:
+        for c in list(rig.cards):
+            rig.remove(c)
+        rig.stop_daemon()
+        rig.kill_pcscd()
+        rig.start_pcscd(slots=1)
+        reports = rig.sanitizer_reports()
+        rig.start_daemon()
+        wait_for(lambda: len(rig.ctl_json("readers")[1]["readers"]) == 2, 5)
+    check(not reports, "sanitizer reports in %r" % reports)
