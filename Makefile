@@ -47,7 +47,8 @@ CORE_LIB := $(BUILD)/libsscard-core.a
 
 READERS_SRC := daemon/readers/readers.c daemon/readers/loop.c daemon/readers/queue.c \
               daemon/readers/worker.c daemon/readers/interfaces.c daemon/readers/early.c \
-              daemon/readers/nfchelper.c daemon/readers/nfcd.c daemon/readers/psam.c
+              daemon/readers/nfchelper.c daemon/readers/nfcd.c daemon/readers/psam.c \
+              daemon/readers/hsm.c
 # sscardd: main and the control socket, then one line per capability.
 DAEMON_SRC := daemon/sscardd.c daemon/control.c \
               $(READERS_SRC) \
@@ -55,7 +56,8 @@ DAEMON_SRC := daemon/sscardd.c daemon/control.c \
               daemon/kiosk/kiosk.c daemon/kiosk/upcall.c \
               daemon/web/web.c daemon/web/counter.c
 CTL_SRC    := client/sscardctl.c
-CENTRAL_SRC := sim/central/central.c sim/central/store.c sim/central/api.c
+CENTRAL_SRC := sim/central/central.c sim/central/store.c sim/central/api.c sim/central/hsm.c \
+               sim/card/sm4.c
 CARDSIM_SRC := sim/card/cardsim.c sim/card/psamsim.c sim/card/sm4.c
 VCARD_SRC  := sim/card/vcard.c $(CARDSIM_SRC)
 CRYPTO_LIBS := $(shell pkg-config --libs libcrypto 2>/dev/null)
@@ -139,7 +141,7 @@ $(BUILD)/bench-read: $(BUILD)/obj/bench/bench_read.o $(BUILD)/obj/bench/bench.o 
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(BUILD)/sscard-central: $(CENTRAL_SRC:%.c=$(BUILD)/obj/%.o) $(CORE_LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CRYPTO_LIBS)
 
 $(BUILD)/bench-losslist: $(BUILD)/obj/bench/bench_losslist.o $(CORE_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
@@ -183,11 +185,11 @@ $(BUILD)/fuzz-lossfmt: tests/fuzz/fuzz_lossfmt.c daemon/losslist/lossfmt.c
 
 FUZZ_OUTBOX_SRC := tests/fuzz/fuzz_outbox.c $(OUTBOX_SRC) daemon/notify.c daemon/http.c \
 	daemon/log.c daemon/mask.c daemon/json.c apdu/sserr.c apdu/ssc.c apdu/apdu.c apdu/atr.c \
-	sim/central/api.c $(LOSSLIST_SRC)
+	sim/central/api.c sim/central/hsm.c sim/card/sm4.c $(LOSSLIST_SRC)
 $(BUILD)/fuzz-outbox: $(FUZZ_OUTBOX_SRC)
 	@mkdir -p $(dir $@)
 	clang -std=c11 -D_GNU_SOURCE -I$(CURDIR) -g -O1 -Wall -Wextra -Werror -Wno-unused-parameter $(PKG_CFLAGS) \
-	  -fsanitize=fuzzer,address,undefined -o $@ $^ $(PKG_LIBS)
+	  -fsanitize=fuzzer,address,undefined -o $@ $^ $(PKG_LIBS) $(CRYPTO_LIBS)
 
 FUZZ_API_SRC := tests/fuzz/fuzz_api.c $(KIOSK_CORE_SRC) daemon/web/body.c daemon/origin.c \
 	daemon/config.c daemon/log.c daemon/mask.c apdu/ssc.c apdu/apdu.c apdu/sserr.c apdu/atr.c

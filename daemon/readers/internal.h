@@ -16,6 +16,7 @@
 #include "drivers/reader.h"
 #include "daemon/losslist/losslist.h"
 #include "daemon/readers/nfcd.h"
+#include "daemon/readers/hsm.h"
 #include "daemon/readers/psam.h"
 #include "daemon/readers/readers.h"
 
@@ -123,6 +124,7 @@ struct readers {
 	unsigned long errors[SS_E__COUNT];
 	unsigned long reads_ok;
 	struct psam *psam;           /* the PSAM session; NULL: none configured */
+	struct hsm *hsm;             /* the central's HSM, when there is no PSAM */
 	char sam_name[RDR_NAME_MAX]; /* the SAM reader when it is there */
 	struct {                     /* the NFC helper process (nfcd.h) */
 		pid_t pid;           /* 0: not running */
@@ -160,7 +162,7 @@ void job_free(struct job *j);
 json_t *rd_trace_json(const char *reader, const uint8_t *cmd, size_t cmd_len,
 		      const uint8_t *rsp, size_t rsp_len, unsigned flags, uint64_t us);
 struct worker *worker_start(const char *reader, struct msgq *q, unsigned hold_ms,
-			    const char *list_path, struct psam *psam);
+			    const char *list_path, struct psam *psam, struct hsm *hsm);
 void worker_push_job(struct worker *w, struct job *j);
 bool worker_push(struct worker *w, enum job_kind kind, uint64_t id);
 void worker_set_hold(struct worker *w, unsigned hold_ms);

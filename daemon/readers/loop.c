@@ -98,7 +98,7 @@ void rd_reader_added(struct readers *r, const char *name, bool nfc)
 	rd_ignore(r, name, false);
 	struct reader *x = calloc(1, sizeof *x);
 	if (!x || (!nfc && !(x->w = worker_start(name, r->q, r->cfg->card_hold_ms, r->list_path,
-						     r->psam)))) {
+						     r->psam, r->hsm)))) {
 		log_msg(LOG_ERR, "cannot start a worker for reader '%s'", name);
 		free(x);
 		return;

@@ -41,7 +41,8 @@ json_t *readers_reset(struct readers *r, const char *name)
 				 was_stuck, "message",
 				 "The NFC reader was restarted; a card on it will be read again.");
 	}
-	struct worker *w = worker_start(x->name, r->q, r->cfg->card_hold_ms, r->list_path, r->psam);
+	struct worker *w = worker_start(x->name, r->q, r->cfg->card_hold_ms, r->list_path, r->psam,
+					 r->hsm);
 	if (!w)
 		return json_error(SS_E_NOMEM, NULL);
 	/* The old worker may be stuck on a mute card: abandon it; it ends by
@@ -66,6 +67,8 @@ void readers_reconfigure(struct readers *r)
 {
 	if (r->psam)
 		psam_configure(r->psam, r->cfg);
+	if (r->hsm)
+		hsm_configure(r->hsm, r->cfg);
 	if (strcmp(r->cfg->nfc, r->nfc.connstring)) {
 		log_msg(LOG_NOTICE, "[readers] nfc is now '%s'", r->cfg->nfc);
 		rd_nfc_stop(r);
@@ -152,8 +155,14 @@ int readers_start(sd_event *ev, const struct config *cfg, readers_emit_fn fn, vo
 		free(r);
 		return -ENOMEM;
 	}
+	if (!r->psam && (cfg->auth == CFG_AUTH_HSM || (cfg->auth == CFG_AUTH_AUTO && cfg->url[0])) &&
+	    !(r->hsm = hsm_new(cfg))) {
+		free(r);
+		return -ENOMEM;
+	}
 	if (!(r->q = msgq_new())) {
 		psam_unref(r->psam);
+		hsm_unref(r->hsm);
 		free(r);
 		return -ENOMEM;
 	}
@@ -214,6 +223,7 @@ void readers_stop(struct readers *r)
 	msgq_unref(r->q);
 	if (r->psam)
 		psam_stop(r->psam);
+	hsm_unref(r->hsm);
 	json_decref(r->last_event);
 	free(r);
 }

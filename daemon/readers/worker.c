@@ -27,7 +27,8 @@ struct worker {
 	struct msgq *q;
 	unsigned hold_ms;            /* keep the card connected this long after use */
 	char list_path[300];         /* the loss list, opened read-only by the worker */
-	struct psam *psam;           /* opens 3.00 cards' EF06 (a reference); NULL: nobody */
+	struct psam *psam;           /* opens 3.00 cards' EF06 (a reference) … */
+	struct hsm *hsm;             /* … or the central's HSM does; both NULL: nobody */
 };
 
 atomic_int rd_live_workers;
@@ -50,6 +51,7 @@ struct session {
 	bool held;
 	struct losslist *list;       /* this worker's read-only connection */
 	struct psam *psam;
+	struct hsm *hsm;
 	/* The card in the reader refused this terminal's cryptogram: never ask
 	 * it again while it stays in (each refusal costs one of its few tries,
 	 * and a terminal with the wrong key would block every card). */
@@ -57,14 +59,14 @@ struct session {
 	bool has_refused;
 };
 
-/* struct ssc_auth's cryptogram for a worker: the PSAM's, unless this card
- * refused it already. */
+/* struct ssc_auth's cryptogram for a worker: the PSAM's or the HSM's,
+ * unless this card refused it already. */
 static enum ss_err cryptogram(void *arg, const uint8_t id[16], const uint8_t r[8], uint8_t out[16])
 {
 	struct session *s = arg;
 	if (s->has_refused && !memcmp(s->refused, id, 16))
 		return SS_E_AUTH;
-	return psam_cryptogram(s->psam, id, r, out);
+	return s->psam ? psam_cryptogram(s->psam, id, r, out) : hsm_cryptogram(s->hsm, id, r, out);
 }
 
 /* Look the card up in the loss list (off the loop: this is the worker). */
@@ -155,9 +157,12 @@ static void do_read(struct worker *w, struct session *s, uint64_t id)
 		unsigned before = s->card.tr.apdus;
 		ssc_card_wipe(&m->card);
 		struct ssc_auth auth = {.cryptogram = cryptogram, .arg = s,
-					.key_id = w->psam ? psam_card_key_id(w->psam) : 0};
+					.key_id = w->psam  ? psam_card_key_id(w->psam)
+						  : w->hsm ? hsm_card_key_id(w->hsm)
+							   : 0};
 		s->psam = w->psam;
-		m->err = ssc_read_auth(&s->card.tr, w->psam ? &auth : NULL, &m->card);
+		s->hsm = w->hsm;
+		m->err = ssc_read_auth(&s->card.tr, w->psam || w->hsm ? &auth : NULL, &m->card);
 		if (m->card.auth_sw && (m->card.auth_err == SS_E_AUTH ||
 					m->card.auth_err == SS_E_AUTH_BLOCKED) &&
 		    hex_decode(m->card.value[SSC_CARD_ID], s->refused, 16) == 16)
@@ -285,6 +290,7 @@ static void *worker_main(void *arg)
 	pcsc_conn_free(s.conn);
 	msgq_unref(w->q);
 	psam_unref(w->psam);
+	hsm_unref(w->hsm);
 	pthread_cond_destroy(&w->cv);
 	pthread_mutex_destroy(&w->mu);
 	free(w);
@@ -293,7 +299,7 @@ static void *worker_main(void *arg)
 }
 
 struct worker *worker_start(const char *reader, struct msgq *q, unsigned hold_ms,
-			    const char *list_path, struct psam *psam)
+			    const char *list_path, struct psam *psam, struct hsm *hsm)
 {
 	pthread_condattr_t ca;
 	struct worker *w = calloc(1, sizeof *w);
@@ -314,6 +320,8 @@ struct worker *worker_start(const char *reader, struct msgq *q, unsigned hold_ms
 	atomic_fetch_add(&rd_live_workers, 1);
 	if ((w->psam = psam))
 		psam_ref(psam);
+	if ((w->hsm = hsm))
+		hsm_ref(hsm);
 	pthread_attr_init(&at);
 	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
 	if (pthread_create(&th, &at, worker_main, w)) {
@@ -321,6 +329,7 @@ struct worker *worker_start(const char *reader, struct msgq *q, unsigned hold_ms
 		atomic_fetch_sub(&rd_live_workers, 1);
 		msgq_unref(q);
 		psam_unref(w->psam);
+		hsm_unref(w->hsm);
 		pthread_cond_destroy(&w->cv);
 		pthread_mutex_destroy(&w->mu);
 		free(w);

@@ -30,6 +30,7 @@
 #include "apdu/ssc.h"
 #include "daemon/mask.h"
 #include "sim/central/api.h"
+#include "sim/central/hsm.h"
 #include "sim/central/store.h"
 
 #define BODY_MAX (16 * 1024)
@@ -570,6 +571,11 @@ static enum MHD_Result route(struct MHD_Connection *c, const char *url, const ch
 		rv = holders(c, "lookup", body);
 	else if (!strcmp(url, "/v1/holders/verify"))
 		rv = holders(c, "verify", body);
+	else if (!strcmp(url, "/v1/auth/external")) {
+		int status;
+		json_t *a = hsm_external(body, &status);
+		rv = reply_json(c, status, a, false);
+	}
 	else
 		rv = fail_json(c, 404, "not_found", "No such call.");
 	json_decref(body);

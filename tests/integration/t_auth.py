@@ -10,13 +10,14 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from rig import READER0, READER1, wait_for  # noqa: E402
-from common import test, EXPECT, check, read_card, restore_daemon  # noqa: E402
+from common import test, CentralServer, EXPECT, check, read_card, restore_daemon  # noqa: E402
 from t_counter import api_c  # noqa: E402
 
 SAM_PORT = 0x8C7C  # READER1 is the SAM slot in these tests
 WANGWU_FULL = dict(EXPECT["wangwu-3.00.card"], ssn="110105193707150333", name="王五", sex="1",
                    nation="01", birthplace="110105", birth_date="1937-07-15", apdus=17)
 TERMINAL = "410100813475"
+MASTER_KEY = "53534341524420544553542D4D4B2D31"  # psam-test.psam's, held by the HSM
 
 
 def psam_daemon(rig, psam="psam-test.psam", extra="", *psam_args):
@@ -171,3 +172,50 @@ def one_psam_serves_eight_readers_at_once(rig):
         rig.start_daemon()
         wait_for(lambda: len(rig.ctl_json("readers")[1]["readers"]) == 2, 5)
     check(not reports, "sanitizer reports in %r" % reports)
+
+
+@test
+def third_generation_card_through_the_central_hsm(rig):
+    """No PSAM: the central's HSM answers POST /v1/auth/external; a central
+    that is down, slow, wrong or talks nonsense ends in a clear error in
+    time, and the read keeps the EF05 part."""
+    port = 18489
+    srv = CentralServer(rig, "c-hsm", port)
+    conf = ("sam_timeout_ms = 700\n[upstream]\nurl = http://127.0.0.1:%d\ntoken = tok-%d\n"
+            % (port, port))
+
+    def read(fault_env):
+        srv.stop()
+        srv.start(env_extra=fault_env)
+        card, rc, j, err = read_card(rig, "wangwu-3.00.card")
+        rig.remove(card)
+        check(wait_for(lambda: not rig.card_present(READER0), 5), "card still in")
+        check(rc == 0 and j.get("card_number") == "B00000007", (rc, j, err))
+        return j
+    try:
+        rig.stop_daemon()
+        rig.start_daemon(extra_conf=conf)
+        j = read({"SSCARD_CENTRAL_HSM_KEY": MASTER_KEY})
+        for k, v in WANGWU_FULL.items():
+            check(j.get(k) == v, "%s: %r, want %r" % (k, j.get(k), v))
+        check(j["auth"] == {"ok": True} and "terminal_id" not in j, j)
+        j = read({"SSCARD_CENTRAL_HSM_KEY": MASTER_KEY, "SSCARD_CENTRAL_HSM_FAULT": "wrong"})
+        check(j["auth"]["error"] == "auth_refused", j["auth"])  # 63Cx on the read at insertion
+        j = read({"SSCARD_CENTRAL_HSM_KEY": MASTER_KEY, "SSCARD_CENTRAL_HSM_FAULT": "garbage"})
+        check(j["auth"]["error"] == "sam_unavailable" and "ssn" not in j, j["auth"])
+        j = read({})  # a central without the key refuses (503)
+        check(j["auth"]["error"] == "sam_unavailable", j["auth"])
+        srv.faults = "delay_ms=1500"
+        t0 = time.monotonic()
+        j = read({"SSCARD_CENTRAL_HSM_KEY": MASTER_KEY})
+        check(j["auth"]["error"] == "sam_unavailable" and time.monotonic() - t0 < 5, j["auth"])
+        srv.faults = ""
+        srv.stop()
+        card, rc, j, err = read_card(rig, "wangwu-3.00.card")
+        check(rc == 0 and j["auth"]["error"] == "sam_unavailable" and j["elapsed_ms"] < 1500, j)
+        rig.remove(card)
+        text = open(rig.daemon_logs[-1]).read()
+        check("tok-%d" % port not in text and MASTER_KEY not in text, "secrets in the log")
+    finally:
+        srv.stop()
+        restore_daemon(rig)

@@ -1,0 +1,47 @@
+/* hsm.c — the reference central's HSM (hsm.h): K_card = SM4(MK, card id),
+ * C = SM4(K_card, R ‖ 80 00 …). */
+#include "sim/central/hsm.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "apdu/apdu.h"
+#include "sim/card/sm4.h"
+
+static json_t *refuse(int *status, int code, const char *err, const char *msg)
+{
+	*status = code;
+	return json_pack("{s:s,s:s}", "error", err, "message", msg);
+}
+
+json_t *hsm_external(json_t *body, int *status)
+{
+	const char *mk_hex = getenv("SSCARD_CENTRAL_HSM_KEY"), *fault = getenv("SSCARD_CENTRAL_HSM_FAULT");
+	const char *id_hex = json_string_value(json_object_get(body, "card_id"));
+	const char *r_hex = json_string_value(json_object_get(body, "challenge"));
+	uint8_t mk[16], id[16], block[16] = {0}, k[16], c[16];
+	char out[33];
+	json_t *j;
+
+	if (!mk_hex || hex_decode(mk_hex, mk, sizeof mk) != 16)
+		return refuse(status, 503, "no_hsm", "This central has no HSM key (SSCARD_CENTRAL_HSM_KEY).");
+	if (!id_hex || strlen(id_hex) != 32 || hex_decode(id_hex, id, sizeof id) != 16)
+		return refuse(status, 400, "bad_card_id", "card_id must be 32 hex digits.");
+	if (!r_hex || strlen(r_hex) != 16 || hex_decode(r_hex, block, 8) != 8)
+		return refuse(status, 400, "bad_challenge", "challenge must be 16 hex digits.");
+	block[8] = 0x80;
+	if (!sm4_block(mk, id, k) || !sm4_block(k, block, c))
+		return refuse(status, 500, "hsm_failed", "The HSM could not compute the cryptogram.");
+	if (fault && !strcmp(fault, "wrong"))
+		c[0] ^= 0x01;
+	for (int i = 0; i < 16; i++)
+		snprintf(out + 2 * i, 3, "%02X", c[i]);
+	*status = 200;
+	j = fault && !strcmp(fault, "garbage") ? json_pack("{s:s}", "cryptogram", "not a cryptogram")
+					      : json_pack("{s:s}", "cryptogram", out);
+	explicit_bzero(mk, sizeof mk);
+	explicit_bzero(k, sizeof k);
+	explicit_bzero(c, sizeof c);
+	explicit_bzero(out, sizeof out);
+	return j;
+}
