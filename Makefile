@@ -173,7 +173,7 @@ $(BUILD)/fuzz-parsers: tests/fuzz/fuzz_parsers.c $(FAKE_TRANSPORT) \
 	  -fsanitize=fuzzer,address,undefined -o $@ $^
 
 $(BUILD)/fuzz-requests: tests/fuzz/fuzz_requests.c daemon/config.c daemon/request.c daemon/log.c \
-                        daemon/origin.c
+                        daemon/origin.c apdu/apdu.c apdu/sserr.c
 	@mkdir -p $(dir $@)
 	clang -std=c11 -D_GNU_SOURCE -I$(CURDIR) -g -O1 -Wall -Wextra -Werror $(PKG_CFLAGS) \
 	  -fsanitize=fuzzer,address,undefined -o $@ $^ $$(pkg-config --libs inih libsystemd jansson)

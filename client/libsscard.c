@@ -153,7 +153,8 @@ static long error_code(json_t *j, char *out)
 		{"card_timeout", SSCARD_E_TIMEOUT},  {"invalid", SSCARD_E_ARG},
 		{"no_pin_pad", SSCARD_E_NO_PIN_PAD}, {"pin_timeout", SSCARD_E_TIMEOUT},
 		{"pin_cancelled", SSCARD_E_PIN_CANCELLED}, {"pin_mismatch", SSCARD_E_PIN_ENTRY},
-		{"pin_format", SSCARD_E_PIN_ENTRY},
+		{"pin_format", SSCARD_E_PIN_ENTRY},  {"sam_unavailable", SSCARD_E_SAM},
+		{"auth_refused", SSCARD_E_AUTH},     {"auth_blocked", SSCARD_E_AUTH},
 	};
 	if (!strcmp(e, "pin_wrong") && json_is_integer(json_object_get(j, "tries_left"))) {
 		int t = (int)json_integer_value(json_object_get(j, "tries_left"));
@@ -193,11 +194,10 @@ static long command(char *line, size_t n, const char *verb, int iType, char *out
 }
 
 /* Read the card; NULL with *rc and out set when there is nothing to give. */
-static json_t *read_card(int iType, char *out, long *rc)
+/* Send a read request line; the card's JSON, or NULL with *rc and out set
+ * (errors, a card on the loss list, a stale list when refused). */
+static json_t *read_line(const char *line, char *out, long *rc)
 {
-	char line[64];
-	if ((*rc = command(line, sizeof line, "read", iType, out)) != 0)
-		return NULL;
 	json_t *j = ask(line, out, rc);
 	if (j && !json_is_true(json_object_get(j, "ok"))) {
 		*rc = error_code(j, out);
@@ -227,6 +227,14 @@ static json_t *read_card(int iType, char *out, long *rc)
 		return NULL;
 	}
 	return j;
+}
+
+static json_t *read_card(int iType, char *out, long *rc)
+{
+	char line[64];
+	if ((*rc = command(line, sizeof line, "read", iType, out)) != 0)
+		return NULL;
+	return read_line(line, out, rc);
 }
 
 /* The card's field: the value, or NULL with the reason in *rc/out when the
@@ -301,21 +309,25 @@ static void ymd(const char *iso, char *to)
 	to[o] = 0;
 }
 
-API long iReadCardBas(int iType, char *pOutInfo)
+/* The iReadCardBas line of a read (card-spec §7) into out; with a
+ * challenge, the EF05 part (SSN and name empty) and the challenge as a
+ * 12th field (HSM_Step1; "": the whole line and an empty 12th). Takes j. */
+static long bas_line(json_t *j, const char *challenge, char *out)
 {
-	long rc = 0;
-	json_t *j = read_card(iType, pOutInfo, &rc);
-	if (!j)
-		return rc;
 	static const char *const keys[] = {"region", "ssn", "card_number", "card_id", "name",
 					   "atr_historical", "spec_version", "issue_date",
 					   "expiry_date"};
 	const char *v[9];
-	for (size_t i = 0; i < 9; i++)
-		if (!(v[i] = field(j, keys[i], pOutInfo, &rc))) {
+	long rc = 0;
+	for (size_t i = 0; i < 9; i++) {
+		bool ef06 = i == 1 || i == 4;
+		if (challenge && *challenge && ef06)
+			v[i] = "";
+		else if (!(v[i] = field(j, keys[i], out, &rc))) {
 			json_decref(j);
 			return rc;
 		}
+	}
 	char tmp[SSCARD_OUT_MAX], name[256], d1[9], d2[9];
 	size_t len = 0;
 	tmp[0] = 0;
@@ -325,17 +337,67 @@ API long iReadCardBas(int iType, char *pOutInfo)
 		  put(tmp, &len, v[2]) && put(tmp, &len, v[3]) && put(tmp, &len, name) &&
 		  put(tmp, &len, v[5]) && put(tmp, &len, v[6]) && put(tmp, &len, d1) &&
 		  put(tmp, &len, d2) && put(tmp, &len, str(j, "terminal_id")) &&
-		  put(tmp, &len, *str(j, "reader_serial") ? str(j, "reader_serial") : str(j, "reader"));
+		  put(tmp, &len, *str(j, "reader_serial") ? str(j, "reader_serial") : str(j, "reader")) &&
+		  (!challenge || put(tmp, &len, challenge));
 	json_decref(j);
 	if (!ok) {
 		explicit_bzero(tmp, sizeof tmp);
-		return say(pOutInfo, SSCARD_E_READER, "The holder's name cannot be written in %s.",
+		return say(out, SSCARD_E_READER, "The holder's name cannot be written in %s.",
 			   getenv("SSCARD_ENCODING") ? getenv("SSCARD_ENCODING") : "UTF-8");
 	}
-	memcpy(pOutInfo, tmp, len + 1);
+	memcpy(out, tmp, len + 1);
 	explicit_bzero(tmp, sizeof tmp);
 	explicit_bzero(name, sizeof name);
 	return 0;
+}
+
+API long iReadCardBas(int iType, char *pOutInfo)
+{
+	long rc = 0;
+	json_t *j = read_card(iType, pOutInfo, &rc);
+	return j ? bas_line(j, NULL, pOutInfo) : rc;
+}
+
+/* HSM_Step1's card, for this thread's HSM_Step2: the reader and the
+ * challenge (the daemon checks that the card still waits for it). */
+static _Thread_local struct {
+	char reader[160];
+	char challenge[17];
+} step1;
+
+API long iReadCardBas_HSM_Step1(int iType, char *pOutInfo)
+{
+	char line[64];
+	long rc;
+	memset(&step1, 0, sizeof step1);
+	if ((rc = command(line, sizeof line, "read step1", iType, pOutInfo)) != 0)
+		return rc;
+	json_t *j = read_line(line, pOutInfo, &rc);
+	if (!j)
+		return rc;
+	const char *ch = str(json_object_get(j, "auth"), "challenge");
+	if (!*ch) /* no authentication needed (a 2.00 card): the full line, no challenge */
+		return bas_line(j, "", pOutInfo);
+	snprintf(step1.reader, sizeof step1.reader, "%s", str(j, "reader"));
+	snprintf(step1.challenge, sizeof step1.challenge, "%s", ch);
+	return bas_line(j, step1.challenge, pOutInfo);
+}
+
+API long iReadCardBas_HSM_Step2(char *pKey, char *pOutInfo)
+{
+	char line[256];
+	long rc;
+	if (!pOutInfo)
+		return SSCARD_E_ARG;
+	if (!pKey || strlen(pKey) != 32 || strspn(pKey, "0123456789abcdefABCDEF") != 32)
+		return say(pOutInfo, SSCARD_E_ARG, "pKey must be the cryptogram: 32 hex digits.");
+	if (!step1.challenge[0])
+		return say(pOutInfo, SSCARD_E_AUTH,
+			   "HSM_Step2 needs an HSM_Step1 on this thread first (auth_refused).");
+	snprintf(line, sizeof line, "read step2 %s %s %s\n", pKey, step1.challenge, step1.reader);
+	memset(&step1, 0, sizeof step1);
+	json_t *j = read_line(line, pOutInfo, &rc);
+	return j ? bas_line(j, NULL, pOutInfo) : rc;
 }
 
 API long iReadCard(int iType, int iAuthType, char *pCardInfo, char *pFileAddr, char *pOutInfo)

@@ -69,6 +69,16 @@ extern "C" {
  * 终端机编号 is [daemon] terminal_id; 终端设备号 the reader's serial number
  * (SCARD_ATTR_VENDOR_IFD_SERIAL_NO), or its name when it reports none. */
 long iReadCardBas(int iType, char *pOutInfo);
+/* For a hospital system that owns its encryptor (card-spec §9): step 1
+ * reads the card's EF05 part and returns its line with 社会保障号码 and
+ * 姓名 empty and the card's challenge (16 hex digits) as a 12th field
+ * (empty when the card needs no authentication: the line is then whole).
+ * Step 2, on the same thread, takes the encryptor's cryptogram for that
+ * challenge (32 hex digits) and returns the full iReadCardBas line. A step
+ * 2 without its step 1, or after the card was reset, swapped or used in
+ * between, is -2203 and never reaches the card. */
+long iReadCardBas_HSM_Step1(int iType, char *pOutInfo);
+long iReadCardBas_HSM_Step2(char *pKey, char *pOutInfo);
 
 /* Items of the basic files named in pFileAddr ("EF05|", "EF06|" or
  * "EF05|EF06|"), `|`-terminated, in file order:

@@ -225,6 +225,12 @@ static void handle(struct client *cl, char *line)
 		cl->waiting = true;
 		readers_read(c->readers, *rq.arg ? rq.arg : NULL, cl, on_read_reply);
 		return;
+	case REQ_READ_STEP1:
+	case REQ_READ_STEP2:
+		cl->waiting = true;
+		readers_read_step(c->readers, *rq.arg ? rq.arg : NULL, rq.challenge,
+				  rq.verb == REQ_READ_STEP2 ? rq.cryptogram : NULL, cl, on_read_reply);
+		return;
 	case REQ_PINPAD_VERIFY:
 	case REQ_PINPAD_CHANGE:
 		cl->waiting = true;

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <syslog.h>
 
+#include "apdu/apdu.h"
 #include "daemon/log.h"
 
 static const struct {
@@ -31,10 +32,13 @@ static const struct {
 	{"help", REQ_HELP, 0, false},
 	{"pinpad verify", REQ_PINPAD_VERIFY, 1, false},
 	{"pinpad change", REQ_PINPAD_CHANGE, 1, false},
+	{"read step1", REQ_READ_STEP1, 1, false},
+	{"read step2", REQ_READ_STEP2, 2, false},
 };
 #define N_VERBS (sizeof verbs / sizeof verbs[0])
 
-static const char HELP[] = "status, readers, read [READER], pinpad verify|change [READER], events, list info, "
+static const char HELP[] = "status, readers, read [READER], read step1 [READER], "
+			   "read step2 CRYPTOGRAM CHALLENGE [READER], pinpad verify|change [READER], events, list info, "
 			   "list lookup CARD_ID, outbox, help; "
 			   "for administrators: trace on|off, reload, reader reset READER, list sync, "
 			   "request TYPE CARD_ID [name=value ...], outbox retry ID, "
@@ -91,6 +95,28 @@ static bool starts_with_words(const char *line, const char *w, const char **rest
 	return true;
 }
 
+/* "CRYPTOGRAM CHALLENGE [READER]" → the bytes, and arg = READER. */
+static bool step2_args(struct request *r)
+{
+	char c[33], ch[17];
+	const char *p = r->arg;
+	size_t n = strcspn(p, " \t");
+	if (n != 32)
+		return false;
+	memcpy(c, p, 32);
+	c[32] = 0;
+	p += n + strspn(p + n, " \t");
+	if ((n = strcspn(p, " \t")) != 16)
+		return false;
+	memcpy(ch, p, 16);
+	ch[16] = 0;
+	p += n + strspn(p + n, " \t");
+	if (hex_decode(c, r->cryptogram, 16) != 16 || hex_decode(ch, r->challenge, 8) != 8)
+		return false;
+	memmove(r->arg, p, strlen(p) + 1);
+	return true;
+}
+
 int request_parse(const char *line, struct request *r, char *err, size_t errlen)
 {
 	const char *rest = NULL;
@@ -135,6 +161,11 @@ int request_parse(const char *line, struct request *r, char *err, size_t errlen)
 	}
 	memcpy(r->arg, rest, alen);
 	r->arg[alen] = 0;
+	if (r->verb == REQ_READ_STEP2 && !step2_args(r)) {
+		snprintf(err, errlen, "read step2 needs the cryptogram (32 hex digits) and the challenge "
+				      "step 1 gave (16 hex digits), then the reader if step 1 named one.");
+		return -1;
+	}
 	if (r->verb == REQ_LOG_LEVEL && (r->level = log_level_parse(r->arg)) < 0) {
 		snprintf(err, errlen, "Log level must be error, warning, notice, info or debug, not '%.32s'.",
 			 r->arg);

@@ -5,6 +5,7 @@
 #define SSCARD_REQUEST_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stddef.h>
 
 enum req_verb {
@@ -26,6 +27,8 @@ enum req_verb {
 	REQ_HELP,
 	REQ_PINPAD_VERIFY, /* arg as REQ_READ: the holder types the PIN on the reader */
 	REQ_PINPAD_CHANGE, /* arg as REQ_READ: old PIN, new PIN twice, on the reader */
+	REQ_READ_STEP1,    /* arg as REQ_READ: EF05 and the card's challenge (card-spec §9) */
+	REQ_READ_STEP2,    /* arg: CRYPTOGRAM CHALLENGE [READER]: EF06 after step 1 */
 	REQ__COUNT
 };
 
@@ -35,6 +38,7 @@ struct request {
 	enum req_verb verb;
 	char arg[REQ_ARG_MAX];
 	int level;         /* REQ_LOG_LEVEL: syslog priority */
+	uint8_t cryptogram[16], challenge[8]; /* REQ_READ_STEP2; arg is then the reader */
 };
 
 /* Parse one request line (NUL-terminated, no newline). 0 on success;

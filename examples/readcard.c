@@ -8,6 +8,11 @@
  *   example-readcard -p verify|change [ITYPE]
  *                                   iVerifyPIN / iChangePIN: the holder types
  *                                   on the reader's PIN pad; prints the code
+ *   example-readcard -H [ITYPE]     the two steps for a HIS that owns its
+ *                                   encryptor: prints step 1's line (the
+ *                                   challenge last), reads the encryptor's
+ *                                   cryptogram from standard input, prints
+ *                                   step 2's full line
  *
  * Build against an installed library:
  *   cc readcard.c $(pkg-config --cflags --libs sscard) -lpthread */
@@ -46,13 +51,26 @@ int main(int argc, char **argv)
 		printf("%ld %s\n", rc, out);
 		return rc != 0;
 	}
+	if (argc > 1 && !strcmp(argv[1], "-H")) {
+		char out[SSCARD_OUT_MAX], key[80] = "";
+		long rc = iReadCardBas_HSM_Step1(argc > 2 ? atoi(argv[2]) : 3, out);
+		printf("%ld %s\n", rc, out);
+		fflush(stdout);
+		if (rc != 0 || !fgets(key, sizeof key, stdin))
+			return 1;
+		key[strcspn(key, "\r\n")] = 0;
+		rc = iReadCardBas_HSM_Step2(key, out);
+		printf("%ld %s\n", rc, out);
+		return rc != 0;
+	}
 	if (argc > 2 && !strcmp(argv[1], "-t")) {
 		threads = atoi(argv[2]);
 		a = 3;
 	}
 	int type = argc > a ? atoi(argv[a]) : 3;
 	if (threads < 1 || threads > 64) {
-		fprintf(stderr, "usage: example-readcard [-t THREADS] [ITYPE] | -p verify|change [ITYPE]\n");
+		fprintf(stderr, "usage: example-readcard [-t THREADS] [ITYPE] | -p verify|change [ITYPE] | "
+				"-H [ITYPE]\n");
 		return 2;
 	}
 	struct call *c = calloc((size_t)threads, sizeof *c);

@@ -67,6 +67,11 @@ struct job {
 	enum readers_pin_op op;      /* JOB_PIN; the PINs are wiped with the job */
 	char pin_old[16], pin_new[16];
 	bool pad;                    /* JOB_PIN on the reader's PIN pad: no PINs here */
+	/* JOB_READ for counter software with its own encryptor (card-spec §9):
+	 * step 1 stops at the challenge; step 2 brings the cryptogram for it */
+	enum { READ_FULL, READ_STEP1, READ_STEP2 } step;
+	uint8_t challenge[8], cryptogram[16];
+	uint8_t key_id;              /* READ_STEP2: EXTERNAL AUTHENTICATE's P2 */
 };
 
 struct reader {

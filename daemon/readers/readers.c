@@ -249,6 +249,36 @@ void readers_read(struct readers *r, const char *name, void *cookie, readers_rep
 		refuse(NULL, e, cookie, fn);
 }
 
+void readers_read_step(struct readers *r, const char *name, const uint8_t challenge[8],
+		       const uint8_t cryptogram[16], void *cookie, readers_reply_fn fn)
+{
+	enum ss_err e;
+	struct reader *x = rd_resolve(r, name, &e);
+	struct job *j = NULL;
+	if (x && x->nfc) {
+		json_t *no = json_error(SS_E_NOT_SUPPORTED,
+					"The two-step read (HSM_Step1/Step2) is for contact readers.");
+		json_object_set_new(no, "reader", json_string(x->name));
+		fn(cookie, no);
+		json_decref(no);
+		return;
+	}
+	if (x && !(j = calloc(1, sizeof *j)))
+		e = SS_E_NOMEM;
+	if (!j) {
+		refuse(x, e, cookie, fn);
+		return;
+	}
+	j->kind = JOB_READ;
+	j->step = cryptogram ? READ_STEP2 : READ_STEP1;
+	j->key_id = r->cfg->card_key_id;
+	if (cryptogram) {
+		memcpy(j->challenge, challenge, 8);
+		memcpy(j->cryptogram, cryptogram, 16);
+	}
+	rd_start_job(r, x, cookie, fn, j);
+}
+
 void readers_pinpad(struct readers *r, const char *name, enum readers_pin_op op, void *cookie,
 		    readers_reply_fn fn)
 {

@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <systemd/sd-event.h>
 
 #include "daemon/config.h"
@@ -43,6 +44,15 @@ void readers_pin(struct readers *r, const char *reader, enum readers_pin_op op, 
  * with tries_left, pin_blocked, pin_cancelled, pin_timeout, pin_mismatch… */
 void readers_pinpad(struct readers *r, const char *reader, enum readers_pin_op op, void *cookie,
 		    readers_reply_fn fn);
+/* The two-step read of card-spec §9 for counter software that owns its
+ * encryptor: step 1 (cryptogram NULL) reads EF05 and gets the card's
+ * challenge (the reply's auth.challenge); step 2 brings the cryptogram for
+ * that challenge and reads EF06 without a new SELECT. A step 2 that does
+ * not follow its step 1 on the same card (another challenge, the card
+ * swapped, reset or used since) is auth_refused before the card sees it.
+ * reader as in readers_read; contact readers only. */
+void readers_read_step(struct readers *r, const char *reader, const uint8_t challenge[8],
+		       const uint8_t cryptogram[16], void *cookie, readers_reply_fn fn);
 /* The requester behind cookie is gone: never call it back. */
 void readers_forget(struct readers *r, void *cookie);
 

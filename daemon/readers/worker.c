@@ -57,7 +57,47 @@ struct session {
 	 * and a terminal with the wrong key would block every card). */
 	uint8_t refused[16];
 	bool has_refused;
+	/* A step 1 (READ_STEP1) left this card waiting for its cryptogram: its
+	 * EF05 part and challenge. Any other use of the card ends the wait. */
+	struct ssc_card step1;
+	bool has_step1;
 };
+
+/* How long a card waits, held, for the counter's step 2. */
+#define STEP2_WAIT_MS 60000
+
+static void step1_forget(struct session *s)
+{
+	if (s->has_step1)
+		ssc_card_wipe(&s->step1);
+	s->has_step1 = false;
+}
+
+/* Step 2: the cryptogram for the challenge step 1 handed out, on the same
+ * card without a reset in between; then EF06 into out. A step 2 that does
+ * not match (no step 1, another challenge, the card swapped or reset) is
+ * refused before the card sees it: a wrong cryptogram costs a try. */
+static enum ss_err step2(struct session *s, const struct job *j, struct ssc_card *out)
+{
+	uint16_t sw;
+	if (!s->has_step1 || !s->held || memcmp(s->step1.challenge, j->challenge, 8))
+		return SS_E_AUTH;
+	*out = s->step1;
+	step1_forget(s);
+	enum ss_err e = ssc_authenticate(&s->card.tr, j->key_id, j->cryptogram, &sw);
+	if (e == SS_E_AUTH || e == SS_E_AUTH_BLOCKED) { /* the card said no: the EF05 part stays */
+		out->have_challenge = false;
+		out->auth_err = e;
+		out->auth_sw = sw;
+		for (size_t i = 0; i < out->n_errors; i++)
+			if (out->errors[i].code == SS_E_SECURITY) {
+				out->errors[i].code = e;
+				out->errors[i].sw = sw;
+			}
+		return SS_OK;
+	}
+	return e == SS_OK ? ssc_read_ef06(&s->card.tr, out) : e;
+}
 
 /* struct ssc_auth's cryptogram for a worker: the PSAM's or the HSM's,
  * unless this card refused it already. */
@@ -79,6 +119,7 @@ static void check_loss(struct worker *w, struct session *s, struct msg *m)
 
 static void session_drop(struct session *s)
 {
+	step1_forget(s);
 	if (s->held)
 		pcsc_disconnect(&s->card);
 	s->held = false;
@@ -127,18 +168,22 @@ static void do_reset(struct worker *w, struct session *s)
 		e == SS_OK ? "powered down" : ss_err_name(e));
 }
 
-static void do_read(struct worker *w, struct session *s, uint64_t id)
+static void do_read(struct worker *w, struct session *s, const struct job *j)
 {
 	struct msg *m = calloc(1, sizeof *m);
 	struct timespec t0, t1;
 	if (!m)
 		return;
 	m->kind = MSG_DONE;
-	m->job = id;
+	m->job = j->id;
 	strcpy(m->reader, w->reader);
 	m->interface = "contact";
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (int attempt = 0;; attempt++) {
+	if (j->step == READ_STEP2)
+		m->err = step2(s, j, &m->card);
+	else
+		step1_forget(s); /* any other read ends a step 1's wait */
+	for (int attempt = 0; j->step != READ_STEP2; attempt++) {
 		bool fresh = !s->held;
 		if (fresh) {
 			m->err = pcsc_connect(s->conn, w->reader, &s->card);
@@ -159,10 +204,16 @@ static void do_read(struct worker *w, struct session *s, uint64_t id)
 		struct ssc_auth auth = {.cryptogram = cryptogram, .arg = s,
 					.key_id = w->psam  ? psam_card_key_id(w->psam)
 						  : w->hsm ? hsm_card_key_id(w->hsm)
-							   : 0};
+							   : 0,
+					.defer = j->step == READ_STEP1};
 		s->psam = w->psam;
 		s->hsm = w->hsm;
-		m->err = ssc_read_auth(&s->card.tr, w->psam || w->hsm ? &auth : NULL, &m->card);
+		m->err = ssc_read_auth(&s->card.tr, w->psam || w->hsm || auth.defer ? &auth : NULL,
+				       &m->card);
+		if (m->err == SS_OK && m->card.have_challenge) { /* step 1: the card waits */
+			s->step1 = m->card;
+			s->has_step1 = true;
+		}
 		if (m->card.auth_sw && (m->card.auth_err == SS_E_AUTH ||
 					m->card.auth_err == SS_E_AUTH_BLOCKED) &&
 		    hex_decode(m->card.value[SSC_CARD_ID], s->refused, 16) == 16)
@@ -199,6 +250,7 @@ static void do_read(struct worker *w, struct session *s, uint64_t id)
  * connection when a held one turned out stale, as for reads). */
 static void do_pin(struct worker *w, struct session *s, struct job *j)
 {
+	step1_forget(s); /* the PIN selects the application: a step 1's challenge is gone */
 	struct msg *m = calloc(1, sizeof *m);
 	if (!m)
 		return;
@@ -242,9 +294,10 @@ static void *worker_main(void *arg)
 		pthread_mutex_lock(&w->mu);
 		if (s.held && !w->head && !w->quit) {
 			struct timespec until;
+			unsigned hold = s.has_step1 ? STEP2_WAIT_MS : w->hold_ms;
 			clock_gettime(CLOCK_MONOTONIC, &until);
-			until.tv_sec += w->hold_ms / 1000;
-			until.tv_nsec += (long)(w->hold_ms % 1000) * 1000000L;
+			until.tv_sec += hold / 1000;
+			until.tv_nsec += (long)(hold % 1000) * 1000000L;
 			if (until.tv_nsec >= 1000000000L) {
 				until.tv_sec++;
 				until.tv_nsec -= 1000000000L;
@@ -278,7 +331,7 @@ static void *worker_main(void *arg)
 		else if (j->kind == JOB_PIN && s.conn)
 			do_pin(w, &s, j);
 		else if (s.conn)
-			do_read(w, &s, j->id);
+			do_read(w, &s, j);
 		job_free(j);
 	}
 	for (struct job *j = w->head, *n; j; j = n) {

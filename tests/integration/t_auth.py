@@ -2,6 +2,7 @@
 authentication through the terminal's PSAM in the SAM slot; its terminal
 number in reads; refusals, an absent and a mute PSAM; one PSAM for many
 readers; the reader API's codes."""
+import ctypes
 import os
 import subprocess
 import sys
@@ -10,8 +11,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from rig import READER0, READER1, wait_for  # noqa: E402
-from common import test, CentralServer, EXPECT, check, read_card, restore_daemon  # noqa: E402
-from t_counter import api_c  # noqa: E402
+from common import test, CentralServer, EXPECT, ROOT_DIR, check, read_card, restore_daemon  # noqa: E402
+from t_counter import PLAIN_LIB, api_c, bas_line  # noqa: E402
 
 SAM_PORT = 0x8C7C  # READER1 is the SAM slot in these tests
 WANGWU_FULL = dict(EXPECT["wangwu-3.00.card"], ssn="110105193707150333", name="王五", sex="1",
@@ -219,3 +220,84 @@ def third_generation_card_through_the_central_hsm(rig):
     finally:
         srv.stop()
         restore_daemon(rig)
+
+
+def his_encryptor(challenge, card_id="110105D15600000500C0FFEE12345678", mk=MASTER_KEY):
+    """What a hospital's own encryptor computes (here: openssl's SM4)."""
+    def sm4(key, block):
+        r = subprocess.run(["openssl", "enc", "-sm4-ecb", "-K", key, "-nopad"],
+                           input=bytes.fromhex(block), capture_output=True, check=True)
+        return r.stdout.hex().upper()
+    return sm4(sm4(mk, card_id), challenge + "80" + "00" * 7)
+
+
+def example_two_steps(rig, cmd, encryptor=his_encryptor):
+    """Run an example in its two-step mode, answering its challenge."""
+    e = dict(os.environ, SSCARD_SOCKET=rig.sock, SSCARD_LIB=PLAIN_LIB)
+    p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=e)
+    first = p.stdout.readline().strip()
+    challenge = first.split(" ")[-1] if first.startswith("challenge") else \
+        first.partition(" ")[2].split("|")[11]
+    out, _ = p.communicate(encryptor(challenge) + "\n", timeout=30)
+    lines = ([first] if not first.startswith("challenge") else []) + out.splitlines()
+    return [(int(line.partition(" ")[0]), line.partition(" ")[2]) for line in lines], challenge
+
+
+@test
+def his_with_its_own_encryptor_reads_in_two_steps(rig):
+    """iReadCardBas_HSM_Step1/Step2 from C and Python; a wrong cryptogram,
+    step 2 without step 1, and the card swapped between the steps."""
+    want = bas_line(WANGWU_FULL, "", READER0)
+    ef05 = want.split("|")
+    ef05[1] = ef05[4] = ""
+    card = rig.insert("wangwu-3.00.card")
+    check(wait_for(lambda: rig.card_present(READER0), 5), "no card")
+    example_c = [os.path.join(rig.build, "example-readcard"), "-H", "1"]
+    example_py = [sys.executable, os.path.join(ROOT_DIR, "examples", "readcard.py"), "1", "hsm"]
+    for cmd in (example_c, example_py):
+        calls, challenge = example_two_steps(rig, cmd)
+        check(len(calls) == 2 and calls[0][0] == 0 and len(challenge) == 16,
+              "%s step 1: %r" % (cmd[0], calls))
+        check(calls[0][1] == "|".join(ef05[:11]) + "|" + challenge + "|", "step 1: %r" % calls[0][1])
+        check(calls[1] == (0, want), "%s step 2: %r, want %r" % (cmd[0], calls[1], want))
+    # a wrong cryptogram: the card refuses it (-2203) and keeps the EF05 part closed
+    calls, _ = example_two_steps(rig, example_c, lambda ch: "00" * 16)
+    check(calls[1][0] == -2203, "wrong cryptogram: %r" % calls)
+    # step 2 with no step 1 on this thread
+    lib = ctypes.CDLL(PLAIN_LIB)
+    buf = ctypes.create_string_buffer(1024)
+    os.environ["SSCARD_SOCKET"] = rig.sock
+    try:
+        rc = lib.iReadCardBas_HSM_Step2(b"00" * 16, buf)
+        check(rc == -2203, "step 2 alone: %d %r" % (rc, buf.value))
+        rc = lib.iReadCardBas_HSM_Step2(b"not hex", buf)
+        check(rc == -1004, "a bad cryptogram: %d" % rc)
+    finally:
+        del os.environ["SSCARD_SOCKET"]
+    # the card swapped between the steps: refused before the card sees it
+    def swap_then(ch):
+        nonlocal card
+        rig.remove(card)
+        check(wait_for(lambda: not rig.card_present(READER0), 5), "card still in")
+        card = rig.insert("wangwu-3.00.card")
+        check(wait_for(lambda: rig.card_present(READER0), 5), "no card")
+        time.sleep(0.3)  # its read on insertion
+        return his_encryptor(ch)
+    calls, _ = example_two_steps(rig, example_c, swap_then)
+    check(calls[1][0] == -2203, "swapped card: %r" % calls)
+    calls, _ = example_two_steps(rig, example_c)  # the new card's tries are all there
+    check(calls[1] == (0, want), "after the swap: %r" % calls)
+    rig.remove(card)
+    check(wait_for(lambda: not rig.card_present(READER0), 5), "card still in")
+    # a 2.00 card needs no second step
+    card = rig.insert("zhangsan-2.00.card")
+    check(wait_for(lambda: rig.card_present(READER0), 5), "no card")
+    os.environ["SSCARD_SOCKET"] = rig.sock
+    try:
+        rc = lib.iReadCardBas_HSM_Step1(1, buf)
+    finally:
+        del os.environ["SSCARD_SOCKET"]
+    line = buf.value.decode()
+    check(rc == 0 and line.endswith("|Virtual PCD 00 00||") and "111111198101011110" in line,
+          "2.00 step 1: %d %r" % (rc, line))
+    rig.remove(card)
