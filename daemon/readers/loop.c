@@ -214,7 +214,8 @@ static enum ss_err push(struct readers *r, struct reader *x, struct job *j)
 		return SS_OK;
 	}
 	struct nfcd_req q = {.kind = j->kind == JOB_PIN ? NFCD_PIN : NFCD_READ, .job = j->id,
-			     .op = (uint32_t)j->op};
+			     .op = (uint32_t)j->op, .auth = r->psam || r->hsm,
+			     .auth_ms = r->cfg->sam_timeout_ms, .key_id = r->cfg->card_key_id};
 	memcpy(q.pin_old, j->pin_old, sizeof q.pin_old);
 	memcpy(q.pin_new, j->pin_new, sizeof q.pin_new);
 	job_free(j);

@@ -34,6 +34,13 @@ static struct {
 	bool told_missing;           /* "device not found" logged once per outage */
 	bool scanned;                /* sscardd told what we found at start */
 	bool looked;                 /* the field was looked at once */
+	/* the card on the field refused sscardd's cryptogram: not again while
+	 * it stays (each refusal costs it a try; see worker.c) */
+	uint8_t refused[16];
+	bool has_refused;
+	/* requests that came while a read waited for NFCD_AUTH_REPLY */
+	struct nfcd_req stash[8];
+	unsigned n_stash;
 } h;
 
 static uint64_t now_ms(void)
@@ -91,7 +98,7 @@ static void device_lost(void)
 {
 	if (h.have_card)
 		event(RDR_CARD_REMOVED);
-	h.have_card = false;
+	h.have_card = h.has_refused = false;
 	nfc_rdr_close(h.dev);
 	h.dev = NULL;
 	log_msg(LOG_WARNING, "NFC reader '%s' stopped answering; opening it again", h.name);
@@ -139,7 +146,7 @@ static void check(void)
 {
 	if (nfc_rdr_present(h.dev))
 		return;
-	h.have_card = false;
+	h.have_card = h.has_refused = false;
 	nfc_rdr_release(h.dev);
 	event(RDR_CARD_REMOVED);
 }
@@ -150,7 +157,7 @@ static void after_error(enum ss_err e)
 	if (e == SS_OK || !h.have_card)
 		return;
 	if (!nfc_rdr_present(h.dev)) {
-		h.have_card = false;
+		h.have_card = h.has_refused = false;
 		nfc_rdr_release(h.dev);
 		event(RDR_CARD_REMOVED);
 	}
@@ -167,6 +174,52 @@ static enum ss_err card_ready(void)
 	return SS_OK;
 }
 
+/* struct ssc_auth's cryptogram in the helper: sscardd has the PSAM (or
+ * the HSM); ask it and wait, keeping what else it sends for later. */
+static enum ss_err ask_daemon(void *arg, const uint8_t id[16], const uint8_t r[8], uint8_t out[16])
+{
+	const struct nfcd_req *q = arg;
+	struct nfcd_ans *a = calloc(1, sizeof *a);
+	struct nfcd_req rep;
+	enum ss_err e = SS_E_SAM;
+	if (h.has_refused && !memcmp(h.refused, id, 16)) {
+		free(a);
+		return SS_E_AUTH;
+	}
+	if (!a)
+		return SS_E_NOMEM;
+	a->kind = NFCD_AUTH;
+	a->job = q->job;
+	memcpy(a->auth_id, id, 16);
+	memcpy(a->auth_challenge, r, 8);
+	send_ans(a);
+	free(a);
+	uint64_t until = now_ms() + q->auth_ms + 500;
+	for (;;) {
+		uint64_t now = now_ms();
+		struct pollfd p = {.fd = h.fd, .events = POLLIN};
+		if (now >= until || poll(&p, 1, (int)(until - now)) == 0)
+			break; /* sscardd did not answer in time: the module is as good as mute */
+		ssize_t n = recv(h.fd, &rep, sizeof rep, 0);
+		if (n <= 0 && !(n < 0 && errno == EINTR))
+			break;
+		if (n != (ssize_t)sizeof rep || rep.magic != NFCD_MAGIC)
+			continue;
+		if (rep.kind == NFCD_AUTH_REPLY && rep.job == q->job) {
+			e = rep.err >= 0 && rep.err < SS_E__COUNT ? (enum ss_err)rep.err : SS_E_SAM;
+			if (e == SS_OK)
+				memcpy(out, rep.cryptogram, 16);
+			break;
+		}
+		if (rep.kind != NFCD_AUTH_REPLY && h.n_stash < sizeof h.stash / sizeof h.stash[0])
+			h.stash[h.n_stash++] = rep;
+		else if (rep.kind != NFCD_AUTH_REPLY)
+			log_msg(LOG_ERR, "NFC helper: too many requests during an authentication; one dropped");
+	}
+	sodium_memzero(&rep, sizeof rep);
+	return e;
+}
+
 static void do_read(const struct nfcd_req *q)
 {
 	struct nfcd_ans *a = calloc(1, sizeof *a);
@@ -179,7 +232,11 @@ static void do_read(const struct nfcd_req *q)
 	a->loss_rc = -1;
 	a->err = card_ready();
 	if (a->err == SS_OK) {
-		a->err = ssc_read(&h.card.tr, &a->card);
+		struct ssc_auth auth = {.cryptogram = ask_daemon, .arg = (void *)q, .key_id = q->key_id};
+		a->err = ssc_read_auth(&h.card.tr, q->auth ? &auth : NULL, &a->card);
+		if (a->card.auth_sw && (a->card.auth_err == SS_E_AUTH || a->card.auth_err == SS_E_AUTH_BLOCKED) &&
+		    hex_decode(a->card.value[SSC_CARD_ID], h.refused, 16) == 16)
+			h.has_refused = true;
 		memcpy(a->atr, h.card.atr, h.card.atr_len);
 		a->atr_len = (uint32_t)h.card.atr_len;
 		if (a->err == SS_OK)
@@ -223,11 +280,28 @@ static void do_pin(const struct nfcd_req *q)
 	after_error(e);
 }
 
+static void handle(struct nfcd_req *q)
+{
+	if (q->kind == NFCD_READ)
+		do_read(q);
+	else if (q->kind == NFCD_PIN)
+		do_pin(q);
+	else if (q->kind == NFCD_TRACE)
+		h.trace = q->trace_on != 0;
+	sodium_memzero(q, sizeof *q); /* NFCD_AUTH_REPLY out of turn: too late, dropped */
+}
+
 /* Requests waiting on the socket; false when sscardd is gone. */
 static bool serve(void)
 {
 	struct nfcd_req q;
 	for (;;) {
+		if (h.n_stash) { /* what came during an authentication, in order */
+			q = h.stash[0];
+			memmove(h.stash, h.stash + 1, --h.n_stash * sizeof h.stash[0]);
+			handle(&q);
+			continue;
+		}
 		ssize_t n = recv(h.fd, &q, sizeof q, MSG_DONTWAIT);
 		if (n == 0)
 			return false;
@@ -237,13 +311,7 @@ static bool serve(void)
 			log_msg(LOG_ERR, "NFC helper: a malformed request from sscardd; ignored");
 			continue;
 		}
-		if (q.kind == NFCD_READ)
-			do_read(&q);
-		else if (q.kind == NFCD_PIN)
-			do_pin(&q);
-		else if (q.kind == NFCD_TRACE)
-			h.trace = q.trace_on != 0;
-		sodium_memzero(&q, sizeof q);
+		handle(&q);
 	}
 }
 

@@ -26,7 +26,7 @@
 #define NFCD_PRESENCE_MS 100     /* presence check while a card is selected */
 #define NFCD_POLL_MS 100         /* looking for a card while there is none */
 
-enum nfcd_req_kind { NFCD_READ = 1, NFCD_PIN, NFCD_TRACE };
+enum nfcd_req_kind { NFCD_READ = 1, NFCD_PIN, NFCD_TRACE, NFCD_AUTH_REPLY };
 
 struct nfcd_req {
 	uint32_t magic, kind;
@@ -34,9 +34,18 @@ struct nfcd_req {
 	uint32_t op;                 /* NFCD_PIN: enum readers_pin_op */
 	uint32_t trace_on;           /* NFCD_TRACE */
 	char pin_old[16], pin_new[16];
+	/* NFCD_READ: sscardd can open 3.00 cards (a PSAM or the HSM) and
+	 * answers NFCD_AUTH within auth_ms; the card's key id */
+	uint32_t auth, auth_ms;
+	uint8_t key_id;
+	/* NFCD_AUTH_REPLY: the cryptogram for job's NFCD_AUTH, or err */
+	int32_t err;
+	uint8_t cryptogram[16];
 };
 
-enum nfcd_ans_kind { NFCD_EVENT = 1, NFCD_DONE, NFCD_PIN_DONE, NFCD_APDU };
+/* NFCD_AUTH: a 3.00 card's id and challenge; sscardd asks its PSAM or the
+ * HSM and sends NFCD_AUTH_REPLY (the helper waits for it mid-read). */
+enum nfcd_ans_kind { NFCD_EVENT = 1, NFCD_DONE, NFCD_PIN_DONE, NFCD_APDU, NFCD_AUTH };
 
 struct nfcd_ans {
 	uint32_t magic, kind;
@@ -55,6 +64,7 @@ struct nfcd_ans {
 	uint8_t rsp[APDU_RAW_MAX];
 	uint32_t cmd_len, rsp_len, flags;
 	uint64_t us;
+	uint8_t auth_id[16], auth_challenge[8]; /* NFCD_AUTH */
 };
 
 /* The helper's main: argv = connstring, loss list path, log level,

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sodium.h>
 #include <spawn.h>
@@ -25,6 +26,65 @@ bool rd_nfc_send(struct readers *r, struct nfcd_req *q)
 		  send(r->nfc.fd, q, sizeof *q, MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)sizeof *q;
 	sodium_memzero(q, sizeof *q);
 	return ok;
+}
+
+/* A 3.00 card on the NFC reader needs a cryptogram: the PSAM (or the HSM)
+ * may take a while, so it is asked on a thread of its own, which answers
+ * the helper directly on a duplicate of the socket. */
+struct auth_call {
+	int fd;
+	uint64_t job;
+	uint8_t id[16], challenge[8];
+	struct psam *psam;
+	struct hsm *hsm;
+};
+
+static void *auth_thread(void *arg)
+{
+	struct auth_call *c = arg;
+	struct nfcd_req q = {.magic = NFCD_MAGIC, .kind = NFCD_AUTH_REPLY, .job = c->job};
+	enum ss_err e = c->psam ? psam_cryptogram(c->psam, c->id, c->challenge, q.cryptogram)
+				: hsm_cryptogram(c->hsm, c->id, c->challenge, q.cryptogram);
+	q.err = e;
+	if (send(c->fd, &q, sizeof q, MSG_NOSIGNAL) < 0) /* the helper is gone: nothing to do */
+		log_msg(LOG_DEBUG, "NFC helper gone before its cryptogram: %m");
+	explicit_bzero(&q, sizeof q);
+	close(c->fd);
+	psam_unref(c->psam);
+	hsm_unref(c->hsm);
+	free(c);
+	return NULL;
+}
+
+static void nfc_auth(struct readers *r, const struct nfcd_ans *a)
+{
+	struct auth_call *c = calloc(1, sizeof *c);
+	pthread_attr_t at;
+	pthread_t th;
+	if (!c || (!r->psam && !r->hsm) || (c->fd = fcntl(r->nfc.fd, F_DUPFD_CLOEXEC, 3)) < 0) {
+		struct nfcd_req q = {.kind = NFCD_AUTH_REPLY, .job = a->job, .err = SS_E_SAM};
+		free(c);
+		rd_nfc_send(r, &q);
+		return;
+	}
+	c->job = a->job;
+	memcpy(c->id, a->auth_id, 16);
+	memcpy(c->challenge, a->auth_challenge, 8);
+	if ((c->psam = r->psam))
+		psam_ref(c->psam);
+	if ((c->hsm = r->hsm))
+		hsm_ref(c->hsm);
+	pthread_attr_init(&at);
+	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&th, &at, auth_thread, c)) {
+		close(c->fd);
+		psam_unref(c->psam);
+		hsm_unref(c->hsm);
+		free(c);
+		struct nfcd_req q = {.kind = NFCD_AUTH_REPLY, .job = a->job, .err = SS_E_SAM};
+		rd_nfc_send(r, &q);
+	}
+	pthread_attr_destroy(&at);
 }
 
 static void nfc_answer(struct readers *r, struct nfcd_ans *a)
@@ -70,6 +130,9 @@ static void nfc_answer(struct readers *r, struct nfcd_ans *a)
 		else
 			rd_pin_done(r, m);
 		msg_free(m);
+		break;
+	case NFCD_AUTH:
+		nfc_auth(r, a);
 		break;
 	case NFCD_APDU:
 		if (atomic_load(&r->q->trace) && a->cmd_len <= sizeof a->cmd &&

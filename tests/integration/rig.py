@@ -181,6 +181,14 @@ class Rig:
         return any(r["name"] == reader and r["card_present"] and r["state"] == "card"
                    for r in j["readers"])
 
+    def card_gone(self, reader=READER0):
+        """The daemon knows of no card in reader (not even one it is still
+        reading: a test that restarts the daemon right after pulling a card
+        leaves pcscd's last word to arrive)."""
+        rc, j, _ = self.ctl_json("readers", timeout=5)
+        return rc == 0 and j and not any(r["name"] == reader and r["card_present"]
+                                         for r in j["readers"])
+
     def events(self, verb="events"):
         return Events(self.sock, verb)
 

@@ -53,7 +53,8 @@ def in_namespace(args):
                 traceback.print_exc(file=sys.stdout)
             for c in list(rig.cards):
                 rig.remove(c)
-            wait_for(lambda: not rig.card_present(READER0) and not rig.card_present(READER1), 5)
+            if not wait_for(lambda: rig.card_gone(READER0) and rig.card_gone(READER1), 5):
+                print("# a card is still in a reader after %s" % t.__name__, flush=True)
     finally:
         rig.cleanup()
         if failed:

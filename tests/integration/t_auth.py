@@ -11,7 +11,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from rig import READER0, READER1, wait_for  # noqa: E402
-from common import test, CentralServer, EXPECT, ROOT_DIR, check, read_card, restore_daemon  # noqa: E402
+from common import test, CentralServer, EXPECT, ROOT_DIR, Pn532, check, nfc_daemon, read_card, restore_daemon  # noqa: E402
 from t_counter import PLAIN_LIB, api_c, bas_line  # noqa: E402
 
 SAM_PORT = 0x8C7C  # READER1 is the SAM slot in these tests
@@ -33,6 +33,12 @@ def psam_daemon(rig, psam="psam-test.psam", extra="", *psam_args):
         check(wait_for(lambda: (rig.ctl_json("status")[1].get("psam") or {}).get("present"), 5),
               "the PSAM never showed up: %r" % (rig.ctl_json("status")[1].get("psam"),))
     return card, log
+
+
+def pull(rig, card, reader=READER0):
+    """Take the card out and wait until the daemon knows (before a restart)."""
+    rig.remove(card)
+    check(wait_for(lambda: rig.card_gone(reader), 5), "the card is still seen in " + reader)
 
 
 def psam_lines(log):
@@ -58,13 +64,12 @@ def third_generation_card_reads_in_full_through_the_psam(rig):
         # one derive + encrypt per read (the read on insertion and ours)
         pair = ["derive 110105D15600000500C0FFEE12345678", "encrypt"]
         check(psam_lines(log) == pair * 2, psam_lines(log))
-        rig.remove(card)
-        check(wait_for(lambda: not rig.card_present(READER0), 5), "card still in")
+        pull(rig, card)
         # a 2.00 card costs the PSAM nothing
         card, rc, j, err = read_card(rig, "zhangsan-2.00.card")
         check(rc == 0 and j["apdus"] == 15 and "auth" not in j, j)
         check(len(psam_lines(log)) == 4, psam_lines(log))
-        rig.remove(card)
+        pull(rig, card)
         st = rig.ctl_json("status")[1]["psam"]
         check(st["served"] == 2 and st["failed"] == 0 and st["reader"] == READER1, st)
         text = open(rig.daemon_logs[-1]).read()
@@ -100,7 +105,7 @@ def psam_refusals_keep_the_ef05_part(rig):
         r = subprocess.run([os.path.join(rig.build, "sscardctl"), "-s", rig.sock, "read", READER0],
                            capture_output=True, text=True, timeout=10)
         check("B00000007" in r.stdout and "auth" in (r.stdout + r.stderr).lower(), r.stdout + r.stderr)
-        rig.remove(card)
+        pull(rig, card)
         rig.remove(sam)
         check(wait_for(lambda: not rig.ctl_json("status")[1]["psam"]["present"], 5),
               "the PSAM is still in")
@@ -110,7 +115,7 @@ def psam_refusals_keep_the_ef05_part(rig):
         check(rc == 0 and j["auth"]["error"] == "sam_unavailable" and "ssn" not in j, j)
         calls = api_c(rig, 1)
         check(calls and calls[0][0] == -2201, "iReadCardBas without a PSAM: %r" % calls)
-        rig.remove(card)
+        pull(rig, card)
 
         # mute after the session opened (select MF, terminal, select DF)
         psam_daemon(rig, "psam-test.psam", "sam_timeout_ms = 500\n", "--mute-after", "3")
@@ -122,7 +127,7 @@ def psam_refusals_keep_the_ef05_part(rig):
         check(rc == 0 and j["auth"]["error"] == "sam_unavailable", j)
         check(took < 1.5, "a mute PSAM held the read for %.2f s" % took)
         check(rig.ctl_json("status")[1]["psam"]["failed"] >= 1, "status does not count it")
-        rig.remove(card)
+        pull(rig, card)
     finally:
         restore_daemon(rig)
 
@@ -189,8 +194,7 @@ def third_generation_card_through_the_central_hsm(rig):
         srv.stop()
         srv.start(env_extra=fault_env)
         card, rc, j, err = read_card(rig, "wangwu-3.00.card")
-        rig.remove(card)
-        check(wait_for(lambda: not rig.card_present(READER0), 5), "card still in")
+        pull(rig, card)
         check(rc == 0 and j.get("card_number") == "B00000007", (rc, j, err))
         return j
     try:
@@ -214,7 +218,7 @@ def third_generation_card_through_the_central_hsm(rig):
         srv.stop()
         card, rc, j, err = read_card(rig, "wangwu-3.00.card")
         check(rc == 0 and j["auth"]["error"] == "sam_unavailable" and j["elapsed_ms"] < 1500, j)
-        rig.remove(card)
+        pull(rig, card)
         text = open(rig.daemon_logs[-1]).read()
         check("tok-%d" % port not in text and MASTER_KEY not in text, "secrets in the log")
     finally:
@@ -277,8 +281,7 @@ def his_with_its_own_encryptor_reads_in_two_steps(rig):
     # the card swapped between the steps: refused before the card sees it
     def swap_then(ch):
         nonlocal card
-        rig.remove(card)
-        check(wait_for(lambda: not rig.card_present(READER0), 5), "card still in")
+        pull(rig, card)
         card = rig.insert("wangwu-3.00.card")
         check(wait_for(lambda: rig.card_present(READER0), 5), "no card")
         time.sleep(0.3)  # its read on insertion
@@ -287,8 +290,7 @@ def his_with_its_own_encryptor_reads_in_two_steps(rig):
     check(calls[1][0] == -2203, "swapped card: %r" % calls)
     calls, _ = example_two_steps(rig, example_c)  # the new card's tries are all there
     check(calls[1] == (0, want), "after the swap: %r" % calls)
-    rig.remove(card)
-    check(wait_for(lambda: not rig.card_present(READER0), 5), "card still in")
+    pull(rig, card)
     # a 2.00 card needs no second step
     card = rig.insert("zhangsan-2.00.card")
     check(wait_for(lambda: rig.card_present(READER0), 5), "no card")
@@ -300,4 +302,41 @@ def his_with_its_own_encryptor_reads_in_two_steps(rig):
     line = buf.value.decode()
     check(rc == 0 and line.endswith("|Virtual PCD 00 00||") and "111111198101011110" in line,
           "2.00 step 1: %d %r" % (rc, line))
-    rig.remove(card)
+    pull(rig, card)
+
+
+@test
+def contactless_3_00_card_through_the_psam(rig):
+    """The NFC helper asks sscardd's PSAM mid-read: a tapped 3.00 card reads
+    in full; a trace shows the challenge and cryptogram redacted."""
+    dev = Pn532(rig, "wangwu-3.00.card")
+    try:
+        name = nfc_daemon(rig, dev, "sam_reader = %s\n" % READER1)
+        log = os.path.join(rig.tmp, "psam-nfc.log")
+        rig.insert("psam-test.psam", SAM_PORT, "--log", log)
+        check(wait_for(lambda: (rig.ctl_json("status")[1].get("psam") or {}).get("terminal") == TERMINAL,
+                       5), "no PSAM session")
+        ev = rig.events("trace on")
+        rc, j, err = rig.ctl_json("read", name)
+        check(rc == 0, (j, err))
+        for k, v in dict(WANGWU_FULL, reader=name, interface="contactless").items():
+            if k not in ("atr",):
+                check(j.get(k) == v, "%s: %r, want %r" % (k, j.get(k), v))
+        check(j["auth"] == {"ok": True} and j["terminal_id"] == TERMINAL, j)
+        apdus = []
+        while True:
+            e = ev.next(0.5)
+            if not e:
+                break
+            if e.get("event") == "apdu":
+                apdus.append(e)
+        ev.close()
+        auth = [a for a in apdus if a["cmd"].upper().startswith(("0084", "0082"))]
+        check(len(auth) >= 2 and all(a.get("redacted") and set(a["cmd"][10:] + a["rsp"]) <= {"0"}
+                                     for a in auth),
+              "challenge and cryptogram in the trace: %r" % auth)
+        check(psam_lines(log)[-2:] == ["derive 110105D15600000500C0FFEE12345678", "encrypt"],
+              psam_lines(log))
+    finally:
+        dev.stop()
+        restore_daemon(rig)
