@@ -90,6 +90,11 @@ SSCARD_CENTRAL_TOKEN=demo-token "$BUILD/sscard-central" -d "$TMP/central" serve 
 	"$CENTRAL" 2 >"$TMP/central.log" 2>&1 &
 PIDS+=($!)
 
+# The terminal's PSAM (card-spec §9) in the reader's second slot, "Virtual
+# PCD 00 01": it opens third-generation cards' holder data (王五's below).
+"$BUILD/sscard-vcard" -p "$ROOT/sim/profiles/psam-test.psam" -P 35964 &
+PIDS+=($!)
+
 # A PN532 NFC reader on a pseudo-terminal (libnfc's pn532_uart driver) with
 # 王五's third-generation card near it, off the field until the demo taps it.
 "$BUILD/sscard-pn532" -p "$ROOT/sim/profiles/wangwu-3.00.card" --link "$TMP/pn532" --no-card \
@@ -105,6 +110,7 @@ state_dir = $TMP
 terminal_id = DEMO-KIOSK-01
 [readers]
 nfc = pn532_uart:$TMP/pn532
+sam_reader = Virtual PCD 00 01
 [upstream]
 url = http://$CENTRAL
 list_url = http://$CENTRAL
@@ -200,9 +206,12 @@ cat <<EOF
     - 解除挂失 / Cancel a loss: press Enter here to insert 李四's card (PIN 246810).
     - 修改密码 / Change PIN, 查询卡状态 / Card status: any card in the reader.
     reader : Virtual PCD 00 00 (emulated, through a private pcscd)
+    PSAM   : Virtual PCD 00 01 (the terminal's security module: terminal
+             number 410100813475, opens third-generation cards)
     NFC    : $NFC_READER
-             (an emulated PN532 through the real libnfc; 王五's card is tapped
-             on it when Enter comes to nfc:wangwu-3.00)
+             (an emulated PN532 through the real libnfc; 王五's 3.00 card is
+             tapped on it when Enter comes to nfc:wangwu-3.00, and read in
+             full through the PSAM)
     card   : ${CARDS[$card]} (sim/profiles/${CARDS[$card]}.card)
     socket : $SOCK
 
@@ -248,7 +257,7 @@ echo "demo: the loss list:"
 if [ "${SSCARD_DEMO_ONCE:-}" = 1 ]; then
 	card=3 # nfc:wangwu-3.00: the contact card out, 王五's card on the NFC reader
 	insert
-	echo "demo: a contactless read (王五's card on the NFC reader):"
+	echo "demo: a contactless read (王五's 3.00 card on the NFC reader, opened by the PSAM):"
 	"$BUILD/sscardctl" read | sed 's/^/    /' || true
 	exit 0
 fi
