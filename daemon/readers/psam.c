@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "apdu/apdu.h"
-#include "apdu/ssc.h"
+#include "apdu/sam.h"
 #include "daemon/log.h"
 #include "drivers/reader.h"
 
@@ -67,77 +67,44 @@ static void sess_close(struct sess *s)
 	s->open = false;
 }
 
-/* A command to the PSAM: SS_OK with r->sw, or SS_E_SAM when it is gone
- * or mute (the session is no use then). */
-static enum ss_err transmit(struct sess *s, struct apdu *a, struct apdu_resp *r)
-{
-	enum ss_err e = apdu_transmit(&s->card.tr, a, r);
-	if (e == SS_OK)
-		return SS_OK;
-	log_msg(LOG_WARNING, "PSAM in '%s': %s", s->card.reader, ss_err_text(e));
-	sess_close(s);
-	return SS_E_SAM;
-}
-
 static enum ss_err sess_open(struct sess *s, const char *reader, char term[13])
 {
-	static const uint8_t MF[2] = {0x3F, 0x00}, DF[2] = {0x10, 0x01};
-	struct apdu sel = {.cla = 0x00, .ins = 0xA4, .lc = 2, .data = MF};
-	struct apdu rb = {.cla = 0x00, .ins = 0xB0, .p1 = 0x96, .p2 = 0x00, .le = 6};
-	struct apdu_resp r;
+	uint16_t sw;
 	enum ss_err e = pcsc_connect(s->conn, reader, &s->card);
 	if (e != SS_OK) {
 		log_msg(LOG_WARNING, "PSAM in '%s': %s", reader, ss_err_text(e));
 		return SS_E_SAM;
 	}
 	s->open = true;
-	if ((e = transmit(s, &sel, &r)) != SS_OK)
-		return e;
-	if (r.sw != 0x9000)
-		goto refused;
-	if ((e = transmit(s, &rb, &r)) != SS_OK)
-		return e;
-	if (r.sw != 0x9000 || r.len != 6 || !ssc_bcd_digits(r.data, 6, false, term, 13))
-		goto refused;
-	sel.data = DF;
-	if ((e = transmit(s, &sel, &r)) != SS_OK)
-		return e;
-	if (r.sw != 0x9000)
-		goto refused;
-	log_msg(LOG_INFO, "PSAM in '%s' ready, terminal number %s", reader, term);
-	return SS_OK;
-refused:
-	log_msg(LOG_ERR, "the card in '%s' is not a PSAM of card-spec §9 (it answered %04X)", reader,
-		r.sw);
+	if ((e = sam_open(&s->card.tr, term, &sw)) == SS_OK) {
+		log_msg(LOG_INFO, "PSAM in '%s' ready, terminal number %s", reader, term);
+		return SS_OK;
+	}
+	if (e == SS_E_SAM)
+		log_msg(LOG_ERR, "the card in '%s' is not a PSAM of card-spec §9 (it answered %04X)",
+			reader, sw);
+	else
+		log_msg(LOG_WARNING, "PSAM in '%s': %s", reader, ss_err_text(e));
 	sess_close(s);
-	term[0] = 0;
 	return SS_E_SAM;
 }
 
-/* derive (80 1A usage index, the card id), encrypt (80 FA, R ‖ 80 00…). */
+/* The cryptogram at the open session: SS_OK, SS_E_AUTH (refused),
+ * SS_E_CARD_RESET (the session was lost) or SS_E_SAM (gone, mute). */
 static enum ss_err derive_encrypt(struct sess *s, uint8_t usage, uint8_t index, struct job *j)
 {
-	uint8_t block[16] = {0};
-	struct apdu der = {.cla = 0x80, .ins = 0x1A, .p1 = usage, .p2 = index, .data = j->id,
-			   .lc = 16, .flags = APDU_SECRET_CMD};
-	struct apdu enc = {.cla = 0x80, .ins = 0xFA, .data = block, .lc = 16,
-			   .flags = APDU_SECRET_CMD | APDU_SECRET_RSP};
-	struct apdu_resp r;
-	enum ss_err e;
-	memcpy(block, j->r, 8);
-	block[8] = 0x80;
-	if ((e = transmit(s, &der, &r)) == SS_OK && r.sw == 0x9000 &&
-	    (e = transmit(s, &enc, &r)) == SS_OK && r.sw == 0x9000 && r.len == 16)
-		memcpy(j->c, r.data, 16);
-	else if (e == SS_OK) {
+	uint16_t sw;
+	enum ss_err e = sam_cryptogram(&s->card.tr, usage, index, j->id, j->r, j->c, &sw);
+	if (e == SS_E_AUTH)
 		log_msg(LOG_ERR, "the PSAM refused to %s (%04X)",
-			r.sw == 0x6A88 ? "derive: no such key (check [readers] sam_key_usage and sam_key_index)"
-				       : "derive and encrypt",
-			r.sw);
-		e = r.sw == 0x6985 ? SS_E_CARD_RESET : SS_E_AUTH; /* 6985: the DF was lost */
+			sw == 0x6A88 ? "derive: no such key (check [readers] sam_key_usage and sam_key_index)"
+				     : "derive and encrypt",
+			sw);
+	else if (e != SS_OK && e != SS_E_CARD_RESET) {
+		log_msg(LOG_WARNING, "PSAM in '%s': %s", s->card.reader, ss_err_text(e));
+		sess_close(s);
+		e = SS_E_SAM;
 	}
-	explicit_bzero(block, sizeof block);
-	explicit_bzero(&r, sizeof r);
 	return e;
 }
 

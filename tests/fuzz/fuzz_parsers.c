@@ -1,16 +1,24 @@
 /* fuzz_parsers.c — libFuzzer target: arbitrary bytes as an ATR, a
  * SIMPLE-TLV record, and as the card's whole conversation ([len][answer]
- * records) during a full read and a PIN verify. Must never crash, hang or
- * read out of bounds. */
+ * records) during a full read, a 3.00 read with external authentication,
+ * a PIN verify, and as a PSAM's answers (card-spec §9). Must never crash,
+ * hang or read out of bounds. */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "apdu/atr.h"
+#include "apdu/sam.h"
 #include "apdu/ssc.h"
 #include "tests/unit/apdu/fake_transport.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static enum ss_err any_cryptogram(void *arg, const uint8_t id[16], const uint8_t r[8], uint8_t out[16])
+{
+	memset(out, id[0] ^ r[0], 16);
+	return *(const int *)arg ? SS_E_SAM : SS_OK;
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -38,5 +46,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	f.raw = data;
 	f.raw_len = size;
 	ssc_verify_pin(&f.t, "123456", &left);
+
+	int down = size & 1;
+	struct ssc_auth auth = {.cryptogram = any_cryptogram, .arg = &down, .key_id = 0x0A,
+				.defer = size % 3 == 0};
+	fake_init(&f);
+	f.raw = data;
+	f.raw_len = size;
+	ssc_read_auth(&f.t, &auth, &c);
+
+	char term[13];
+	uint8_t cg[16];
+	uint16_t sw;
+	static const uint8_t id[16] = {0x11}, r[8] = {0x22};
+	fake_init(&f);
+	f.raw = data;
+	f.raw_len = size;
+	if (sam_open(&f.t, term, &sw) == SS_OK)
+		sam_cryptogram(&f.t, 0x45, 0x0A, id, r, cg, &sw);
 	return 0;
 }
