@@ -70,7 +70,7 @@ double daemon_read(int fd, const char *reader, long *apdus, double *card_ms)
 	return t;
 }
 
-int bench_ab(double (*bare)(void *), void *arg, const char *bare_label, int fd,
+int bench_ab(double (*bare)(void *), void *arg, const char *bare_label, int bare_apdus, int fd,
 	     const char *reader, int rounds)
 {
 	long apdus = 0;
@@ -98,7 +98,7 @@ int bench_ab(double (*bare)(void *), void *arg, const char *bare_label, int fd,
 	qsort(b, (size_t)rounds, sizeof *b, cmp);
 	qsort(c, (size_t)rounds, sizeof *c, cmp);
 	double ma = a[rounds / 2], mb = b[rounds / 2];
-	printf("  %-26s: %2d APDUs, median %7.3f ms, p90 %7.3f ms\n", bare_label, BENCH_N_SCRIPT, ma,
+	printf("  %-26s: %2d APDUs, median %7.3f ms, p90 %7.3f ms\n", bare_label, bare_apdus, ma,
 	       a[rounds * 9 / 10]);
 	printf("  %-26s: %2ld APDUs, median %7.3f ms, p90 %7.3f ms\n", "sscardd `read`", apdus, mb,
 	       b[rounds * 9 / 10]);

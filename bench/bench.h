@@ -22,7 +22,7 @@ double daemon_read(int fd, const char *reader, long *apdus, double *card_ms);
 /* Warm both up, then ROUNDS of bare(arg) and sscardd's read interleaved
  * (alternating which goes first); prints medians, p90s and the ratio.
  * 0, or 1 when a read failed. */
-int bench_ab(double (*bare)(void *), void *arg, const char *bare_label, int fd,
+int bench_ab(double (*bare)(void *), void *arg, const char *bare_label, int bare_apdus, int fd,
 	     const char *reader, int rounds);
 
 #endif

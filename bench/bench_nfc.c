@@ -54,7 +54,8 @@ static int bench_read(char **argv)
 		return 1;
 	}
 	int fd = dial(argv[0]);
-	int rc = bench_ab(bare_read, &b, "bare libnfc script", fd, argv[1], atoi(argv[3]));
+	int rc = bench_ab(bare_read, &b, "bare libnfc script", BENCH_N_SCRIPT, fd, argv[1],
+			  atoi(argv[3]));
 	close(fd);
 	nfc_close(b.dev);
 	nfc_exit(ctx);

@@ -58,7 +58,8 @@ int main(int argc, char **argv)
 		return 1;
 	p.reader = argv[2];
 	int fd = dial(argv[1]);
-	int rc = bench_ab(bare_read, &p, "bare SCardTransmit script", fd, argv[2], atoi(argv[3]));
+	int rc = bench_ab(bare_read, &p, "bare SCardTransmit script", BENCH_N_SCRIPT, fd, argv[2],
+			  atoi(argv[3]));
 	SCardReleaseContext(p.ctx);
 	close(fd);
 	return rc;

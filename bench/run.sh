@@ -6,6 +6,11 @@
 #                on the same pcscd and emulated card: an instant card (worst
 #                case for our overhead) and one spending a 9600 bit/s card's
 #                wire time (what a kiosk really sees)
+#   bench/psam   a 3.00 card read in full through sscardd and the PSAM vs a
+#                bare SCardTransmit program sending the same card + PSAM
+#                APDUs through the same pcscd (instant, and 9600 bit/s wire
+#                time at card and PSAM); then 8 readers sharing the one PSAM
+#                against one reader alone, reads per second
 #   bench/nfc    contactless read through sscardd's NFC helper vs a bare
 #                libnfc program sending the same minimal APDUs to an identical
 #                PN532 emulator: an instant link and a 115200 bit/s UART (what
@@ -29,7 +34,7 @@
 #                CRASH_N (1000) requests with CRASH_KILLS (>= 200) kill -9s,
 #                and the central down for OUTAGE_S (600) seconds
 #
-# BENCH=read,nfc,idle,soak,lossfmt,losslist,sync,propagation,outbox picks parts.
+# BENCH=read,psam,nfc,idle,soak,lossfmt,losslist,sync,propagation,outbox picks parts.
 set -eu
 BUILD=$(cd "${1:-build}" && pwd)
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -37,7 +42,7 @@ if [ "${SSCARD_IN_NS:-}" != 1 ]; then
 	exec env SSCARD_IN_NS=1 unshare --mount --net --pid --fork --mount-proc --kill-child \
 		bash "$0" "$BUILD"
 fi
-BENCH=${BENCH:-read,nfc,idle,soak,lossfmt,losslist,sync,propagation,outbox}
+BENCH=${BENCH:-read,psam,nfc,idle,soak,lossfmt,losslist,sync,propagation,outbox}
 IDLE_SECONDS=${IDLE_SECONDS:-60}
 SOAK_CYCLES=${SOAK_CYCLES:-10000}
 SAN_SOAK_CYCLES=${SAN_SOAK_CYCLES:-1600}
@@ -117,6 +122,56 @@ bench_read() {
 	}
 	run "instant card (no wire time)" 1000
 	run "9600 bit/s card (wire time simulated by the emulator)" 40 --baud 9600
+	stop_daemon
+	stop_pcscd
+}
+
+bench_psam() {
+	start_pcscd 5 # 10 readers: 8 for cards, one for the PSAM
+	local sam="Virtual PCD D 00 01" reader="Virtual PCD 00 00" i v
+	printf '[daemon]\nsocket = %s/s.sock\nlog_level = notice\n[readers]\nsam_reader = %s\n' \
+		"$TMP" "$sam" >"$TMP/sscard.conf"
+	"$BUILD/sscardd" -f -c "$TMP/sscard.conf" 2>"$TMP/sscardd.log" &
+	DAEMON=$!
+	for _ in $(seq 100); do [ -S "$TMP/s.sock" ] && break; sleep 0.05; done
+	local readers=("Virtual PCD 00 00" "Virtual PCD 00 01" "Virtual PCD A 00 00" "Virtual PCD A 00 01"
+		"Virtual PCD B 00 00" "Virtual PCD B 00 01" "Virtual PCD C 00 00" "Virtual PCD C 00 01")
+	run() { # run LABEL ROUNDS vcard-args…
+		local label=$1 rounds=$2
+		shift 2
+		"$BUILD/sscard-vcard" -p "$ROOT/sim/profiles/psam-test.psam" -P $((0x8C7B + 9)) "$@" &
+		local p=$!
+		"$BUILD/sscard-vcard" -p "$ROOT/sim/profiles/wangwu-3.00.card" "$@" &
+		local v=$!
+		for _ in $(seq 100); do
+			ctl readers | grep -q "00 00 *card" && ctl -j status | grep -q '"terminal":"410100813475"' &&
+				break
+			sleep 0.05
+		done
+		echo "bench/psam — $label"
+		"$BUILD/bench-psam" ab "$TMP/s.sock" "$reader" "$sam" "$rounds"
+		kill $v $p
+		wait $v $p 2>/dev/null || true
+		sleep 0.6
+	}
+	run "instant card and PSAM" 500
+	run "9600 bit/s card and PSAM (wire time simulated by the emulators)" 30 --baud 9600
+	echo "bench/psam — 8 readers, one PSAM (instant emulators)"
+	"$BUILD/sscard-vcard" -p "$ROOT/sim/profiles/psam-test.psam" -P $((0x8C7B + 9)) &
+	local pids=($!)
+	for i in 0 1 2 3 4 5 6 7; do
+		"$BUILD/sscard-vcard" -p "$ROOT/sim/profiles/wangwu-3.00.card" -P $((0x8C7B + i)) &
+		pids+=($!)
+	done
+	for _ in $(seq 200); do
+		[ "$(ctl readers | grep -c ' card ')" = 8 ] && ctl -j status | grep -q '"terminal":"410100813475"' &&
+			break
+		sleep 0.05
+	done
+	"$BUILD/bench-psam" rate "$TMP/s.sock" "${PSAM_SECONDS:-10}" "$reader"
+	"$BUILD/bench-psam" rate "$TMP/s.sock" "${PSAM_SECONDS:-10}" "${readers[@]}"
+	kill "${pids[@]}"
+	wait "${pids[@]}" 2>/dev/null || true
 	stop_daemon
 	stop_pcscd
 }
@@ -218,6 +273,7 @@ soak() {
 }
 
 case ",$BENCH," in *,read,*) bench_read ;; esac
+case ",$BENCH," in *,psam,*) bench_psam ;; esac
 case ",$BENCH," in *,nfc,*) bench_nfc ;; esac
 case ",$BENCH," in *,idle,*) bench_idle ;; esac
 case ",$BENCH," in *,soak,*)
