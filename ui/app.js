@@ -309,7 +309,7 @@
         : t === "loss_cancel" ? tr("next_cancel") : t === "replacement" ? tr("next_replacement")
         : t === "activation" ? tr("next_activation") : tr("next_pin");
       const del = d.delivery;
-      return [el("h2", { text: tr("receipt_title") }),
+      return [el("h2", { text: tr("receipt_title") }), d.holder_hidden ? message("info", tr("holder_hidden")) : null,
         el("section", { class: "receipt", id: "receipt", "aria-label": tr("receipt_title") },
           facts([["k_ref", d.reference], ["k_time", d.time], ["k_action", T().action[t]], ["k_card", d.card],
             ["k_name", d.name], ["k_loss", d.loss && T().loss[d.loss]], ["k_outlet", d.outlet],
@@ -327,6 +327,7 @@
       const l = d.list || {};
       const listText = l.version ? (l.stale ? tr("list_stale_short") : tr("list_fresh", l.version, l.age_s || 0)) : tr("list_stale_short");
       return [el("h2", { text: tr("status_title") }), d.offline ? message("info", tr("offline_note")) : null,
+        d.holder_hidden ? message("info", tr("holder_hidden")) : null,
         facts([["k_card", d.card], ["k_name", d.name], ["k_state", stateText(d.state)],
           ["k_expiry", d.expiry_date ? d.expiry_date + (d.expired ? " " + tr("expired") : "") : undefined],
           ["k_list", listText]]),

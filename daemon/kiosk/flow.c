@@ -308,6 +308,10 @@ void flow_on_card(struct flow *f, uint64_t tag, json_t *reply)
 	mask_id(id, f->p.card_masked, sizeof f->p.card_masked);
 	mask_name(fl_jstr(reply, "name"), f->p.name_masked, sizeof f->p.name_masked);
 	snprintf(f->p.expiry, sizeof f->p.expiry, "%s", fl_jstr(reply, "expiry_date"));
+	/* a third-generation card this terminal could not open: the screens
+	 * say so instead of leaving the name out without a word */
+	json_t *auth = json_object_get(reply, "auth");
+	f->p.holder_hidden = auth && !json_is_true(json_object_get(auth, "ok"));
 	json_t *loss = json_object_get(reply, "loss");
 	json_t *listed = json_object_get(loss, "listed");
 	f->p.listed = json_is_boolean(listed) ? json_is_true(listed) : -1;

@@ -48,6 +48,7 @@ struct personal {
 	bool damaged, delegated;
 	int outlet;
 	bool offline;                /* the central could not be reached */
+	bool holder_hidden;          /* a 3.00 card whose EF06 stayed closed (no PSAM, no HSM) */
 	unsigned identity_fails;
 	struct {
 		char reference[24], type[16], ready_date[16];

@@ -15,6 +15,8 @@ static json_t *step_data(const struct flow *f)
 		json_object_set_new(d, "card", json_string(p->card_masked));
 	if (*p->name_masked)
 		json_object_set_new(d, "name", json_string(p->name_masked));
+	else if (p->holder_hidden)
+		json_object_set_new(d, "holder_hidden", json_true());
 	switch (f->step) {
 	case ST_OTP: json_object_set_new(d, "sent_to", json_string(p->otp_to)); break;
 	case ST_CHOOSE_CARD: {

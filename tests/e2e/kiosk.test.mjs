@@ -16,6 +16,8 @@ const LI_SSN = process.env.LI_SSN;
 const ZHANG_CARD = process.env.ZHANG_CARD;
 const LI_CARD = process.env.LI_CARD;
 const ZHANG_OLD = process.env.ZHANG_OLD;
+const WANG_CARD = process.env.WANG_CARD;
+const WANG_SSN = process.env.WANG_SSN;
 
 let browser, context, page;
 const seen = new Set();       // screens photographed and checked already
@@ -507,6 +509,71 @@ test("card status: state, validity and list freshness", async () => {
   assert.match(await page.textContent("#screen"), /6399\*{10}4966/);
   await page.click("#done");
   await step("take_card");
+});
+
+// 王五's third-generation card: EF06 opens only through the terminal's PSAM.
+async function activate3(newPin) {
+  await rig("/central/card", { id: WANG_CARD, ssn: WANG_SSN, state: "sealed" });
+  await rig("/insert", { profile: "wangwu-3.00.card" });
+  await start("activation");
+  await step("pin");
+  await keypad("pin", "123456");
+  await page.click("#next");
+  await step("new_pin");
+  await keypad("pin", newPin);
+  await page.click("#next");
+  await step("new_pin_again");
+  await keypad("pin", newPin);
+  await page.click("#next");
+  await step("receipt");
+  await page.waitForFunction(() => window.sscardKiosk.view.data.delivery === "delivered", null, { timeout: 15000 });
+  assert.equal((await rig(`/card?id=${WANG_CARD}`)).state, "normal");
+}
+
+async function status3() {
+  await rig("/central/card", { id: WANG_CARD, ssn: WANG_SSN, state: "normal" });
+  await rig("/insert", { profile: "wangwu-3.00.card" });
+  await start("status");
+  await step("status");
+  return page.evaluate(() => window.sscardKiosk.view.data);
+}
+
+async function finish() {
+  await page.click("#done");
+  await step("take_card");
+  await rig("/remove");
+  await step("home");
+}
+
+test("a third-generation card: status and activation with the PSAM, and without it the kiosk says what it cannot show", async () => {
+  await rig("/psam/insert");
+  let d = await status3();
+  assert.equal(d.name, "王*");
+  assert.ok(!d.holder_hidden);
+  assert.equal(d.state, "normal");
+  await visit("status-3.00-psam");
+  await finish();
+  await activate3("285714");
+  assert.match(await page.textContent("#receipt"), /王\*/);
+  await finish();
+
+  await rig("/psam/remove");
+  d = await status3();
+  assert.equal(d.holder_hidden, true);
+  assert.ok(!("name" in d));
+  assert.equal(d.state, "normal");
+  assert.match(await page.textContent("#screen"), /第三代社保卡/);
+  await visit("status-3.00-no-psam");
+  await finish();
+  // the PIN lives on the chip: activation works, the receipt says why no name
+  await activate3("396173");
+  assert.ok(!(await page.textContent("#receipt")).includes("王"));
+  assert.match(await page.textContent("#screen"), /第三代社保卡/);
+  await visit("receipt-3.00-no-psam");
+  await finish();
+  const log = (await rig("/log")).log;
+  assert.ok(!log.includes(WANG_SSN) && !log.includes("王五") && !log.includes("285714"), "nothing personal in the log");
+  await rig("/psam/insert");
 });
 
 test("not a social security card: plain refusal", async () => {

@@ -38,6 +38,10 @@ LI = ("639900194503120024", "李四", "13900139000")
 ZHANG_CARD = "639900D15600000500BF7C7A48FB4966"   # zhangsan-2.00.card, PIN 123456
 LI_CARD = "639900D156000005001122334455667A"      # lisi-1.00-t0.card, PIN 246810, 3 tries
 ZHANG_OLD = "639900D15600000500000000000000A1"    # no chip here: a lost card of Zhang's
+WANG = ("110105193707150333", "王五", "13700137000")
+WANG_CARD = "110105D15600000500C0FFEE12345678"    # wangwu-3.00.card: EF06 needs the PSAM
+SAM_READER = "Virtual PCD 00 01"                   # the terminal's PSAM slot
+SAM_PORT = 0x8C7C
 
 
 class Ctl:
@@ -47,6 +51,7 @@ class Ctl:
         self.card = None
         self.central = Central(self.build, self.rig.tmp)
         self.cproc = None
+        self.psam = None
         self.lp_out = os.path.join(self.rig.tmp, "printed.txt")
 
     # ---- the central ------------------------------------------------------
@@ -87,8 +92,9 @@ class Ctl:
 
     def reset_central(self):
         """The holders and cards every test starts from."""
-        for ssn, name, phone in (ZHANG, LI):
+        for ssn, name, phone in (ZHANG, LI, WANG):
             self.central.ok("holder-add", ssn, name, phone)
+        self.central.ok("card-add", WANG_CARD, WANG[0], "normal")
         self.central.ok("card-add", ZHANG_CARD, ZHANG[0], "normal")
         self.central.ok("card-add", ZHANG_OLD, ZHANG[0], "normal")
         self.central.ok("card-add", LI_CARD, LI[0], "temporary")
@@ -113,6 +119,20 @@ class Ctl:
             self.card = None
             wait_for(lambda: not self.rig.card_present(READER0), 10, 0.05)
 
+    def psam_insert(self):
+        """The terminal's PSAM into its slot; the daemon opens a session."""
+        if not self.psam:
+            self.psam = self.rig.insert("psam-test.psam", SAM_PORT)
+        if not wait_for(lambda: (self.rig.ctl_json("status")[1].get("psam") or {}).get("terminal"), 10, 0.05):
+            raise RuntimeError("the PSAM did not open a session")
+
+    def psam_remove(self):
+        if self.psam:
+            self.rig.remove(self.psam)
+            self.psam = None
+        if not wait_for(lambda: not self.rig.ctl_json("status")[1]["psam"]["present"], 10, 0.05):
+            raise RuntimeError("the PSAM is still seen")
+
     # ---- the daemon -------------------------------------------------------
     def start_daemon(self):
         bindir = os.path.join(self.rig.tmp, "bin")
@@ -122,11 +142,12 @@ class Ctl:
             f.write("#!/bin/sh\necho \"lp $*\" >> %s\ncat >> %s\n" % (self.lp_out, self.lp_out))
         os.chmod(lp, 0o755)
         self.rig.start_daemon(
+            "sam_reader = %s\nsam_timeout_ms = 1000\n"
             "[ui]\nlisten = 127.0.0.1:%d\nroot = %s\nstep_timeout_s = 20\npin_timeout_s = 10\n"
             "printer = kiosk-receipts\nallow_origins = http://127.0.0.1:%d\n"
             "[upstream]\nurl = http://127.0.0.1:%d\ntoken = %s\nretry_max_s = 1\ntimeout_ms = 1500\n"
             "[policy]\noutlets = 城东社保服务大厅 East Hall; 人民医院服务点 People's Hospital\n"
-            % (KIOSK_PORT, os.path.join(ROOT, "ui"), HIS_PORT, CENTRAL_PORT, TOKEN),
+            % (SAM_READER, KIOSK_PORT, os.path.join(ROOT, "ui"), HIS_PORT, CENTRAL_PORT, TOKEN),
             env={"PATH": bindir + ":" + os.environ["PATH"]})
         wait_listening(KIOSK_PORT, self.rig.daemon)
 
@@ -187,6 +208,10 @@ def handler_for(ctl):
                         ctl.insert(body["profile"], body.get("set"))
                     elif self.path == "/remove":
                         ctl.remove()
+                    elif self.path == "/psam/insert":
+                        ctl.psam_insert()
+                    elif self.path == "/psam/remove":
+                        ctl.psam_remove()
                     elif self.path == "/central/stop":
                         ctl.central_stop()
                     elif self.path == "/central/start":
@@ -235,7 +260,7 @@ def in_namespace(args):
         env = dict(os.environ, KIOSK_URL="http://127.0.0.1:%d/" % KIOSK_PORT,
                    RIG_URL="http://127.0.0.1:%d" % CONTROL_PORT, SHOTS=shots,
                    ZHANG_SSN=ZHANG[0], LI_SSN=LI[0], ZHANG_CARD=ZHANG_CARD, LI_CARD=LI_CARD,
-                   ZHANG_OLD=ZHANG_OLD, HIS_URL="http://127.0.0.1:%d" % HIS_PORT,
+                   ZHANG_OLD=ZHANG_OLD, WANG_CARD=WANG_CARD, WANG_SSN=WANG[0], HIS_URL="http://127.0.0.1:%d" % HIS_PORT,
                    OTHER_URL="http://127.0.0.1:%d" % OTHER_PORT, SSCARD_URL="http://127.0.0.1:%d" % KIOSK_PORT)
         cmd = ["node", "--test", "--test-reporter=tap", "--test-concurrency=1"]
         if args.only:
@@ -259,6 +284,8 @@ def in_namespace(args):
         return 1 if failed else 0
     finally:
         ctl.remove()
+        if ctl.psam:
+            ctl.rig.remove(ctl.psam)
         ctl.central_stop()
         ctl.rig.stop_daemon()
         ctl.rig.kill_pcscd()
