@@ -14,11 +14,12 @@
 #include "apdu/apdu.h"
 #include "apdu/sam.h"
 #include "daemon/log.h"
+#include "daemon/readers/internal.h"
 #include "drivers/reader.h"
 
 /* One derive + encrypt asked by a reader; freed by whoever lets go last. */
-struct job {
-	struct job *next;
+struct psam_job {
+	struct psam_job *next;
 	int refs;                    /* the asker and the thread, under mu */
 	bool done;
 	enum ss_err err;
@@ -29,7 +30,7 @@ struct psam {
 	atomic_int users;            /* references outside the thread */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;           /* jobs for the thread, answers for askers */
-	struct job *head, *tail;
+	struct psam_job *head, *tail;
 	bool quit;
 	bool open_now;               /* a PSAM arrived: open the session */
 	char reader[RDR_NAME_MAX];   /* "": no SAM reader */
@@ -41,11 +42,12 @@ struct psam {
 	bool session;
 	unsigned long served, refused, failed;
 	enum ss_err last;
+	struct msgq *q;              /* trace lines (a reference) */
 };
 
 static atomic_int live_threads; /* session threads not yet ended */
 
-static void free_job(struct job *j)
+static void free_job(struct psam_job *j)
 {
 	explicit_bzero(j, sizeof *j);
 	free(j);
@@ -58,7 +60,25 @@ struct sess {
 	struct rdr_card card;
 	bool open;
 	unsigned gen;
+	struct msgq *q;
 };
+
+/* The PSAM's APDUs in a technician's trace, redacted like a card's: the
+ * card id, the challenge and the cryptogram are never shown. */
+static void trace_apdu(void *arg, const uint8_t *cmd, size_t cmd_len, const uint8_t *rsp,
+		       size_t rsp_len, unsigned flags, uint64_t us)
+{
+	struct sess *s = arg;
+	struct msg *m;
+	if (!atomic_load(&s->q->trace) || !(m = calloc(1, sizeof *m)))
+		return;
+	m->kind = MSG_TRACE;
+	if (!(m->trace = rd_trace_json(s->card.reader, cmd, cmd_len, rsp, rsp_len, flags, us))) {
+		free(m);
+		return;
+	}
+	msgq_post(s->q, m);
+}
 
 static void sess_close(struct sess *s)
 {
@@ -76,6 +96,8 @@ static enum ss_err sess_open(struct sess *s, const char *reader, char term[13])
 		return SS_E_SAM;
 	}
 	s->open = true;
+	s->card.tr.trace = trace_apdu;
+	s->card.tr.trace_arg = s;
 	if ((e = sam_open(&s->card.tr, term, &sw)) == SS_OK) {
 		log_msg(LOG_INFO, "PSAM in '%s' ready, terminal number %s", reader, term);
 		return SS_OK;
@@ -91,7 +113,7 @@ static enum ss_err sess_open(struct sess *s, const char *reader, char term[13])
 
 /* The cryptogram at the open session: SS_OK, SS_E_AUTH (refused),
  * SS_E_CARD_RESET (the session was lost) or SS_E_SAM (gone, mute). */
-static enum ss_err derive_encrypt(struct sess *s, uint8_t usage, uint8_t index, struct job *j)
+static enum ss_err derive_encrypt(struct sess *s, uint8_t usage, uint8_t index, struct psam_job *j)
 {
 	uint16_t sw;
 	enum ss_err e = sam_cryptogram(&s->card.tr, usage, index, j->id, j->r, j->c, &sw);
@@ -111,7 +133,7 @@ static enum ss_err derive_encrypt(struct sess *s, uint8_t usage, uint8_t index, 
 static void *thread_main(void *arg)
 {
 	struct psam *p = arg;
-	struct sess s = {0};
+	struct sess s = {.q = p->q};
 	if (pcsc_conn_new(&s.conn) != SS_OK)
 		log_msg(LOG_ERR, "PSAM: no PC/SC context");
 	pthread_mutex_lock(&p->mu);
@@ -120,7 +142,7 @@ static void *thread_main(void *arg)
 			pthread_cond_wait(&p->cv, &p->mu);
 		if (p->quit)
 			break;
-		struct job *j = p->head;
+		struct psam_job *j = p->head;
 		if (j && !(p->head = j->next))
 			p->tail = NULL;
 		p->open_now = false;
@@ -170,7 +192,7 @@ static void *thread_main(void *arg)
 		}
 	}
 	while (p->head) { /* nobody waits for these any more */
-		struct job *j = p->head;
+		struct psam_job *j = p->head;
 		p->head = j->next;
 		if (--j->refs == 0)
 			free_job(j);
@@ -178,6 +200,7 @@ static void *thread_main(void *arg)
 	pthread_mutex_unlock(&p->mu);
 	sess_close(&s);
 	pcsc_conn_free(s.conn);
+	msgq_unref(p->q);
 	pthread_cond_destroy(&p->cv);
 	pthread_mutex_destroy(&p->mu);
 	free(p);
@@ -197,7 +220,7 @@ void psam_configure(struct psam *p, const struct config *cfg)
 	pthread_mutex_unlock(&p->mu);
 }
 
-struct psam *psam_new(const struct config *cfg)
+struct psam *psam_new(const struct config *cfg, struct msgq *q)
 {
 	pthread_condattr_t ca;
 	pthread_attr_t at;
@@ -212,6 +235,8 @@ struct psam *psam_new(const struct config *cfg)
 	pthread_cond_init(&p->cv, &ca);
 	pthread_condattr_destroy(&ca);
 	psam_configure(p, cfg);
+	p->q = q;
+	atomic_fetch_add(&q->refs, 1);
 	pthread_attr_init(&at);
 	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
 	atomic_fetch_add(&live_threads, 1);
@@ -219,6 +244,7 @@ struct psam *psam_new(const struct config *cfg)
 	pthread_attr_destroy(&at);
 	if (rc) {
 		atomic_fetch_sub(&live_threads, 1);
+		msgq_unref(q);
 		pthread_cond_destroy(&p->cv);
 		pthread_mutex_destroy(&p->mu);
 		free(p);
@@ -279,7 +305,7 @@ enum ss_err psam_cryptogram(void *arg, const uint8_t card_id[16], const uint8_t 
 		pthread_mutex_unlock(&p->mu);
 		return SS_E_SAM;
 	}
-	struct job *j = calloc(1, sizeof *j);
+	struct psam_job *j = calloc(1, sizeof *j);
 	if (!j) {
 		pthread_mutex_unlock(&p->mu);
 		return SS_E_NOMEM;
@@ -307,7 +333,7 @@ enum ss_err psam_cryptogram(void *arg, const uint8_t card_id[16], const uint8_t 
 			memcpy(out, j->c, 16);
 	} else {
 		/* still queued: take it back; in the thread's hands: let it go */
-		for (struct job **pp = &p->head, *prev = NULL; *pp; prev = *pp, pp = &(*pp)->next)
+		for (struct psam_job **pp = &p->head, *prev = NULL; *pp; prev = *pp, pp = &(*pp)->next)
 			if (*pp == j) {
 				*pp = j->next;
 				if (p->tail == j)

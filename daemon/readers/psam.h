@@ -17,8 +17,11 @@
 
 struct psam;
 
-/* Start the session thread. NULL when out of memory or threads. */
-struct psam *psam_new(const struct config *cfg);
+struct msgq;
+/* Start the session thread; q: where its APDU trace lines go while a
+ * technician traces (the readers' queue, referenced). NULL when out of
+ * memory or threads. */
+struct psam *psam_new(const struct config *cfg, struct msgq *q);
 void psam_ref(struct psam *p);
 /* Drop a reference; the last one stops the thread (a mute PSAM: it is
  * left to finish and free itself). */

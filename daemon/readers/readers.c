@@ -150,19 +150,14 @@ int readers_start(sd_event *ev, const struct config *cfg, readers_emit_fn fn, vo
 	snprintf(r->list_path, sizeof r->list_path, "%s/" LOSSLIST_FILE, cfg->state_dir);
 	atomic_init(&r->stopping, false);
 	r->nfc.fd = -1;
-	if ((cfg->auth == CFG_AUTH_PSAM || (cfg->auth == CFG_AUTH_AUTO && cfg->sam_reader[0])) &&
-	    !(r->psam = psam_new(cfg))) {
-		free(r);
-		return -ENOMEM;
-	}
-	if (!r->psam && (cfg->auth == CFG_AUTH_HSM || (cfg->auth == CFG_AUTH_AUTO && cfg->url[0])) &&
-	    !(r->hsm = hsm_new(cfg))) {
-		free(r);
-		return -ENOMEM;
-	}
 	if (!(r->q = msgq_new())) {
-		psam_unref(r->psam);
-		hsm_unref(r->hsm);
+		free(r);
+		return -ENOMEM;
+	}
+	bool want_psam = cfg->auth == CFG_AUTH_PSAM || (cfg->auth == CFG_AUTH_AUTO && cfg->sam_reader[0]);
+	bool want_hsm = !want_psam && (cfg->auth == CFG_AUTH_HSM || (cfg->auth == CFG_AUTH_AUTO && cfg->url[0]));
+	if ((want_psam && !(r->psam = psam_new(cfg, r->q))) || (want_hsm && !(r->hsm = hsm_new(cfg)))) {
+		msgq_unref(r->q);
 		free(r);
 		return -ENOMEM;
 	}

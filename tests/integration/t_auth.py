@@ -54,11 +54,32 @@ def third_generation_card_reads_in_full_through_the_psam(rig):
               "terminal number: %r" % st.get("psam"))
         names = [r["name"] for r in rig.ctl_json("readers")[1]["readers"]]
         check(READER1 not in names, "the SAM slot is listed as a card reader: %r" % names)
-        card, rc, j, err = read_card(rig, "wangwu-3.00.card")
+        card = rig.insert("wangwu-3.00.card")
+        check(wait_for(lambda: rig.card_present(READER0), 5), "no card")
+        ev = rig.events("trace on")
+        rc, j, err = rig.ctl_json("read", READER0)
         check(rc == 0, err)
         for k, v in WANGWU_FULL.items():
             check(j.get(k) == v, "%s: %r, want %r" % (k, j.get(k), v))
         check(j["auth"] == {"ok": True}, j.get("auth"))
+        # the trace shows the PSAM's APDUs too, card id, challenge and
+        # cryptogram redacted
+        sam_apdus = []
+        while True:
+            e = ev.next(0.5)
+            if not e:
+                break
+            if e.get("event") == "apdu" and e["reader"] == READER1:
+                sam_apdus.append(e)
+        ev.close()
+        derive = [a for a in sam_apdus if a["cmd"].startswith("801A")]
+        encrypt = [a for a in sam_apdus if a["cmd"].startswith("80FA")]
+        check(len(derive) == 1 and derive[0]["redacted"] and set(derive[0]["cmd"][10:]) == {"0"},
+              "derive in the trace: %r" % sam_apdus)
+        check(len(encrypt) == 1 and set(encrypt[0]["cmd"][10:]) == {"0"}, "encrypt: %r" % sam_apdus)
+        check("110105D15600000500C0FFEE12345678" not in repr(sam_apdus), "the card id in the trace")
+        getrsp = [a for a in sam_apdus if a["cmd"].startswith("00C0")]
+        check(len(getrsp) == 1 and set(getrsp[0]["rsp"]) == {"0"}, "the cryptogram: %r" % getrsp)
         check("errors" not in j, j.get("errors"))
         check(j["terminal_id"] == TERMINAL, j.get("terminal_id"))
         # one derive + encrypt per read (the read on insertion and ours)
