@@ -56,7 +56,7 @@ struct ssc_card {
  * C = SM4(K_card, R ‖ 80 00 …). The terminal holds no key: cryptogram()
  * asks the PSAM or the central's HSM and must not block past its own
  * deadline. It returns SS_OK with C, SS_E_SAM (absent, mute, down) or
- * SS_E_AUTH (refused). defer: stop after GET CHALLENGE and keep R in
+ * SS_E_AUTH or SS_E_AUTH_BLOCKED (refused). defer: stop after GET CHALLENGE and keep R in
  * ssc_card.challenge (the counter's own encryptor finishes the job with
  * ssc_authenticate + ssc_read_ef06). */
 struct ssc_auth {

@@ -38,6 +38,7 @@ static struct {
 	 * it stays (each refusal costs it a try; see worker.c) */
 	uint8_t refused[16];
 	bool has_refused;
+	enum ss_err refusal;
 	/* requests that came while a read waited for NFCD_AUTH_REPLY */
 	struct nfcd_req stash[8];
 	unsigned n_stash;
@@ -184,7 +185,7 @@ static enum ss_err ask_daemon(void *arg, const uint8_t id[16], const uint8_t r[8
 	enum ss_err e = SS_E_SAM;
 	if (h.has_refused && !memcmp(h.refused, id, 16)) {
 		free(a);
-		return SS_E_AUTH;
+		return h.refusal;
 	}
 	if (!a)
 		return SS_E_NOMEM;
@@ -235,8 +236,10 @@ static void do_read(const struct nfcd_req *q)
 		struct ssc_auth auth = {.cryptogram = ask_daemon, .arg = (void *)q, .key_id = q->key_id};
 		a->err = ssc_read_auth(&h.card.tr, q->auth ? &auth : NULL, &a->card);
 		if (a->card.auth_sw && (a->card.auth_err == SS_E_AUTH || a->card.auth_err == SS_E_AUTH_BLOCKED) &&
-		    hex_decode(a->card.value[SSC_CARD_ID], h.refused, 16) == 16)
+		    hex_decode(a->card.value[SSC_CARD_ID], h.refused, 16) == 16) {
 			h.has_refused = true;
+			h.refusal = a->card.auth_err;
+		}
 		memcpy(a->atr, h.card.atr, h.card.atr_len);
 		a->atr_len = (uint32_t)h.card.atr_len;
 		if (a->err == SS_OK)

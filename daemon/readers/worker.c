@@ -57,6 +57,7 @@ struct session {
 	 * and a terminal with the wrong key would block every card). */
 	uint8_t refused[16];
 	bool has_refused;
+	enum ss_err refusal;         /* auth_refused, or auth_blocked (6983) */
 	/* A step 1 (READ_STEP1) left this card waiting for its cryptogram: its
 	 * EF05 part and challenge. Any other use of the card ends the wait. */
 	struct ssc_card step1;
@@ -105,7 +106,7 @@ static enum ss_err cryptogram(void *arg, const uint8_t id[16], const uint8_t r[8
 {
 	struct session *s = arg;
 	if (s->has_refused && !memcmp(s->refused, id, 16))
-		return SS_E_AUTH;
+		return s->refusal;
 	return s->psam ? psam_cryptogram(s->psam, id, r, out) : hsm_cryptogram(s->hsm, id, r, out);
 }
 
@@ -216,8 +217,10 @@ static void do_read(struct worker *w, struct session *s, const struct job *j)
 		}
 		if (m->card.auth_sw && (m->card.auth_err == SS_E_AUTH ||
 					m->card.auth_err == SS_E_AUTH_BLOCKED) &&
-		    hex_decode(m->card.value[SSC_CARD_ID], s->refused, 16) == 16)
+		    hex_decode(m->card.value[SSC_CARD_ID], s->refused, 16) == 16) {
 			s->has_refused = true;
+			s->refusal = m->card.auth_err;
+		}
 		if (m->err == SS_OK || !(conn_stale(m->err) || m->err == SS_E_BAD_RESPONSE))
 			break;
 		session_drop(s);

@@ -361,3 +361,32 @@ def contactless_3_00_card_through_the_psam(rig):
     finally:
         dev.stop()
         restore_daemon(rig)
+
+
+@test
+def psam_pulled_mid_read_and_a_card_that_blocks(rig):
+    """The PSAM taken out between derive and encrypt: -2201 in time. A card
+    down to its last try refuses the wrong key with 6983: auth_blocked and
+    the sentence that sends the holder to a counter."""
+    try:
+        # select MF, terminal number, select DF, derive — then gone
+        sam, _ = psam_daemon(rig, "psam-test.psam", "sam_timeout_ms = 800\n", "--remove-after", "4")
+        t0 = time.monotonic()
+        card, rc, j, err = read_card(rig, "wangwu-3.00.card")
+        check(rc == 0 and j["auth"]["error"] == "sam_unavailable" and "ssn" not in j, (j, err))
+        check(time.monotonic() - t0 < 3, "took %.1f s" % (time.monotonic() - t0))
+        pull(rig, card)
+        rig.remove(sam)
+
+        path = os.path.join(rig.tmp, "wangwu-last-try.card")
+        with open(os.path.join(ROOT_DIR, "sim", "profiles", "wangwu-3.00.card")) as f:
+            open(path, "w").write(f.read() + "ext_tries 1\n")
+        psam_daemon(rig, "psam-wrongkey.psam")
+        card, rc, j, err = read_card(rig, path)
+        check(rc == 0 and j["auth"]["error"] == "auth_blocked", (j, err))
+        check("counter" in j["auth"]["message"], j["auth"])
+        calls = api_c(rig, 1)
+        check(calls and calls[0][0] == -2203 and "counter" in calls[0][1], "iReadCardBas: %r" % calls)
+        pull(rig, card)
+    finally:
+        restore_daemon(rig)
