@@ -311,6 +311,15 @@ def his_with_its_own_encryptor_reads_in_two_steps(rig):
     check(calls[1][0] == -2203, "swapped card: %r" % calls)
     calls, _ = example_two_steps(rig, example_c)  # the new card's tries are all there
     check(calls[1] == (0, want), "after the swap: %r" % calls)
+
+    def reset_then(ch):  # a technician's reader reset powers the card down and up
+        rc, _, err = rig.ctl("reader", "reset", READER0)
+        check(rc == 0, err)
+        return his_encryptor(ch)
+    calls, _ = example_two_steps(rig, example_c, reset_then)
+    check(calls[1][0] == -2203, "card reset between the steps: %r" % calls)
+    calls, _ = example_two_steps(rig, example_c)
+    check(calls[1] == (0, want), "after the reset: %r" % calls)
     pull(rig, card)
     # a 2.00 card needs no second step
     card = rig.insert("zhangsan-2.00.card")
