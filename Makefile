@@ -233,10 +233,14 @@ fuzz: $(BUILD)/fuzz-parsers $(BUILD)/fuzz-requests $(BUILD)/fuzz-lossfmt $(BUILD
 	$(BUILD)/fuzz-api -max_total_time=$${FUZZ_SECONDS:-30} -print_final_stats=1 \
 	  -dict=tests/fuzz/api.dict $(BUILD)/fuzz-corpus-api tests/fuzz/seeds-api
 
-demo: deps all
+# After deps, a make of its own: this one read the flags (pkg-config)
+# before the packages were there, on a fresh machine.
+demo: deps
+	@$(MAKE) --no-print-directory all
 	@bash sim/demo.sh $(BUILD)
 
-bench: deps all
+bench: deps
+	@$(MAKE) --no-print-directory all
 	@$(MAKE) -s SAN=1 BUILD=$(BUILD)/san all
 	@bash bench/run.sh $(BUILD)
 
