@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "daemon/log.h"
 #include "daemon/origin.h"
@@ -348,6 +349,9 @@ static int finish(struct parse *p, int rv)
 	struct config *c = p->c;
 	if (p->failed)
 		return -1;
+	for (size_t i = 0; i < N_KEYS; i++)
+		if (!strcmp(keys[i].section, "ui") && !strcmp(keys[i].name, "root"))
+			c->ui_root_line = p->key_line[i];
 	if (rv > 0)
 		return fail(p, rv, "not a 'key = value' line or a [section] header"), -1;
 	if (rv < 0)
@@ -386,6 +390,23 @@ int config_load_string(struct config *c, const char *text, const char *name, cha
 		.c = c, .file = name, .text = text, .err = err, .errlen = errlen, .at_line_start = true};
 	config_defaults(c);
 	return finish(&p, ini_parse_stream(reader_fn, &p, handler, &p));
+}
+
+bool config_ui_root_ok(const struct config *c, const char *file, char *err, size_t errlen)
+{
+	char path[300], at[32] = "";
+	if (!strcmp(c->listen, "off"))
+		return true;
+	snprintf(path, sizeof path, "%s/index.html", c->ui_root);
+	if (access(path, R_OK) == 0)
+		return true;
+	if (c->ui_root_line)
+		snprintf(at, sizeof at, ":%d", c->ui_root_line);
+	snprintf(err, errlen,
+		 "%s%s: [ui] root must be the directory of the kiosk pages, with index.html; '%s' has none "
+		 "(the kiosk's screen would show an error instead of its home page)",
+		 file, at, c->ui_root);
+	return false;
 }
 
 bool config_reader_wanted(const struct config *c, const char *reader)

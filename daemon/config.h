@@ -56,6 +56,7 @@ struct config {
 	bool large_text;
 	unsigned step_timeout_s, pin_timeout_s, payment_timeout_s;
 	char ui_root[256];             /* the kiosk pages (ui/) */
+	int ui_root_line;              /* where the file set it; 0: the default */
 	char printer[64];              /* CUPS queue for receipts; "": no printer */
 	char allow_origins[512];       /* counter pages that may use /api/v1/card, space-separated */
 	/* [upstream] */
@@ -84,6 +85,11 @@ int config_load(struct config *c, const char *file, bool must_exist, char *err, 
 /* The same from a string (name used in messages); for tests and fuzzing. */
 int config_load_string(struct config *c, const char *text, const char *name, char *err,
 		       size_t errlen);
+/* The kiosk pages are where [ui] root says (its index.html is there), or
+ * the kiosk is off (listen = off): true; else false with "FILE:LINE: …"
+ * (or "FILE: …" for the default) in err. The file system is looked at, so
+ * this is apart from config_load. */
+bool config_ui_root_ok(const struct config *c, const char *file, char *err, size_t errlen);
 /* Whether a reader name passes [readers] include/exclude (fnmatch globs)
  * and is not the SAM reader. */
 bool config_reader_wanted(const struct config *c, const char *reader);

@@ -362,12 +362,18 @@ int main(int argc, char **argv)
 		return CFG_EX_CONFIG;
 	}
 	if (check) {
+		if (!config_ui_root_ok(&d.cfg, d.config_file, err, sizeof err)) {
+			fprintf(stderr, "sscardd: %s\n", err);
+			return CFG_EX_CONFIG;
+		}
 		printf("%s: configuration is valid\n", d.config_file);
 		return 0;
 	}
 	/* Under systemd (Type=notify) or with -f: stay in the foreground. */
 	bool daemonize = !foreground && !getenv("NOTIFY_SOCKET");
 	log_init(d.cfg.log_level, daemonize);
+	if (!config_ui_root_ok(&d.cfg, d.config_file, err, sizeof err))
+		log_msg(LOG_WARNING, "%s", err);
 	/* PINs pass through this process: no core files, no ptrace by peers. */
 	prctl(PR_SET_DUMPABLE, 0);
 	signal(SIGPIPE, SIG_IGN);

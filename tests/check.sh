@@ -112,6 +112,8 @@ demo_once() { # make demo's script, reading the demo card once
 		grep -q "110105\*\*\*\*\*\*\*\*0333" <<<"$out" && grep -q "demo: stopped." <<<"$out"
 }
 stage demo demo_once
+# The README's first command on a machine without our packages (mmdebstrap).
+stage fresh-root bash tests/system/fresh_demo.sh
 stage fuzz-parsers make BUILD=build fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-20}"
 
 echo

@@ -5,7 +5,7 @@ set -e
 PKGS="gcc clang make pkg-config libclang-rt-14-dev python3 iproute2 util-linux
       pcscd libpcsclite-dev vsmartcard-vpcd libcmocka-dev libsystemd-dev
       libjansson-dev libinih-dev libsqlite3-dev libsodium-dev systemd
-      libcurl4-openssl-dev nginx-light libmicrohttpd-dev openssl libssl-dev
+      libcurl4-openssl-dev nginx-light libmicrohttpd-dev openssl libssl-dev mmdebstrap
       chromium fonts-noto-cjk cups-client libnfc-dev libnfc-bin"
 missing=""
 for p in $PKGS; do

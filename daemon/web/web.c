@@ -148,6 +148,28 @@ static const char *content_type(const char *path)
 	return "application/octet-stream";
 }
 
+/* The kiosk's pages are not where [ui] root says: a plain page that tells
+ * the technician looking at the screen what to fix (the log says it too). */
+static enum MHD_Result send_missing_pages(struct web *w, struct MHD_Connection *c)
+{
+	static const char PAGE[] =
+		"<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><title>sscard</title>"
+		"<body style=\"font:24px sans-serif;margin:2em\"><h1>本机暂停服务 / Out of service</h1>"
+		"<p>The kiosk pages are not installed where <code>[ui] root</code> says (no index.html "
+		"in it). Technicians: <code>sscardd --check-config</code> names the line.</p></body></html>";
+	struct MHD_Response *r =
+		MHD_create_response_from_buffer(sizeof PAGE - 1, (void *)PAGE, MHD_RESPMEM_PERSISTENT);
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, "Content-Type", "text/html; charset=utf-8");
+	security_headers(r);
+	log_msg(LOG_WARNING, "the kiosk's home page is missing: no index.html in '%s' ([ui] root)",
+		w->cfg->ui_root);
+	enum MHD_Result rv = MHD_queue_response(c, 503, r);
+	MHD_destroy_response(r);
+	return rv;
+}
+
 static enum MHD_Result send_file(struct web *w, struct MHD_Connection *c, const char *url)
 {
 	char path[512];
@@ -165,6 +187,8 @@ static enum MHD_Result send_file(struct web *w, struct MHD_Connection *c, const 
 	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		if (fd >= 0)
 			close(fd);
+		if (!strcmp(url, "/index.html")) /* the screen says why, not a bare error */
+			return send_missing_pages(w, c);
 		return send_error(c, 404, "not_found", "No such page.");
 	}
 	struct MHD_Response *r = MHD_create_response_from_fd((uint64_t)st.st_size, fd);

@@ -201,3 +201,28 @@ def http_card_api_origins_events_and_errors(rig):
         check(r.returncode == 78 and "allow_origins" in r.stderr and "no '*'" in r.stderr, r.stderr)
     finally:
         restore_daemon(rig)
+
+
+@test
+def a_kiosk_without_its_pages_says_so(rig):
+    """[ui] root without index.html: a warning at start naming the file and
+    line, and the screen says the kiosk is out of service (not a bare JSON
+    error)."""
+    import urllib.error
+    import urllib.request
+    try:
+        rig.stop_daemon()
+        rig.start_daemon(extra_conf="[ui]\nroot = %s\n" % rig.tmp)
+        wait_listening(8470, rig.daemon)
+        try:
+            urllib.request.urlopen("http://127.0.0.1:8470/", timeout=5)
+            check(False, "the home page answered 200")
+        except urllib.error.HTTPError as e:
+            body = e.read().decode()
+            check(e.code == 503 and "Out of service" in body and "[ui] root" in body, (e.code, body))
+        log = open(rig.daemon_logs[-1]).read()
+        check("[ui] root must be the directory of the kiosk pages" in log and
+              "sscard.conf:" in log, log[-800:])
+        check("no index.html in '%s'" % rig.tmp in log, log[-800:])
+    finally:
+        restore_daemon(rig)

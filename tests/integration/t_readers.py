@@ -11,7 +11,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from rig import READER0, READER1, read_all, wait_for  # noqa: E402
-from common import test, ALL_FIELDS, EXPECT, PERSONAL, Pn532, check, read_card, restore_daemon  # noqa: E402
+from common import test, ROOT_DIR, ALL_FIELDS, EXPECT, PERSONAL, Pn532, check, read_card, restore_daemon  # noqa: E402
 
 
 @test
@@ -325,8 +325,20 @@ def config_errors_exit_78_with_file_and_line(rig):
     if not os.path.exists(example):
         example = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                "..", "config", "sscard.conf")
-    r = subprocess.run([sscardd, "--check-config", "-c", example], capture_output=True, text=True)
+    # the example as installed: its [ui] root has the kiosk pages
+    text = open(example).read()
+    root_line = text[:text.index("\nroot = ")].count("\n") + 2
+    here = os.path.join(rig.tmp, "example.conf")
+    open(here, "w").write(text.replace("\nroot = /usr/local/share/sscard/ui\n",
+                                       "\nroot = %s/ui\n" % ROOT_DIR))
+    r = subprocess.run([sscardd, "--check-config", "-c", here], capture_output=True, text=True)
     check(r.returncode == 0, "example config: " + r.stderr)
+    # … and where the pages are not: FILE:LINE, before the kiosk shows an error
+    open(here, "w").write(text.replace("\nroot = /usr/local/share/sscard/ui\n",
+                                       "\nroot = %s\n" % rig.tmp))
+    r = subprocess.run([sscardd, "--check-config", "-c", here], capture_output=True, text=True)
+    check(r.returncode == 78 and "%s:%d: [ui] root" % (here, root_line) in r.stderr and
+          "index.html" in r.stderr, (r.returncode, r.stderr))
 
 
 @test
