@@ -50,14 +50,6 @@ void hsm_configure(struct hsm *h, const struct config *cfg)
 	pthread_mutex_unlock(&h->mu);
 }
 
-uint8_t hsm_card_key_id(struct hsm *h)
-{
-	pthread_mutex_lock(&h->mu);
-	uint8_t k = h->cfg.card_key_id;
-	pthread_mutex_unlock(&h->mu);
-	return k;
-}
-
 struct answer {
 	char buf[1024];
 	size_t len;

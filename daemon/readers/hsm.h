@@ -22,6 +22,5 @@ void hsm_configure(struct hsm *h, const struct config *cfg);
  * central is down, slow or answers nonsense; SS_E_AUTH when it refuses. */
 enum ss_err hsm_cryptogram(void *hsm, const uint8_t card_id[16], const uint8_t challenge[8],
 			   uint8_t out[16]);
-uint8_t hsm_card_key_id(struct hsm *h);
 
 #endif

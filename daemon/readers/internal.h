@@ -71,7 +71,7 @@ struct job {
 	 * step 1 stops at the challenge; step 2 brings the cryptogram for it */
 	enum { READ_FULL, READ_STEP1, READ_STEP2 } step;
 	uint8_t challenge[8], cryptogram[16];
-	uint8_t key_id;              /* READ_STEP2: EXTERNAL AUTHENTICATE's P2 */
+	uint8_t key_id;              /* EXTERNAL AUTHENTICATE's P2 ([readers] card_key_id) */
 };
 
 struct reader {
@@ -161,7 +161,22 @@ void msgq_unref(struct msgq *q);
 void msgq_post(struct msgq *q, struct msg *m);
 struct msg *msgq_take_all(struct msgq *q);
 
+/* A card that refused the terminal's cryptogram (63Cx, 6983), remembered
+ * while it stays in the reader: each refusal costs the card one of its few
+ * tries, and it is read on insertion and again by every counter request, so
+ * a terminal with the wrong key would otherwise block every card. Used by
+ * the reader workers and the NFC helper. */
+struct rd_refusal {
+	bool has;
+	uint8_t id[16];
+	enum ss_err err;             /* auth_refused or auth_blocked */
+};
+
 /* worker.c */
+/* After a read: remember the card when it refused. */
+void rd_refusal_note(struct rd_refusal *f, const struct ssc_card *c);
+/* What to say again for this card without asking it; SS_OK: ask. */
+enum ss_err rd_refusal_of(const struct rd_refusal *f, const uint8_t id[16]);
 extern atomic_int rd_live_workers; /* worker threads still running */
 void job_free(struct job *j);
 json_t *rd_trace_json(const char *reader, const uint8_t *cmd, size_t cmd_len,

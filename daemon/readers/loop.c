@@ -232,6 +232,8 @@ void rd_start_job(struct readers *r, struct reader *x, void *cookie, readers_rep
 
 	if (p && !pj && (pj = calloc(1, sizeof *pj)))
 		pj->kind = JOB_READ;
+	if (pj && pj->kind == JOB_READ) /* EXTERNAL AUTHENTICATE's key, for 3.00 cards */
+		pj->key_id = r->cfg->card_key_id;
 	/* the holder types up to three PINs on a pad, each within its timeout */
 	uint64_t limit_ms = r->cfg->read_timeout_ms + (pj && pj->pad ? 3 * PINPAD_TIMEOUT_S * 1000 + 5000 : 0);
 	bool is_pin = pj && pj->kind == JOB_PIN;

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "daemon/log.h"
-#include "daemon/readers/readers.h"
+#include "daemon/readers/internal.h"
 
 #define REOPEN_MIN_MS 250
 #define REOPEN_MAX_MS 5000
@@ -34,11 +34,7 @@ static struct {
 	bool told_missing;           /* "device not found" logged once per outage */
 	bool scanned;                /* sscardd told what we found at start */
 	bool looked;                 /* the field was looked at once */
-	/* the card on the field refused sscardd's cryptogram: not again while
-	 * it stays (each refusal costs it a try; see worker.c) */
-	uint8_t refused[16];
-	bool has_refused;
-	enum ss_err refusal;
+	struct rd_refusal refused;   /* the card on the field said no to us */
 	/* requests that came while a read waited for NFCD_AUTH_REPLY */
 	struct nfcd_req stash[8];
 	unsigned n_stash;
@@ -99,7 +95,7 @@ static void device_lost(void)
 {
 	if (h.have_card)
 		event(RDR_CARD_REMOVED);
-	h.have_card = h.has_refused = false;
+	h.have_card = h.refused.has = false;
 	nfc_rdr_close(h.dev);
 	h.dev = NULL;
 	log_msg(LOG_WARNING, "NFC reader '%s' stopped answering; opening it again", h.name);
@@ -147,7 +143,7 @@ static void check(void)
 {
 	if (nfc_rdr_present(h.dev))
 		return;
-	h.have_card = h.has_refused = false;
+	h.have_card = h.refused.has = false;
 	nfc_rdr_release(h.dev);
 	event(RDR_CARD_REMOVED);
 }
@@ -158,7 +154,7 @@ static void after_error(enum ss_err e)
 	if (e == SS_OK || !h.have_card)
 		return;
 	if (!nfc_rdr_present(h.dev)) {
-		h.have_card = h.has_refused = false;
+		h.have_card = h.refused.has = false;
 		nfc_rdr_release(h.dev);
 		event(RDR_CARD_REMOVED);
 	}
@@ -183,10 +179,11 @@ static enum ss_err ask_daemon(void *arg, const uint8_t id[16], const uint8_t r[8
 	struct nfcd_ans *a = calloc(1, sizeof *a);
 	struct nfcd_req rep;
 	enum ss_err e = SS_E_SAM;
-	if (h.has_refused && !memcmp(h.refused, id, 16)) {
+	if ((e = rd_refusal_of(&h.refused, id)) != SS_OK) {
 		free(a);
-		return h.refusal;
+		return e;
 	}
+	e = SS_E_SAM;
 	if (!a)
 		return SS_E_NOMEM;
 	a->kind = NFCD_AUTH;
@@ -235,11 +232,7 @@ static void do_read(const struct nfcd_req *q)
 	if (a->err == SS_OK) {
 		struct ssc_auth auth = {.cryptogram = ask_daemon, .arg = (void *)q, .key_id = q->key_id};
 		a->err = ssc_read_auth(&h.card.tr, q->auth ? &auth : NULL, &a->card);
-		if (a->card.auth_sw && (a->card.auth_err == SS_E_AUTH || a->card.auth_err == SS_E_AUTH_BLOCKED) &&
-		    hex_decode(a->card.value[SSC_CARD_ID], h.refused, 16) == 16) {
-			h.has_refused = true;
-			h.refusal = a->card.auth_err;
-		}
+		rd_refusal_note(&h.refused, &a->card);
 		memcpy(a->atr, h.card.atr, h.card.atr_len);
 		a->atr_len = (uint32_t)h.card.atr_len;
 		if (a->err == SS_OK)

@@ -58,13 +58,13 @@ static void *auth_thread(void *arg)
 
 static void nfc_auth(struct readers *r, const struct nfcd_ans *a)
 {
+	struct nfcd_req no = {.kind = NFCD_AUTH_REPLY, .job = a->job, .err = SS_E_SAM};
 	struct auth_call *c = calloc(1, sizeof *c);
 	pthread_attr_t at;
 	pthread_t th;
 	if (!c || (!r->psam && !r->hsm) || (c->fd = fcntl(r->nfc.fd, F_DUPFD_CLOEXEC, 3)) < 0) {
-		struct nfcd_req q = {.kind = NFCD_AUTH_REPLY, .job = a->job, .err = SS_E_SAM};
 		free(c);
-		rd_nfc_send(r, &q);
+		rd_nfc_send(r, &no);
 		return;
 	}
 	c->job = a->job;
@@ -81,8 +81,7 @@ static void nfc_auth(struct readers *r, const struct nfcd_ans *a)
 		psam_unref(c->psam);
 		hsm_unref(c->hsm);
 		free(c);
-		struct nfcd_req q = {.kind = NFCD_AUTH_REPLY, .job = a->job, .err = SS_E_SAM};
-		rd_nfc_send(r, &q);
+		rd_nfc_send(r, &no);
 	}
 	pthread_attr_destroy(&at);
 }

@@ -36,7 +36,7 @@ struct psam {
 	char reader[RDR_NAME_MAX];   /* "": no SAM reader */
 	bool present;
 	unsigned gen;                /* bumps when the reader or its card changes */
-	uint8_t key_usage, key_index, card_key_id;
+	uint8_t key_usage, key_index;
 	unsigned timeout_ms;
 	char terminal[13];           /* "" until read in this session */
 	bool session;
@@ -215,7 +215,6 @@ void psam_configure(struct psam *p, const struct config *cfg)
 	pthread_mutex_lock(&p->mu);
 	p->key_usage = cfg->sam_key_usage;
 	p->key_index = cfg->sam_key_index;
-	p->card_key_id = cfg->card_key_id;
 	p->timeout_ms = cfg->sam_timeout_ms;
 	pthread_mutex_unlock(&p->mu);
 }
@@ -350,14 +349,6 @@ enum ss_err psam_cryptogram(void *arg, const uint8_t card_id[16], const uint8_t 
 		free_job(j);
 	pthread_mutex_unlock(&p->mu);
 	return e;
-}
-
-uint8_t psam_card_key_id(struct psam *p)
-{
-	pthread_mutex_lock(&p->mu);
-	uint8_t k = p->card_key_id;
-	pthread_mutex_unlock(&p->mu);
-	return k;
 }
 
 bool psam_terminal(struct psam *p, char out[13])

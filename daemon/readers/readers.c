@@ -266,7 +266,6 @@ void readers_read_step(struct readers *r, const char *name, const uint8_t challe
 	}
 	j->kind = JOB_READ;
 	j->step = cryptogram ? READ_STEP2 : READ_STEP1;
-	j->key_id = r->cfg->card_key_id;
 	if (cryptogram) {
 		memcpy(j->challenge, challenge, 8);
 		memcpy(j->cryptogram, cryptogram, 16);

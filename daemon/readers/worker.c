@@ -50,14 +50,9 @@ struct session {
 	struct rdr_card card;
 	bool held;
 	struct losslist *list;       /* this worker's read-only connection */
-	struct psam *psam;
+	struct psam *psam;          /* the worker's, for the cryptogram */
 	struct hsm *hsm;
-	/* The card in the reader refused this terminal's cryptogram: never ask
-	 * it again while it stays in (each refusal costs one of its few tries,
-	 * and a terminal with the wrong key would block every card). */
-	uint8_t refused[16];
-	bool has_refused;
-	enum ss_err refusal;         /* auth_refused, or auth_blocked (6983) */
+	struct rd_refusal refused;   /* the card in the reader said no to us */
 	/* A step 1 (READ_STEP1) left this card waiting for its cryptogram: its
 	 * EF05 part and challenge. Any other use of the card ends the wait. */
 	struct ssc_card step1;
@@ -100,13 +95,30 @@ static enum ss_err step2(struct session *s, const struct job *j, struct ssc_card
 	return e == SS_OK ? ssc_read_ef06(&s->card.tr, out) : e;
 }
 
+void rd_refusal_note(struct rd_refusal *f, const struct ssc_card *c)
+{
+	/* a refusal by the card itself (it answered 63Cx or 6983), not one we
+	 * repeated from here, nor the module's */
+	if (c->auth_sw && (c->auth_err == SS_E_AUTH || c->auth_err == SS_E_AUTH_BLOCKED) &&
+	    hex_decode(c->value[SSC_CARD_ID], f->id, sizeof f->id) == sizeof f->id) {
+		f->has = true;
+		f->err = c->auth_err;
+	}
+}
+
+enum ss_err rd_refusal_of(const struct rd_refusal *f, const uint8_t id[16])
+{
+	return f->has && !memcmp(f->id, id, sizeof f->id) ? f->err : SS_OK;
+}
+
 /* struct ssc_auth's cryptogram for a worker: the PSAM's or the HSM's,
  * unless this card refused it already. */
 static enum ss_err cryptogram(void *arg, const uint8_t id[16], const uint8_t r[8], uint8_t out[16])
 {
 	struct session *s = arg;
-	if (s->has_refused && !memcmp(s->refused, id, 16))
-		return s->refusal;
+	enum ss_err e = rd_refusal_of(&s->refused, id);
+	if (e != SS_OK)
+		return e;
 	return s->psam ? psam_cryptogram(s->psam, id, r, out) : hsm_cryptogram(s->hsm, id, r, out);
 }
 
@@ -202,25 +214,15 @@ static void do_read(struct worker *w, struct session *s, const struct job *j)
 		s->card.tr.trace_arg = w;
 		unsigned before = s->card.tr.apdus;
 		ssc_card_wipe(&m->card);
-		struct ssc_auth auth = {.cryptogram = cryptogram, .arg = s,
-					.key_id = w->psam  ? psam_card_key_id(w->psam)
-						  : w->hsm ? hsm_card_key_id(w->hsm)
-							   : 0,
+		struct ssc_auth auth = {.cryptogram = cryptogram, .arg = s, .key_id = j->key_id,
 					.defer = j->step == READ_STEP1};
-		s->psam = w->psam;
-		s->hsm = w->hsm;
 		m->err = ssc_read_auth(&s->card.tr, w->psam || w->hsm || auth.defer ? &auth : NULL,
 				       &m->card);
 		if (m->err == SS_OK && m->card.have_challenge) { /* step 1: the card waits */
 			s->step1 = m->card;
 			s->has_step1 = true;
 		}
-		if (m->card.auth_sw && (m->card.auth_err == SS_E_AUTH ||
-					m->card.auth_err == SS_E_AUTH_BLOCKED) &&
-		    hex_decode(m->card.value[SSC_CARD_ID], s->refused, 16) == 16) {
-			s->has_refused = true;
-			s->refusal = m->card.auth_err;
-		}
+		rd_refusal_note(&s->refused, &m->card);
 		if (m->err == SS_OK || !(conn_stale(m->err) || m->err == SS_E_BAD_RESPONSE))
 			break;
 		session_drop(s);
@@ -290,7 +292,7 @@ static void do_pin(struct worker *w, struct session *s, struct job *j)
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
-	struct session s = {0};
+	struct session s = {.psam = w->psam, .hsm = w->hsm};
 	if (pcsc_conn_new(&s.conn) != SS_OK)
 		log_msg(LOG_ERR, "reader worker: out of memory");
 	for (;;) {
@@ -328,7 +330,7 @@ static void *worker_main(void *arg)
 		pthread_mutex_unlock(&w->mu);
 		if (j->kind == JOB_RELEASE) {
 			session_drop(&s);
-			s.has_refused = false; /* the card left: the next one may try */
+			s.refused.has = false; /* the card left: the next one may try */
 		} else if (j->kind == JOB_RESET && s.conn)
 			do_reset(w, &s);
 		else if (j->kind == JOB_PIN && s.conn)
