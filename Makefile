@@ -11,6 +11,9 @@ endif
 BUILD   ?= build
 SAN     ?=
 PREFIX  ?= /usr/local
+LIBDIR  ?= $(PREFIX)/lib
+# Where the kiosk pages are installed: the compiled default of [ui] root
+UI_DIR  ?= $(PREFIX)/share/sscard/ui
 VERSION := 0.1.0
 DESTDIR ?=
 
@@ -21,8 +24,8 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
            -Wmissing-prototypes -Wno-unused-parameter -Wvla
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=c11 -D_GNU_SOURCE -DSRCDIR=\"$(CURDIR)\" -I$(CURDIR) $(WARN) -fno-strict-aliasing $(PKG_CFLAGS) \
-           -fstack-protector-strong -D_FORTIFY_SOURCE=2
+CFLAGS  += -std=c11 -D_GNU_SOURCE -DSRCDIR=\"$(CURDIR)\" -DUI_DIR=\"$(UI_DIR)\" -I$(CURDIR) $(WARN) -fno-strict-aliasing $(PKG_CFLAGS) \
+           -fstack-protector-strong -D_FORTIFY_SOURCE=2 $(CPPFLAGS)
 LDFLAGS += -pthread
 ifneq ($(SAN),)
 CFLAGS  += -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
@@ -79,7 +82,11 @@ PROGS := $(LIBSSCARD) $(BUILD)/libsscard.so $(BUILD)/sscard.pc $(BUILD)/example-
 	 $(BUILD)/bench-lossfmt $(BUILD)/bench-losslist $(BUILD)/sscard-central \
 	 $(BUILD)/pcsc-poke $(BUILD)/sscard-pn532 $(BUILD)/nfc-read $(BUILD)/libifd-sscard-pinpad.so
 
-.PHONY: all clean check check-build unit integration fuzz demo deps bench help install
+.PHONY: all clean check check-build unit integration fuzz demo deps bench help install shipped deb check-system
+
+# What the packages and make install ship, and nothing else (no emulators,
+# benchmarks or tests): the build of debian/rules.
+shipped: $(BUILD)/layers.ok $(BUILD)/sscardd $(BUILD)/sscardctl $(LIBSSCARD) $(BUILD)/libsscard.so $(BUILD)/sscard.pc
 all: $(BUILD)/layers.ok $(PROGS) $(UNIT_BINS)
 
 # The build refuses an include that points up or sideways (tools/layers.py).
@@ -112,7 +119,7 @@ $(BUILD)/libsscard.so: $(LIBSSCARD)
 
 $(BUILD)/sscard.pc: client/sscard.pc.in
 	@mkdir -p $(dir $@)
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' $< >$@
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@VERSION@|$(VERSION)|' $< >$@
 
 $(BUILD)/example-readcard: examples/readcard.c $(BUILD)/libsscard.so
 	$(CC) $(CFLAGS) -Iclient -o $@ examples/readcard.c $(LDFLAGS) -L$(BUILD) -lsscard \
@@ -251,27 +258,43 @@ SYSUSERSDIR ?= $(if $(filter /usr,$(PREFIX)),/usr/lib,$(PREFIX)/lib)/sysusers.d
 # DESTDIR= for packaging, PREFIX=/usr for a system install (units then go
 # to /usr/lib/systemd/system and the config to /etc/sscard). An existing
 # sscard.conf is kept; the shipped one is installed beside it as .dist.
-install: $(BUILD)/sscardd $(BUILD)/sscardctl $(LIBSSCARD) $(BUILD)/sscard.pc
+# The installed config names the installed pages ([ui] root = UI_DIR).
+install: shipped
 	install -D -m 0755 $(BUILD)/sscardd $(DESTDIR)$(PREFIX)/sbin/sscardd
 	install -D -m 0755 $(BUILD)/sscardctl $(DESTDIR)$(PREFIX)/bin/sscardctl
-	install -D -m 0755 $(LIBSSCARD) $(DESTDIR)$(PREFIX)/lib/libsscard.so.1
-	ln -sf libsscard.so.1 $(DESTDIR)$(PREFIX)/lib/libsscard.so
+	install -D -m 0644 $(LIBSSCARD) $(DESTDIR)$(LIBDIR)/libsscard.so.1.0.0
+	ln -sf libsscard.so.1.0.0 $(DESTDIR)$(LIBDIR)/libsscard.so.1
+	ln -sf libsscard.so.1 $(DESTDIR)$(LIBDIR)/libsscard.so
 	install -D -m 0644 client/sscard.h $(DESTDIR)$(PREFIX)/include/sscard.h
-	install -D -m 0644 $(BUILD)/sscard.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/sscard.pc
+	install -D -m 0644 $(BUILD)/sscard.pc $(DESTDIR)$(LIBDIR)/pkgconfig/sscard.pc
 	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/sscard
+	sed -e 's|^root = .*|root = $(UI_DIR)|' config/sscard.conf >$(BUILD)/sscard.conf.installed
 	if [ -e $(DESTDIR)$(SYSCONFDIR)/sscard/sscard.conf ]; then \
-	  install -m 0644 config/sscard.conf $(DESTDIR)$(SYSCONFDIR)/sscard/sscard.conf.dist; \
-	else install -m 0644 config/sscard.conf $(DESTDIR)$(SYSCONFDIR)/sscard/sscard.conf; fi
+	  install -m 0644 $(BUILD)/sscard.conf.installed $(DESTDIR)$(SYSCONFDIR)/sscard/sscard.conf.dist; \
+	else install -m 0644 $(BUILD)/sscard.conf.installed $(DESTDIR)$(SYSCONFDIR)/sscard/sscard.conf; fi
 	install -d -m 0755 $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR)
 	sed -e 's|@SBINDIR@|$(PREFIX)/sbin|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
 	  systemd/sscardd.service.in >$(DESTDIR)$(UNITDIR)/sscardd.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/sscardd.service
 	install -m 0644 systemd/sscard.sysusers $(DESTDIR)$(SYSUSERSDIR)/sscard.conf
-	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/sscard/README.md
-	install -d -m 0755 $(DESTDIR)$(PREFIX)/share/sscard/ui
-	install -m 0644 ui/*.html ui/*.css ui/*.js $(DESTDIR)$(PREFIX)/share/sscard/ui/
-	install -m 0644 systemd/sscard-kiosk.service.example \
-	  $(DESTDIR)$(PREFIX)/share/doc/sscard/sscard-kiosk.service.example
+	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/sscardd/README.md
+	install -d -m 0755 $(DESTDIR)$(UI_DIR)
+	install -m 0644 ui/*.html ui/*.css ui/*.js $(DESTDIR)$(UI_DIR)/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' systemd/sscard-kiosk.service.in >$(BUILD)/sscard-kiosk.service
+	install -m 0644 $(BUILD)/sscard-kiosk.service $(DESTDIR)$(UNITDIR)/sscard-kiosk.service
+	install -m 0644 systemd/sscard-kiosk.sysusers $(DESTDIR)$(SYSUSERSDIR)/sscard-kiosk.conf
+	install -D -m 0755 systemd/sscard-kiosk-session $(DESTDIR)$(PREFIX)/libexec/sscard/kiosk-session
+	install -D -m 0644 systemd/sscard-kiosk.default $(DESTDIR)$(SYSCONFDIR)/default/sscard-kiosk
+
+# Debian packages (debian/, debhelper) into build/deb/, built from a copy
+# of this tree so that the tree stays clean.
+deb:
+	@sh tools/deb.sh $(BUILD)/deb
+
+# The packages installed in a Debian 12 container booted with systemd
+# (systemd-nspawn): the unit, its hardening, the kiosk screen.
+check-system: deps
+	@python3 tests/system/container.py
 
 clean:
 	rm -rf build

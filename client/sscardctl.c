@@ -290,6 +290,13 @@ static void print_status(json_t *o)
 		       (long long)json_integer_value(json_object_get(ll, "entries")),
 		       json_is_integer(json_object_get(ll, "age_s")) ? "published" : "never received",
 		       json_is_true(json_object_get(ll, "stale")) ? " — STALE" : "");
+	json_t *ui = json_object_get(o, "ui");
+	if (json_is_object(ui) && !strcmp(str(ui, "state"), "serving"))
+		printf("kiosk page: http://%s/, %lld screen(s) showing it, %lld counter stream(s)\n",
+		       str(ui, "listen"), (long long)json_integer_value(json_object_get(ui, "screens")),
+		       (long long)json_integer_value(json_object_get(ui, "counter_streams")));
+	else if (json_is_object(ui))
+		printf("kiosk page: %s\n", str(ui, "state"));
 	json_t *le = json_object_get(o, "last_event");
 	if (json_is_object(le)) {
 		printf("last event: ");

@@ -52,10 +52,12 @@ static struct {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: sscardd [-c FILE] [-f] [--check-config] [-V]\n"
+	fprintf(f, "usage: sscardd [-c FILE] [-f] [--check-config] [--outbox-pending] [-V]\n"
 		   "  -c, --config FILE   configuration (default " CFG_DEFAULT_FILE ")\n"
 		   "  -f, --foreground    stay in the foreground, log to stderr\n"
 		   "      --check-config  validate the configuration and exit (0 ok, 78 bad)\n"
+		   "      --outbox-pending  print how many requests the central has not taken\n"
+		   "                      (read from state_dir, the daemon may be stopped)\n"
 		   "  -V, --version       print the version\n");
 }
 
@@ -244,8 +246,12 @@ static void add_status(json_t *st)
 	}
 	json_object_set_new(st, "watchdog", wd);
 	json_object_set_new(st, "loss_list", list_summary());
-	json_object_set_new(st, "ui", json_pack("{s:s,s:s}", "listen", d.cfg.listen, "state",
-					       d.web ? "serving" : *d.web_error ? d.web_error : "off"));
+	int screens, counters;
+	web_streams(d.web, &screens, &counters);
+	/* screens: kiosk pages connected now (a technician's "is the screen up?") */
+	json_object_set_new(st, "ui", json_pack("{s:s,s:s,s:i,s:i}", "listen", d.cfg.listen, "state",
+					       d.web ? "serving" : *d.web_error ? d.web_error : "off",
+					       "screens", screens, "counter_streams", counters));
 	outbox_add_status(d.outbox, st);
 }
 
@@ -329,8 +335,9 @@ int main(int argc, char **argv)
 		.forget = forget, .outbox = outbox_verb};
 	static const struct option lo[] = {{"config", 1, 0, 'c'},       {"foreground", 0, 0, 'f'},
 					   {"check-config", 0, 0, 'C'}, {"version", 0, 0, 'V'},
-					   {"help", 0, 0, 'h'},         {0, 0, 0, 0}};
-	bool foreground = false, check = false, explicit_file = false;
+					   {"help", 0, 0, 'h'},         {"outbox-pending", 0, 0, 'O'},
+					   {0, 0, 0, 0}};
+	bool foreground = false, check = false, explicit_file = false, pending = false;
 	char err[512];
 	sd_event *ev = NULL;
 	sigset_t ss;
@@ -348,6 +355,7 @@ int main(int argc, char **argv)
 			break;
 		case 'f': foreground = true; break;
 		case 'C': check = true; break;
+		case 'O': pending = true; break;
 		case 'V': printf("sscardd %s\n", SSCARD_VERSION); return 0;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
@@ -360,6 +368,15 @@ int main(int argc, char **argv)
 	if (config_load(&d.cfg, d.config_file, explicit_file, err, sizeof err) < 0) {
 		fprintf(stderr, "sscardd: %s\n", err);
 		return CFG_EX_CONFIG;
+	}
+	if (pending) {
+		long long n = outbox_undelivered(d.cfg.state_dir, err, sizeof err);
+		if (n < 0) {
+			fprintf(stderr, "sscardd: cannot read the outbox: %s\n", err);
+			return 1;
+		}
+		printf("%lld\n", n);
+		return 0;
 	}
 	if (check) {
 		if (!config_ui_root_ok(&d.cfg, d.config_file, err, sizeof err)) {

@@ -11,29 +11,33 @@ mkdir -p "$LOG"
 passed=0
 failed=0
 failures=()
+stage_times=()
 
 stage() { # stage NAME COMMAND… — a build or tool step that counts as one check
-	local name=$1
+	local name=$1 t0=$SECONDS
 	shift
 	echo "== $name"
 	if "$@" >"$LOG/$name.log" 2>&1; then
+		stage_times+=("$name $((SECONDS - t0))s")
 		passed=$((passed + 1))
 		echo "ok - $name"
 	else
 		failed=$((failed + 1))
 		failures+=("$name")
+		stage_times+=("$name $((SECONDS - t0))s")
 		echo "not ok - $name (log: $LOG/$name.log)"
 		tail -n 30 "$LOG/$name.log"
 	fi
 }
 
 tests() { # tests NAME COMMAND… — a runner whose own counts are added up
-	local name=$1 log p f
+	local name=$1 log p f t0=$SECONDS
 	shift
 	log="$LOG/$name.log"
 	echo "== $name"
 	"$@" >"$log" 2>&1
 	local rc=$?
+	stage_times+=("$name $((SECONDS - t0))s")
 	grep -E '^(ok|not ok) - |^# ' "$log" || true
 	# cmocka: "[  PASSED  ] N test(s)." / "[  FAILED  ] N test(s),"
 	p=$(grep -oE '^\[  PASSED  \] [0-9]+' "$log" | awk '{s+=$NF} END {print s+0}')
@@ -90,7 +94,7 @@ systemd_units() { # install into a scratch prefix, verify, score the hardening
 	rm -rf build/stage
 	make -s install PREFIX="$PWD/build/stage" || return 1
 	local unit=build/stage/lib/systemd/system/sscardd.service
-	systemd-analyze verify "$unit" || return 1
+	systemd-analyze verify "$unit" build/stage/lib/systemd/system/sscard-kiosk.service || return 1
 	local score
 	score=$(systemd-analyze security --offline=true "$unit" | tail -n 1)
 	echo "$score"
@@ -114,10 +118,15 @@ demo_once() { # make demo's script, reading the demo card once
 stage demo demo_once
 # The README's first command on a machine without our packages (mmdebstrap).
 stage fresh-root bash tests/system/fresh_demo.sh
+# What we ship, as shipped: the Debian packages in a Debian 12 container
+# booted with systemd (make check-system; its checks are counted one by one).
+tests check-system python3 tests/system/container.py
 stage fuzz-parsers make BUILD=build fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-20}"
 
 echo
 [ -f "$LOG/summary" ] && cat "$LOG/summary"
+grep -h '^# ' "$LOG/check-system.log" 2>/dev/null | grep -v '^# skip' || true
+echo "# stage times (${SECONDS}s in all): ${stage_times[*]}"
 if [ ${#failures[@]} -ne 0 ]; then
 	echo "failed: ${failures[*]}"
 fi

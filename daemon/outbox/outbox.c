@@ -82,6 +82,30 @@ static int open_db(const char *path, sqlite3 **db, char *err, size_t errlen)
 	return 0;
 }
 
+/* For the package's removal: how many requests the central has not taken
+ * (pending, or refused and waiting for a person), read-only, without the
+ * daemon. A missing file is 0. */
+long long outbox_undelivered(const char *state_dir, char *err, size_t errlen)
+{
+	char path[4096];
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	long long n = -1;
+	snprintf(path, sizeof path, "%s/" OUTBOX_FILE, state_dir);
+	if (access(path, F_OK) < 0 && errno == ENOENT)
+		return 0;
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "SELECT count(*) FROM requests WHERE state <> 'delivered'", -1,
+			       &st, NULL) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_ROW)
+		snprintf(err, errlen, "%s: %s", path, db ? sqlite3_errmsg(db) : "out of memory");
+	else
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return n;
+}
+
 /* ---- judging an answer --------------------------------------------------- */
 
 enum outbox_verdict outbox_judge(long status, const char *body, size_t len, char *code,

@@ -35,6 +35,10 @@ typedef void (*outbox_emit_fn)(void *arg, json_t *event);
 int outbox_start(sd_event *ev, const struct config *cfg, outbox_emit_fn emit, void *arg,
 		 struct outbox **out, char *err, size_t errlen);
 void outbox_stop(struct outbox *o);
+/* Requests not taken by the central (not 'delivered') in STATE_DIR's outbox,
+ * read-only and without a running daemon (0 when there is no outbox); -1
+ * with a sentence when it cannot be read. */
+long long outbox_undelivered(const char *state_dir, char *err, size_t errlen);
 void outbox_reconfigure(struct outbox *o, const struct config *cfg);
 
 /* Called on the loop right after a new request is on disk (not for a

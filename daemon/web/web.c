@@ -309,6 +309,14 @@ void web_reader_event(struct web *w, json_t *event)
 	}
 }
 
+void web_streams(const struct web *w, int *screens, int *counters)
+{
+	*screens = *counters = 0;
+	for (const struct sse *s = w ? w->streams : NULL; s; s = s->next)
+		if (!s->closing)
+			++*(s->counter ? counters : screens);
+}
+
 static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
 	struct sse *s = cls;

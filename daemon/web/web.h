@@ -35,6 +35,9 @@ struct readers;
 int web_start(sd_event *ev, const struct config *cfg, struct kiosk *k, struct readers *rd,
 	      struct web **out, char *err, size_t errlen);
 void web_stop(struct web *w);
+/* How many kiosk screens (pages with their event stream open) and counter
+ * event streams are connected now; NULL counts nothing. */
+void web_streams(const struct web *w, int *screens, int *counters);
 /* An event to every open kiosk stream (kiosk_deps.publish). */
 void web_publish(void *w, const char *name, json_t *data);
 /* A reader event (readers' emit) to the counter streams at
