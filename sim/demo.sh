@@ -33,14 +33,36 @@ if [ "${SSCARD_IN_NS:-}" != 1 ]; then
 			fi
 		done
 	fi
-	exec env SSCARD_IN_NS=1 unshare --mount $NET --pid --fork --mount-proc --kill-child \
-		bash "$0" "$BUILD"
+	# Stopping, with or without a terminal:
+	# - a job started without job control (nohup, a CI job, a service
+	#   manager's script) inherits SIGINT ignored, and bash cannot trap a
+	#   signal ignored at its start: the demo's own bash is started with
+	#   SIGINT and SIGTERM back at their defaults;
+	# - unshare does not pass signals on to what it runs, and make passes
+	#   on SIGTERM only to its child (this script): this script stays and
+	#   hands INT and TERM to the demo's bash in the namespaces.
+	env --default-signal=INT --default-signal=TERM SSCARD_IN_NS=1 \
+		unshare --mount $NET --pid --fork --mount-proc --kill-child bash "$0" "$BUILD" <&0 &
+	NS=$!
+	forward() {
+		local inner
+		inner=$(pgrep -P "$NS" -x bash | head -1)
+		kill -"$1" "${inner:-$NS}" 2>/dev/null || true
+	}
+	trap 'forward INT' INT
+	trap 'forward TERM' TERM
+	rc=0
+	while kill -0 "$NS" 2>/dev/null; do
+		wait "$NS" && rc=0 || rc=$?
+	done
+	exit "$rc"
 fi
 
 TMP=$(mktemp -d /tmp/sscard-demo.XXXXXX)
 PIDS=()
 stop() {
-	trap - INT TERM EXIT
+	trap '' INT TERM # a second Ctrl-C does not cut the cleanup short
+	trap - EXIT
 	echo
 	echo "demo: stopping sscardd, the emulated card, the central and pcscd …"
 	[ -n "${SLEEPER:-}" ] && kill "$SLEEPER" 2>/dev/null

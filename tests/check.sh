@@ -116,6 +116,8 @@ demo_once() { # make demo's script, reading the demo card once
 		grep -q "110105\*\*\*\*\*\*\*\*0333" <<<"$out" && grep -q "demo: stopped." <<<"$out"
 }
 stage demo demo_once
+# make demo without a terminal, stopped by SIGINT/SIGTERM: nothing left
+tests demo-stop bash tests/system/demo_stop.sh
 # The README's first command on a machine without our packages (mmdebstrap).
 stage fresh-root bash tests/system/fresh_demo.sh
 # What we ship, as shipped: the Debian packages in a Debian 12 container
