@@ -7,7 +7,7 @@ import { test, before, after, beforeEach } from "node:test";
 import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
 import AxeBuilder from "@axe-core/playwright";
-import { rig } from "./rig.mjs";
+import { rig, got } from "./rig.mjs";
 
 const KIOSK = process.env.KIOSK_URL;
 const SHOTS = process.env.SHOTS;
@@ -174,9 +174,9 @@ beforeEach(async () => {
 
 test("the home screen: Chinese font present, six flows, help, language and size", async () => {
   const font = await page.evaluate(async () => { await document.fonts.ready; return document.fonts.check('24px "Noto Sans CJK SC"'); });
-  assert.ok(font, "fonts-noto-cjk must be installed: without it Chinese renders as boxes");
+  assert.ok(font, got("fonts-noto-cjk must be installed: without it Chinese renders as boxes", { "document.fonts.check": font }));
   for (const f of ["loss_report", "loss_cancel", "replacement", "activation", "pin_change", "status"])
-    assert.ok(await page.isVisible(`#start-${f}`), f);
+    assert.ok(await page.isVisible(`#start-${f}`), got(`#start-${f} visible`, await page.evaluate(() => document.querySelector("#screen")?.textContent)));
   await visit("home");
   await page.click("#help");
   await page.waitForSelector("#overlay:not([hidden])");
@@ -209,7 +209,7 @@ test("report a loss: SSN check digit, wrong OTP with tries, temporary loss, loca
   await visit("loss-choose-card");
   const masked = await page.textContent("#card-0");
   assert.match(masked, /6399\*{10}[0-9A-F]{4}/, "card numbers are masked");
-  assert.ok(!(await page.content()).includes(ZHANG_SSN), "the SSN is never on the page");
+  { const html = await page.content(); assert.ok(!html.includes(ZHANG_SSN), got("the SSN is never on the page", html, [ZHANG_SSN])); }
   // the holder's first card (the one with the emulated chip)
   const cards = await page.evaluate(() => window.sscardKiosk.view.data.cards);
   const idx = cards.findIndex((c) => c.card.endsWith(ZHANG_OLD.slice(-4)));
@@ -239,14 +239,14 @@ test("report a loss: SSN check digit, wrong OTP with tries, temporary loss, loca
     printed = (await rig("/printed")).printed;
     await new Promise((r) => setTimeout(r, 100));
   }
-  assert.ok(printed.includes(ref), "the receipt went to lp with its reference");
-  assert.ok(printed.includes("-d kiosk-receipts"), "to the configured queue");
-  assert.ok(!printed.includes(ZHANG_SSN) && !printed.includes(ZHANG_OLD), "nothing unmasked on paper");
+  assert.ok(printed.includes(ref), got(`the receipt went to lp with its reference ${ref}`, printed));
+  assert.ok(printed.includes("-d kiosk-receipts"), got("to the configured queue", printed));
+  assert.ok(!printed.includes(ZHANG_SSN) && !printed.includes(ZHANG_OLD), got("nothing unmasked on paper", printed, [ZHANG_SSN, ZHANG_OLD]));
   await page.click("#done");
   await step("home");
   // nothing personal left in the page
   const left = await page.evaluate(() => JSON.stringify(window.sscardKiosk.view));
-  assert.ok(!left.includes("张") && !left.includes("6399"), left);
+  assert.ok(!left.includes("张") && !left.includes("6399"), got("nothing personal left in the page's view", left));
 });
 
 test("report a loss with the central down: the holder is sent to the counter, nothing queued", async () => {
@@ -302,8 +302,8 @@ test("activate a new card: initial PIN, weak PINs refused, mismatch, CHANGE PIN 
   await rig("/remove");
   await step("home");
   const log = (await rig("/log")).log;
-  for (const pin of ["285714", "285741", "888888"]) assert.ok(!log.includes(pin), "no PIN in the log");
-  assert.ok(!log.includes(ZHANG_SSN) && !log.includes("张三"), "no SSN or name in the log");
+  for (const pin of ["285714", "285741", "888888"]) assert.ok(!log.includes(pin), got("no PIN in the log", log, [pin]));
+  assert.ok(!log.includes(ZHANG_SSN) && !log.includes("张三"), got("no SSN or name in the log", log, [ZHANG_SSN, "张三"]));
 });
 
 test("activation of a card already in use is refused, card asked back", async () => {
@@ -361,7 +361,7 @@ test("timeout mid-PIN: back to the start, fields cleared, card asked back", asyn
   await start("pin_change");
   await step("pin");
   await keypad("pin", "24");
-  assert.ok(await page.isVisible("#countdown span"), "a visible countdown");
+  assert.ok(await page.isVisible("#countdown span"), got("a visible countdown", await page.evaluate(() => document.querySelector("#countdown")?.outerHTML ?? null)));
   await page.waitForFunction(() => ["take_card", "home"].includes(window.sscardKiosk.view.step), null, { timeout: 25000 });
   assert.equal(await errorCode(), "timeout");
   assert.equal(await page.locator("#pin").count(), 0, "the PIN field is gone");
@@ -505,7 +505,7 @@ test("card status: state, validity and list freshness", async () => {
   const d = await page.evaluate(() => window.sscardKiosk.view.data);
   assert.equal(d.state, "normal");
   assert.equal(d.source, "central");
-  assert.ok("expiry_date" in d && "list" in d);
+  assert.ok("expiry_date" in d && "list" in d, got("the status view has expiry_date and list", d));
   assert.match(await page.textContent("#screen"), /6399\*{10}4966/);
   await page.click("#done");
   await step("take_card");
@@ -549,7 +549,7 @@ test("a third-generation card: status and activation with the PSAM, and without 
   await rig("/psam/insert");
   let d = await status3();
   assert.equal(d.name, "王*");
-  assert.ok(!d.holder_hidden);
+  assert.ok(!d.holder_hidden, got("the PSAM opened the holder data", d));
   assert.equal(d.state, "normal");
   await visit("status-3.00-psam");
   await finish();
@@ -560,19 +560,19 @@ test("a third-generation card: status and activation with the PSAM, and without 
   await rig("/psam/remove");
   d = await status3();
   assert.equal(d.holder_hidden, true);
-  assert.ok(!("name" in d));
+  assert.ok(!("name" in d), got("no name without the PSAM", d));
   assert.equal(d.state, "normal");
   assert.match(await page.textContent("#screen"), /第三代社保卡/);
   await visit("status-3.00-no-psam");
   await finish();
   // the PIN lives on the chip: activation works, the receipt says why no name
   await activate3("396173");
-  assert.ok(!(await page.textContent("#receipt")).includes("王"));
+  { const receipt = await page.textContent("#receipt"); assert.ok(!receipt.includes("王"), got("no name on the receipt without the PSAM", receipt)); }
   assert.match(await page.textContent("#screen"), /第三代社保卡/);
   await visit("receipt-3.00-no-psam");
   await finish();
   const log = (await rig("/log")).log;
-  assert.ok(!log.includes(WANG_SSN) && !log.includes("王五") && !log.includes("285714"), "nothing personal in the log");
+  assert.ok(!log.includes(WANG_SSN) && !log.includes("王五") && !log.includes("285714"), got("nothing personal in the log", log, [WANG_SSN, "王五", "285714"]));
   await rig("/psam/insert");
 });
 

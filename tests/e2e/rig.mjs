@@ -11,3 +11,16 @@ export async function rig(path, body) {
   if (j.error) throw new Error(`rig ${path}: ${j.error}`);
   return j;
 }
+
+// What a failed assert.ok says: the sentence and what the test got. For a
+// text that must not contain something, got(text, needles) shows where it
+// is, not the whole text.
+export function got(what, value, needles) {
+  let v = typeof value === "string" ? value : JSON.stringify(value);
+  if (needles && typeof value === "string") {
+    const at = needles.map((n) => value.indexOf(n)).filter((i) => i >= 0);
+    v = at.length ? at.map((i) => "…" + value.slice(Math.max(0, i - 60), i + 60) + "…").join(" | ") : "(not found)";
+  }
+  if (v !== undefined && v.length > 600) v = v.slice(0, 600) + `…(${v.length} chars)`;
+  return `${what}; got: ${v}`;
+}

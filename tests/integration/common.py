@@ -72,9 +72,16 @@ def test(fn):
     return fn
 
 
-def check(cond, what):
+def check(cond, what, got=None):
+    """Fail the test with WHAT and, from explain.py's rewriting, the values
+    COND was made of."""
     if not cond:
-        raise AssertionError(what)
+        msg = str(what)
+        if got:
+            from explain import short
+            msg += "\n    got: " + "\n         ".join("%s = %s" % (k, short(v))
+                                                  for k, v in got.items())
+        raise AssertionError(msg)
 
 
 def read_card(rig, profile, *card_args, reader=READER0, port=0x8C7B):

@@ -13,16 +13,13 @@ import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from rig import READER0, READER1, Rig, wait_for  # noqa: E402
-from common import TESTS  # noqa: E402
-# The test modules, in the order their tests run (each registers on import).
-import t_readers  # noqa: E402,F401
-import t_losslist  # noqa: E402,F401
-import t_outbox  # noqa: E402,F401
-import t_nfc  # noqa: E402,F401
-import t_counter  # noqa: E402,F401
-import t_auth  # noqa: E402,F401
-import t_kiosk  # noqa: E402,F401
-import t_service  # noqa: E402,F401
+from explain import load  # noqa: E402
+# The test modules, in the order their tests run (each registers on import),
+# loaded so that every check() prints what it got (explain.py).
+TESTS = load("common").TESTS
+for _m in ("t_readers", "t_losslist", "t_outbox", "t_nfc", "t_counter", "t_auth", "t_kiosk",
+           "t_service"):
+    load(_m)
 
 
 def in_namespace(args):
