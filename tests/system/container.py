@@ -112,7 +112,8 @@ def host_phase():
         deps.update(deb_depends(os.path.join(BUILD, "deb", f)))
     deps -= ours
     base_pkgs = sorted(deps | {"systemd", "systemd-sysv", "dbus", "pcscd", "vsmartcard-vpcd",
-                               "libssl3", "iproute2", "procps", "passwd"})
+                               "libssl3", "iproute2", "procps", "passwd", "cups",
+                               "cups-client"})
     key = hashlib.sha256(" ".join(base_pkgs).encode()).hexdigest()[:12]
     base = os.path.join(OUT, "base-" + key)
     if not os.path.exists(os.path.join(base, ".complete")):
@@ -292,6 +293,7 @@ poll_interval = 5
 retry_max_s = 2
 [ui]
 root = /usr/share/sscard/ui
+printer = kiosk-receipts
 """
 
 
@@ -312,6 +314,8 @@ class Rig:
         self.pk = C("keygen").strip()
         C("holder-add", "111111198101011110", "张三", "13800138000")
         C("card-add", "639900D15600000500BF7C7A48FB4966", "111111198101011110", "normal")
+        C("holder-add", "639900194503120024", "李四", "13900139000")
+        C("card-add", "639900D156000005001122334455667A", "639900194503120024", "normal")
         C("generate", "100")
         C("publish", os.path.join(self.tmp, "pub"))
         env = dict(os.environ, SSCARD_CENTRAL_TOKEN=TOKEN, SSCARD_CENTRAL_ADMIN_TOKEN=TOKEN)
@@ -394,7 +398,7 @@ def daemon_phase(rig):
     c.sh("useradd -m -G sscard clerk; useradd -m visitor")
 
     # a card on vpcd inside the container (the emulator outside, over loopback)
-    rig.card("zhangsan-2.00.card")
+    zhang = rig.card("zhangsan-2.00.card")
     c.wait("card", lambda: "card" in c.sh("sscardctl readers", check_rc=False, user="clerk")
            .stdout.split("Virtual PCD 00 00", 1)[-1][:40], 20)
     rc, j, out = c.ctl_json("read", user="clerk")
@@ -488,6 +492,29 @@ def daemon_phase(rig):
                      check_rc=False).stdout.strip()
     check("no process died of a forbidden system call", sys_calls == "", sys_calls)
 
+    # lp under SystemCallFilter=: a PIN change at the kiosk (over its HTTP
+    # API, as the page does it), then its receipt sent with lp to a real
+    # CUPS queue, held (disabled) so that the job's data stays to be read
+    c.sh("lpadmin -p kiosk-receipts -E -v file:///dev/null -m raw && cupsdisable kiosk-receipts",
+         check_rc=False)
+    # (Li Si's card: Zhang San's is on the loss list by now)
+    zhang.terminate()
+    zhang.wait()
+    c.wait("no card", lambda: "card" not in c.sh("sscardctl readers", check_rc=False)
+           .stdout.split("Virtual PCD 00 00", 1)[-1][:40], 10)
+    rig.card("lisi-1.00-t0.card")
+    c.wait("card", lambda: "card" in c.sh("sscardctl readers", check_rc=False)
+           .stdout.split("Virtual PCD 00 00", 1)[-1][:40], 20)
+    ref = kiosk_pin_change(c, "246810")
+    printed = c.wait("printed", lambda: c.sh("cat /var/spool/cups/d*-001 2>/dev/null",
+                                             check_rc=False).stdout, 20)
+    jobs = c.sh("lpstat -W all -o kiosk-receipts", check_rc=False).stdout
+    check("the receipt reached CUPS through lp, run by the unit under its SystemCallFilter= "
+          "(%s)" % ref, ref and printed and ref in printed and " sscard " in jobs,
+          (ref, printed, c.sh("journalctl -u sscardd -b --no-pager | tail -n 3; lpstat -W all -o -p; "
+                              "grep -v ' D ' /var/log/cups/error_log | tail -n 8",
+                              check_rc=False).stdout))
+
     # reload with a bad config: the old one stays, the journal says FILE:LINE
     good = open(c.root + "/etc/sscard/sscard.conf").read()
     pid = c.show("sscardd", "MainPID").get("MainPID")
@@ -542,6 +569,47 @@ def daemon_phase(rig):
           "sscard.conf:" in j, (p, j[-600:]))
     c.put("/etc/sscard/sscard.conf", good)
     c.sh("systemctl reset-failed sscardd; systemctl start sscardd")
+
+
+def kiosk_pin_change(c, old_pin):
+    """A PIN change on the card in the reader, driven over the kiosk's HTTP API
+    as its page drives it; then POST /api/v1/print. Returns the receipt's
+    reference, or what went wrong."""
+    import urllib.error
+    import urllib.request
+    base = "http://127.0.0.1:8470"
+
+    def call(path, body=None, token=None):
+        req = urllib.request.Request(base + path, data=None if body is None else json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json",
+                                              "Origin": base, "X-Session-Token": token or ""})
+        with urllib.request.urlopen(req, timeout=30) as f:
+            return json.load(f)
+    try:
+        token = call("/api/v1/session")["token"]
+        v = call("/api/v1/flow", {"action": "start", "flow": "pin_change"}, token)
+        for step, pin in (("pin", old_pin), ("new_pin", "285714"), ("new_pin_again", "285714")):
+            for _ in range(100):
+                if v.get("view", {}).get("step") == step:
+                    break
+                time.sleep(0.1)
+                v = call("/api/v1/state", token=token)
+                v = {"view": v.get("view", v)}
+            v = call("/api/v1/flow", {"action": "input", "step": step, "pin": pin}, token)
+        for _ in range(100):
+            view = v.get("view", {})
+            if view.get("step") == "receipt":
+                break
+            time.sleep(0.1)
+            st = call("/api/v1/state", token=token)
+            v = {"view": st.get("view", st)}
+        ref = (view.get("data") or {}).get("reference")
+        p = call("/api/v1/print", {}, token)
+        return ref if p.get("ok") else "print: %s" % p
+    except urllib.error.HTTPError as e:
+        return "error: HTTP %d %s" % (e.code, e.read()[:300])
+    except (OSError, ValueError, KeyError) as e:
+        return "error: %r" % e
 
 
 def kiosk_phase(rig):
