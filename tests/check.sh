@@ -127,8 +127,21 @@ stage fuzz-parsers make BUILD=build fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-20}"
 
 echo
 [ -f "$LOG/summary" ] && cat "$LOG/summary"
-grep -h '^# ' "$LOG/check-system.log" 2>/dev/null | grep -v '^# skip' || true
-echo "# stage times (${SECONDS}s in all): ${stage_times[*]}"
+# stage times, the unit suites (one stage per binary and build) as one
+unit_s=0
+unit_n=0
+shown=()
+for st in "${stage_times[@]}"; do
+	case $st in
+	unit-*)
+		v=${st##* }
+		unit_s=$((unit_s + ${v%s}))
+		unit_n=$((unit_n + 1))
+		;;
+	*) shown+=("$st") ;;
+	esac
+done
+echo "# stage times, ${SECONDS} s in all: unit ($unit_n suites) ${unit_s}s, $(IFS=,; echo "${shown[*]}" | sed 's/,/, /g')"
 if [ ${#failures[@]} -ne 0 ]; then
 	echo "failed: ${failures[*]}"
 fi
