@@ -301,6 +301,7 @@ class Rig:
     def __init__(self, base):
         self.c = Container(base)
         self.procs = []
+        self.zhang = None
         self.tmp = os.path.join(OUT, "host")
 
     def start_central(self):
@@ -384,7 +385,7 @@ def install_phase(rig):
     check("the upgrade restarted sscardd", pid not in (old_pid, "0"), (old_pid, pid))
 
 
-def daemon_phase(rig):
+def access_phase(rig):
     c = rig.c
     # what systemd knows: Type=notify's READY, the STATUS line, the user
     def ready():
@@ -398,7 +399,7 @@ def daemon_phase(rig):
     c.sh("useradd -m -G sscard clerk; useradd -m visitor")
 
     # a card on vpcd inside the container (the emulator outside, over loopback)
-    zhang = rig.card("zhangsan-2.00.card")
+    rig.zhang = rig.card("zhangsan-2.00.card")
     c.wait("card", lambda: "card" in c.sh("sscardctl readers", check_rc=False, user="clerk")
            .stdout.split("Virtual PCD 00 00", 1)[-1][:40], 20)
     rc, j, out = c.ctl_json("read", user="clerk")
@@ -410,6 +411,10 @@ def daemon_phase(rig):
     check("the holder's name and SSN are masked in the human output",
           "张*" in r.stdout and "111111198101011110" not in r.stdout, r.stdout)
 
+
+
+def central_phase(rig):
+    c = rig.c
     # the loss list from the central outside, with the hardening in force
     def listed():
         rc, j, _ = c.ctl_json("list", "info", user="clerk")
@@ -465,6 +470,10 @@ def daemon_phase(rig):
         got = c.wait("drained", drained, 30)
         check("without the drop-in the waiting request is delivered", got, got)
 
+
+
+def devices_phase(rig):
+    c = rig.c
     # the NFC helper and the PSAM under SystemCallFilter=: a 3.00 card in full
     rig.card("psam-test.psam", 35964)
     c.sh("mkdir -p /run/sscard-test")
@@ -498,8 +507,8 @@ def daemon_phase(rig):
     c.sh("lpadmin -p kiosk-receipts -E -v file:///dev/null -m raw && cupsdisable kiosk-receipts",
          check_rc=False)
     # (Li Si's card: Zhang San's is on the loss list by now)
-    zhang.terminate()
-    zhang.wait()
+    rig.zhang.terminate()
+    rig.zhang.wait()
     c.wait("no card", lambda: "card" not in c.sh("sscardctl readers", check_rc=False)
            .stdout.split("Virtual PCD 00 00", 1)[-1][:40], 10)
     rig.card("lisi-1.00-t0.card")
@@ -515,6 +524,10 @@ def daemon_phase(rig):
                               "grep -v ' D ' /var/log/cups/error_log | tail -n 8",
                               check_rc=False).stdout))
 
+
+
+def unit_phase(rig):
+    c = rig.c
     # reload with a bad config: the old one stays, the journal says FILE:LINE
     good = open(c.root + "/etc/sscard/sscard.conf").read()
     pid = c.show("sscardd", "MainPID").get("MainPID")
@@ -725,7 +738,8 @@ def inside(base):
         shutil.copy(os.path.join(BUILD, "sscard-pn532"), c.root + "/usr/local/bin/")
         shutil.copytree(os.path.join(SRC, "sim/profiles"), c.root + "/root/profiles")
         rig.start_central()
-        for phase in (install_phase, daemon_phase, kiosk_phase, removal_phase):
+        for phase in (install_phase, access_phase, central_phase, devices_phase, unit_phase,
+                      kiosk_phase, removal_phase):
             t = time.time()
             try:
                 phase(rig)
