@@ -41,7 +41,7 @@ KIOSK_CORE_SRC := daemon/kiosk/pinrule.c daemon/kiosk/flow.c daemon/kiosk/view.c
             daemon/kiosk/pin_change.c daemon/kiosk/status.c
 # The core library: apdu/, drivers/, the daemon's shared base (daemon/*.c
 # but main and the control socket) and the capabilities other programs link.
-CORE_SRC := apdu/sserr.c apdu/apdu.c apdu/atr.c apdu/ssc.c apdu/sam.c drivers/pcsc.c drivers/nfc.c drivers/pinpad.c \
+CORE_SRC := apdu/sserr.c apdu/apdu.c apdu/atr.c apdu/ssc.c apdu/sam.c drivers/pcsc.c drivers/nfc.c drivers/pinpad.c drivers/idcard.c \
             daemon/json.c daemon/mask.c daemon/config.c daemon/log.c daemon/request.c daemon/notify.c \
             daemon/http.c daemon/origin.c \
             $(LOSSLIST_SRC) $(OUTBOX_SRC) $(KIOSK_CORE_SRC) daemon/web/body.c
@@ -68,7 +68,7 @@ CRYPTO_LIBS := $(shell pkg-config --libs libcrypto 2>/dev/null)
 # Unit tests mirror the code: tests/unit/<part>/test-*.c → build/tests/test-*.
 UNIT_SRC   := tests/unit/apdu/test-apdu.c tests/unit/apdu/test-ssc.c tests/unit/apdu/test-sam.c \
               tests/unit/core/test-config.c \
-              tests/unit/drivers/test-nfc.c tests/unit/drivers/test-pinpad.c \
+              tests/unit/drivers/test-nfc.c tests/unit/drivers/test-pinpad.c tests/unit/drivers/test-idcard.c \
               tests/unit/losslist/test-losslist.c tests/unit/losslist/test-lossfmt.c \
               tests/unit/losslist/test-lossidx.c tests/unit/outbox/test-outbox.c \
               tests/unit/kiosk/test-pinrule.c tests/unit/kiosk/test-flow.c \
@@ -178,7 +178,7 @@ $(foreach t,$(UNIT_SRC),$(eval $(call unit_rule,$(t))))
 
 # libFuzzer target (clang only): parsers fed with arbitrary card answers.
 $(BUILD)/fuzz-parsers: tests/fuzz/fuzz_parsers.c $(FAKE_TRANSPORT) \
-                       apdu/sserr.c apdu/apdu.c apdu/atr.c apdu/ssc.c apdu/sam.c
+                       apdu/sserr.c apdu/apdu.c apdu/atr.c apdu/ssc.c apdu/sam.c drivers/idcard.c
 	@mkdir -p $(dir $@)
 	clang -std=c11 -D_GNU_SOURCE -I$(CURDIR) -g -O1 -Wall -Wextra -Werror \
 	  -fsanitize=fuzzer,address,undefined -o $@ $^

@@ -9,6 +9,7 @@
 
 #include "apdu/atr.h"
 #include "apdu/sam.h"
+#include "drivers/idcard.h"
 #include "apdu/ssc.h"
 #include "tests/unit/apdu/fake_transport.h"
 
@@ -18,6 +19,33 @@ static enum ss_err any_cryptogram(void *arg, const uint8_t id[16], const uint8_t
 {
 	memset(out, id[0] ^ r[0], 16);
 	return *(const int *)arg ? SS_E_SAM : SS_OK;
+}
+
+/* The ID card reader's line answering every command with the input. */
+struct idline {
+	const uint8_t *d;
+	size_t n, pos;
+};
+
+static int id_write(void *ctx, const uint8_t *b, size_t n)
+{
+	(void)ctx, (void)b, (void)n;
+	return 0;
+}
+
+static int id_read(void *ctx, uint8_t *b, size_t cap, int timeout_ms)
+{
+	struct idline *l = ctx;
+	size_t k = l->n - l->pos;
+	if (!timeout_ms || !k) /* the drain before a command gets nothing */
+		return 0;
+	if (k > cap)
+		k = cap;
+	if (k > 61)
+		k = 61;
+	memcpy(b, l->d + l->pos, k);
+	l->pos += k;
+	return (int)k;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -64,5 +92,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	f.raw_len = size;
 	if (sam_open(&f.t, term, &sw) == SS_OK)
 		sam_cryptogram(&f.t, 0x45, 0x0A, id, r, cg, &sw);
+
+	struct idline il = {.d = data, .n = size};
+	struct idc_line line = {.write = id_write, .read = id_read, .ctx = &il};
+	struct idc_person person;
+	char err[200];
+	idc_read(&line, &person, err, sizeof err);
+	if (size >= IDC_TEXT_LEN)
+		idc_decode_text(data, &person, err, sizeof err);
 	return 0;
 }
