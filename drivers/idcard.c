@@ -317,8 +317,7 @@ static enum idc_status failed(enum idc_status st, const char *what, uint8_t sw3,
 enum idc_status idc_read(const struct idc_line *line, struct idc_person *out, char *err,
 			 size_t errlen)
 {
-	static struct idc_answer zero;
-	struct idc_answer a = zero;
+	struct idc_answer a; /* filled by idc_exchange, read only after IDC_OK */
 	enum idc_status st;
 	memset(out, 0, sizeof *out);
 	if ((st = idc_exchange(line, 0x20, 0x01, 500, &a)) != IDC_OK)
@@ -335,7 +334,7 @@ enum idc_status idc_read(const struct idc_line *line, struct idc_person *out, ch
 		return failed(IDC_READER_REFUSED, "select the card", a.sw3, err, errlen);
 	st = idc_exchange(line, 0x30, 0x01, 3000, &a);
 	if (st != IDC_OK)
-		failed(st, "read the card", 0, err, errlen);
+		st = failed(st, "read the card", 0, err, errlen);
 	else if (a.sw3 == 0x41 || a.sw3 == 0x80)
 		st = failed(IDC_CARD_MOVED, "read the card", a.sw3, err, errlen);
 	else if (a.sw3 != 0x90)

@@ -49,9 +49,6 @@ class _Wrap(ast.NodeTransformer):
         self.generic_visit(node)
         return self._rec(node)
 
-    def visit_Name(self, node):
-        return node
-
 
 class _Checks(ast.NodeTransformer):
     def __init__(self, src):

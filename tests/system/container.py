@@ -231,6 +231,16 @@ class Container:
         r = self.sh("systemctl show %s -p %s" % (unit, ",".join(props)), check_rc=False)
         return dict(line.split("=", 1) for line in r.stdout.splitlines() if "=" in line)
 
+    def active(self, unit="sscardd"):
+        return self.show(unit, "ActiveState").get("ActiveState") == "active"
+
+    def wait_active(self, timeout=20):
+        return self.wait("active", self.active, timeout)
+
+    def card_in_reader0(self):
+        out = self.sh("sscardctl readers", check_rc=False).stdout
+        return "card" in out.split("Virtual PCD 00 00", 1)[-1][:40]
+
     def wait(self, what, fn, timeout):
         deadline = time.time() + timeout
         got = None
@@ -365,8 +375,7 @@ def install_phase(rig):
     r = c.sh("cd /root/debs/deb-old && dpkg -i sscardd_*.deb sscardctl_*.deb libsscard1_*.deb "
              "libsscard-dev_*.deb 2>&1", check_rc=False, timeout=300)
     check("the older build installs (dpkg -i)", r.returncode == 0, r.stdout)
-    active = c.wait("sscardd active", lambda: c.show("sscardd", "ActiveState")
-                    .get("ActiveState") == "active", 20)
+    active = c.wait_active()
     check("postinst made user sscard and started sscardd (older build)", active and
           c.sh("id -u sscard", check_rc=False).returncode == 0,
           c.sh("systemctl status sscardd --no-pager; id sscard", check_rc=False).stdout)
@@ -400,8 +409,7 @@ def access_phase(rig):
 
     # a card on vpcd inside the container (the emulator outside, over loopback)
     rig.zhang = rig.card("zhangsan-2.00.card")
-    c.wait("card", lambda: "card" in c.sh("sscardctl readers", check_rc=False, user="clerk")
-           .stdout.split("Virtual PCD 00 00", 1)[-1][:40], 20)
+    c.wait("card", c.card_in_reader0, 20)
     rc, j, out = c.ctl_json("read", user="clerk")
     check("a member of group sscard reads the card with the installed sscardctl",
           rc == 0 and j and j.get("card_id") == "639900D15600000500BF7C7A48FB4966", out)
@@ -452,8 +460,7 @@ def central_phase(rig):
         c.put("/etc/systemd/system/sscardd.service.d/ip.conf",
               "[Service]\nIPAddressDeny=any\nIPAddressAllow=192.0.2.1\n")
         c.sh("systemctl daemon-reload && systemctl restart sscardd")
-        c.wait("active", lambda: c.show("sscardd", "ActiveState").get("ActiveState") == "active",
-               20)
+        c.wait_active()
         rc, j, out = c.ctl_json("request", "loss_report", "639900D15600000500BF7C7A48FB4966",
                                 "loss=formal")
         time.sleep(6)
@@ -509,11 +516,9 @@ def devices_phase(rig):
     # (Li Si's card: Zhang San's is on the loss list by now)
     rig.zhang.terminate()
     rig.zhang.wait()
-    c.wait("no card", lambda: "card" not in c.sh("sscardctl readers", check_rc=False)
-           .stdout.split("Virtual PCD 00 00", 1)[-1][:40], 10)
+    c.wait("no card", lambda: not c.card_in_reader0(), 10)
     rig.card("lisi-1.00-t0.card")
-    c.wait("card", lambda: "card" in c.sh("sscardctl readers", check_rc=False)
-           .stdout.split("Virtual PCD 00 00", 1)[-1][:40], 20)
+    c.wait("card", c.card_in_reader0, 20)
     ref = kiosk_pin_change(c, "246810")
     printed = c.wait("printed", lambda: c.sh("cat /var/spool/cups/d*-001 2>/dev/null",
                                              check_rc=False).stdout, 20)
@@ -719,7 +724,7 @@ def removal_phase(rig):
     # a purge with nothing undelivered leaves nothing
     c.sh("rm -rf /var/lib/sscard && cd /root/debs/deb && dpkg -i sscardd_*.deb sscardctl_*.deb",
          timeout=300)
-    c.wait("active", lambda: c.show("sscardd", "ActiveState").get("ActiveState") == "active", 20)
+    c.wait_active()
     r = c.sh("apt-get purge -y sscardd sscardctl libsscard-dev libsscard1 2>&1", check_rc=False,
              timeout=300)
     check("purge with an empty outbox leaves no /var/lib/sscard and no /etc/sscard",
