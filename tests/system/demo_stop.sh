@@ -32,7 +32,9 @@ one() { # one SIGNAL TARGET(group|make)
 	local before
 	before=$(ps -o pid= -s "$sid" | wc -l)
 	if [ "$target" = group ]; then kill -"$sig" -- -"$sid"; else kill -"$sig" "$sid"; fi
-	for i in $(seq 40); do
+	# the demo's cleanup gives each of its processes up to 5 s: on a busy
+	# machine the whole stop may take a while, but it must end by itself
+	for i in $(seq 240); do
 		[ -z "$(ps -o pid= -s "$sid")" ] && break
 		sleep 0.25
 	done
