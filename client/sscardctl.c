@@ -30,6 +30,8 @@ static void usage(FILE *f)
 		"  status          daemon, readers, last event, error counts\n"
 		"  readers         readers and whether a card is in them\n"
 		"  read [READER]   read the card (first reader with a card by default)\n"
+		"  idcard          read the resident ID card on the ID card reader now\n"
+		"                  (errors: no_reader, no_card, card_removed, reader_timeout, …)\n"
 		"  events          follow reader and card events until interrupted\n"
 		"  pinpad verify|change [READER]  the holder types the PIN on the reader's PIN pad\n"
 		"                  (PC/SC part 10); no_pin_pad when the reader has none\n"
@@ -51,7 +53,7 @@ static void usage(FILE *f)
 		"options:\n"
 		"  -s SOCKET       control socket (default $SSCARD_SOCKET or " DEFAULT_SOCKET ")\n"
 		"  -j              print the daemon's JSON as it is\n"
-		"  --reveal        show SSN and name in full (masked by default)\n"
+		"  --reveal        show SSN, name (and an ID card's address) in full (masked by default)\n"
 		"  -t SECONDS      how long to wait for an answer (default 30; pinpad 100)\n"
 		"exit status: 0 ok, 1 the daemon said no, 2 usage, 69 daemon unreachable\n");
 }
@@ -202,6 +204,43 @@ static void print_card(json_t *o)
 		printf("(SSN and name masked; --reveal shows them)\n");
 }
 
+static void print_idcard(json_t *o)
+{
+	static const struct {
+		const char *key, *label;
+	} rows[] = {
+		{"kind", "Kind       证件类别"},      {"name", "Name       姓名"},
+		{"sex", "Sex        性别"},           {"nation", "Ethnicity  民族"},
+		{"birth_date", "Born       出生"},    {"address", "Address    住址"},
+		{"id_number", "ID number  公民身份号码"}, {"authority", "Authority  签发机关"},
+		{"valid_from", "Valid from 有效期起始"}, {"valid_until", "Valid to   有效期截止"},
+	};
+	char masked[256];
+	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+		const char *k = rows[i].key, *v = json_string_value(json_object_get(o, k));
+		if (!v)
+			continue;
+		if (!opt_reveal && !strcmp(k, "id_number"))
+			mask_ssn(v, masked, sizeof masked), v = masked;
+		else if (!opt_reveal && !strcmp(k, "name"))
+			mask_name(v, masked, sizeof masked), v = masked;
+		else if (!opt_reveal && (!strcmp(k, "address") || !strcmp(k, "birth_date")))
+			v = "(masked)";
+		else if (!strcmp(k, "sex"))
+			v = !strcmp(v, "1") ? "1 (male 男)" : !strcmp(v, "2") ? "2 (female 女)" : v;
+		else if (!strcmp(k, "valid_until") && !strcmp(v, "long-term"))
+			v = "long-term 长期";
+		else if (!strcmp(k, "kind") && strcmp(v, "resident"))
+			v = !strcmp(v, "foreign_permanent") ? "foreign_permanent (外国人永久居留身份证): not decoded"
+							    : "hk_mo_tw_permit (港澳台居民居住证): not decoded";
+		row(rows[i].label, v);
+	}
+	if (json_is_true(json_object_get(o, "expired")))
+		printf("EXPIRED: this ID card is past its validity\n");
+	if (!opt_reveal && json_object_get(o, "id_number"))
+		printf("(number, name, birth date and address masked; --reveal shows them)\n");
+}
+
 static void print_readers(json_t *o)
 {
 	size_t i;
@@ -297,6 +336,16 @@ static void print_status(json_t *o)
 		       (long long)json_integer_value(json_object_get(ui, "counter_streams")));
 	else if (json_is_object(ui))
 		printf("kiosk page: %s\n", str(ui, "state"));
+	json_t *ic = json_object_get(o, "idcard");
+	if (json_is_object(ic) && strcmp(str(ic, "state"), "off"))
+		printf("ID card reader: %s %s (%lld bit/s)%s; %lld read(s), %lld card(s), %lld failure(s)%s%s\n",
+		       str(ic, "device"), str(ic, "state"),
+		       (long long)json_integer_value(json_object_get(ic, "baud")),
+		       json_is_true(json_object_get(ic, "card")) ? ", a card on it" : "",
+		       (long long)json_integer_value(json_object_get(ic, "reads")),
+		       (long long)json_integer_value(json_object_get(ic, "cards")),
+		       (long long)json_integer_value(json_object_get(ic, "failures")),
+		       *str(ic, "last_error") ? "; last: " : "", str(ic, "last_error"));
 	json_t *le = json_object_get(o, "last_event");
 	if (json_is_object(le)) {
 		printf("last event: ");
@@ -435,6 +484,8 @@ int main(int argc, char **argv)
 		} else if (!opt_json) {
 			if (rq.verb == REQ_READ)
 				print_card(o);
+			else if (rq.verb == REQ_IDCARD)
+				print_idcard(o);
 			else if (rq.verb == REQ_READERS)
 				print_readers(o);
 			else if (rq.verb == REQ_STATUS)

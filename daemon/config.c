@@ -16,7 +16,7 @@
 #include "daemon/origin.h"
 
 enum type { T_PATH, T_PATH_OPT, T_STR, T_STR_OPT, T_UINT, T_BOOL, T_LEVEL, T_PATTERNS,
-	    T_PATTERN_OPT, T_ENUM, T_LISTEN, T_URL, T_KEY, T_ORIGINS, T_BYTE };
+	    T_PATTERN_OPT, T_ENUM, T_LISTEN, T_URL, T_KEY, T_ORIGINS, T_BYTE, T_SERIAL };
 
 struct key {
 	const char *section, *name;
@@ -45,6 +45,8 @@ static const struct key keys[] = {
 	{"readers", "sam_reader", T_PATTERN_OPT, F(sam_reader), 0, 0, NULL, ""},
 	{"readers", "prefer", T_ENUM, F(prefer), 0, 0, PREFER, "contact"},
 	{"readers", "nfc", T_STR_OPT, F(nfc), 0, 0, NULL, ""},
+	{"readers", "idcard", T_SERIAL, F(idcard), 0, 0, NULL, ""},
+	{"readers", "idcard_poll_ms", T_UINT, F(idcard_poll_ms), 50, 5000, NULL, "200"},
 	{"readers", "settle_ms", T_UINT, F(settle_ms), 0, 2000, NULL, "500"},
 	{"readers", "read_timeout_ms", T_UINT, F(read_timeout_ms), 200, 120000, NULL, "10000"},
 	{"readers", "card_hold_ms", T_UINT, F(card_hold_ms), 0, 60000, NULL, "2000"},
@@ -81,6 +83,7 @@ static const struct key keys[] = {
 	{"policy", "pin_max_len", T_UINT, F(pin_max_len), 4, 8, NULL, "6"},
 	{"policy", "replacement_days", T_UINT, F(replacement_days), 0, 60, NULL, "7"},
 	{"policy", "outlets", T_STR, F(outlets), 0, 0, NULL, "Service hall"},
+	{"policy", "idcard_identifies", T_BOOL, F(idcard_identifies), 0, 0, NULL, "yes"},
 };
 #define N_KEYS (sizeof keys / sizeof keys[0])
 
@@ -276,6 +279,25 @@ static const char *set(struct config *c, const struct key *k, const char *v, cha
 		*(uint8_t *)dst = (uint8_t)b;
 		return NULL;
 	}
+	case T_SERIAL: {
+		/* PATH[:BAUD]: a device path, and one of the speeds readers use */
+		const char *colon = strrchr(v, ':');
+		size_t pl = colon ? (size_t)(colon - v) : strlen(v);
+		unsigned baud = 115200;
+		if (!*v)
+			break;
+		if (v[0] != '/' || pl >= k->size || !printable(v) ||
+		    (colon && (!parse_uint(colon + 1, 9600, 115200, &baud) ||
+			       (baud != 9600 && baud != 19200 && baud != 38400 && baud != 57600 &&
+				baud != 115200))))
+			return snprintf(why, wl,
+					"%s must be a serial device path with an optional speed, such as "
+					"/dev/ttyUSB0 or /dev/ttyS1:9600 (9600, 19200, 38400, 57600 or 115200), not '%s'",
+					k->name, v), why;
+		snprintf(dst, k->size, "%.*s", (int)pl, v);
+		c->idcard_baud = (int)baud;
+		return NULL;
+	}
 	case T_LISTEN:
 		if (strlen(v) >= k->size || (strcmp(v, "off") && !parse_listen(v)))
 			return snprintf(why, wl,
@@ -342,6 +364,7 @@ void config_defaults(struct config *c)
 	for (size_t i = 0; i < N_KEYS; i++)
 		if (set(c, &keys[i], keys[i].def, why, sizeof why))
 			abort(); /* a default that does not parse is a bug in the table */
+	c->idcard_baud = 115200;
 }
 
 static int finish(struct parse *p, int rv)

@@ -42,6 +42,9 @@ struct config {
 	char sam_reader[CFG_PATTERN_LEN];
 	int prefer;                    /* enum cfg_prefer */
 	char nfc[128];                 /* libnfc connstring, "auto", or "" (no NFC) */
+	char idcard[128];              /* the ID card reader's serial device; "": none */
+	int idcard_baud;               /* its speed (idcard = PATH:BAUD), 115200 */
+	unsigned idcard_poll_ms;       /* how often it is asked for a card */
 	unsigned settle_ms;            /* a card on the other interface waits this long */
 	unsigned read_timeout_ms;
 	unsigned card_hold_ms;
@@ -75,6 +78,7 @@ struct config {
 	unsigned pin_min_len, pin_max_len;
 	unsigned replacement_days;     /* working days until a replacement is ready; 0: same day */
 	char outlets[512];             /* where a replacement can be picked up, ';'-separated */
+	bool idcard_identifies;        /* an ID card read here identifies without a one-time code */
 };
 
 void config_defaults(struct config *c);

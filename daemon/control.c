@@ -281,6 +281,14 @@ static void handle(struct client *cl, char *line)
 		cl->waiting = true;
 		c->ops->list_sync(cl, on_read_reply);
 		return;
+	case REQ_IDCARD:
+		if (!c->ops || !c->ops->idcard) {
+			j = json_error(SS_E_INTERNAL, NULL);
+			break;
+		}
+		cl->waiting = true;
+		c->ops->idcard(cl, on_read_reply);
+		return;
 	case REQ_REQUEST:
 	case REQ_OUTBOX:
 	case REQ_OUTBOX_RETRY:

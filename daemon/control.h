@@ -32,6 +32,8 @@ struct control_ops {
 	void (*list_sync)(void *cookie, void (*fn)(void *cookie, json_t *reply));
 	void (*forget)(void *cookie);     /* a client with a pending answer is gone */
 	json_t *(*outbox)(const struct request *rq); /* request, outbox, outbox retry */
+	/* read the ID card reader now: fn(cookie, reply) on the loop */
+	void (*idcard)(void *cookie, void (*fn)(void *cookie, json_t *reply));
 };
 
 /* Serve fd on ev. admin_group: its members (and root) may use admin

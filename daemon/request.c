@@ -34,11 +34,12 @@ static const struct {
 	{"pinpad change", REQ_PINPAD_CHANGE, 1, false},
 	{"read step1", REQ_READ_STEP1, 1, false},
 	{"read step2", REQ_READ_STEP2, 2, false},
+	{"idcard", REQ_IDCARD, 0, false},
 };
 #define N_VERBS (sizeof verbs / sizeof verbs[0])
 
 static const char HELP[] = "status, readers, read [READER], read step1 [READER], "
-			   "read step2 CRYPTOGRAM CHALLENGE [READER], pinpad verify|change [READER], events, list info, "
+			   "read step2 CRYPTOGRAM CHALLENGE [READER], pinpad verify|change [READER], idcard, events, list info, "
 			   "list lookup CARD_ID, outbox, help; "
 			   "for administrators: trace on|off, reload, reader reset READER, list sync, "
 			   "request TYPE CARD_ID [name=value ...], outbox retry ID, "

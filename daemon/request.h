@@ -29,6 +29,7 @@ enum req_verb {
 	REQ_PINPAD_CHANGE, /* arg as REQ_READ: old PIN, new PIN twice, on the reader */
 	REQ_READ_STEP1,    /* arg as REQ_READ: EF05 and the card's challenge (card-spec §9) */
 	REQ_READ_STEP2,    /* arg: CRYPTOGRAM CHALLENGE [READER]: EF06 after step 1 */
+	REQ_IDCARD,        /* read the resident ID card reader now */
 	REQ__COUNT
 };
 

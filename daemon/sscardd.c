@@ -21,6 +21,7 @@
 #include "daemon/kiosk/kiosk.h"
 #include "daemon/losslist/losslist.h"
 #include "daemon/log.h"
+#include "daemon/readers/idreader.h"
 #include "daemon/readers/nfcd.h"
 #include "daemon/readers/readers.h"
 #include "daemon/losslist/sync.h"
@@ -37,6 +38,7 @@ static struct {
 	const char *config_file;
 	struct control *control;
 	struct readers *readers;
+	struct idreader *idreader;    /* NULL: no ID card reader */
 	uint64_t started;
 	uint64_t watchdog_usec;       /* 0: no watchdog */
 	uint64_t last_ping;
@@ -129,6 +131,12 @@ static json_t *outbox_verb(const struct request *rq)
 static void forget(void *cookie)
 {
 	sync_forget(d.sync, cookie);
+	idreader_forget(d.idreader, cookie);
+}
+
+static void idcard_verb(void *cookie, void (*fn)(void *cookie, json_t *reply))
+{
+	idreader_read(d.idreader, cookie, fn);
 }
 
 static json_t *list_verb(const struct request *rq)
@@ -193,7 +201,13 @@ static json_t *reload(void)
 	KEEP_STR(socket)
 	KEEP_STR(state_dir)
 	KEEP_STR(listen)
+	KEEP_STR(idcard)
 #undef KEEP_STR
+	if (next.idcard_baud != d.cfg.idcard_baud || next.idcard_poll_ms != d.cfg.idcard_poll_ms) {
+		json_array_append_new(restart, json_string("idcard"));
+		next.idcard_baud = d.cfg.idcard_baud;
+		next.idcard_poll_ms = d.cfg.idcard_poll_ms;
+	}
 	if (next.pcsc != d.cfg.pcsc) {
 		json_array_append_new(restart, json_string("pcsc"));
 		next.pcsc = d.cfg.pcsc;
@@ -253,6 +267,7 @@ static void add_status(json_t *st)
 					       d.web ? "serving" : *d.web_error ? d.web_error : "off",
 					       "screens", screens, "counter_streams", counters));
 	outbox_add_status(d.outbox, st);
+	idreader_add_status(d.idreader, st);
 }
 
 static int on_term(sd_event_source *s, const struct signalfd_siginfo *si, void *arg)
@@ -287,7 +302,7 @@ static int start_outbox(sd_event *ev)
  * software and technicians still need it; status says why. */
 static int start_kiosk(sd_event *ev)
 {
-	const struct kiosk_deps deps = {.readers = d.readers, .outbox = d.outbox,
+	const struct kiosk_deps deps = {.readers = d.readers, .idreader = d.idreader, .outbox = d.outbox,
 					.list_state = list_summary, .publish = web_publish,
 					.emit = emit};
 	int rv = kiosk_new(ev, &d.cfg, &deps, &d.kiosk);
@@ -332,7 +347,7 @@ int main(int argc, char **argv)
 {
 	static const struct control_ops ops = {
 		.status = add_status, .reload = reload, .list = list_verb, .list_sync = list_sync,
-		.forget = forget, .outbox = outbox_verb};
+		.forget = forget, .outbox = outbox_verb, .idcard = idcard_verb};
 	static const struct option lo[] = {{"config", 1, 0, 'c'},       {"foreground", 0, 0, 'f'},
 					   {"check-config", 0, 0, 'C'}, {"version", 0, 0, 'V'},
 					   {"help", 0, 0, 'h'},         {"outbox-pending", 0, 0, 'O'},
@@ -421,6 +436,7 @@ int main(int argc, char **argv)
 	    (rv = sd_event_add_signal(ev, NULL, SIGINT, on_term, NULL)) < 0 ||
 	    (rv = sd_event_add_signal(ev, NULL, SIGHUP, on_hup, NULL)) < 0 ||
 	    (rv = readers_start(ev, &d.cfg, emit, NULL, &d.readers)) < 0 ||
+	    (rv = idreader_start(ev, &d.cfg, emit, NULL, &d.idreader)) < 0 ||
 	    (rv = sync_start(ev, &d.cfg, emit, NULL, &d.sync)) < 0 ||
 	    (rv = start_outbox(ev)) < 0 || (rv = start_kiosk(ev)) < 0 ||
 	    (rv = control_attach(ev, fd, d.cfg.socket, d.readers, &ops, d.cfg.admin_group,
@@ -431,6 +447,7 @@ int main(int argc, char **argv)
 		kiosk_free(d.kiosk);
 		sync_stop(d.sync);
 		outbox_stop(d.outbox);
+		idreader_stop(d.idreader);
 		readers_stop(d.readers);
 		close(fd);
 		unlink(d.cfg.socket);
@@ -446,6 +463,7 @@ int main(int argc, char **argv)
 	d.kiosk = NULL;
 	sync_stop(d.sync);
 	outbox_stop(d.outbox);
+	idreader_stop(d.idreader);
 	readers_stop(d.readers);
 	losslist_close(d.list);
 	curl_global_cleanup();

@@ -11,6 +11,7 @@
 #include "apdu/sserr.h"
 #include "daemon/config.h"
 #include "daemon/outbox/outbox.h"
+#include "daemon/readers/idreader.h"
 #include "daemon/readers/readers.h"
 
 struct kiosk;
@@ -19,6 +20,7 @@ struct kiosk;
  * "banner"); data borrowed. list_state(): the loss list summary (new ref). */
 struct kiosk_deps {
 	struct readers *readers;
+	struct idreader *idreader;                /* NULL: no ID card reader */
 	struct outbox *outbox;
 	json_t *(*list_state)(void);
 	void (*publish)(void *arg, const char *name, json_t *data);

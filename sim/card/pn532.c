@@ -24,6 +24,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sim/card/pty.h"
+
 #include "apdu/atr.h"
 #include "sim/card/cardsim.h"
 
@@ -325,21 +327,6 @@ static bool frame(void)
 	return true;
 }
 
-static int open_pty(char *name, size_t cap, int *slave)
-{
-	int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
-	if (m < 0 || grantpt(m) || unlockpt(m) || ptsname_r(m, name, cap))
-		return -1;
-	/* keep a slave open: the master reads EIO while no one has it open */
-	*slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
-	struct termios t;
-	if (*slave < 0 || tcgetattr(*slave, &t))
-		return -1;
-	cfmakeraw(&t);
-	tcsetattr(*slave, TCSANOW, &t);
-	return m;
-}
-
 static void usage(void)
 {
 	fprintf(stderr,
@@ -390,18 +377,13 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGUSR1, &sa, NULL);
 	sigaction(SIGUSR2, &sa, NULL);
-	if ((master = open_pty(name, sizeof name, &slave)) < 0) {
+	if ((master = sim_pty_open(name, sizeof name, &slave)) < 0) {
 		perror("sscard-pn532: pty");
 		return 1;
 	}
-	if (opt.link) {
-		char tmp[300];
-		snprintf(tmp, sizeof tmp, "%s.tmp", opt.link);
-		unlink(tmp);
-		if (symlink(name, tmp) || rename(tmp, opt.link)) {
-			perror("sscard-pn532: link");
-			return 1;
-		}
+	if (opt.link && sim_pty_link(name, opt.link) < 0) {
+		perror("sscard-pn532: link");
+		return 1;
 	}
 	printf("%s\n", name);
 	fflush(stdout);
