@@ -86,8 +86,14 @@ PROGS := $(LIBSSCARD) $(BUILD)/libsscard.so $(BUILD)/sscard.pc $(BUILD)/example-
 
 # What the packages and make install ship, and nothing else (no emulators,
 # benchmarks or tests): the build of debian/rules.
-shipped: $(BUILD)/layers.ok $(BUILD)/sscardd $(BUILD)/sscardctl $(LIBSSCARD) $(BUILD)/libsscard.so $(BUILD)/sscard.pc
-all: $(BUILD)/layers.ok $(PROGS) $(UNIT_BINS)
+shipped: $(BUILD)/layers.ok $(BUILD)/sscardd $(BUILD)/sscardctl $(LIBSSCARD) $(BUILD)/libsscard.so $(BUILD)/sscard.pc \
+	 ui/voice/clips.json
+all: $(BUILD)/layers.ok $(PROGS) $(UNIT_BINS) ui/voice/clips.json
+
+# The kiosk's spoken prompts, from the page's own texts (espeak-ng + sox):
+# a changed text in ui/i18n.js makes its clip again.
+ui/voice/clips.json: ui/i18n.js tools/voice.mjs
+	node tools/voice.mjs ui ui/voice
 
 # The build refuses an include that points up or sideways (tools/layers.py).
 $(BUILD)/layers.ok: tools/layers.py $(shell find apdu drivers daemon -name '*.[ch]')
@@ -283,6 +289,8 @@ install: shipped
 	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/sscardd/README.md
 	install -d -m 0755 $(DESTDIR)$(UI_DIR)
 	install -m 0644 ui/*.html ui/*.css ui/*.js $(DESTDIR)$(UI_DIR)/
+	install -d -m 0755 $(DESTDIR)$(UI_DIR)/voice
+	install -m 0644 ui/voice/clips.json ui/voice/*.ogg $(DESTDIR)$(UI_DIR)/voice/
 	sed -e 's|@PREFIX@|$(PREFIX)|g' systemd/sscard-kiosk.service.in >$(BUILD)/sscard-kiosk.service
 	install -m 0644 $(BUILD)/sscard-kiosk.service $(DESTDIR)$(UNITDIR)/sscard-kiosk.service
 	install -m 0644 systemd/sscard-kiosk.sysusers $(DESTDIR)$(SYSUSERSDIR)/sscard-kiosk.conf
@@ -300,7 +308,7 @@ check-system: deps
 	@python3 tests/system/container.py
 
 clean:
-	rm -rf build
+	rm -rf build ui/voice
 
 help:
 	@sed -n '1,8p' Makefile

@@ -172,7 +172,7 @@ if [ "${SSCARD_DEMO_ONCE:-}" != 1 ] && { [ -n "${DISPLAY:-}" ] || [ -n "${WAYLAN
 	command -v chromium >/dev/null; then
 	SANDBOX=
 	[ "$(id -u)" = 0 ] && SANDBOX=--no-sandbox # root: Chromium refuses its sandbox
-	chromium --kiosk $SANDBOX --user-data-dir="$TMP/chromium" --no-first-run "$KIOSK" \
+	chromium --kiosk $SANDBOX --user-data-dir="$TMP/chromium" --no-first-run --autoplay-policy=no-user-gesture-required "$KIOSK" \
 		>"$TMP/chromium.log" 2>&1 &
 	PIDS+=($!)
 fi

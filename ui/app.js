@@ -16,6 +16,12 @@
   let banner = {};
   let lastAlive = 0;
   let overlayTimer = 0;
+  let voiceOn = true;       // spoken prompts: on by default in elderly mode
+  let clips = null;         // voice/clips.json: {lang: {screen: file}}
+  let spoken = "";          // what the last view said (screen + error)
+  const audio = new Audio();
+  const voiceLog = { key: "", src: "", played: 0, playedKey: "" };
+  audio.addEventListener("playing", () => { voiceLog.played++; voiceLog.playedKey = voiceLog.key; });
 
   const T = () => window.I18N[lang];
   const tr = (k, ...a) => { const v = T()[k]; return typeof v === "function" ? v(...a) : v; };
@@ -86,6 +92,36 @@
     es.onerror = () => { /* the browser reconnects by itself (retry: 1 s) */ };
   }
 
+  // ---- voice: a clip for every screen (tools/voice.mjs, at build time) ---
+  function voiceKey(v) {
+    if (!v) return "";
+    const d = v.data || {};
+    if (v.error && v.error.code) return "err_" + v.error.code;
+    if (v.step === "identify" || v.step === "agent") return v.step + (d.idcard && d.idcard !== "off" ? "_idcard" : "");
+    if (v.step === "pin" && d.purpose === "initial") return "pin_initial";
+    if (v.step === "busy") return "busy_" + (d.what || "wait");
+    return v.step;
+  }
+
+  function speak(always) {
+    const key = voiceKey(view);
+    if (!clips || !view || (!voiceOn && !always)) return;
+    const file = (clips[lang] || {})[key];
+    if (!file) return;
+    voiceLog.key = key;
+    voiceLog.src = "voice/" + file;
+    audio.pause();
+    audio.src = voiceLog.src;
+    audio.play().catch(() => { /* no sound device, or no touch yet: the screen says it all */ });
+  }
+
+  function drawVoice() {
+    $("#voice").textContent = voiceOn ? tr("voice_on") : tr("voice_off");
+    $("#voice").setAttribute("aria-pressed", String(voiceOn));
+    $("#replay").textContent = "🔊 " + tr("replay");
+    $("#replay").hidden = !clips;
+  }
+
   // ---- chrome: language, size, help, banner, countdown, overlays ---------
   function chrome() {
     document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
@@ -97,6 +133,7 @@
     $("#size").textContent = large ? tr("size_on") : tr("size_off");
     $("#size").setAttribute("aria-pressed", String(large));
     $("#help").textContent = tr("help");
+    drawVoice();
     drawBanner();
   }
 
@@ -136,12 +173,21 @@
     sessionStorage.setItem("lang", lang);
     chrome();
     redraw();
+    speak();
   });
   $("#size").addEventListener("click", () => {
     large = !large;
     sessionStorage.setItem("large", large ? "1" : "");
+    if (sessionStorage.getItem("voice") === null) voiceOn = large; // follows elderly mode until chosen
     chrome();
   });
+  $("#voice").addEventListener("click", () => {
+    voiceOn = !voiceOn;
+    sessionStorage.setItem("voice", voiceOn ? "1" : "");
+    if (voiceOn) speak(); else audio.pause();
+    chrome();
+  });
+  $("#replay").addEventListener("click", () => speak(true));
   $("#help").addEventListener("click", () => {
     post("/api/v1/help", {}).then(() => {});
     flash("info", tr("help_called"), 8000);
@@ -227,7 +273,16 @@
       const ssn = keypadField({ id: "ssn", label: tr("ssn"), max: 18, x: true,
         below: el("div", { class: "field" }, el("label", { for: "name", text: tr("name") }), name,
           el("p", { style: "margin:0", text: tr("name_hint") })) });
-      return [el("h2", { text: tr(agent ? "agent_title" : "identify_title") }), inlineError(), ssn.node,
+      const reader = d.idcard && d.idcard !== "off";
+      const head = reader
+        ? [el("h2", { text: tr(agent ? "idcard_agent_title" : "idcard_title") }), inlineError(),
+          d.idcard === "ready"
+            ? el("div", { class: "idcard", id: "idcard-prompt" },
+              el("span", { class: "idcard-icon", "aria-hidden": "true", text: "🪪" }), el("p", { text: tr("idcard_hint") }))
+            : message("info", tr("idcard_down")),
+          el("h3", { text: tr("or_type") })]
+        : [el("h2", { text: tr(agent ? "agent_title" : "identify_title") }), inlineError()];
+      return [...head, ssn.node,
         actions(el("button", { type: "button", class: "primary", id: "next", text: tr("next"),
           onclick: () => { const v = ssn.value; ssn.wipe(); input({ ssn: v, name: name.value.trim() }); } }))];
     },
@@ -252,7 +307,7 @@
           el("button", { type: "button", class: "primary", id: "loss-temporary", onclick: () => input({ loss: "temporary" }) },
             tr("loss_temporary"), el("small", { style: "display:block", text: tr("loss_temporary_sub", d.temporary_days) })),
           el("button", { type: "button", class: "primary", id: "loss-formal", onclick: () => input({ loss: "formal" }) },
-            tr("loss_formal"), el("small", { style: "display:block", text: tr("loss_formal_sub") }))),
+            tr("loss_formal"), el("small", { style: "display:block", text: tr(d.by_idcard ? "loss_formal_sub_idcard" : "loss_formal_sub") }))),
         actions()];
     },
     replace_menu() {
@@ -373,6 +428,8 @@
     else if (prev && prev.step !== v.step && (v.step === "error")) flash("error", errText(v.error.code));
     const h = screen.querySelector("h2");
     if (h && (!prev || prev.step !== v.step)) { screen.focus({ preventScroll: true }); }
+    const said = voiceKey(v);
+    if (said !== spoken) { spoken = said; speak(); }
   }
 
   setInterval(tick, 500);
@@ -382,10 +439,12 @@
     try {
       await session();
     } catch (e) { setTimeout(boot, 2000); return; }
+    voiceOn = sessionStorage.getItem("voice") !== null ? sessionStorage.getItem("voice") === "1" : large;
+    clips = await fetch("voice/clips.json", { cache: "no-store" }).then((x) => (x.ok ? x.json() : null)).catch(() => null);
     chrome();
     const r = await fetch("/api/v1/state", { cache: "no-store" }).then((x) => x.json()).catch(() => null);
     if (r) { banner = r.banner || {}; drawBanner(); show(r.view); }
     listen();
   })();
-  window.sscardKiosk = { get view() { return view; } };
+  window.sscardKiosk = { get view() { return view; }, voice: voiceLog, voiceKey: () => voiceKey(view) };
 })();

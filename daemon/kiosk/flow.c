@@ -79,6 +79,16 @@ static const struct {
 	{"ssn_format", "A social security number has 18 characters: 17 digits and a digit or X."},
 	{"name_format", "Please enter the name as on the card."},
 	{"holder_not_found", "No card holder with this number and name. Please check both."},
+	{"idcard_expired",
+	 "This ID card has expired. Please use a valid ID card, or type the number and name."},
+	{"idcard_kind",
+	 "This terminal reads only resident ID cards. Please type the number and name, or go to the counter."},
+	{"idcard_unknown",
+	 "No social security card holder matches this ID card. Please go to the counter with it."},
+	{"idcard_moved",
+	 "The ID card was taken away before it was read. Please put it back and leave it until the screen changes."},
+	{"idcard_unreadable",
+	 "The ID card could not be read. Please put it on the reader again, or type the number and name."},
 	{"identity_limit",
 	 "The number and name did not match too many times. Please go to the counter with your ID card."},
 	{"otp_format", "The code has 6 digits."},
@@ -359,6 +369,27 @@ static bool client_error(long status)
 	       status != 429;
 }
 
+/* The holder's cards, with their ids, from the central: choose one. */
+static void take_cards(struct flow *f, json_t *body)
+{
+	json_t *cards = json_object_get(body, "cards"), *c;
+	size_t i;
+	f->p.n_cards = 0;
+	json_array_foreach(cards, i, c) {
+		const char *id = fl_jstr(c, "card_id");
+		if (f->p.n_cards >= FLOW_CARDS_MAX || strlen(id) != 32)
+			continue;
+		unsigned n = f->p.n_cards++;
+		snprintf(f->p.cards[n].id, sizeof f->p.cards[n].id, "%s", id);
+		mask_id(id, f->p.cards[n].masked, sizeof f->p.cards[n].masked);
+		snprintf(f->p.cards[n].state, sizeof f->p.cards[n].state, "%s", fl_jstr(c, "state"));
+	}
+	if (!f->p.n_cards)
+		fl_fail(f, "no_cards", NULL);
+	else
+		fl_enter(f, ST_CHOOSE_CARD);
+}
+
 void flow_on_central(struct flow *f, uint64_t tag, long status, json_t *body, const char *err)
 {
 	if (!tag || tag != f->tag)
@@ -369,7 +400,10 @@ void flow_on_central(struct flow *f, uint64_t tag, long status, json_t *body, co
 	f->tag = 0;
 	switch (w) {
 	case W_LOOKUP:
-		if (ok) {
+		if (ok && f->p.by_idcard && f->cfg->idcard_identifies &&
+		    !strcmp(fl_jstr(body, "identified_by"), "idcard")) {
+			take_cards(f, body); /* no one-time code: the ID card was enough */
+		} else if (ok) {
 			snprintf(f->p.otp_to, sizeof f->p.otp_to, "%s", fl_jstr(body, "otp_sent_to"));
 			fl_enter(f, ST_OTP);
 		} else if (status == 404 || !strcmp(code, "holder_not_found")) {
@@ -377,7 +411,7 @@ void flow_on_central(struct flow *f, uint64_t tag, long status, json_t *body, co
 				fl_fail(f, "identity_limit", NULL);
 			else {
 				fl_enter(f, ST_IDENTIFY);
-				fl_set_error(f, "holder_not_found", NULL);
+				fl_set_error(f, f->p.by_idcard ? "idcard_unknown" : "holder_not_found", NULL);
 				f->err_tries = (int)(f->cfg->identity_retry_limit - f->p.identity_fails);
 			}
 		} else if (!strcmp(code, "check_digit")) {
@@ -387,25 +421,9 @@ void flow_on_central(struct flow *f, uint64_t tag, long status, json_t *body, co
 			fl_fail(f, "central_unreachable", NULL);
 		break;
 	case W_OTP:
-		if (ok) {
-			json_t *cards = json_object_get(body, "cards"), *c;
-			size_t i;
-			f->p.n_cards = 0;
-			json_array_foreach(cards, i, c) {
-				const char *id = fl_jstr(c, "card_id");
-				if (f->p.n_cards >= FLOW_CARDS_MAX || strlen(id) != 32)
-					continue;
-				unsigned n = f->p.n_cards++;
-				snprintf(f->p.cards[n].id, sizeof f->p.cards[n].id, "%s", id);
-				mask_id(id, f->p.cards[n].masked, sizeof f->p.cards[n].masked);
-				snprintf(f->p.cards[n].state, sizeof f->p.cards[n].state, "%s",
-					 fl_jstr(c, "state"));
-			}
-			if (!f->p.n_cards)
-				fl_fail(f, "no_cards", NULL);
-			else
-				fl_enter(f, ST_CHOOSE_CARD);
-		} else if (!strcmp(code, "otp_wrong")) {
+		if (ok)
+			take_cards(f, body);
+		else if (!strcmp(code, "otp_wrong")) {
 			json_int_t left = json_integer_value(json_object_get(body, "tries_left"));
 			if (left > 0) {
 				fl_enter(f, ST_OTP);
@@ -601,9 +619,22 @@ static void start(struct flow *f, enum flow_kind k)
 	f->def = DEFS[k];
 	f->what_progress = false;
 	clear_error(f);
-	fl_enter(f, f->def->first);
+	if (f->def->first == ST_IDENTIFY)
+		fl_identify(f);
+	else
+		fl_enter(f, f->def->first);
 	if (f->def->first == ST_INSERT_CARD && f->card_present)
 		read_card(f);
+}
+
+void fl_identify(struct flow *f)
+{
+	fl_enter(f, ST_IDENTIFY);
+	if (f->ops->idcard_read && f->ops->idcard_state &&
+	    !strcmp(f->ops->idcard_state(f->ops->arg), "ready")) {
+		f->idcard_tag = ++f->next_tag;
+		f->ops->idcard_read(f->ops->arg, f->idcard_tag);
+	}
 }
 
 static void pin_entered(struct flow *f, const char *pin)
@@ -656,7 +687,11 @@ static enum ss_err input(struct flow *f, json_t *req, char *err, size_t errlen)
 		snprintf(f->p.ssn, sizeof f->p.ssn, "%s", ssn);
 		snprintf(f->p.name, sizeof f->p.name, "%s", fl_jstr(req, "name"));
 		mask_name(f->p.name, f->p.name_masked, sizeof f->p.name_masked);
+		/* only the daemon sets idcard_input: a page cannot claim an ID card */
+		f->p.by_idcard = f->idcard_input;
 		json_t *body = json_pack("{s:s,s:s}", "ssn", f->p.ssn, "name", f->p.name);
+		if (f->p.by_idcard && f->cfg->idcard_identifies)
+			json_object_set_new(body, "identified_by", json_string("idcard"));
 		uint64_t tag = ask(f, W_LOOKUP);
 		f->ops->central(f->ops->arg, "/v1/holders/lookup", body, tag);
 		json_decref(body);
@@ -709,6 +744,47 @@ static enum ss_err input(struct flow *f, json_t *req, char *err, size_t errlen)
 		return f->def && f->def->input ? f->def->input(f, req, err, errlen)
 					       : fl_no_input(f, err, errlen);
 	}
+}
+
+void flow_on_idcard(struct flow *f, uint64_t tag, json_t *reply)
+{
+	if (tag && tag != f->idcard_tag)
+		return; /* a read for a screen that is gone */
+	if (tag)
+		f->idcard_tag = 0;
+	if (f->step != ST_IDENTIFY && f->step != ST_AGENT)
+		return;
+	const char *e = fl_jstr(reply, "error");
+	clear_error(f);
+	if (!json_is_true(json_object_get(reply, "ok"))) {
+		/* asked for and nothing there (or no reader): the person types */
+		if (!strcmp(e, "card_removed"))
+			fl_set_error(f, "idcard_moved", NULL);
+		else if (!strcmp(e, "bad_card") || !strcmp(e, "reader_refused") ||
+			 !strcmp(e, "bad_answer"))
+			fl_set_error(f, "idcard_unreadable", NULL);
+		else
+			return;
+	} else if (strcmp(fl_jstr(reply, "kind"), "resident"))
+		fl_set_error(f, "idcard_kind", NULL);
+	else if (json_is_true(json_object_get(reply, "expired")))
+		fl_set_error(f, "idcard_expired", NULL);
+	else {
+		char why[160];
+		json_t *req = json_pack("{s:s,s:s,s:s,s:s}", "action", "input", "step",
+					flow_step_name(f->step), "ssn", fl_jstr(reply, "id_number"),
+					"name", fl_jstr(reply, "name"));
+		f->idcard_input = true;
+		input(f, req, why, sizeof why);
+		f->idcard_input = false;
+		json_decref(req);
+	}
+	changed(f);
+}
+
+void flow_touch(struct flow *f)
+{
+	changed(f);
 }
 
 enum ss_err flow_action(struct flow *f, json_t *req, char *err, size_t errlen)

@@ -77,6 +77,10 @@ struct flow_ops {
 			      struct outbox_receipt *r, char *err, size_t errlen);
 	/* the list's state for the status screen and the banner (new ref) */
 	json_t *(*list_state)(void *arg);
+	/* read the ID card reader now → flow_on_idcard(tag, reply); NULL: none */
+	void (*idcard_read)(void *arg, uint64_t tag);
+	/* the ID card reader: "off", "absent", "ready", "not_answering" */
+	const char *(*idcard_state)(void *arg);
 	/* the view changed (the page is told); the deadline may have moved */
 	void (*changed)(void *arg);
 };
@@ -96,6 +100,14 @@ enum ss_err flow_action(struct flow *f, json_t *req, char *err, size_t errlen);
 void flow_on_card(struct flow *f, uint64_t tag, json_t *reply);
 void flow_on_pin(struct flow *f, uint64_t tag, json_t *reply);
 void flow_on_central(struct flow *f, uint64_t tag, long status, json_t *body, const char *err);
+/* An ID card read (idreader.h's reply), asked for with tag, or tag 0: a
+ * card just put on the reader, or {"ok":false,"error":"card_removed"} when
+ * it was taken away mid-read. Used on the identify and agent screens only;
+ * wiped by the caller. */
+void flow_on_idcard(struct flow *f, uint64_t tag, json_t *reply);
+/* Something the view shows changed below the flow (the ID card reader's
+ * state): a new view. */
+void flow_touch(struct flow *f);
 /* Card inserted into / removed from reader. */
 void flow_card_event(struct flow *f, const char *reader, bool present);
 /* An outbox request was delivered (ok) or refused: the receipt says so. */

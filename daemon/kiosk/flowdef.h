@@ -50,6 +50,7 @@ struct personal {
 	bool offline;                /* the central could not be reached */
 	bool holder_hidden;          /* a 3.00 card whose EF06 stayed closed (no PSAM, no HSM) */
 	unsigned identity_fails;
+	bool by_idcard;              /* the holder was identified by an ID card read here */
 	struct {
 		char reference[24], type[16], ready_date[16];
 		int64_t time;
@@ -74,6 +75,8 @@ struct flow {
 	char err_code[40], err_msg[240];
 	int err_tries;               /* -1: not about tries */
 	char reader[128];            /* the reader the flow's card is in */
+	uint64_t idcard_tag;         /* the ID card read asked for; 0 none */
+	bool idcard_input;           /* the identity being given comes from an ID card */
 	bool card_present;           /* a card is in reader */
 	struct personal p;
 };
@@ -121,6 +124,9 @@ void fl_wipe_pins(struct flow *f);
 void fl_get_card(struct flow *f, enum wait w);
 /* Into the outbox; the receipt screen on success. */
 void fl_submit(struct flow *f);
+/* Enter the identify screen, and read the ID card reader: a card may be
+ * lying on it already. */
+void fl_identify(struct flow *f);
 /* An SSN and name typed on an identify or agent screen: true with the SSN
  * (upper-case X) in ssn; false with the error set for the person. */
 bool fl_identity(struct flow *f, json_t *req, char ssn[19]);

@@ -35,6 +35,7 @@ struct kiosk {
 	sd_event_source *timer;
 	struct pend *pends;
 	uint64_t call_id, call_tag;  /* the central call in flight and its flow tag */
+	uint64_t idcard_tag;         /* the ID card read in flight, for the flow */
 	bool offline;                /* the last call to the central did not reach it */
 	json_t *last_banner;
 };
@@ -113,6 +114,38 @@ static void pin_op(void *arg, const char *reader, const char *old_pin, const cha
 		return;
 	readers_pin(k->deps.readers, reader, new_pin ? READERS_PIN_CHANGE : READERS_PIN_VERIFY,
 		    old_pin, new_pin, p, on_reader_reply);
+}
+
+static void on_idcard_reply(void *cookie, json_t *reply)
+{
+	struct kiosk *k = cookie;
+	uint64_t tag = k->idcard_tag;
+	k->idcard_tag = 0;
+	flow_on_idcard(k->flow, tag, reply);
+}
+
+static void idcard_read(void *arg, uint64_t tag)
+{
+	struct kiosk *k = arg;
+	idreader_forget(k->deps.idreader, k); /* one read at a time: the newest screen's */
+	k->idcard_tag = tag;
+	idreader_read(k->deps.idreader, k, on_idcard_reply);
+}
+
+static const char *idcard_state(void *arg)
+{
+	struct kiosk *k = arg;
+	return idreader_state(k->deps.idreader);
+}
+
+/* A card just put on the ID card reader. */
+static void on_idcard_person(void *cookie, json_t *person)
+{
+	struct kiosk *k = cookie;
+	json_t *r = json_deep_copy(person);
+	json_object_set_new(r, "ok", json_true());
+	flow_on_idcard(k->flow, 0, r);
+	json_decref(r);
 }
 
 static void publish_banner(struct kiosk *k)
@@ -237,6 +270,14 @@ void kiosk_event(struct kiosk *k, json_t *event)
 				  !strcmp(e, "outbox_delivered"));
 	else if (!strcmp(e, "list_freshness") || !strcmp(e, "list_updated"))
 		publish_banner(k);
+	else if (!strcmp(e, "idcard_error")) {
+		json_t *r = json_pack("{s:b,s:s}", "ok", 0, "error",
+				      json_string_value(json_object_get(event, "code")) ?: "");
+		flow_on_idcard(k->flow, 0, r);
+		json_decref(r);
+	} else if (!strcmp(e, "idcard_reader") &&
+		   (flow_step(k->flow) == ST_IDENTIFY || flow_step(k->flow) == ST_AGENT))
+		flow_touch(k->flow); /* the screen says whether the ID card reader works */
 }
 
 void kiosk_set_publisher(struct kiosk *k, void *arg)
@@ -332,7 +373,8 @@ int kiosk_new(sd_event *ev, const struct config *cfg, const struct kiosk_deps *d
 	k->deps = *deps;
 	k->ops = (struct flow_ops){.arg = k, .now_ms = now_ms, .wall_s = wall_s,
 				   .card_read = card_read, .pin = pin_op, .central = central,
-				   .submit = submit, .list_state = list_state, .changed = changed};
+				   .submit = submit, .list_state = list_state, .changed = changed,
+				   .idcard_read = idcard_read, .idcard_state = idcard_state};
 	if (!(k->flow = flow_new(cfg, &k->ops))) {
 		free(k);
 		return -ENOMEM;
@@ -343,6 +385,7 @@ int kiosk_new(sd_event *ev, const struct config *cfg, const struct kiosk_deps *d
 		return rv;
 	}
 	sd_event_source_set_enabled(k->timer, SD_EVENT_OFF);
+	idreader_on_person(deps->idreader, on_idcard_person, k);
 	*out = k;
 	return 0;
 }
@@ -356,6 +399,8 @@ void kiosk_free(struct kiosk *k)
 		readers_forget(k->deps.readers, p);
 		free(p);
 	}
+	idreader_forget(k->deps.idreader, k);
+	idreader_on_person(k->deps.idreader, NULL, NULL);
 	upcall_free(k->up);
 	sd_event_source_disable_unref(k->timer);
 	json_decref(k->last_banner);

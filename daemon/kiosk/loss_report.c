@@ -1,5 +1,5 @@
 /* loss_report.c — report a lost card (domain.md): the holder identified by
- * SSN, name and a one-time code, the card chosen, a temporary or formal
+ * an ID card on the reader, or by SSN, name and a one-time code, the card chosen, a temporary or formal
  * loss, confirmed; the request loss_report. */
 #include <stdio.h>
 #include <string.h>

@@ -83,7 +83,7 @@ static enum ss_err input(struct flow *f, json_t *req, char *err, size_t errlen)
 		if (strcmp(v, "apply") && strcmp(v, "progress"))
 			return fl_bad(err, errlen, "what must be apply or progress");
 		f->what_progress = !strcmp(v, "progress");
-		fl_enter(f, ST_IDENTIFY);
+		fl_identify(f);
 		return SS_OK;
 	case ST_REASON:
 		v = fl_jstr(req, "reason");

@@ -17,7 +17,15 @@ static json_t *step_data(const struct flow *f)
 		json_object_set_new(d, "name", json_string(p->name_masked));
 	else if (p->holder_hidden)
 		json_object_set_new(d, "holder_hidden", json_true());
+	if (p->by_idcard)
+		json_object_set_new(d, "by_idcard", json_true());
 	switch (f->step) {
+	case ST_IDENTIFY:
+	case ST_AGENT:
+		json_object_set_new(d, "idcard", json_string(f->ops->idcard_state
+								     ? f->ops->idcard_state(f->ops->arg)
+								     : "off"));
+		break;
 	case ST_OTP: json_object_set_new(d, "sent_to", json_string(p->otp_to)); break;
 	case ST_CHOOSE_CARD: {
 		json_t *a = json_array();

@@ -140,7 +140,8 @@ static const char *content_type(const char *path)
 		const char *ext, *type;
 	} T[] = {{".html", "text/html; charset=utf-8"}, {".css", "text/css; charset=utf-8"},
 		 {".js", "text/javascript; charset=utf-8"}, {".json", "application/json"},
-		 {".svg", "image/svg+xml"}, {".png", "image/png"}, {".ico", "image/x-icon"}};
+		 {".svg", "image/svg+xml"}, {".png", "image/png"}, {".ico", "image/x-icon"},
+		 {".ogg", "audio/ogg"}};
 	const char *dot = strrchr(path, '.');
 	for (size_t i = 0; dot && i < sizeof T / sizeof T[0]; i++)
 		if (!strcmp(dot, T[i].ext))

@@ -10,7 +10,10 @@
  *   GET  /v1/cards/<card_id>  state, since, masked holder, replacement
  *   POST /v1/holders/lookup   {ssn, name} → masked cards; a one-time code is
  *                             "sent" (logged, and readable by tests through
- *                             GET /v1/admin/otp?ssn= with X-Admin-Token)
+ *                             GET /v1/admin/otp?ssn= with X-Admin-Token);
+ *                             with "identified_by":"idcard" (the terminal read
+ *                             the holder's ID card) the cards with their ids
+ *                             and no code, unless SSCARD_CENTRAL_IDCARD=no
  *   POST /v1/holders/verify   {ssn, code} → the cards with their ids
  *   GET  /v1/admin/requests   every request taken (tests)
  *
@@ -424,6 +427,13 @@ static enum MHD_Result holders(struct MHD_Connection *c, const char *what, json_
 		if (!name || !name_matches(ssn, name, phone, sizeof phone))
 			return fail_json(c, 404, "holder_not_found",
 				     "No card holder with this number and name.");
+		/* a terminal that read the holder's ID card: no code needed, unless
+		 * this region wants one anyway (SSCARD_CENTRAL_IDCARD=no) */
+		const char *by = json_string_value(json_object_get(body, "identified_by"));
+		const char *policy = getenv("SSCARD_CENTRAL_IDCARD");
+		if (by && !strcmp(by, "idcard") && !(policy && !strcmp(policy, "no")))
+			return reply_json(c, 200, json_pack("{s:o,s:s}", "cards", cards_of(ssn, true),
+							    "identified_by", "idcard"), false);
 		char code[8];
 		snprintf(code, sizeof code, "%06u", randombytes_uniform(1000000));
 		sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO otps VALUES(?, ?, ?, 0)", -1, &s, NULL);

@@ -321,3 +321,52 @@ class Events:
 
     def close(self):
         self.s.close()
+
+
+class IdReader:
+    """sscard-idreader: an emulated resident ID card reader on a pty, at a
+    stable symlink (link) so that stop() + start() is "unplugged and
+    plugged back". send() steers it (see sim/card/idreader.c) and waits
+    for its "ok"."""
+
+    def __init__(self, build, tmp, name="idreader"):
+        self.bin = os.path.join(build, "sscard-idreader")
+        self.link = os.path.join(tmp, name)
+        self.log = os.path.join(tmp, name + ".reads")
+        self.proc = None
+
+    def start(self, profile=None):
+        args = [self.bin, "--commands", "--link", self.link, "--log", self.log]
+        if profile:
+            args += ["-p", os.path.join(PROFILES, profile)]
+        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     text=True, bufsize=1)
+        pty = self.proc.stdout.readline().strip()
+        if not pty.startswith("/dev/"):
+            raise RuntimeError("sscard-idreader did not start: %r" % pty)
+        return pty
+
+    def send(self, line):
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+        got = self.proc.stdout.readline().strip()
+        if not got.startswith("ok"):
+            raise RuntimeError("sscard-idreader %r: %r" % (line, got))
+
+    def put(self, profile):
+        self.send("put " + os.path.join(PROFILES, profile))
+
+    def remove(self):
+        self.send("remove")
+
+    def stop(self):
+        if self.proc:
+            self.proc.terminate()
+            self.proc.wait(10)
+            self.proc = None
+
+    def reads(self):
+        """The times (CLOCK_REALTIME, s) the reader sent a card's text."""
+        if not os.path.exists(self.log):
+            return []
+        return [float(l.split()[1]) for l in open(self.log) if l.startswith("read ")]

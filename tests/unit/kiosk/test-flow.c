@@ -31,6 +31,9 @@ struct fake {
 	json_t *fields;
 	enum ss_err submit_rc;
 	int changes;
+	uint64_t idcard_tag;
+	int idcard_reads;
+	const char *idcard_state;
 } fk;
 
 static uint64_t f_now(void *a) { return fk.now; }
@@ -73,10 +76,17 @@ static json_t *f_list(void *a)
 	return json_pack("{s:i,s:b}", "version", 7, "stale", 0);
 }
 static void f_changed(void *a) { fk.changes++; }
+static void f_idcard_read(void *a, uint64_t tag)
+{
+	fk.idcard_tag = tag;
+	fk.idcard_reads++;
+}
+static const char *f_idcard_state(void *a) { return fk.idcard_state ? fk.idcard_state : "ready"; }
 
 static const struct flow_ops OPS = {.now_ms = f_now, .wall_s = f_wall, .card_read = f_read,
 				    .pin = f_pin, .central = f_central, .submit = f_submit,
-				    .list_state = f_list, .changed = f_changed};
+				    .list_state = f_list, .changed = f_changed,
+				    .idcard_read = f_idcard_read, .idcard_state = f_idcard_state};
 static struct config cfg;
 
 static int setup(void **s)
@@ -167,6 +177,114 @@ static void identified(struct flow *f)
 	central_answer(f, 200, "{\"cards\":[{\"card_id\":\"" CARD "\",\"state\":\"normal\"},"
 			       "{\"card_id\":\"" OTHER "\",\"state\":\"cancelled\"}]}");
 	assert_string_equal(step(f), "choose_card");
+}
+
+#define IDCARD(id, name, until, expired)                                                           \
+	"{\"ok\":true,\"kind\":\"resident\",\"id_number\":\"" id "\",\"name\":\"" name             \
+	"\",\"valid_until\":\"" until "\",\"expired\":" expired "}"
+
+static void idcard(struct flow *f, uint64_t tag, const char *json)
+{
+	json_t *j = json_loads(json, 0, NULL);
+	assert_non_null(j);
+	flow_on_idcard(f, tag, j);
+	json_decref(j);
+}
+
+/* The ID card on the reader identifies the holder: no one-time code. */
+static void test_idcard_loss_report(void **s)
+{
+	struct flow *f = *s;
+	act(f, "{\"action\":\"start\",\"flow\":\"loss_report\"}");
+	assert_string_equal(step(f), "identify");
+	/* the reader is asked at once: the card may be lying there already */
+	assert_int_equal(fk.idcard_reads, 1);
+	json_t *v = flow_view(f);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(v, "data"), "idcard")), "ready");
+	json_decref(v);
+	/* nothing there: the screen stays as it is, nothing said */
+	idcard(f, fk.idcard_tag, "{\"ok\":false,\"error\":\"no_card\"}");
+	assert_string_equal(step(f), "identify");
+	assert_string_equal(error_of(f), "");
+	/* an answer to a read of an older screen is dropped */
+	idcard(f, 999, IDCARD(SSN, "张三", "2035-01-01", "false"));
+	assert_string_equal(step(f), "identify");
+	/* taken away mid-read, then an expired card, then another kind */
+	idcard(f, 0, "{\"ok\":false,\"error\":\"card_removed\"}");
+	assert_string_equal(error_of(f), "idcard_moved");
+	idcard(f, 0, IDCARD("310101199003070027", "赵六", "2020-01-01", "true"));
+	assert_string_equal(error_of(f), "idcard_expired");
+	idcard(f, 0, "{\"ok\":true,\"kind\":\"foreign_permanent\"}");
+	assert_string_equal(error_of(f), "idcard_kind");
+	assert_string_equal(fk.path, ""); /* none of them reached the central */
+	/* a card put on it now */
+	idcard(f, 0, IDCARD(SSN, "张三", "long-term", "false"));
+	assert_string_equal(step(f), "busy");
+	assert_string_equal(fk.path, "/v1/holders/lookup");
+	assert_string_equal(json_string_value(json_object_get(fk.body, "ssn")), SSN);
+	assert_string_equal(json_string_value(json_object_get(fk.body, "name")), "张三");
+	assert_string_equal(json_string_value(json_object_get(fk.body, "identified_by")), "idcard");
+	central_answer(f, 200, "{\"identified_by\":\"idcard\",\"cards\":[{\"card_id\":\"" CARD
+			       "\",\"state\":\"normal\"}]}");
+	assert_string_equal(step(f), "choose_card");
+	/* an ID card put on the reader now changes nothing */
+	idcard(f, 0, IDCARD("310101199003070027", "赵六", "2030-01-01", "false"));
+	assert_string_equal(step(f), "choose_card");
+	act(f, "{\"action\":\"input\",\"step\":\"choose_card\",\"index\":0}");
+	act(f, "{\"action\":\"input\",\"step\":\"loss_type\",\"loss\":\"formal\"}");
+	v = flow_view(f);
+	assert_true(json_is_true(json_object_get(json_object_get(v, "data"), "by_idcard")));
+	json_decref(v);
+	act(f, "{\"action\":\"input\",\"step\":\"confirm\",\"confirm\":true}");
+	assert_string_equal(step(f), "receipt");
+	assert_string_equal(fk.card, CARD);
+	act(f, "{\"action\":\"done\"}");
+	/* wiped: the next flow starts with nothing of it */
+	act(f, "{\"action\":\"start\",\"flow\":\"loss_report\"}");
+	v = flow_view(f);
+	assert_null(json_object_get(json_object_get(v, "data"), "by_idcard"));
+	assert_null(json_object_get(json_object_get(v, "data"), "name"));
+	json_decref(v);
+}
+
+/* No one but the ID card reader can claim an ID card; a holder the central
+ * does not know; a region that wants the code anyway; no reader. */
+static void test_idcard_refusals(void **s)
+{
+	struct flow *f = *s;
+	act(f, "{\"action\":\"start\",\"flow\":\"loss_report\"}");
+	act(f, "{\"action\":\"input\",\"step\":\"identify\",\"ssn\":\"" SSN
+	       "\",\"name\":\"张三\",\"identified_by\":\"idcard\",\"by_idcard\":true}");
+	assert_null(json_object_get(fk.body, "identified_by"));
+	/* a central that answers as if it were an ID card does not skip the code */
+	central_answer(f, 200, "{\"identified_by\":\"idcard\",\"cards\":[],\"otp_sent_to\":\"138****8000\"}");
+	assert_string_equal(step(f), "otp");
+	act(f, "{\"action\":\"cancel\"}");
+	/* an ID card whose holder the central does not know */
+	act(f, "{\"action\":\"start\",\"flow\":\"loss_report\"}");
+	idcard(f, fk.idcard_tag, IDCARD("110105200001010016", "钱七", "2028-01-01", "false"));
+	central_answer(f, 404, "{\"error\":\"holder_not_found\"}");
+	assert_string_equal(step(f), "identify");
+	assert_string_equal(error_of(f), "idcard_unknown");
+	act(f, "{\"action\":\"cancel\"}");
+	/* the region wants the code even after an ID card */
+	cfg.idcard_identifies = false;
+	act(f, "{\"action\":\"start\",\"flow\":\"loss_report\"}");
+	idcard(f, fk.idcard_tag, IDCARD(SSN, "张三", "2035-01-01", "false"));
+	assert_null(json_object_get(fk.body, "identified_by"));
+	central_answer(f, 200, "{\"cards\":[],\"otp_sent_to\":\"138****8000\"}");
+	assert_string_equal(step(f), "otp");
+	act(f, "{\"action\":\"cancel\"}");
+	/* a reader that is not there is not asked */
+	fk.idcard_state = "absent";
+	int reads = fk.idcard_reads;
+	act(f, "{\"action\":\"start\",\"flow\":\"replacement\"}");
+	act(f, "{\"action\":\"input\",\"step\":\"replace_menu\",\"what\":\"apply\"}");
+	assert_string_equal(step(f), "identify");
+	assert_int_equal(fk.idcard_reads, reads);
+	json_t *v = flow_view(f);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(v, "data"), "idcard")), "absent");
+	json_decref(v);
 }
 
 static void test_loss_report(void **s)
@@ -479,6 +597,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_loss_report, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_idcard_loss_report, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_idcard_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_identity_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_activation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_activation_refusals, setup, teardown),
