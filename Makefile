@@ -80,7 +80,7 @@ LIBSSCARD := $(BUILD)/libsscard.so.1
 PROGS := $(LIBSSCARD) $(BUILD)/libsscard.so $(BUILD)/sscard.pc $(BUILD)/example-readcard \
 	 $(BUILD)/sscardd $(BUILD)/sscardctl $(BUILD)/sscard-vcard $(BUILD)/bench-read $(BUILD)/bench-psam $(BUILD)/bench-nfc \
 	 $(BUILD)/bench-lossfmt $(BUILD)/bench-losslist $(BUILD)/sscard-central \
-	 $(BUILD)/pcsc-poke $(BUILD)/sscard-pn532 $(BUILD)/sscard-idreader $(BUILD)/nfc-read $(BUILD)/libifd-sscard-pinpad.so
+	 $(BUILD)/pcsc-poke $(BUILD)/pcsc-watch $(BUILD)/sscard-pn532 $(BUILD)/sscard-idreader $(BUILD)/nfc-read $(BUILD)/libifd-sscard-pinpad.so
 
 .PHONY: all clean check check-build unit integration fuzz demo deps bench help install shipped deb check-system
 
@@ -173,6 +173,9 @@ $(BUILD)/nfc-read: $(BUILD)/obj/tests/integration/nfc_read.o $(CORE_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(BUILD)/pcsc-poke: $(BUILD)/obj/tests/integration/pcsc_poke.o
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/pcsc-watch: $(BUILD)/obj/tests/integration/pcsc_watch.o
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 # A test of the emulators links them (and libcrypto for their SM4).

@@ -34,7 +34,13 @@
 #                CRASH_N (1000) requests with CRASH_KILLS (>= 200) kill -9s,
 #                and the central down for OUTAGE_S (600) seconds
 #
-# BENCH=read,psam,nfc,idle,soak,lossfmt,losslist,sync,propagation,outbox picks parts.
+#   bench/latency (tests/e2e/latency.bench.mjs) in Chromium over the e2e rig:
+#                pcscd reporting a card, and the ID card reader sending an ID
+#                card, to the kiosk page showing the next screen, LATENCY_N
+#                (100) of each; the daemon's part and the page's side by side;
+#                target p99 ≤ 100 ms
+#
+# BENCH=read,psam,nfc,idle,soak,lossfmt,losslist,sync,propagation,outbox,latency picks parts.
 set -eu
 BUILD=$(cd "${1:-build}" && pwd)
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -42,7 +48,7 @@ if [ "${SSCARD_IN_NS:-}" != 1 ]; then
 	exec env SSCARD_IN_NS=1 unshare --mount --net --pid --fork --mount-proc --kill-child \
 		bash "$0" "$BUILD"
 fi
-BENCH=${BENCH:-read,psam,nfc,idle,soak,lossfmt,losslist,sync,propagation,outbox}
+BENCH=${BENCH:-read,psam,nfc,idle,soak,lossfmt,losslist,sync,propagation,outbox,latency}
 IDLE_SECONDS=${IDLE_SECONDS:-60}
 SOAK_CYCLES=${SOAK_CYCLES:-10000}
 SAN_SOAK_CYCLES=${SAN_SOAK_CYCLES:-1600}
@@ -302,6 +308,12 @@ case ",$BENCH," in *,outbox,*)
 	SSCARD_CRASH_N=${CRASH_N:-1000} SSCARD_CRASH_KILLS=${CRASH_KILLS:-200} \
 		SSCARD_OUTAGE_S=${OUTAGE_S:-600} python3 "$ROOT/tests/integration/run.py" \
 		--build "$BUILD" --only outbox_ 2>&1 | grep -E "^ok|^not ok|^# outbox|passed"
+	;;
+esac
+case ",$BENCH," in *,latency,*)
+	# its own namespaces, pcscd, central, ID card reader and Chromium (tests/e2e/run.py)
+	umount /run 2>/dev/null || true
+	env -u SSCARD_IN_NS LATENCY_N="${LATENCY_N:-100}" python3 "$ROOT/tests/e2e/run.py" --build "$BUILD" --bench
 	;;
 esac
 rm -rf "$TMP"

@@ -125,6 +125,11 @@ NFC_PID=$!
 PIDS+=("$NFC_PID")
 NFC_READER="NFC pn532_uart:$TMP/pn532"
 
+# A resident ID card reader on a pseudo-terminal with 张三's ID card lying on
+# it: the kiosk's loss report and replacement identify him by it.
+"$BUILD/sscard-idreader" -p "$ROOT/sim/profiles/zhangsan.idcard" --link "$TMP/idreader" >/dev/null &
+PIDS+=($!)
+
 cat >"$TMP/sscard.conf" <<EOF
 [daemon]
 socket = $SOCK
@@ -133,6 +138,7 @@ terminal_id = DEMO-KIOSK-01
 [readers]
 nfc = pn532_uart:$TMP/pn532
 sam_reader = Virtual PCD 00 01
+idcard = $TMP/idreader
 [upstream]
 url = http://$CENTRAL
 list_url = http://$CENTRAL
@@ -222,8 +228,10 @@ cat <<EOF
   The kiosk: open $KIOSK in a browser on this machine
   (started in kiosk mode when a display was found). Try every flow:
     - 新卡启用 / Activate: the card in the reader is new; initial PIN 123456.
-    - 挂失 / Report a loss: SSN 111111198101011110, name 张三; the one-time
-      code appears below as [SMS]; pick the card ending A1.
+    - 挂失 / Report a loss: 张三's ID card lies on the ID card reader, so the
+      kiosk knows him at once (no code); pick the card ending A1. Typed
+      instead (SSN 111111198101011110, name 张三), the one-time code
+      appears below as [SMS].
     - 补卡 / Replacement: the same identity, after the loss; then "where is it".
     - 解除挂失 / Cancel a loss: press Enter here to insert 李四's card (PIN 246810).
     - 修改密码 / Change PIN, 查询卡状态 / Card status: any card in the reader.
@@ -234,6 +242,8 @@ cat <<EOF
              (an emulated PN532 through the real libnfc; 王五's 3.00 card is
              tapped on it when Enter comes to nfc:wangwu-3.00, and read in
              full through the PSAM)
+    ID card: $TMP/idreader (an emulated ID card reader, 张三's ID card on it:
+             sim/profiles/zhangsan.idcard)
     card   : ${CARDS[$card]} (sim/profiles/${CARDS[$card]}.card)
     socket : $SOCK
 
@@ -243,6 +253,7 @@ cat <<EOF
 
   More to try there:
       build/sscardctl --reveal read    full number and name (masked by default)
+      build/sscardctl idcard           the ID card on the ID card reader
       build/sscardctl -j read          the JSON that counter software gets
       build/sscardctl status           what the daemon is doing
       build/sscardctl events           watch cards come and go
@@ -274,9 +285,32 @@ with urllib.request.urlopen(r, timeout=15) as f:
     j = json.load(f)
     print("    code %s, %s, allowed for %s" % (j["code"], j.get("card_id"), f.headers["Access-Control-Allow-Origin"]))
 PY
+echo "demo: the ID card on the ID card reader (sscardctl idcard):"
+for _ in $(seq 100); do "$BUILD/sscardctl" -j status 2>/dev/null | grep -q '"idcard":{[^}]*"ready"' && break; sleep 0.05; done
+"$BUILD/sscardctl" idcard | sed 's/^/    /' || true
 echo "demo: the loss list:"
 "$BUILD/sscardctl" list info | sed 's/^/    /' || true
 if [ "${SSCARD_DEMO_ONCE:-}" = 1 ]; then
+	echo "demo: a loss report at the kiosk, identified by 张三's ID card (the kiosk's HTTP API):"
+	python3 - <<'PY' || true
+import json, time, urllib.request
+B = "http://127.0.0.1:8470"
+def call(path, body=None, token=""):
+    r = urllib.request.Request(B + path, data=json.dumps(body).encode() if body is not None else None,
+                               headers={"Content-Type": "application/json", "X-Session-Token": token, "Origin": B})
+    with urllib.request.urlopen(r, timeout=15) as f:
+        return json.load(f)
+tok = call("/api/v1/session")["token"]
+call("/api/v1/flow", {"action": "start", "flow": "loss_report"}, tok)
+for _ in range(100):
+    v = call("/api/v1/state")["view"]
+    if v["step"] not in ("identify", "busy"):
+        break
+    time.sleep(0.1)
+print("    %s: %d card(s) of %s to choose from, no one-time code asked"
+      % (v["step"], len(v["data"].get("cards", [])), v["data"].get("name", "?")))
+call("/api/v1/flow", {"action": "cancel"}, tok)
+PY
 	card=3 # nfc:wangwu-3.00: the contact card out, 王五's card on the NFC reader
 	insert
 	echo "demo: a contactless read (王五's 3.00 card on the NFC reader, opened by the PSAM):"

@@ -20,7 +20,7 @@
   let clips = null;         // voice/clips.json: {lang: {screen: file}}
   let spoken = "";          // what the last view said (screen + error)
   const audio = new Audio();
-  const voiceLog = { key: "", src: "", played: 0, playedKey: "" };
+  const voiceLog = { key: "", src: "", played: 0, playedKey: "", missing: [] };
   audio.addEventListener("playing", () => { voiceLog.played++; voiceLog.playedKey = voiceLog.key; });
 
   const T = () => window.I18N[lang];
@@ -105,9 +105,10 @@
 
   function speak(always) {
     const key = voiceKey(view);
-    if (!clips || !view || (!voiceOn && !always)) return;
+    if (!clips || !view) return;
     const file = (clips[lang] || {})[key];
-    if (!file) return;
+    if (!file) { if (!voiceLog.missing.includes(lang + ":" + key)) voiceLog.missing.push(lang + ":" + key); return; }
+    if (!voiceOn && !always) return;
     voiceLog.key = key;
     voiceLog.src = "voice/" + file;
     audio.pause();
@@ -278,7 +279,7 @@
         ? [el("h2", { text: tr(agent ? "idcard_agent_title" : "idcard_title") }), inlineError(),
           d.idcard === "ready"
             ? el("div", { class: "idcard", id: "idcard-prompt" },
-              el("span", { class: "idcard-icon", "aria-hidden": "true", text: "🪪" }), el("p", { text: tr("idcard_hint") }))
+              el("span", { class: "idcard-icon", "aria-hidden": "true" }), el("p", { text: tr("idcard_hint") }))
             : message("info", tr("idcard_down")),
           el("h3", { text: tr("or_type") })]
         : [el("h2", { text: tr(agent ? "agent_title" : "identify_title") }), inlineError()];

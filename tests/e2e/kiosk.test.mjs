@@ -155,7 +155,7 @@ async function otpFor(ssn) {
 }
 
 before(async () => {
-  browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--no-sandbox"] });
+  browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--no-sandbox", "--autoplay-policy=no-user-gesture-required"] });
   context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   page = await context.newPage();
   page.on("pageerror", (e) => pageErrors.push(String(e)));
@@ -609,6 +609,152 @@ test("the API refuses other origins, bad hosts, missing tokens, big and bad bodi
     http.get(KIOSK + "api/v1/state", { headers: { Host: "attacker.example:8470" } }, (resp) => res(resp.statusCode));
   });
   assert.equal(status, 403);
+});
+
+// ---- the resident ID card reader (sscard-idreader on a pty) ---------------
+
+async function idcardOff() {
+  await rig("/idcard/remove");
+}
+
+test("report a loss by ID card: no one-time code, the screen answers the card", async () => {
+  await rig("/central/card", { id: ZHANG_OLD, ssn: ZHANG_SSN, state: "normal" });
+  await start("loss_report");
+  await step("identify");
+  await page.waitForSelector("#idcard-prompt");
+  assert.match(await page.textContent("#screen h2"), /请将身份证放在感应区/);
+  await visit("idcard-identify");
+  await rig("/idcard/put", { profile: "zhangsan.idcard" });
+  await step("choose_card");
+  const cards = await page.evaluate(() => window.sscardKiosk.view.data.cards);
+  assert.ok(cards.length >= 1, got("the holder's cards, with no code asked", cards));
+  const otp = await rig(`/otp?ssn=${ZHANG_SSN}`);
+  assert.ok(!otp.code, got("no one-time code was sent", otp));
+  await page.click(`#card-${cards.findIndex((c) => c.card.endsWith(ZHANG_OLD.slice(-4)))}`);
+  await step("loss_type");
+  assert.match(await page.textContent("#loss-formal"), /已通过身份证核实身份/);
+  await visit("idcard-loss-type");
+  await page.click("#loss-formal");
+  await step("confirm");
+  await page.click("#confirm");
+  await step("receipt");
+  await page.waitForFunction(() => window.sscardKiosk.view.data.delivery === "delivered", null, { timeout: 15000 });
+  assert.equal((await rig(`/card?id=${ZHANG_OLD}`)).state, "formal");
+  const html = await page.content();
+  assert.ok(!html.includes(ZHANG_SSN) && !html.includes("文化路"), got("nothing of the ID card in full on the page", html, [ZHANG_SSN]));
+  await page.click("#done");
+  await step("home");
+  const left = await page.evaluate(() => JSON.stringify(window.sscardKiosk.view));
+  assert.ok(!left.includes("张"), got("wiped when the flow ended", left));
+  // the card still lying there starts nothing on the home screen
+  await page.waitForTimeout(500);
+  assert.equal(await page.evaluate(() => window.sscardKiosk.view.step), "home");
+  // and is read at once when the next identification begins
+  await start("loss_report");
+  await step("choose_card");
+  await page.click("#cancel");
+  await step("home");
+  await idcardOff();
+});
+
+test("replacement by ID card: the lost card replaced without a code", async () => {
+  await rig("/central/card", { id: ZHANG_OLD, ssn: ZHANG_SSN, state: "formal" });
+  await start("replacement");
+  await step("replace_menu");
+  await page.click("#replace-apply");
+  await step("identify");
+  await page.waitForSelector("#idcard-prompt");
+  await rig("/idcard/put", { profile: "zhangsan.idcard" });
+  await step("choose_card");
+  const cards = await page.evaluate(() => window.sscardKiosk.view.data.cards);
+  await page.click(`#card-${cards.findIndex((c) => c.card.endsWith(ZHANG_OLD.slice(-4)))}`);
+  await step("outlet");
+  await page.click("#outlet-0");
+  await step("confirm");
+  await page.click("#confirm");
+  await step("receipt");
+  await page.waitForFunction(() => window.sscardKiosk.view.data.delivery === "delivered", null, { timeout: 15000 });
+  const c = await rig(`/card?id=${ZHANG_OLD}`);
+  assert.equal(c.state, "cancelled", got("the old card is replaced", c));
+  await page.click("#done");
+  await idcardOff();
+});
+
+test("ID card refusals: expired, another kind, unknown holder, taken away mid-read; then typed", async () => {
+  await start("loss_report");
+  await step("identify");
+  await rig("/idcard/put", { profile: "zhaoliu-expired.idcard" });
+  await waitError("idcard_expired");
+  assert.match(await page.textContent("#screen"), /身份证已过期/);
+  await visit("idcard-expired");
+  await rig("/idcard/put", { profile: "foreigner-permanent.idcard" });
+  await waitError("idcard_kind");
+  await visit("idcard-kind");
+  await rig("/idcard/put", { profile: "qianqi-unknown.idcard" });
+  await waitError("idcard_unknown");
+  assert.equal(await page.evaluate(() => window.sscardKiosk.view.step), "identify");
+  await visit("idcard-unknown");
+  await idcardOff();
+  await rig("/idcard/send", { line: "moved" });
+  await rig("/idcard/put", { profile: "zhangsan.idcard" });
+  await waitError("idcard_moved");
+  await visit("idcard-moved");
+  await idcardOff();
+  // the typed way still works on the same screen
+  await keypad("ssn", ZHANG_SSN);
+  await page.fill("#name", "张三");
+  await page.click("#next");
+  await step("otp");
+  await page.click("#cancel");
+  await step("home");
+});
+
+test("voice: every screen and error has a clip in zh and en, none silent, played when the screen appears", async () => {
+  const { execFileSync } = await import("node:child_process");
+  const clips = await page.evaluate(async () => (await fetch("voice/clips.json")).json());
+  const want = await page.evaluate(() => [...Object.keys(window.VOICE), ...Object.keys(window.I18N.zh.err).map((c) => "err_" + c)]);
+  for (const lang of ["zh", "en"]) {
+    const missing = want.filter((k) => !clips[lang][k]);
+    assert.deepEqual(missing, [], `${lang} clips missing`);
+  }
+  const quiet = [];
+  for (const lang of ["zh", "en"]) for (const f of Object.values(clips[lang])) {
+    // sox prints its statistics on stderr
+    const out = execFileSync("sh", ["-c", 'sox "$0" -n stat 2>&1', `${process.env.VOICE_DIR}/${f}`], { encoding: "utf8" });
+    const len = parseFloat(/Length \(seconds\):\s+([\d.]+)/.exec(out)?.[1] ?? "0");
+    const rms = parseFloat(/RMS\s+amplitude:\s+([\d.]+)/.exec(out)?.[1] ?? "0");
+    if (len < 0.5 || rms < 0.01) quiet.push(`${f}: ${len} s, RMS ${rms}`);
+  }
+  assert.deepEqual(quiet, [], "silent or empty clips");
+  // a screen plays its clip when it appears, in the page's language
+  const before = await page.evaluate(() => window.sscardKiosk.voice.played);
+  await start("loss_report");
+  await step("identify");
+  await page.waitForFunction((n) => window.sscardKiosk.voice.played > n && window.sscardKiosk.voice.playedKey === "identify_idcard", before, { timeout: 10000 })
+    .catch(async () => { throw new Error(got("the identify screen's clip played", await page.evaluate(() => window.sscardKiosk.voice))); });
+  assert.match(await page.evaluate(() => window.sscardKiosk.voice.src), /^voice\/zh-identify_idcard-[0-9a-f]{12}\.ogg$/);
+  // Play again
+  let n = await page.evaluate(() => window.sscardKiosk.voice.played);
+  await page.click("#replay");
+  await page.waitForFunction((k) => window.sscardKiosk.voice.played > k, n, { timeout: 10000 });
+  // in English, the English clip
+  await page.click("#lang");
+  await page.waitForFunction(() => /^voice\/en-identify_idcard-/.test(window.sscardKiosk.voice.src), null, { timeout: 10000 });
+  await page.click("#lang");
+  // turned off: a new screen says nothing; the button still plays it
+  await page.click("#voice");
+  assert.equal(await page.getAttribute("#voice", "aria-pressed"), "false");
+  n = await page.evaluate(() => window.sscardKiosk.voice.played);
+  await page.click("#cancel");
+  await step("home");
+  await page.waitForTimeout(400);
+  assert.equal(await page.evaluate(() => window.sscardKiosk.voice.played), n, "nothing played with the voice off");
+  await page.click("#replay");
+  await page.waitForFunction((k) => window.sscardKiosk.voice.played > k, n, { timeout: 10000 });
+  await page.click("#voice");
+  assert.equal(await page.getAttribute("#voice", "aria-pressed"), "true");
+  // every screen this suite went through had a clip
+  assert.deepEqual(await page.evaluate(() => window.sscardKiosk.voice.missing), [], "screens without a clip");
 });
 
 test("accessibility: axe-core found nothing on any screen", () => {

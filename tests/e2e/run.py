@@ -21,7 +21,7 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
-from rig import ROOT, READER0, Central, Rig, wait_for, wait_listening  # noqa: E402
+from rig import ROOT, READER0, Central, IdReader, Rig, wait_for, wait_listening  # noqa: E402
 
 KIOSK_PORT = 8470
 CENTRAL_PORT = 18480
@@ -53,6 +53,7 @@ class Ctl:
         self.cproc = None
         self.psam = None
         self.lp_out = os.path.join(self.rig.tmp, "printed.txt")
+        self.idreader = IdReader(self.build, self.rig.tmp)
 
     # ---- the central ------------------------------------------------------
     def central_start(self):
@@ -142,12 +143,12 @@ class Ctl:
             f.write("#!/bin/sh\necho \"lp $*\" >> %s\ncat >> %s\n" % (self.lp_out, self.lp_out))
         os.chmod(lp, 0o755)
         self.rig.start_daemon(
-            "sam_reader = %s\nsam_timeout_ms = 1000\n"
+            "sam_reader = %s\nsam_timeout_ms = 1000\nidcard = %s\nidcard_poll_ms = 100\n"
             "[ui]\nlisten = 127.0.0.1:%d\nroot = %s\nstep_timeout_s = 20\npin_timeout_s = 10\n"
             "printer = kiosk-receipts\nallow_origins = http://127.0.0.1:%d\n"
             "[upstream]\nurl = http://127.0.0.1:%d\ntoken = %s\nretry_max_s = 1\ntimeout_ms = 1500\n"
             "[policy]\noutlets = 城东社保服务大厅 East Hall; 人民医院服务点 People's Hospital\n"
-            % (SAM_READER, KIOSK_PORT, os.path.join(ROOT, "ui"), HIS_PORT, CENTRAL_PORT, TOKEN),
+            % (SAM_READER, self.idreader.link, KIOSK_PORT, os.path.join(ROOT, "ui"), HIS_PORT, CENTRAL_PORT, TOKEN),
             env={"PATH": bindir + ":" + os.environ["PATH"]})
         wait_listening(KIOSK_PORT, self.rig.daemon)
 
@@ -192,6 +193,8 @@ def handler_for(ctl):
                     if self.path == "/printed":
                         t = open(ctl.lp_out).read() if os.path.exists(ctl.lp_out) else ""
                         return self.reply({"printed": t})
+                    if self.path == "/idcard/reads":
+                        return self.reply({"reads": ctl.idreader.reads()})
                     if self.path.startswith("/lookup?id="):
                         rc, j, _ = ctl.rig.ctl_json("list", "lookup", self.path[11:])
                         return self.reply(j)
@@ -208,6 +211,12 @@ def handler_for(ctl):
                         ctl.insert(body["profile"], body.get("set"))
                     elif self.path == "/remove":
                         ctl.remove()
+                    elif self.path == "/idcard/put":
+                        ctl.idreader.put(body["profile"])
+                    elif self.path == "/idcard/remove":
+                        ctl.idreader.remove()
+                    elif self.path == "/idcard/send":
+                        ctl.idreader.send(body["line"])
                     elif self.path == "/psam/insert":
                         ctl.psam_insert()
                     elif self.path == "/psam/remove":
@@ -244,6 +253,7 @@ def in_namespace(args):
     os.makedirs(shots)
     try:
         ctl.rig.start_pcscd()
+        ctl.idreader.start()
         ctl.central.ok("keygen")
         ctl.reset_central()
         ctl.central.publish()
@@ -261,7 +271,13 @@ def in_namespace(args):
                    RIG_URL="http://127.0.0.1:%d" % CONTROL_PORT, SHOTS=shots,
                    ZHANG_SSN=ZHANG[0], LI_SSN=LI[0], ZHANG_CARD=ZHANG_CARD, LI_CARD=LI_CARD,
                    ZHANG_OLD=ZHANG_OLD, WANG_CARD=WANG_CARD, WANG_SSN=WANG[0], HIS_URL="http://127.0.0.1:%d" % HIS_PORT,
-                   OTHER_URL="http://127.0.0.1:%d" % OTHER_PORT, SSCARD_URL="http://127.0.0.1:%d" % KIOSK_PORT)
+                   OTHER_URL="http://127.0.0.1:%d" % OTHER_PORT, SSCARD_URL="http://127.0.0.1:%d" % KIOSK_PORT,
+                   VOICE_DIR=os.path.join(ROOT, "ui", "voice"), BUILD_DIR=ctl.build,
+                   SSCARD_SOCKET=ctl.rig.sock)
+        if args.bench:  # make bench: the screen latency, not the tests
+            p = subprocess.run(["node", os.path.join(HERE, "latency.bench.mjs")], env=env, cwd=HERE,
+                               timeout=1800)
+            return p.returncode
         cmd = ["node", "--test", "--test-reporter=tap", "--test-concurrency=1"]
         if args.only:
             cmd += ["--test-name-pattern", args.only]
@@ -288,6 +304,7 @@ def in_namespace(args):
             ctl.rig.remove(ctl.psam)
         ctl.central_stop()
         ctl.rig.stop_daemon()
+        ctl.idreader.stop()
         ctl.rig.kill_pcscd()
 
 
@@ -295,6 +312,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default="build")
     ap.add_argument("--only", default="")
+    ap.add_argument("--bench", action="store_true", help="run the screen latency bench instead")
     args = ap.parse_args()
     if not shutil.which("chromium") or not os.path.isdir(os.path.join(HERE, "node_modules", "playwright-core")):
         print("not ok - e2e: chromium or tests/e2e/node_modules missing (make check installs them)")

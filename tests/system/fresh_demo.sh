@@ -43,4 +43,9 @@ grep -q "0 639900|111111198101011110|X00000019|" <<<"$out" && grep -q "demo: sto
 	echo "not ok - make demo ran but did not read the demo card"
 	exit 1
 }
+grep -q "choose_card: [1-9][0-9]* card(s) of 张\* to choose from" <<<"$out" || {
+	echo "$out" | tail -n 40
+	echo "not ok - make demo ran but its loss report by ID card did not reach the card choice"
+	exit 1
+}
 echo "ok - make demo in a fresh Debian 12 root"
