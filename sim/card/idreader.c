@@ -30,7 +30,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -182,7 +181,8 @@ static void answer(uint8_t sw3, const uint8_t *data, size_t n)
 	f[o++] = (uint8_t)(len >> 8);
 	f[o++] = (uint8_t)len;
 	f[o++] = 0, f[o++] = 0, f[o++] = sw3;
-	memcpy(f + o, data, n);
+	if (n) /* data is NULL when there is none */
+		memcpy(f + o, data, n);
 	o += n;
 	uint8_t chk = 0;
 	for (size_t i = start + 5; i < o; i++)
@@ -346,7 +346,7 @@ int main(int argc, char **argv)
 					   {"delay-ms", 1, 0, 'd'}, {"log", 1, 0, 'L'},
 					   {0, 0, 0, 0}};
 	const char *file = NULL;
-	char name[128], why[400];
+	char why[400];
 	int c, slave;
 	while ((c = getopt_long(argc, argv, "p:l:", lo, NULL)) != -1) {
 		switch (c) {
@@ -366,21 +366,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	on_field = want_card && card.loaded;
-	struct sigaction sa = {.sa_handler = on_signal};
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGUSR1, &sa, NULL);
-	sigaction(SIGUSR2, &sa, NULL);
-	if ((master = sim_pty_open(name, sizeof name, &slave)) < 0) {
-		perror("sscard-idreader: pty");
+	if ((master = sim_pty_start("sscard-idreader", opt.link, on_signal, &slave)) < 0)
 		return 1;
-	}
-	if (opt.link && sim_pty_link(name, opt.link) < 0) {
-		perror("sscard-idreader: link");
-		return 1;
-	}
-	printf("%s\n", name);
-	fflush(stdout);
 	char cmdline[600];
 	size_t cmd_len = 0;
 	while (!stop) {

@@ -347,7 +347,6 @@ int main(int argc, char **argv)
 		{"chain-at", 1, 0, 'c'},      {"nad-after", 1, 0, 'N'},   {"baud", 1, 0, 'b'},
 		{0, 0, 0, 0}};
 	const char *file = NULL;
-	char name[128];
 	int c, slave;
 	while ((c = getopt_long(argc, argv, "p:l:", lo, NULL)) != -1) {
 		switch (c) {
@@ -372,21 +371,8 @@ int main(int argc, char **argv)
 		uid[i] = (uint8_t)rand();
 	want_card = !opt.no_card;
 	field(want_card);
-	struct sigaction sa = {.sa_handler = on_signal};
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGUSR1, &sa, NULL);
-	sigaction(SIGUSR2, &sa, NULL);
-	if ((master = sim_pty_open(name, sizeof name, &slave)) < 0) {
-		perror("sscard-pn532: pty");
+	if ((master = sim_pty_start("sscard-pn532", opt.link, on_signal, &slave)) < 0)
 		return 1;
-	}
-	if (opt.link && sim_pty_link(name, opt.link) < 0) {
-		perror("sscard-pn532: link");
-		return 1;
-	}
-	printf("%s\n", name);
-	fflush(stdout);
 	while (!stop) {
 		if (field_change) {
 			field_change = 0;

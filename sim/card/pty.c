@@ -1,5 +1,6 @@
 /* pty.c — see pty.h. */
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <termios.h>
@@ -27,4 +28,28 @@ int sim_pty_link(const char *name, const char *link)
 	snprintf(tmp, sizeof tmp, "%s.tmp", link);
 	unlink(tmp);
 	return symlink(name, tmp) || rename(tmp, link) ? -1 : 0;
+}
+
+int sim_pty_start(const char *prog, const char *link, void (*handler)(int), int *slave)
+{
+	char name[128];
+	struct sigaction sa = {.sa_handler = handler};
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);
+	sigaction(SIGUSR2, &sa, NULL);
+	int m = sim_pty_open(name, sizeof name, slave);
+	if (m < 0) {
+		fprintf(stderr, "%s: pty: ", prog);
+		perror(NULL);
+		return -1;
+	}
+	if (link && sim_pty_link(name, link) < 0) {
+		fprintf(stderr, "%s: link %s: ", prog, link);
+		perror(NULL);
+		return -1;
+	}
+	printf("%s\n", name);
+	fflush(stdout);
+	return m;
 }

@@ -11,5 +11,9 @@ int sim_pty_open(char *name, size_t cap, int *slave);
 /* Point the symlink link at name, atomically (a stable name across
  * restarts: "the device vanished and came back"). 0 or -1 (errno). */
 int sim_pty_link(const char *name, const char *link);
+/* What both emulators do at start: SIGTERM, SIGINT, SIGUSR1 and SIGUSR2 to
+ * handler, the pty, the link (when not NULL), the slave's path on stdout.
+ * The master fd, or -1 after saying why on stderr as prog. */
+int sim_pty_start(const char *prog, const char *link, void (*handler)(int), int *slave);
 
 #endif
