@@ -43,7 +43,7 @@ KIOSK_CORE_SRC := daemon/kiosk/pinrule.c daemon/kiosk/flow.c daemon/kiosk/view.c
 # but main and the control socket) and the capabilities other programs link.
 CORE_SRC := apdu/sserr.c apdu/apdu.c apdu/atr.c apdu/ssc.c apdu/sam.c drivers/pcsc.c drivers/nfc.c drivers/pinpad.c drivers/idcard.c \
             daemon/json.c daemon/mask.c daemon/config.c daemon/log.c daemon/request.c daemon/notify.c \
-            daemon/http.c daemon/origin.c \
+            daemon/http.c daemon/origin.c daemon/prom.c daemon/mhdloop.c \
             $(LOSSLIST_SRC) $(OUTBOX_SRC) $(KIOSK_CORE_SRC) daemon/web/body.c
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
 CORE_LIB := $(BUILD)/libsscard-core.a
@@ -57,7 +57,8 @@ DAEMON_SRC := daemon/sscardd.c daemon/control.c \
               $(READERS_SRC) \
               daemon/losslist/sync.c \
               daemon/kiosk/kiosk.c daemon/kiosk/upcall.c \
-              daemon/web/web.c daemon/web/counter.c
+              daemon/web/web.c daemon/web/counter.c \
+              daemon/metrics/metrics.c
 CTL_SRC    := client/sscardctl.c
 CENTRAL_SRC := sim/central/central.c sim/central/store.c sim/central/api.c sim/central/hsm.c \
                sim/card/sm4.c

@@ -16,7 +16,7 @@
 #include "daemon/origin.h"
 
 enum type { T_PATH, T_PATH_OPT, T_STR, T_STR_OPT, T_UINT, T_BOOL, T_LEVEL, T_PATTERNS,
-	    T_PATTERN_OPT, T_ENUM, T_LISTEN, T_URL, T_KEY, T_ORIGINS, T_BYTE, T_SERIAL };
+	    T_PATTERN_OPT, T_ENUM, T_LISTEN, T_URL, T_KEY, T_ORIGINS, T_BYTE, T_SERIAL, T_ADDR };
 
 struct key {
 	const char *section, *name;
@@ -76,6 +76,7 @@ static const struct key keys[] = {
 	{"upstream", "stale_after", T_UINT, F(stale_after), 60, 604800, NULL, "3600"},
 	{"upstream", "retry_max_s", T_UINT, F(retry_max_s), 1, 3600, NULL, "300"},
 	{"upstream", "timeout_ms", T_UINT, F(timeout_ms), 500, 120000, NULL, "10000"},
+	{"metrics", "listen", T_ADDR, F(metrics_listen), 0, 0, NULL, "off"},
 	{"policy", "temporary_loss_days", T_UINT, F(temporary_loss_days), 1, 90, NULL, "15"},
 	{"policy", "replacement_fee_fen", T_UINT, F(replacement_fee_fen), 0, 100000, NULL, "1000"},
 	{"policy", "identity_retry_limit", T_UINT, F(identity_retry_limit), 1, 10, NULL, "3"},
@@ -297,6 +298,29 @@ static const char *set(struct config *c, const struct key *k, const char *v, cha
 		snprintf(dst, k->size, "%.*s", (int)pl, v);
 		c->idcard_baud = (int)baud;
 		return NULL;
+	}
+	case T_ADDR: {
+		/* any address the site chooses (a scraper elsewhere), or off */
+		struct in_addr a4;
+		struct in6_addr a6;
+		char host[64];
+		const char *colon = strrchr(v, ':');
+		unsigned port;
+		bool ok = !strcmp(v, "off");
+		if (!ok && colon && strlen(v) < k->size && parse_uint(colon + 1, 1, 65535, &port)) {
+			snprintf(host, sizeof host, "%.*s", (int)(colon - v), v);
+			size_t hl = strlen(host);
+			if (hl > 2 && host[0] == '[' && host[hl - 1] == ']') {
+				host[hl - 1] = 0;
+				ok = inet_pton(AF_INET6, host + 1, &a6) == 1;
+			} else
+				ok = inet_pton(AF_INET, host, &a4) == 1;
+		}
+		if (!ok)
+			return snprintf(why, wl,
+					"%s must be an address and port such as 127.0.0.1:9470, 0.0.0.0:9470 or [::1]:9470 (or off), not '%s'",
+					k->name, v), why;
+		break;
 	}
 	case T_LISTEN:
 		if (strlen(v) >= k->size || (strcmp(v, "off") && !parse_listen(v)))

@@ -71,6 +71,8 @@ struct config {
 	char ca[256], client_cert[256], client_key[256];
 	unsigned poll_interval, stale_after, timeout_ms; /* seconds, seconds, ms */
 	unsigned retry_max_s;          /* outbox back-off ceiling */
+	/* [metrics] */
+	char metrics_listen[64];       /* ADDR:PORT for /metrics, or "off" */
 	/* [policy] */
 	unsigned temporary_loss_days;
 	unsigned replacement_fee_fen;

@@ -20,6 +20,7 @@
 #include "daemon/json.h"
 #include "daemon/kiosk/kiosk.h"
 #include "daemon/losslist/losslist.h"
+#include "daemon/metrics/metrics.h"
 #include "daemon/log.h"
 #include "daemon/readers/idreader.h"
 #include "daemon/readers/nfcd.h"
@@ -49,6 +50,8 @@ static struct {
 	struct outbox *outbox;
 	struct kiosk *kiosk;
 	struct web *web;
+	struct metrics *metrics;
+	int64_t started_wall;
 	char web_error[300];          /* why there is no kiosk page, for status */
 } d;
 
@@ -202,6 +205,7 @@ static json_t *reload(void)
 	KEEP_STR(state_dir)
 	KEEP_STR(listen)
 	KEEP_STR(idcard)
+	KEEP_STR(metrics_listen)
 #undef KEEP_STR
 	if (next.idcard_baud != d.cfg.idcard_baud || next.idcard_poll_ms != d.cfg.idcard_poll_ms) {
 		json_array_append_new(restart, json_string("idcard"));
@@ -268,6 +272,73 @@ static void add_status(json_t *st)
 					       "screens", screens, "counter_streams", counters));
 	outbox_add_status(d.outbox, st);
 	idreader_add_status(d.idreader, st);
+}
+
+static double num(json_t *o, const char *k)
+{
+	return json_number_value(json_object_get(o, k));
+}
+
+/* /metrics: every part's own, then the loss list and the outbox from the
+ * summaries that status shows (one source for both). */
+static void collect(struct prom *p)
+{
+	struct prom_labels l = {.k = {"version"}, .v = {SSCARD_VERSION}, .n = 1};
+	prom_family(p, "sscard_build_info", "gauge", "The sscardd build (always 1).");
+	prom_sample(p, "sscard_build_info", &l, 1);
+	prom_one(p, "sscard_start_time_seconds", "gauge", "When sscardd started (Unix time).",
+		 (double)d.started_wall);
+	readers_metrics(d.readers, p);
+	idreader_metrics(d.idreader, p);
+	json_t *ll = list_summary();
+	bool have = !json_object_get(ll, "error");
+	prom_one(p, "sscard_losslist_available", "gauge", "Whether the local loss list can be read.", have);
+	if (have) {
+		prom_one(p, "sscard_losslist_version", "gauge", "The loss list version held here.", num(ll, "version"));
+		prom_one(p, "sscard_losslist_entries", "gauge", "Cards on the local loss list.", num(ll, "entries"));
+		if (json_is_integer(json_object_get(ll, "age_s")))
+			prom_one(p, "sscard_losslist_age_seconds", "gauge",
+				 "Seconds since the central signed the list held here.", num(ll, "age_s"));
+		prom_one(p, "sscard_losslist_stale", "gauge", "Whether the list is older than stale_after.",
+			 json_is_true(json_object_get(ll, "stale")));
+	}
+	json_t *ls = json_object_get(ll, "last_sync");
+	if (json_is_object(ls)) {
+		prom_one(p, "sscard_losslist_last_sync_success", "gauge",
+			 "Whether the last sync with the central succeeded.", json_is_true(json_object_get(ls, "ok")));
+		if (json_is_integer(json_object_get(ls, "at")))
+			prom_one(p, "sscard_losslist_last_sync_timestamp_seconds", "gauge",
+				 "When the last sync ended (Unix time).", num(ls, "at"));
+	}
+	json_decref(ll);
+	json_t *st = json_object();
+	outbox_add_status(d.outbox, st);
+	json_t *ob = json_object_get(st, "outbox");
+	prom_one(p, "sscard_outbox_available", "gauge", "Whether the outbox database is open.",
+		 json_is_true(json_object_get(ob, "available")));
+	prom_family(p, "sscard_outbox_requests", "gauge", "Requests in the outbox, by state.");
+	static const char *const STATES[] = {"pending", "failed", "delivered"};
+	l = (struct prom_labels){.k = {"state"}, .n = 1};
+	for (size_t i = 0; i < sizeof STATES / sizeof STATES[0]; i++) {
+		l.v[0] = STATES[i];
+		prom_sample(p, "sscard_outbox_requests", &l, num(ob, STATES[i]));
+	}
+	prom_one(p, "sscard_outbox_oldest_pending_age_seconds", "gauge",
+		 "Age of the oldest request the central has not taken (0: none).", num(ob, "oldest_pending_s"));
+	json_decref(st);
+	kiosk_metrics(d.kiosk, p);
+	prom_one(p, "sscard_metrics_scrapes_total", "counter", "Scrapes of this endpoint, this one included.",
+		 (double)metrics_scrapes(d.metrics));
+}
+
+static int start_metrics(sd_event *ev)
+{
+	char err[300];
+	if (metrics_start(ev, &d.cfg, collect, &d.metrics, err, sizeof err) < 0)
+		log_at(LOG_ERR, NULL, "metrics_unavailable", "%s", err); /* cards are still read */
+	else if (d.metrics)
+		log_msg(LOG_INFO, "metrics on http://%s/metrics", d.cfg.metrics_listen);
+	return 0;
 }
 
 static int on_term(sd_event_source *s, const struct signalfd_siginfo *si, void *arg)
@@ -428,6 +499,7 @@ int main(int argc, char **argv)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	d.started = (uint64_t)ts.tv_sec;
+	d.started_wall = (int64_t)time(NULL);
 	open_list();
 	curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread */
 
@@ -439,10 +511,12 @@ int main(int argc, char **argv)
 	    (rv = idreader_start(ev, &d.cfg, emit, NULL, &d.idreader)) < 0 ||
 	    (rv = sync_start(ev, &d.cfg, emit, NULL, &d.sync)) < 0 ||
 	    (rv = start_outbox(ev)) < 0 || (rv = start_kiosk(ev)) < 0 ||
+	    (rv = start_metrics(ev)) < 0 ||
 	    (rv = control_attach(ev, fd, d.cfg.socket, d.readers, &ops, d.cfg.admin_group,
 				 d.cfg.client_idle_s, &d.control)) < 0 ||
 	    (rv = start_watchdog(ev)) < 0) {
 		log_msg(LOG_ERR, "cannot start: %s", strerror(-rv));
+		metrics_stop(d.metrics);
 		web_stop(d.web);
 		kiosk_free(d.kiosk);
 		sync_stop(d.sync);
@@ -458,6 +532,7 @@ int main(int argc, char **argv)
 	sd_notifyf(0, "READY=1\nSTATUS=listening on %s", d.cfg.socket);
 	rv = sd_event_loop(ev);
 	control_close(d.control); /* first: it tells readers to forget its clients */
+	metrics_stop(d.metrics);
 	web_stop(d.web);
 	kiosk_free(d.kiosk); /* before the readers: it tells them to forget its requests */
 	d.kiosk = NULL;

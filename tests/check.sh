@@ -104,6 +104,11 @@ systemd_units() { # install into a scratch prefix, verify, score the hardening
 }
 stage systemd-units systemd_units
 
+alert_rules() { # the fleet's alert rules: valid, and their unit tests pass
+	promtool check rules config/alerts/sscard.rules.yml && promtool test rules tests/alerts/sscard.rules.test.yml
+}
+stage alert-rules alert_rules
+
 demo_once() { # make demo's script, reading the demo card once
 	local out
 	out=$(SSCARD_DEMO_ONCE=1 bash sim/demo.sh build 2>&1) || { echo "$out"; return 1; }

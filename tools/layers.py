@@ -2,13 +2,14 @@
 """The code's arrows point down only: a file includes its own folder's
 headers and those of lower layers, never a layer above or beside it.
 
-    apdu/ < drivers/ < daemon/ (base) < daemon/losslist/, daemon/outbox/
+    apdu/ < drivers/ < daemon/ (base) < daemon/losslist/, daemon/outbox/, daemon/metrics/
           < daemon/readers/ < daemon/kiosk/ < daemon/web/ < daemon/ (front)
 
 The front is sscardd.c (main, the loop's wiring) and control.c/.h (the
 control socket, which serves every capability's verbs); every other file
 at daemon/'s top is the base that all capabilities share. losslist/ and
-outbox/ are one layer: neither may include the other. Prints each upward
+outbox/ are one layer: neither may include the other; metrics/ (the
+/metrics server) is on it too, and the front gives it what to say. Prints each upward
 or sideways include with file and line; exit 1 if there is one."""
 import os
 import re
@@ -16,7 +17,7 @@ import sys
 
 FRONT = {"daemon/sscardd.c", "daemon/control.c", "daemon/control.h"}
 LAYER = {"apdu": 0, "drivers": 1, "daemon": 2, "daemon/losslist": 3, "daemon/outbox": 3,
-         "daemon/readers": 4, "daemon/kiosk": 5, "daemon/web": 6, "front": 7}
+         "daemon/metrics": 3, "daemon/readers": 4, "daemon/kiosk": 5, "daemon/web": 6, "front": 7}
 
 
 def room(path):

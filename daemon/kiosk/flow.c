@@ -42,6 +42,11 @@ const char *flow_kind_name(enum flow_kind k)
 	return k < FLOW__COUNT ? DEFS[k]->name : "?";
 }
 
+const struct flow_stats *flow_stats(const struct flow *f)
+{
+	return &f->stats;
+}
+
 enum flow_step flow_step(const struct flow *f)
 {
 	return f->step;
@@ -190,8 +195,22 @@ static void home(struct flow *f)
 }
 
 /* The flow ends: everything personal goes, the card is asked back. */
-static void finish(struct flow *f)
+const char *flow_outcome_name(enum flow_outcome o)
 {
+	static const char *const N[] = {"completed", "refused", "cancelled", "timed_out"};
+	return o < FLOW__OUTCOMES ? N[o] : "unknown";
+}
+
+/* How a flow ends on "done" or its screen's clock: by the screen it is on. */
+static enum flow_outcome by_step(const struct flow *f)
+{
+	return f->step == ST_ERROR ? FLOW_REFUSED : FLOW_COMPLETED;
+}
+
+static void finish(struct flow *f, enum flow_outcome o)
+{
+	if (f->kind > FLOW_NONE && f->kind < FLOW__COUNT)
+		f->stats.finished[f->kind][o]++;
 	wipe_personal(f);
 	f->tag = 0;
 	f->wait = W_NONE;
@@ -516,7 +535,7 @@ void flow_timeout(struct flow *f)
 	case ST_RECEIPT:
 	case ST_STATUS:
 	case ST_PROGRESS:
-		finish(f);
+		finish(f, by_step(f));
 		break;
 	case ST_TAKE_CARD:
 		home(f);
@@ -525,7 +544,7 @@ void flow_timeout(struct flow *f)
 		fl_fail(f, "no_answer", NULL);
 		break;
 	default:
-		finish(f);
+		finish(f, FLOW_TIMED_OUT);
 		fl_set_error(f, "timeout", NULL);
 	}
 	changed(f);
@@ -617,6 +636,7 @@ static void start(struct flow *f, enum flow_kind k)
 	wipe_personal(f);
 	f->kind = k;
 	f->def = DEFS[k];
+	f->stats.started[k]++;
 	f->what_progress = false;
 	clear_error(f);
 	if (f->def->first == ST_IDENTIFY)
@@ -814,7 +834,7 @@ enum ss_err flow_action(struct flow *f, json_t *req, char *err, size_t errlen)
 			return SS_E_BUSY;
 		}
 		clear_error(f);
-		finish(f);
+		finish(f, FLOW_CANCELLED);
 	} else if (!strcmp(a, "done")) {
 		if (f->step != ST_RECEIPT && f->step != ST_ERROR && f->step != ST_STATUS &&
 		    f->step != ST_PROGRESS) {
@@ -822,7 +842,7 @@ enum ss_err flow_action(struct flow *f, json_t *req, char *err, size_t errlen)
 			return SS_E_BUSY;
 		}
 		clear_error(f);
-		finish(f);
+		finish(f, by_step(f));
 	} else if (!strcmp(a, "alive")) {
 		if (input_step(f->step) || f->step == ST_CONFIRM || f->step == ST_CHOOSE_CARD)
 			fl_enter(f, f->step);

@@ -61,6 +61,14 @@ enum flow_step {
 
 struct flow;
 
+/* How flows ended, for /metrics. */
+enum flow_outcome { FLOW_COMPLETED, FLOW_REFUSED, FLOW_CANCELLED, FLOW_TIMED_OUT, FLOW__OUTCOMES };
+struct flow_stats {
+	unsigned long started[FLOW__COUNT];
+	unsigned long finished[FLOW__COUNT][FLOW__OUTCOMES];
+};
+const char *flow_outcome_name(enum flow_outcome o);
+
 struct flow_ops {
 	void *arg;
 	uint64_t (*now_ms)(void *arg);      /* monotonic */
@@ -124,6 +132,7 @@ json_t *flow_view(const struct flow *f);
 char *flow_receipt_text(const struct flow *f);
 
 enum flow_step flow_step(const struct flow *f);
+const struct flow_stats *flow_stats(const struct flow *f);
 enum flow_kind flow_kind(const struct flow *f);
 const char *flow_step_name(enum flow_step s);
 const char *flow_kind_name(enum flow_kind k);

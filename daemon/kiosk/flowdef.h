@@ -79,6 +79,7 @@ struct flow {
 	bool idcard_input;           /* the identity being given comes from an ID card */
 	bool card_present;           /* a card is in reader */
 	struct personal p;
+	struct flow_stats stats;     /* not personal: survives the wipe */
 };
 
 /* One flow. Hooks left NULL take the common way (said at each). */

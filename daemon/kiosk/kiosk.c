@@ -36,6 +36,7 @@ struct kiosk {
 	struct pend *pends;
 	uint64_t call_id, call_tag;  /* the central call in flight and its flow tag */
 	uint64_t idcard_tag;         /* the ID card read in flight, for the flow */
+	unsigned long help_calls;
 	bool offline;                /* the last call to the central did not reach it */
 	json_t *last_banner;
 };
@@ -300,6 +301,7 @@ enum ss_err kiosk_help(struct kiosk *k)
 	json_t *ev = json_pack("{s:s,s:s,s:s}", "event", "help_requested", "flow",
 			       flow_kind_name(flow_kind(k->flow)), "step",
 			       flow_step_name(flow_step(k->flow)));
+	k->help_calls++;
 	log_at(LOG_NOTICE, NULL, "help_requested", "kiosk: someone asked for staff (screen: %s)",
 	       flow_step_name(flow_step(k->flow)));
 	k->deps.publish(k->deps.arg, "help", ev);
@@ -307,6 +309,37 @@ enum ss_err kiosk_help(struct kiosk *k)
 		k->deps.emit(NULL, ev);
 	json_decref(ev);
 	return SS_OK;
+}
+
+void kiosk_metrics(struct kiosk *k, struct prom *p)
+{
+	if (!k)
+		return;
+	const struct flow_stats *st = flow_stats(k->flow);
+	struct prom_labels l = {.k = {"flow"}, .n = 1};
+	prom_family(p, "sscard_kiosk_flows_started_total", "counter", "Kiosk flows started, by flow.");
+	for (int f = FLOW_NONE + 1; f < FLOW__COUNT; f++) {
+		l.v[0] = flow_kind_name((enum flow_kind)f);
+		prom_sample(p, "sscard_kiosk_flows_started_total", &l, (double)st->started[f]);
+	}
+	prom_family(p, "sscard_kiosk_flows_finished_total", "counter",
+		    "Kiosk flows ended, by flow and outcome (completed, refused, cancelled, timed_out).");
+	l = (struct prom_labels){.k = {"flow", "outcome"}, .n = 2};
+	unsigned long timeouts = 0;
+	for (int f = FLOW_NONE + 1; f < FLOW__COUNT; f++)
+		for (int o = 0; o < FLOW__OUTCOMES; o++) {
+			l.v[0] = flow_kind_name((enum flow_kind)f);
+			l.v[1] = flow_outcome_name((enum flow_outcome)o);
+			prom_sample(p, "sscard_kiosk_flows_finished_total", &l, (double)st->finished[f][o]);
+			if (o == FLOW_TIMED_OUT)
+				timeouts += st->finished[f][o];
+		}
+	prom_one(p, "sscard_kiosk_timeouts_total", "counter",
+		 "Kiosk flows left because no one touched the screen.", (double)timeouts);
+	prom_one(p, "sscard_kiosk_help_calls_total", "counter", "Times someone pressed \"call staff\".",
+		 (double)k->help_calls);
+	prom_one(p, "sscard_central_reachable", "gauge",
+		 "Whether the kiosk's last call reached the central (1) or not (0).", !k->offline);
 }
 
 static int on_child(sd_event_source *s, const siginfo_t *si, void *arg)

@@ -10,6 +10,7 @@
 
 #include "apdu/sserr.h"
 #include "daemon/config.h"
+#include "daemon/prom.h"
 #include "daemon/outbox/outbox.h"
 #include "daemon/readers/idreader.h"
 #include "daemon/readers/readers.h"
@@ -43,6 +44,9 @@ enum ss_err kiosk_action(struct kiosk *k, json_t *req, char *err, size_t errlen)
 /* The person pressed "call staff": logged (notice) and told to every
  * page and to the control socket's subscribers. */
 enum ss_err kiosk_help(struct kiosk *k);
+/* The kiosk's part of /metrics: flows started and finished by flow and
+ * outcome, help calls, whether the central answers. */
+void kiosk_metrics(struct kiosk *k, struct prom *p);
 /* Print the receipt on screen through `lp` ([ui] printer). */
 enum ss_err kiosk_print(struct kiosk *k, char *err, size_t errlen);
 

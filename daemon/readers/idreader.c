@@ -393,6 +393,24 @@ const char *idreader_state(const struct idreader *r)
 	return !r ? "off" : *r->state ? r->state : "absent";
 }
 
+void idreader_metrics(const struct idreader *r, struct prom *p)
+{
+	static const char *const STATES[] = {"absent", "ready", "not_answering"};
+	if (!r)
+		return;
+	struct prom_labels l = {.k = {"state"}, .n = 1};
+	prom_family(p, "sscard_idcard_reader_state", "gauge",
+		    "The ID card reader's state (1 for the state it is in).");
+	for (size_t i = 0; i < sizeof STATES / sizeof STATES[0]; i++) {
+		l.v[0] = STATES[i];
+		prom_sample(p, "sscard_idcard_reader_state", &l, !strcmp(idreader_state(r), STATES[i]));
+	}
+	prom_one(p, "sscard_idcard_reads_total", "counter", "Reads of the ID card reader.", (double)r->reads);
+	prom_one(p, "sscard_idcard_cards_total", "counter", "ID cards put on the reader.", (double)r->cards);
+	prom_one(p, "sscard_idcard_failures_total", "counter",
+		 "ID card reads that failed (not counting \"no card\").", (double)r->failures);
+}
+
 void idreader_add_status(const struct idreader *r, json_t *st)
 {
 	json_t *j = json_pack("{s:s}", "state", idreader_state(r));

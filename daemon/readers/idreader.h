@@ -19,6 +19,7 @@
 #include <systemd/sd-event.h>
 
 #include "daemon/config.h"
+#include "daemon/prom.h"
 #include "daemon/readers/readers.h"
 
 struct idreader;
@@ -46,6 +47,8 @@ void idreader_read(struct idreader *r, void *cookie, idreader_done_fn done);
 void idreader_forget(struct idreader *r, void *cookie);
 /* "off", "absent", "ready", "not_answering". */
 const char *idreader_state(const struct idreader *r);
+/* The ID card reader's part of /metrics (nothing when there is none). */
+void idreader_metrics(const struct idreader *r, struct prom *p);
 /* "idcard" member of sscardctl status. */
 void idreader_add_status(const struct idreader *r, json_t *st);
 

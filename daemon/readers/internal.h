@@ -14,6 +14,7 @@
 
 #include "apdu/ssc.h"
 #include "drivers/reader.h"
+#include "daemon/prom.h"
 #include "daemon/losslist/losslist.h"
 #include "daemon/readers/nfcd.h"
 #include "daemon/readers/hsm.h"
@@ -128,6 +129,8 @@ struct readers {
 	size_t n_ignored;
 	unsigned long errors[SS_E__COUNT];
 	unsigned long reads_ok;
+	unsigned long reads_by[2][2];  /* [contact, contactless][ok, error]: metrics */
+	struct prom_hist read_seconds; /* a good read's duration */
 	struct psam *psam;           /* the PSAM session; NULL: none configured */
 	struct hsm *hsm;             /* the central's HSM, when there is no PSAM */
 	char sam_name[RDR_NAME_MAX]; /* the SAM reader when it is there */

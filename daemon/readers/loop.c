@@ -299,6 +299,8 @@ void rd_read_done(struct readers *r, struct msg *m)
 		}
 		mask_id(m->card.value[SSC_CARD_ID], id, sizeof id);
 		r->reads_ok++;
+		r->reads_by[m->interface && !strcmp(m->interface, "contactless")][0]++;
+		prom_hist_observe(&r->read_seconds, m->elapsed_ms / 1000.0);
 		log_msg(LOG_INFO, "card read in '%s': %s, %u APDUs, %.1f ms, %zu field errors",
 			m->reader, m->card.have[SSC_CARD_ID] ? id : "(no card id)", m->card.apdus,
 			m->elapsed_ms, m->card.n_errors);
@@ -312,6 +314,7 @@ void rd_read_done(struct readers *r, struct msg *m)
 		if (m->atr_len)
 			json_object_set_new(res, "atr", json_hex(m->atr, m->atr_len));
 		r->errors[m->err]++;
+		r->reads_by[m->interface && !strcmp(m->interface, "contactless")][1]++;
 		log_at(LOG_NOTICE, m->reader, ss_err_name(m->err), "card in '%s' not read: %s",
 		       m->reader, ss_err_text(m->err));
 		reply(p, res);

@@ -139,9 +139,12 @@ int readers_start(sd_event *ev, const struct config *cfg, readers_emit_fn fn, vo
 		  struct readers **out)
 {
 	struct readers *r = calloc(1, sizeof *r);
+	static const double LE[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 	int rv;
 	if (!r)
 		return -ENOMEM;
+	memcpy(r->read_seconds.le, LE, sizeof LE);
+	r->read_seconds.n = sizeof LE / sizeof LE[0];
 	r->ev = ev;
 	r->cfg = cfg;
 	r->emit = fn;
@@ -350,6 +353,51 @@ json_t *readers_list_json(struct readers *r)
 	for (struct reader *x = r->list; x && a; x = x->next)
 		json_array_append_new(a, reader_json(x));
 	return json_pack("{s:b,s:s,s:o}", "ok", 1, "pcsc", r->pcsc_state, "readers", a);
+}
+
+void readers_metrics(struct readers *r, struct prom *p)
+{
+	static const char *const IFACE[] = {"contact", "contactless"}, *const RES[] = {"ok", "error"};
+	static const char *const STATES[] = {"empty", "card", "reading", "stuck", "shadowed"};
+	struct prom_labels l = {.k = {"interface", "result"}, .n = 2};
+	prom_family(p, "sscard_card_reads_total", "counter", "Card reads answered, by interface and result.");
+	for (int i = 0; i < 2; i++)
+		for (int j = 0; j < 2; j++) {
+			l.v[0] = IFACE[i], l.v[1] = RES[j];
+			prom_sample(p, "sscard_card_reads_total", &l, (double)r->reads_by[i][j]);
+		}
+	prom_hist_write(p, "sscard_card_read_duration_seconds", "Time a good card read took, in the worker.",
+			&r->read_seconds);
+	prom_family(p, "sscard_card_errors_total", "counter", "Card requests that failed, by error code.");
+	l = (struct prom_labels){.k = {"code"}, .n = 1};
+	for (int i = 1; i < SS_E__COUNT; i++) {
+		l.v[0] = ss_err_name((enum ss_err)i);
+		prom_sample(p, "sscard_card_errors_total", &l, (double)r->errors[i]);
+	}
+	prom_family(p, "sscard_reader_state", "gauge",
+		    "Each reader's state (1 for the state it is in): empty, card, reading, stuck, shadowed.");
+	l = (struct prom_labels){.k = {"reader", "interface", "state"}, .n = 3};
+	unsigned n = 0;
+	for (struct reader *x = r->list; x; x = x->next, n++) {
+		const char *st = x->stuck ? "stuck" : x->outstanding ? "reading" : x->shadowed ? "shadowed"
+			       : x->present ? "card" : "empty";
+		l.v[0] = x->name, l.v[1] = rd_reader_interface(x);
+		for (size_t i = 0; i < sizeof STATES / sizeof STATES[0]; i++) {
+			l.v[2] = STATES[i];
+			prom_sample(p, "sscard_reader_state", &l, !strcmp(st, STATES[i]));
+		}
+	}
+	prom_one(p, "sscard_readers", "gauge", "Readers the daemon uses now.", n);
+	prom_one(p, "sscard_pcscd_up", "gauge", "Whether pcscd answers (1) or not (0).",
+		 !strcmp(r->pcsc_state, "up"));
+	if (r->psam) {
+		json_t *s = psam_status_json(r->psam);
+		prom_one(p, "sscard_psam_present", "gauge", "Whether the terminal's PSAM is in its reader.",
+			 json_is_true(json_object_get(s, "present")));
+		prom_one(p, "sscard_psam_session", "gauge", "Whether a session with the PSAM is open.",
+			 json_is_true(json_object_get(s, "session")));
+		json_decref(s);
+	}
 }
 
 json_t *readers_status_json(struct readers *r)

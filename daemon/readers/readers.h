@@ -11,6 +11,7 @@
 #include <systemd/sd-event.h>
 
 #include "daemon/config.h"
+#include "daemon/prom.h"
 
 struct readers;
 
@@ -74,5 +75,8 @@ void readers_reconfigure(struct readers *r);
 /* New references for the `readers` and `status` replies. */
 json_t *readers_list_json(struct readers *r);
 json_t *readers_status_json(struct readers *r);
+/* The readers' part of /metrics: reads by interface and result, their
+ * duration, errors by code, readers and their state, pcscd, the PSAM. */
+void readers_metrics(struct readers *r, struct prom *p);
 
 #endif

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <systemd/sd-event.h>
 
+#include "daemon/mhdloop.h"
 #include "daemon/web/web.h"
 
 struct web {
@@ -17,13 +18,13 @@ struct web {
 	struct readers *rd;
 	struct req *reads;           /* counter reads waiting for the card */
 	struct MHD_Daemon *mhd;
-	sd_event_source *io, *timer, *ping;
+	struct mhd_loop *loop;       /* MHD on the loop */
+	sd_event_source *ping;
 	char tokens[WEB_SESSIONS][33];
 	unsigned next_token;
 	struct sse *streams;
 	unsigned n_streams;
 	bool stopping;
-	bool kicked;                 /* a connection was resumed: run MHD again soon */
 };
 
 /* A request's body as it arrives; for a counter read, its answer. */

@@ -35,48 +35,11 @@ struct sse {
 
 /* ---- the loop ----------------------------------------------------------- */
 
-static void rearm(struct web *w)
-{
-	MHD_UNSIGNED_LONG_LONG ms;
-	uint64_t now;
-	if (w->stopping)
-		return;
-	if (w->kicked) { /* resumed during MHD_run: MHD may not count it in its timeout */
-		sd_event_now(w->ev, CLOCK_MONOTONIC, &now);
-		sd_event_source_set_time(w->timer, now);
-		sd_event_source_set_enabled(w->timer, SD_EVENT_ONESHOT);
-	} else if (MHD_get_timeout(w->mhd, &ms) == MHD_YES) {
-		sd_event_now(w->ev, CLOCK_MONOTONIC, &now);
-		sd_event_source_set_time(w->timer, now + (uint64_t)ms * 1000);
-		sd_event_source_set_enabled(w->timer, SD_EVENT_ONESHOT);
-	} else
-		sd_event_source_set_enabled(w->timer, SD_EVENT_OFF);
-}
-
-static void run(struct web *w)
-{
-	w->kicked = false;
-	MHD_run(w->mhd);
-	rearm(w);
-}
-
-static int on_io(sd_event_source *s, int fd, uint32_t revents, void *arg)
-{
-	run(arg);
-	return 0;
-}
-
-static int on_timer(sd_event_source *s, uint64_t usec, void *arg)
-{
-	run(arg);
-	return 0;
-}
-
 /* Let MHD look at resumed connections soon (from the loop, not here). */
 void web_kick(struct web *w)
 {
-	w->kicked = true;
-	rearm(w);
+	if (!w->stopping)
+		mhd_loop_kick(w->loop);
 }
 
 /* ---- responses ---------------------------------------------------------- */
@@ -602,19 +565,13 @@ int web_start(sd_event *ev, const struct config *cfg, struct kiosk *k, struct re
 		free(w);
 		return -1;
 	}
-	const union MHD_DaemonInfo *info = MHD_get_daemon_info(w->mhd, MHD_DAEMON_INFO_EPOLL_FD);
-	if (!info || sd_event_add_io(ev, &w->io, info->epoll_fd, EPOLLIN, on_io, w) < 0 ||
-	    /* accuracy 1 µs: 0 would mean sd-event's default of 250 ms, and a
-	     * screen change pushed to the page would wait for it (the screen
-	     * latency bench saw ~100 ms of it) */
-	    sd_event_add_time(ev, &w->timer, CLOCK_MONOTONIC, 0, 1, on_timer, w) < 0 ||
+	if (mhd_loop_attach(ev, w->mhd, &w->loop) < 0 ||
 	    sd_event_add_time_relative(ev, &w->ping, CLOCK_MONOTONIC, SSE_PING_S * 1000000ULL,
 				       1000000, on_ping, w) < 0) {
 		snprintf(err, errlen, "cannot attach the HTTP server to the event loop");
 		web_stop(w);
 		return -1;
 	}
-	rearm(w);
 	*out = w;
 	return 0;
 }
@@ -640,8 +597,7 @@ void web_stop(struct web *w)
 			MHD_resume_connection(s->c);
 		}
 	}
-	sd_event_source_disable_unref(w->io);
-	sd_event_source_disable_unref(w->timer);
+	mhd_loop_free(w->loop);
 	sd_event_source_disable_unref(w->ping);
 	if (w->mhd) {
 		MHD_run(w->mhd);

@@ -287,6 +287,31 @@ static void test_idcard_refusals(void **s)
 	json_decref(v);
 }
 
+/* What /metrics counts: flows started, and how each ended. */
+static void test_stats(void **s)
+{
+	struct flow *f = *s;
+	act(f, "{\"action\":\"start\",\"flow\":\"status\"}");
+	act(f, "{\"action\":\"cancel\"}");
+	act(f, "{\"action\":\"start\",\"flow\":\"loss_report\"}");
+	fk.now += 10 * 60 * 1000;
+	flow_timeout(f);
+	assert_string_equal(step(f), "home");
+	act(f, "{\"action\":\"start\",\"flow\":\"loss_report\"}");
+	act(f, "{\"action\":\"input\",\"step\":\"identify\",\"ssn\":\"" SSN "\",\"name\":\"张三\"}");
+	central_answer(f, 0, NULL); /* the central cannot be reached: refused */
+	assert_string_equal(step(f), "error");
+	act(f, "{\"action\":\"done\"}");
+	const struct flow_stats *st = flow_stats(f);
+	assert_int_equal(st->started[FLOW_STATUS], 1);
+	assert_int_equal(st->started[FLOW_LOSS_REPORT], 2);
+	assert_int_equal(st->finished[FLOW_STATUS][FLOW_CANCELLED], 1);
+	assert_int_equal(st->finished[FLOW_LOSS_REPORT][FLOW_TIMED_OUT], 1);
+	assert_int_equal(st->finished[FLOW_LOSS_REPORT][FLOW_REFUSED], 1);
+	assert_int_equal(st->finished[FLOW_LOSS_REPORT][FLOW_COMPLETED], 0);
+	assert_string_equal(flow_outcome_name(FLOW_TIMED_OUT), "timed_out");
+}
+
 static void test_loss_report(void **s)
 {
 	struct flow *f = *s;
@@ -599,6 +624,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_loss_report, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_idcard_loss_report, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_idcard_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_identity_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_activation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_activation_refusals, setup, teardown),

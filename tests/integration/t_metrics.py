@@ -1,0 +1,133 @@
+"""/metrics ([metrics] listen) scraped by a real Prometheus (Debian's
+prometheus, started here on loopback with its own storage), after real
+reads and kiosk flows; promtool check metrics on what the daemon serves."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import urllib.parse
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from rig import READER0, wait_for, wait_listening  # noqa: E402
+from common import test, check, restore_daemon  # noqa: E402
+from t_counter import http_card  # noqa: E402
+from t_kiosk import kiosk_step, kiosk_view  # noqa: E402
+
+METRICS = 19470
+PROM = 19090
+
+
+def scrape():
+    return urllib.request.urlopen("http://127.0.0.1:%d/metrics" % METRICS, timeout=5).read().decode()
+
+
+def query(q):
+    url = "http://127.0.0.1:%d/api/v1/query?query=%s" % (PROM, urllib.parse.quote(q))
+    try:
+        j = json.loads(urllib.request.urlopen(url, timeout=5).read())
+    except Exception:
+        return None
+    r = j.get("data", {}).get("result", [])
+    return float(r[0]["value"][1]) if r else None
+
+
+def start_prometheus(rig):
+    d = os.path.join(rig.tmp, "prometheus")
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    conf = os.path.join(d, "prometheus.yml")
+    with open(conf, "w") as f:
+        f.write("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+                "scrape_configs:\n  - job_name: sscard\n    static_configs:\n"
+                "      - targets: ['127.0.0.1:%d']\n" % METRICS)
+    log = open(os.path.join(d, "log"), "w")
+    p = subprocess.Popen(["prometheus", "--config.file=" + conf, "--storage.tsdb.path=" + d + "/data",
+                          "--web.listen-address=127.0.0.1:%d" % PROM], stdout=log, stderr=log)
+    wait_listening(PROM, p, 30)
+    return p
+
+
+@test
+def metrics_scraped_by_prometheus_after_reads_and_flows(rig):
+    rig.stop_daemon()
+    rig.start_daemon(extra_conf="[metrics]\nlisten = 127.0.0.1:%d\n" % METRICS)
+    wait_listening(METRICS, rig.daemon)
+    wait_listening(8470, rig.daemon)
+    prom = start_prometheus(rig)
+    card = None
+    try:
+        # a good read, and a card that is not a social security card
+        card = rig.insert("zhangsan-2.00.card")
+        check(wait_for(lambda: rig.card_present(READER0), 10), "card in")
+        rc, _, err = rig.ctl("read")
+        check(rc == 0, "read: %s" % err)
+        rig.remove(card)
+        card = rig.insert("bankcard.card")
+        check(wait_for(lambda: rig.card_present(READER0), 10), "bank card in")
+        rc, _, _ = rig.ctl("read")
+        check(rc != 0, "a bank card is not read")
+        rig.remove(card)
+        card = None
+        check(wait_for(lambda: rig.card_gone(READER0), 10), "card out")
+        check(wait_for(lambda: not kiosk_view(rig)["card_present"], 10), "the kiosk saw it go")
+        # kiosk flows: one cancelled, one help call
+        st, _, j = http_card("/api/v1/session")
+        token = j["token"]
+        st, j = kiosk_step(rig, token, {"action": "start", "flow": "status"})
+        check(st == 200 and j["view"]["step"] == "insert_card", (st, j))
+        st, j = kiosk_step(rig, token, {"action": "cancel"})
+        check(kiosk_view(rig)["step"] == "home", kiosk_view(rig))
+        http_card("/api/v1/help", origin="http://127.0.0.1:8470", method="POST",
+                  headers={"X-Session-Token": token}, body={})
+        # what the daemon serves passes promtool's lint, and has nothing personal
+        text = scrape()
+        r = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
+        check(r.returncode == 0, "promtool check metrics: %s%s" % (r.stdout, r.stderr))
+        for secret in ("111111198101011110", "639900D15600000500BF7C7A48FB4966", "张三", "123456"):
+            check(secret not in text, "%s in /metrics" % secret)
+        # Prometheus scraped it: the values through its query API (the
+        # daemon may read a card once more on its own as it comes in)
+        want = {
+            'up{job="sscard"}': 1,
+            'sscard_card_reads_total{interface="contact",result="ok"} >= bool 1': 1,
+            'sscard_card_reads_total{interface="contact",result="error"}': 1,
+            'sscard_card_errors_total{code="not_ssc"}': 1,
+            'sscard_card_read_duration_seconds_count >= bool 1': 1,
+            'sscard_kiosk_flows_started_total{flow="status"}': 1,
+            'sscard_kiosk_flows_finished_total{flow="status",outcome="cancelled"}': 1,
+            'sscard_kiosk_help_calls_total': 1,
+            'sscard_reader_state{reader="%s",state="empty"}' % READER0: 1,
+            'sscard_pcscd_up': 1,
+            'sscard_outbox_requests{state="pending"}': 0,
+            'sscard_build_info{version="0.1.0"}': 1,
+        }
+        got = {}
+
+        def all_there():
+            for q, v in want.items():
+                got[q] = query(q)
+            return all(got[q] == v for q, v in want.items())
+        check(wait_for(all_there, 20, 0.5), "Prometheus's values: %r" % {q: got[q] for q in want if got[q] != want[q]})
+        # a sum over the histogram's buckets is a duration Prometheus can compute
+        q = query("histogram_quantile(0.99, sscard_card_read_duration_seconds_bucket)")
+        check(q is not None and 0 < q <= 10, "p99 read duration from the histogram: %r" % q)
+    finally:
+        if card:
+            rig.remove(card)
+        prom.terminate()
+        prom.wait(10)
+        restore_daemon(rig)
+
+
+@test
+def metrics_config_errors(rig):
+    conf = os.path.join(rig.tmp, "bad-metrics.conf")
+    for value in ("9470", "localhost:9470", "127.0.0.1:99999"):
+        with open(conf, "w") as f:
+            f.write("[metrics]\nlisten = %s\n" % value)
+        r = subprocess.run([os.path.join(rig.build, "sscardd"), "-c", conf, "--check-config"],
+                           capture_output=True, text=True, timeout=10)
+        check(r.returncode == 78 and "address and port" in r.stderr and ":2:" in r.stderr,
+              "listen = %s: %d %s" % (value, r.returncode, r.stderr))
