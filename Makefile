@@ -20,6 +20,8 @@ DESTDIR ?=
 PKGS    := libpcsclite libsystemd jansson inih sqlite3 libsodium libcurl libmicrohttpd libnfc
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# libcups has no .pc in Debian 12: cups-config says
+CUPS_LIBS  := $(shell cups-config --libs 2>/dev/null || echo -lcups)
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
            -Wmissing-prototypes -Wno-unused-parameter -Wvla
@@ -56,7 +58,7 @@ READERS_SRC := daemon/readers/readers.c daemon/readers/loop.c daemon/readers/que
 DAEMON_SRC := daemon/sscardd.c daemon/control.c \
               $(READERS_SRC) \
               daemon/losslist/sync.c \
-              daemon/kiosk/kiosk.c daemon/kiosk/upcall.c \
+              daemon/kiosk/kiosk.c daemon/kiosk/upcall.c daemon/kiosk/printer.c \
               daemon/web/web.c daemon/web/counter.c \
               daemon/metrics/metrics.c
 CTL_SRC    := client/sscardctl.c
@@ -110,7 +112,7 @@ $(CORE_LIB): $(CORE_OBJ)
 	ar rcs $@ $^
 
 $(BUILD)/sscardd: $(DAEMON_SRC:%.c=$(BUILD)/obj/%.o) $(CORE_LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CUPS_LIBS)
 
 # libsscard: the reader API for counter software; only the i* functions
 # are exported; it needs jansson and nothing of ours at run time.

@@ -336,6 +336,10 @@ static void print_status(json_t *o)
 		       (long long)json_integer_value(json_object_get(ui, "counter_streams")));
 	else if (json_is_object(ui))
 		printf("kiosk page: %s\n", str(ui, "state"));
+	json_t *pr = json_object_get(o, "printer");
+	if (json_is_object(pr))
+		printf("receipt printer: %s %s%s%s\n", str(pr, "queue"), str(pr, "state"),
+		       *str(pr, "message") ? ": " : "", str(pr, "message"));
 	json_t *ic = json_object_get(o, "idcard");
 	if (json_is_object(ic) && strcmp(str(ic, "state"), "off"))
 		printf("ID card reader: %s %s (%lld bit/s)%s; %lld read(s), %lld card(s), %lld failure(s)%s%s\n",

@@ -63,6 +63,7 @@ static const struct key keys[] = {
 	{"ui", "payment_timeout_s", T_UINT, F(payment_timeout_s), 30, 1800, NULL, "300"},
 	{"ui", "root", T_PATH, F(ui_root), 0, 0, NULL, UI_DIR},
 	{"ui", "printer", T_STR_OPT, F(printer), 0, 0, NULL, ""},
+	{"ui", "printer_poll_s", T_UINT, F(printer_poll_s), 1, 3600, NULL, "10"},
 	{"ui", "allow_origins", T_ORIGINS, F(allow_origins), 0, 0, NULL, ""},
 	{"upstream", "url", T_URL, F(url), 0, 0, NULL, ""},
 	{"upstream", "list_url", T_URL, F(list_url), 0, 0, NULL, ""},

@@ -61,6 +61,7 @@ struct config {
 	char ui_root[256];             /* the kiosk pages (ui/) */
 	int ui_root_line;              /* where the file set it; 0: the default */
 	char printer[64];              /* CUPS queue for receipts; "": no printer */
+	unsigned printer_poll_s;       /* how often CUPS is asked for its state */
 	char allow_origins[512];       /* counter pages that may use /api/v1/card, space-separated */
 	/* [upstream] */
 	char url[256];

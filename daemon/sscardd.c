@@ -272,6 +272,7 @@ static void add_status(json_t *st)
 					       "screens", screens, "counter_streams", counters));
 	outbox_add_status(d.outbox, st);
 	idreader_add_status(d.idreader, st);
+	kiosk_add_status(d.kiosk, st);
 }
 
 static double num(json_t *o, const char *k)

@@ -365,6 +365,8 @@
         : t === "loss_cancel" ? tr("next_cancel") : t === "replacement" ? tr("next_replacement")
         : t === "activation" ? tr("next_activation") : tr("next_pin");
       const del = d.delivery;
+      // a printer that cannot print: no button, and a plain way on
+      const noPaper = d.printer_state && !["none", "ready", "unknown"].includes(d.printer_state);
       return [el("h2", { text: tr("receipt_title") }), d.holder_hidden ? message("info", tr("holder_hidden")) : null,
         el("section", { class: "receipt", id: "receipt", "aria-label": tr("receipt_title") },
           facts([["k_ref", d.reference], ["k_time", d.time], ["k_action", T().action[t]], ["k_card", d.card],
@@ -373,8 +375,9 @@
           message(del === "refused" ? "error" : del === "delivered" ? "ok" : "info", T().delivery[del], null),
           el("ul", { class: "next" }, next.map((s) => el("li", { text: s })))),
         view.card_present ? message("info", tr("take_card_hint")) : null,
+        noPaper ? message("error", tr(d.printer_state === "out_of_paper" ? "printer_no_paper" : "printer_down")) : null,
         el("div", { class: "actions" },
-          d.printer ? el("button", { type: "button", id: "print", text: tr("print"),
+          noPaper ? null : d.printer ? el("button", { type: "button", id: "print", text: tr("print"),
             onclick: () => post("/api/v1/print", {}).then((j) => { if (j && j.ok) flash("info", tr("printed")); }) })
             : el("button", { type: "button", id: "print", text: tr("print"), onclick: () => window.print() }),
           el("button", { type: "button", class: "primary", id: "done", text: tr("done"), onclick: () => act({ action: "done" }) }))];

@@ -89,6 +89,8 @@ struct flow_ops {
 	void (*idcard_read)(void *arg, uint64_t tag);
 	/* the ID card reader: "off", "absent", "ready", "not_answering" */
 	const char *(*idcard_state)(void *arg);
+	/* the receipt printer: "none", "unknown", "ready", "out_of_paper", … (printer.h); NULL: none */
+	const char *(*printer_state)(void *arg);
 	/* the view changed (the page is told); the deadline may have moved */
 	void (*changed)(void *arg);
 };

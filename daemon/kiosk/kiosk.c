@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "daemon/kiosk/flow.h"
+#include "daemon/kiosk/printer.h"
 #include "daemon/json.h"
 #include "daemon/log.h"
 #include "daemon/kiosk/upcall.h"
@@ -37,6 +38,7 @@ struct kiosk {
 	uint64_t call_id, call_tag;  /* the central call in flight and its flow tag */
 	uint64_t idcard_tag;         /* the ID card read in flight, for the flow */
 	unsigned long help_calls;
+	struct printer *printer;     /* NULL: no [ui] printer */
 	bool offline;                /* the last call to the central did not reach it */
 	json_t *last_banner;
 };
@@ -147,6 +149,25 @@ static void on_idcard_person(void *cookie, json_t *person)
 	json_object_set_new(r, "ok", json_true());
 	flow_on_idcard(k->flow, 0, r);
 	json_decref(r);
+}
+
+static const char *printer_st(void *arg)
+{
+	struct kiosk *k = arg;
+	return printer_state(k->printer);
+}
+
+/* The printer's state changed: subscribers hear it, a receipt on screen
+ * shows or hides its print button. */
+static void on_printer(void *arg, const char *state, const char *message)
+{
+	struct kiosk *k = arg;
+	json_t *e = json_pack("{s:s,s:s,s:s}", "event", "printer", "state", state, "message", message);
+	if (k->deps.emit)
+		k->deps.emit(NULL, e);
+	json_decref(e);
+	if (flow_step(k->flow) == ST_RECEIPT)
+		flow_touch(k->flow);
 }
 
 static void publish_banner(struct kiosk *k)
@@ -311,6 +332,11 @@ enum ss_err kiosk_help(struct kiosk *k)
 	return SS_OK;
 }
 
+void kiosk_add_status(struct kiosk *k, json_t *st)
+{
+	json_object_set_new(st, "printer", k ? printer_status_json(k->printer) : json_null());
+}
+
 void kiosk_metrics(struct kiosk *k, struct prom *p)
 {
 	if (!k)
@@ -338,12 +364,15 @@ void kiosk_metrics(struct kiosk *k, struct prom *p)
 		 "Kiosk flows left because no one touched the screen.", (double)timeouts);
 	prom_one(p, "sscard_kiosk_help_calls_total", "counter", "Times someone pressed \"call staff\".",
 		 (double)k->help_calls);
+	printer_metrics(k->printer, p);
 	prom_one(p, "sscard_central_reachable", "gauge",
 		 "Whether the kiosk's last call reached the central (1) or not (0).", !k->offline);
 }
 
 static int on_child(sd_event_source *s, const siginfo_t *si, void *arg)
 {
+	struct kiosk *k = arg;
+	printer_poke(k->printer); /* did that receipt empty the tray? */
 	if (si->si_code != CLD_EXITED || si->si_status != 0)
 		log_at(LOG_ERR, NULL, "print_failed", "receipt printer: lp ended with status %d",
 		       si->si_status);
@@ -355,6 +384,11 @@ enum ss_err kiosk_print(struct kiosk *k, char *err, size_t errlen)
 {
 	if (!*k->cfg->printer) {
 		snprintf(err, errlen, "This terminal has no printer; the receipt is on the screen.");
+		return SS_E_NOT_SUPPORTED;
+	}
+	if (!printer_usable(k->printer)) {
+		snprintf(err, errlen, "The receipt printer cannot print now (%s). Please photograph the screen or ask the staff.",
+			 printer_state(k->printer));
 		return SS_E_NOT_SUPPORTED;
 	}
 	char *text = flow_receipt_text(k->flow);
@@ -385,7 +419,7 @@ enum ss_err kiosk_print(struct kiosk *k, char *err, size_t errlen)
 		size_t n = strlen(text);
 		if (write(fds[1], text, n) != (ssize_t)n)
 			log_msg(LOG_WARNING, "receipt printer: short write");
-		if (sd_event_add_child(k->ev, NULL, pid, WEXITED, on_child, NULL) < 0)
+		if (sd_event_add_child(k->ev, NULL, pid, WEXITED, on_child, k) < 0)
 			log_msg(LOG_WARNING, "receipt printer: cannot watch lp");
 		log_msg(LOG_INFO, "receipt sent to printer %s", k->cfg->printer);
 	}
@@ -407,12 +441,14 @@ int kiosk_new(sd_event *ev, const struct config *cfg, const struct kiosk_deps *d
 	k->ops = (struct flow_ops){.arg = k, .now_ms = now_ms, .wall_s = wall_s,
 				   .card_read = card_read, .pin = pin_op, .central = central,
 				   .submit = submit, .list_state = list_state, .changed = changed,
-				   .idcard_read = idcard_read, .idcard_state = idcard_state};
+				   .idcard_read = idcard_read, .idcard_state = idcard_state,
+				   .printer_state = printer_st};
 	if (!(k->flow = flow_new(cfg, &k->ops))) {
 		free(k);
 		return -ENOMEM;
 	}
 	if ((rv = upcall_new(ev, cfg, on_upcall, k, &k->up)) < 0 ||
+	    (rv = printer_start(ev, cfg, on_printer, k, &k->printer)) < 0 ||
 	    (rv = sd_event_add_time(ev, &k->timer, CLOCK_MONOTONIC, 0, 50 * 1000, on_timer, k)) < 0) {
 		kiosk_free(k);
 		return rv;
@@ -434,6 +470,7 @@ void kiosk_free(struct kiosk *k)
 	}
 	idreader_forget(k->deps.idreader, k);
 	idreader_on_person(k->deps.idreader, NULL, NULL);
+	printer_stop(k->printer);
 	upcall_free(k->up);
 	sd_event_source_disable_unref(k->timer);
 	json_decref(k->last_banner);

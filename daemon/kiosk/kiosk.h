@@ -47,6 +47,8 @@ enum ss_err kiosk_help(struct kiosk *k);
 /* The kiosk's part of /metrics: flows started and finished by flow and
  * outcome, help calls, whether the central answers. */
 void kiosk_metrics(struct kiosk *k, struct prom *p);
+/* "printer" of sscardctl status: the receipt printer's state. */
+void kiosk_add_status(struct kiosk *k, json_t *st);
 /* Print the receipt on screen through `lp` ([ui] printer). */
 enum ss_err kiosk_print(struct kiosk *k, char *err, size_t errlen);
 

@@ -68,7 +68,12 @@ static json_t *step_data(const struct flow *f)
 		json_object_set_new(d, "type", json_string(p->receipt.type));
 		json_object_set_new(d, "time", json_string(when));
 		json_object_set_new(d, "delivery", json_string(del[p->receipt.delivery]));
-		json_object_set_new(d, "printer", json_boolean(*f->cfg->printer != 0));
+		{
+			const char *ps = f->ops->printer_state ? f->ops->printer_state(f->ops->arg) : "none";
+			bool usable = !strcmp(ps, "ready") || !strcmp(ps, "unknown");
+			json_object_set_new(d, "printer", json_boolean(*f->cfg->printer && usable));
+			json_object_set_new(d, "printer_state", json_string(*f->cfg->printer ? ps : "none"));
+		}
 		if (*p->loss) {
 			json_object_set_new(d, "loss", json_string(p->loss));
 			json_object_set_new(d, "temporary_days",

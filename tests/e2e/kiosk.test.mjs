@@ -239,8 +239,8 @@ test("report a loss: SSN check digit, wrong OTP with tries, temporary loss, loca
     printed = (await rig("/printed")).printed;
     await new Promise((r) => setTimeout(r, 100));
   }
-  assert.ok(printed.includes(ref), got(`the receipt went to lp with its reference ${ref}`, printed));
-  assert.ok(printed.includes("-d kiosk-receipts"), got("to the configured queue", printed));
+  assert.ok(printed.includes(ref), got(`the receipt went through lp and CUPS with its reference ${ref}`, printed));
+  assert.ok(printed.includes("queue=kiosk-receipts"), got("to the configured queue", printed));
   assert.ok(!printed.includes(ZHANG_SSN) && !printed.includes(ZHANG_OLD), got("nothing unmasked on paper", printed, [ZHANG_SSN, ZHANG_OLD]));
   await page.click("#done");
   await step("home");
@@ -609,6 +609,36 @@ test("the API refuses other origins, bad hosts, missing tokens, big and bad bodi
     http.get(KIOSK + "api/v1/state", { headers: { Host: "attacker.example:8470" } }, (resp) => res(resp.statusCode));
   });
   assert.equal(status, 403);
+});
+
+test("the printer runs out of paper: no print button, the receipt screen says what to do", async () => {
+  await rig("/printer/paper", { in: false });
+  await rig("/central/card", { id: ZHANG_CARD, ssn: ZHANG_SSN, state: "normal" });
+  await rig("/insert", { profile: "zhangsan-2.00.card" });
+  await start("pin_change");
+  await step("pin");
+  await keypad("pin", "123456");
+  await page.click("#next");
+  await step("new_pin");
+  await keypad("pin", "802461");
+  await page.click("#next");
+  await step("new_pin_again");
+  await keypad("pin", "802461");
+  await page.click("#next");
+  await step("receipt");
+  // the receipt printed now meets the empty tray: CUPS stops the queue (media-empty)
+  assert.equal(await page.evaluate(() => window.sscardKiosk.view.data.printer_state), "ready");
+  await page.click("#print");
+  await page.waitForFunction(() => window.sscardKiosk.view.data.printer_state === "out_of_paper", null, { timeout: 15000 })
+    .catch(async () => { throw new Error(got("the printer's state reached the page", await page.evaluate(() => window.sscardKiosk.view.data))); });
+  await page.waitForSelector("#print", { state: "detached", timeout: 5000 });
+  assert.match(await page.textContent("#screen"), /打印机缺纸/);
+  await visit("receipt-no-paper");
+  const log = (await rig("/log")).log;
+  assert.match(log, /printer_unusable/);
+  await page.click("#done");
+  await rig("/remove");
+  await rig("/printer/paper", { in: true });
 });
 
 // ---- the resident ID card reader (sscard-idreader on a pty) ---------------

@@ -21,7 +21,7 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
-from rig import ROOT, READER0, Central, IdReader, Rig, wait_for, wait_listening  # noqa: E402
+from rig import ROOT, READER0, Central, Cups, IdReader, Rig, wait_for, wait_listening  # noqa: E402
 
 KIOSK_PORT = 8470
 CENTRAL_PORT = 18480
@@ -52,7 +52,7 @@ class Ctl:
         self.central = Central(self.build, self.rig.tmp)
         self.cproc = None
         self.psam = None
-        self.lp_out = os.path.join(self.rig.tmp, "printed.txt")
+        self.cups = Cups(self.rig.tmp)
         self.idreader = IdReader(self.build, self.rig.tmp)
 
     # ---- the central ------------------------------------------------------
@@ -136,20 +136,14 @@ class Ctl:
 
     # ---- the daemon -------------------------------------------------------
     def start_daemon(self):
-        bindir = os.path.join(self.rig.tmp, "bin")
-        os.makedirs(bindir, exist_ok=True)
-        lp = os.path.join(bindir, "lp")
-        with open(lp, "w") as f:  # CUPS' lp, as far as the daemon can tell
-            f.write("#!/bin/sh\necho \"lp $*\" >> %s\ncat >> %s\n" % (self.lp_out, self.lp_out))
-        os.chmod(lp, 0o755)
         self.rig.start_daemon(
             "sam_reader = %s\nsam_timeout_ms = 1000\nidcard = %s\nidcard_poll_ms = 100\n"
             "[ui]\nlisten = 127.0.0.1:%d\nroot = %s\nstep_timeout_s = 20\npin_timeout_s = 10\n"
-            "printer = kiosk-receipts\nallow_origins = http://127.0.0.1:%d\n"
+            "printer = kiosk-receipts\nprinter_poll_s = 1\nallow_origins = http://127.0.0.1:%d\n"
             "[upstream]\nurl = http://127.0.0.1:%d\ntoken = %s\nretry_max_s = 1\ntimeout_ms = 1500\n"
             "[policy]\noutlets = 城东社保服务大厅 East Hall; 人民医院服务点 People's Hospital\n"
             % (SAM_READER, self.idreader.link, KIOSK_PORT, os.path.join(ROOT, "ui"), HIS_PORT, CENTRAL_PORT, TOKEN),
-            env={"PATH": bindir + ":" + os.environ["PATH"]})
+            env=self.cups.env())
         wait_listening(KIOSK_PORT, self.rig.daemon)
 
     def daemon_log(self):
@@ -191,7 +185,7 @@ def handler_for(ctl):
                     if self.path == "/log":
                         return self.reply({"log": ctl.daemon_log()})
                     if self.path == "/printed":
-                        t = open(ctl.lp_out).read() if os.path.exists(ctl.lp_out) else ""
+                        t = ctl.cups.printed()
                         return self.reply({"printed": t})
                     if self.path == "/idcard/reads":
                         return self.reply({"reads": ctl.idreader.reads()})
@@ -211,6 +205,8 @@ def handler_for(ctl):
                         ctl.insert(body["profile"], body.get("set"))
                     elif self.path == "/remove":
                         ctl.remove()
+                    elif self.path == "/printer/paper":
+                        ctl.cups.paper_out(not body["in"])
                     elif self.path == "/idcard/put":
                         ctl.idreader.put(body["profile"])
                     elif self.path == "/idcard/remove":
@@ -254,6 +250,7 @@ def in_namespace(args):
     try:
         ctl.rig.start_pcscd()
         ctl.idreader.start()
+        ctl.cups.start()
         ctl.central.ok("keygen")
         ctl.reset_central()
         ctl.central.publish()
@@ -305,6 +302,7 @@ def in_namespace(args):
         ctl.central_stop()
         ctl.rig.stop_daemon()
         ctl.idreader.stop()
+        ctl.cups.stop()
         ctl.rig.kill_pcscd()
 
 

@@ -370,3 +370,94 @@ class IdReader:
         if not os.path.exists(self.log):
             return []
         return [float(l.split()[1]) for l in open(self.log) if l.startswith("read ")]
+
+
+class Cups:
+    """A private cupsd (Debian's cups-daemon) on a socket in tmp, with one
+    raw queue whose backend writes each job to printed.txt, or runs out of
+    paper while paper_out() says so. The daemon and lp reach it through
+    CUPS_SERVER=self.sock. Runs inside the test's namespaces."""
+
+    def __init__(self, tmp, queue="kiosk-receipts"):
+        self.dir = os.path.join(tmp, "cups")
+        self.sock = os.path.join(self.dir, "cups.sock")
+        self.queue = queue
+        self.out = os.path.join(self.dir, "out", "printed.txt")
+        self.flag = os.path.join(self.dir, "out", "paper-out")
+        self.proc = None
+
+    def start(self):
+        d = self.dir
+        shutil.rmtree(d, ignore_errors=True)
+        for sub in ("etc", "spool", "state", "cache", "log", "bin/backend", "bin/daemon", "out"):
+            os.makedirs(os.path.join(d, sub))
+        os.chmod(os.path.join(d, "out"), 0o777)
+        for p in (d, os.path.join(d, "bin"), os.path.join(d, "bin", "backend")):
+            os.chmod(p, 0o755)
+        os.symlink("/usr/lib/cups/daemon/cups-exec", os.path.join(d, "bin/daemon/cups-exec"))
+        be = os.path.join(d, "bin/backend/receipt")
+        with open(be, "w") as f:  # the job on stdin (a raw queue)
+            f.write('#!/bin/sh\n'
+                    '[ $# -eq 0 ] && { echo \'direct receipt "Unknown" "sscard test receipt printer"\'; exit 0; }\n'
+                    'if [ -e "%s" ]; then echo "STATE: +media-empty-error" >&2; '
+                    'echo "ERROR: out of paper" >&2; exit 1; fi\n'
+                    '{ echo "queue=$PRINTER"; if [ -n "$6" ]; then cat "$6"; else cat; fi; } >> "%s"\n'
+                    % (self.flag, self.out))
+        os.chmod(be, 0o700)  # 0700: CUPS runs it as root (lp could not reach into tmp)
+        with open(os.path.join(d, "etc/cups-files.conf"), "w") as f:
+            f.write("ServerRoot {d}/etc\nRequestRoot {d}/spool\nStateDir {d}/state\nCacheDir {d}/cache\n"
+                    "ServerBin {d}/bin\nDataDir /usr/share/cups\nDocumentRoot /usr/share/cups/doc-root\n"
+                    "ErrorLog {d}/log/error_log\nAccessLog {d}/log/access_log\nPageLog {d}/log/page_log\n"
+                    "Printcap {d}/printcap\nUser lp\nGroup lp\nSystemGroup root\n".format(d=d))
+        with open(os.path.join(d, "etc/cupsd.conf"), "w") as f:
+            f.write("Listen %s\nLogLevel info\nErrorPolicy stop-printer\nBrowsing No\n"
+                    "DefaultAuthType None\n<Location />\n  Order allow,deny\n  Allow all\n</Location>\n"
+                    "<Location /admin>\n  Order allow,deny\n  Allow all\n</Location>\n" % self.sock)
+        self.proc = subprocess.Popen(["cupsd", "-f", "-c", os.path.join(d, "etc/cupsd.conf"),
+                                      "-s", os.path.join(d, "etc/cups-files.conf")],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if not wait_for(lambda: os.path.exists(self.sock) or self.proc.poll() is not None, 10, 0.05) \
+                or self.proc.poll() is not None:
+            raise RuntimeError("cupsd did not start: " + self.log())
+        self.add_queue()
+
+    def env(self):
+        return {"CUPS_SERVER": self.sock}
+
+    def run(self, *args):
+        r = subprocess.run(list(args), capture_output=True, text=True, timeout=30,
+                           env=dict(os.environ, CUPS_SERVER=self.sock))
+        if r.returncode:
+            raise RuntimeError("%s: %s%s" % (" ".join(args), r.stdout, r.stderr))
+        return r.stdout
+
+    def add_queue(self):
+        """The queue, new: ready, whatever happened to it before."""
+        subprocess.run(["lpadmin", "-x", self.queue], capture_output=True,
+                       env=dict(os.environ, CUPS_SERVER=self.sock))
+        self.run("lpadmin", "-p", self.queue, "-E", "-v", "receipt:/", "-m", "raw")
+
+    def paper_out(self, out):
+        if out:
+            open(self.flag, "w").close()
+        else:
+            if os.path.exists(self.flag):
+                os.unlink(self.flag)
+            self.add_queue()
+
+    def printed(self):
+        return open(self.out, errors="replace").read() if os.path.exists(self.out) else ""
+
+    def log(self):
+        p = os.path.join(self.dir, "log", "error_log")
+        return open(p, errors="replace").read()[-2000:] if os.path.exists(p) else ""
+
+    def stop(self):
+        if self.proc:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None

@@ -10,7 +10,7 @@ import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from rig import READER0, wait_for, wait_listening  # noqa: E402
+from rig import READER0, Cups, wait_for, wait_listening  # noqa: E402
 from common import test, check, restore_daemon  # noqa: E402
 from t_counter import http_card  # noqa: E402
 from t_kiosk import kiosk_step, kiosk_view  # noqa: E402
@@ -51,11 +51,15 @@ def start_prometheus(rig):
 
 @test
 def metrics_scraped_by_prometheus_after_reads_and_flows(rig):
+    cups = Cups(rig.tmp)
+    cups.start()
     rig.stop_daemon()
-    rig.start_daemon(extra_conf="[metrics]\nlisten = 127.0.0.1:%d\n" % METRICS)
+    rig.start_daemon(extra_conf="[ui]\nprinter = %s\nprinter_poll_s = 1\n[metrics]\nlisten = 127.0.0.1:%d\n"
+                     % (cups.queue, METRICS), env=cups.env())
     wait_listening(METRICS, rig.daemon)
     wait_listening(8470, rig.daemon)
     prom = start_prometheus(rig)
+    ev = rig.events()
     card = None
     try:
         # a good read, and a card that is not a social security card
@@ -102,6 +106,7 @@ def metrics_scraped_by_prometheus_after_reads_and_flows(rig):
             'sscard_pcscd_up': 1,
             'sscard_outbox_requests{state="pending"}': 0,
             'sscard_build_info{version="0.1.0"}': 1,
+            'sscard_printer_state{state="ready"}': 1,
         }
         got = {}
 
@@ -113,7 +118,22 @@ def metrics_scraped_by_prometheus_after_reads_and_flows(rig):
         # a sum over the histogram's buckets is a duration Prometheus can compute
         q = query("histogram_quantile(0.99, sscard_card_read_duration_seconds_bucket)")
         check(q is not None and 0 < q <= 10, "p99 read duration from the histogram: %r" % q)
+        # the printer runs out of paper on a job: an event, the metric, status
+        cups.paper_out(True)
+        cups.run("lp", "-d", cups.queue, "/etc/hostname")
+        e = ev.wait("printer", 15, state="out_of_paper")
+        check(e is not None, "a printer event: CUPS says %s" % cups.run("lpstat", "-p", cups.queue, "-l"))
+        check(wait_for(lambda: query('sscard_printer_state{state="out_of_paper"}') == 1, 20, 0.5),
+              "Prometheus sees the printer out of paper")
+        st = rig.ctl_json("status")[1]["printer"]
+        check(st["state"] == "out_of_paper" and st["queue"] == cups.queue, "status: %r" % st)
+        rc, out, _ = rig.ctl("status")
+        check("receipt printer: kiosk-receipts out_of_paper" in out, out)
+        cups.paper_out(False)
+        check(ev.wait("printer", 15, state="ready") is not None, "ready again after paper and a new queue")
     finally:
+        ev.close()
+        cups.stop()
         if card:
             rig.remove(card)
         prom.terminate()

@@ -510,9 +510,13 @@ def devices_phase(rig):
 
     # lp under SystemCallFilter=: a PIN change at the kiosk (over its HTTP
     # API, as the page does it), then its receipt sent with lp to a real
-    # CUPS queue, held (disabled) so that the job's data stays to be read
-    c.sh("lpadmin -p kiosk-receipts -E -v file:///dev/null -m raw && cupsdisable kiosk-receipts",
+    # CUPS queue whose jobs are held (job-hold-until) so that the job's data
+    # stays to be read; the queue itself is ready, as the daemon must see it
+    c.sh("lpadmin -p kiosk-receipts -E -v file:///dev/null -m raw -o job-hold-until-default=indefinite",
          check_rc=False)
+    c.wait("the daemon sees the receipt printer ready",
+           lambda: '"state":"ready"' in c.sh("sscardctl -j status", check_rc=False).stdout.split('"printer"', 1)[-1][:80],
+           30)
     # (Li Si's card: Zhang San's is on the loss list by now)
     rig.zhang.terminate()
     rig.zhang.wait()
