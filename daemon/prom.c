@@ -80,7 +80,7 @@ static void put_number(struct prom *p, double v)
 		put(p, v > 0 ? "+Inf" : "-Inf");
 	else if (isnan(v))
 		put(p, "NaN");
-	else if (v == floor(v) && fabs(v) < 1e15)
+	else if (v > -1e15 && v < 1e15 && v == (double)(long long)v) /* whole: no exponent */
 		put(p, "%.0f", v);
 	else
 		put(p, "%.9g", v);
