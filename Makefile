@@ -17,7 +17,7 @@ UI_DIR  ?= $(PREFIX)/share/sscard/ui
 VERSION := 0.1.0
 DESTDIR ?=
 
-PKGS    := libpcsclite libsystemd jansson inih sqlite3 libsodium libcurl libmicrohttpd libnfc
+PKGS    := libpcsclite libsystemd jansson inih sqlite3 libsodium libcurl libmicrohttpd libnfc gnutls
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 # libcups has no .pc in Debian 12: cups-config says
@@ -45,7 +45,7 @@ KIOSK_CORE_SRC := daemon/kiosk/pinrule.c daemon/kiosk/flow.c daemon/kiosk/view.c
 # but main and the control socket) and the capabilities other programs link.
 CORE_SRC := apdu/sserr.c apdu/apdu.c apdu/atr.c apdu/ssc.c apdu/sam.c drivers/pcsc.c drivers/nfc.c drivers/pinpad.c drivers/idcard.c \
             daemon/json.c daemon/mask.c daemon/config.c daemon/log.c daemon/request.c daemon/notify.c \
-            daemon/http.c daemon/origin.c daemon/prom.c daemon/mhdloop.c \
+            daemon/http.c daemon/origin.c daemon/prom.c daemon/mhdloop.c daemon/certinfo.c \
             $(LOSSLIST_SRC) $(OUTBOX_SRC) $(KIOSK_CORE_SRC) daemon/web/body.c
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
 CORE_LIB := $(BUILD)/libsscard-core.a
@@ -62,7 +62,7 @@ DAEMON_SRC := daemon/sscardd.c daemon/control.c \
               daemon/web/web.c daemon/web/counter.c \
               daemon/metrics/metrics.c
 CTL_SRC    := client/sscardctl.c
-CENTRAL_SRC := sim/central/central.c sim/central/store.c sim/central/api.c sim/central/hsm.c \
+CENTRAL_SRC := sim/central/central.c sim/central/store.c sim/central/api.c sim/central/hsm.c sim/central/tlsauth.c \
                sim/card/sm4.c
 CARDSIM_SRC := sim/card/cardsim.c sim/card/psamsim.c sim/card/sm4.c
 VCARD_SRC  := sim/card/vcard.c $(CARDSIM_SRC)

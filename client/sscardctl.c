@@ -336,6 +336,13 @@ static void print_status(json_t *o)
 		       (long long)json_integer_value(json_object_get(ui, "counter_streams")));
 	else if (json_is_object(ui))
 		printf("kiosk page: %s\n", str(ui, "state"));
+	json_t *cc = json_object_get(o, "client_certificate");
+	if (json_is_object(cc) && json_is_true(json_object_get(cc, "ok")))
+		printf("client certificate: %s, expires %s (%lld days)%s\n", str(cc, "subject"), str(cc, "expires"),
+		       (long long)json_integer_value(json_object_get(cc, "days_left")),
+		       json_is_true(json_object_get(cc, "renew")) ? " — RENEW IT" : "");
+	else if (json_is_object(cc))
+		printf("client certificate: %s\n", str(cc, "error"));
 	json_t *pr = json_object_get(o, "printer");
 	if (json_is_object(pr))
 		printf("receipt printer: %s %s%s%s\n", str(pr, "queue"), str(pr, "state"),

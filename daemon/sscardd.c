@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "daemon/certinfo.h"
 #include "daemon/config.h"
 #include "daemon/control.h"
 #include "daemon/json.h"
@@ -51,6 +52,8 @@ static struct {
 	struct kiosk *kiosk;
 	struct web *web;
 	struct metrics *metrics;
+	struct cert_info cert;        /* [upstream] client_cert, when set */
+	sd_event_source *cert_timer;
 	int64_t started_wall;
 	char web_error[300];          /* why there is no kiosk page, for status */
 } d;
@@ -80,6 +83,60 @@ static void emit(void *arg, json_t *event)
 		sd_notifyf(0, "STATUS=pcscd %s; %u reader(s), %u card(s); %lu card(s) read", pcsc, nr,
 			   nc, reads);
 	}
+}
+
+/* The terminal's certificate: read at start and reload, looked at daily;
+ * within CERT_WARN_DAYS of expiry (or expired) a warning and an event. */
+static void check_cert(void)
+{
+	memset(&d.cert, 0, sizeof d.cert);
+	if (!*d.cfg.client_cert)
+		return;
+	cert_info_load(d.cfg.client_cert, &d.cert);
+	if (!d.cert.ok) {
+		log_at(LOG_ERR, NULL, "certificate_unreadable", "client certificate: %s", d.cert.error);
+		return;
+	}
+	long left = cert_days_left(&d.cert, (int64_t)time(NULL));
+	if (left > CERT_WARN_DAYS)
+		return;
+	log_at(LOG_WARNING, NULL, left < 0 ? "certificate_expired" : "certificate_expiring",
+	       "client certificate of %s %s %ld day(s)%s: renew it (%s)", d.cert.subject,
+	       left < 0 ? "expired" : "expires in", left < 0 ? -left : left, left < 0 ? " ago" : "",
+	       d.cfg.client_cert);
+	json_t *e = json_pack("{s:s,s:s,s:I}", "event", left < 0 ? "certificate_expired" : "certificate_expiring",
+			      "subject", d.cert.subject, "days_left", (json_int_t)left);
+	emit(NULL, e);
+	json_decref(e);
+}
+
+static int on_cert_timer(sd_event_source *s, uint64_t usec, void *arg)
+{
+	check_cert();
+	sd_event_source_set_time(s, usec + 86400ULL * 1000000);
+	sd_event_source_set_enabled(s, SD_EVENT_ON);
+	return 0;
+}
+
+static void cert_status(json_t *st)
+{
+	if (!*d.cfg.client_cert)
+		return;
+	json_t *j = json_pack("{s:s,s:b}", "file", d.cfg.client_cert, "ok", d.cert.ok);
+	if (d.cert.ok) {
+		char day[16];
+		time_t t = (time_t)d.cert.not_after;
+		struct tm tm;
+		gmtime_r(&t, &tm);
+		strftime(day, sizeof day, "%Y-%m-%d", &tm);
+		long left = cert_days_left(&d.cert, (int64_t)time(NULL));
+		json_object_set_new(j, "subject", json_string(d.cert.subject));
+		json_object_set_new(j, "expires", json_string(day));
+		json_object_set_new(j, "days_left", json_integer(left));
+		json_object_set_new(j, "renew", json_boolean(left <= CERT_WARN_DAYS));
+	} else
+		json_object_set_new(j, "error", json_string(d.cert.error));
+	json_object_set_new(st, "client_certificate", j);
 }
 
 static json_t *list_summary(void)
@@ -223,6 +280,7 @@ static json_t *reload(void)
 	readers_reconfigure(d.readers);
 	sync_reconfigure(d.sync, &d.cfg);
 	outbox_reconfigure(d.outbox, &d.cfg);
+	check_cert();
 	log_msg(LOG_NOTICE, "reloaded %s%s", d.config_file,
 		json_array_size(restart) ? " (some keys need a restart; see sscardctl reload)" : "");
 	return json_pack("{s:b,s:s,s:o}", "ok", 1, "config", d.config_file, "needs_restart", restart);
@@ -273,6 +331,7 @@ static void add_status(json_t *st)
 	outbox_add_status(d.outbox, st);
 	idreader_add_status(d.idreader, st);
 	kiosk_add_status(d.kiosk, st);
+	cert_status(st);
 }
 
 static double num(json_t *o, const char *k)
@@ -328,6 +387,9 @@ static void collect(struct prom *p)
 		 "Age of the oldest request the central has not taken (0: none).", num(ob, "oldest_pending_s"));
 	json_decref(st);
 	kiosk_metrics(d.kiosk, p);
+	if (*d.cfg.client_cert && d.cert.ok)
+		prom_one(p, "sscard_client_certificate_expiry_timestamp_seconds", "gauge",
+			 "When the terminal's client certificate expires (Unix time).", (double)d.cert.not_after);
 	prom_one(p, "sscard_metrics_scrapes_total", "counter", "Scrapes of this endpoint, this one included.",
 		 (double)metrics_scrapes(d.metrics));
 }
@@ -513,6 +575,8 @@ int main(int argc, char **argv)
 	    (rv = sync_start(ev, &d.cfg, emit, NULL, &d.sync)) < 0 ||
 	    (rv = start_outbox(ev)) < 0 || (rv = start_kiosk(ev)) < 0 ||
 	    (rv = start_metrics(ev)) < 0 ||
+	    (rv = sd_event_add_time_relative(ev, &d.cert_timer, CLOCK_MONOTONIC, 0, 1000000,
+					     on_cert_timer, NULL)) < 0 ||
 	    (rv = control_attach(ev, fd, d.cfg.socket, d.readers, &ops, d.cfg.admin_group,
 				 d.cfg.client_idle_s, &d.control)) < 0 ||
 	    (rv = start_watchdog(ev)) < 0) {

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "apdu/ssc.h"
+#include "sim/central/tlsauth.h"
 #include "daemon/mask.h"
 #include "sim/central/api.h"
 #include "sim/central/hsm.h"
@@ -562,6 +563,11 @@ static enum MHD_Result route(struct MHD_Connection *c, const char *url, const ch
 		return admin(c, url);
 	if (tok && *tok && !header_is(c, "Authorization", "Bearer ", tok))
 		return fail_json(c, 401, "unauthorized", "This terminal is not known to the central.");
+	int st;
+	char why[200];
+	const char *refused = tlsauth_check(c, &st, why, sizeof why);
+	if (refused)
+		return fail_json(c, st, refused, why);
 	if (!strcmp(method, "GET") && !strncmp(url, "/v1/cards/", 10))
 		return get_card_reply(c, url + 10);
 	if (strcmp(method, "POST"))

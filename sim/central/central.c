@@ -42,6 +42,7 @@
 #include "daemon/losslist/lossfmt.h"
 #include "sim/central/api.h"
 #include "sim/central/store.h"
+#include "sim/central/tlsauth.h"
 
 static void key_path(char *out, size_t cap)
 {
@@ -389,6 +390,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 {
 	if (!strncmp(url, "/v1/", 4))
 		return api_handle(c, url, method, upload, upload_size, state);
+	int st;
+	char why[200];
+	const char *refused = tlsauth_check(c, &st, why, sizeof why);
+	if (refused) { /* the loss list too: only terminals with a valid certificate */
+		char body[300];
+		int n = snprintf(body, sizeof body, "{\"error\":\"%s\",\"message\":\"%s\"}", refused, why);
+		struct MHD_Response *r = MHD_create_response_from_buffer((size_t)n, body, MHD_RESPMEM_MUST_COPY);
+		MHD_add_response_header(r, "Content-Type", "application/json");
+		enum MHD_Result rv = MHD_queue_response(c, (unsigned)st, r);
+		MHD_destroy_response(r);
+		return rv;
+	}
 	if (strcmp(method, "GET")) {
 		struct MHD_Response *r =
 			MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
@@ -435,7 +448,8 @@ static void serve(const char *pub, const char *addr, double interval)
 	sa.sin_port = htons((uint16_t)port);
 	serve_pub = pub;
 	/* TLS (the tests use a test CA): SSCARD_CENTRAL_TLS_CERT/_KEY. Terminals
-	 * authenticate with the bearer token (SSCARD_CENTRAL_TOKEN). */
+	 * authenticate with the bearer token (SSCARD_CENTRAL_TOKEN) and, with
+	 * SSCARD_CENTRAL_CLIENT_CA, their own certificates (tlsauth.h). */
 	const char *cert = getenv("SSCARD_CENTRAL_TLS_CERT"), *key = getenv("SSCARD_CENTRAL_TLS_KEY");
 	char *certm = cert ? slurp_text(cert) : NULL, *keym = key ? slurp_text(key) : NULL;
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
@@ -447,7 +461,8 @@ static void serve(const char *pub, const char *addr, double interval)
 					   MHD_OPTION_CONNECTION_TIMEOUT, 60u,
 					   MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
 					   MHD_OPTION_HTTPS_MEM_CERT, certm, MHD_OPTION_HTTPS_MEM_KEY,
-					   keym, MHD_OPTION_END)
+					   keym, tlsauth_trust() ? MHD_OPTION_HTTPS_MEM_TRUST : MHD_OPTION_END,
+					   tlsauth_trust(), MHD_OPTION_END)
 			: MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL,
 					   MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_CONNECTION_LIMIT, 512u,
 					   MHD_OPTION_CONNECTION_TIMEOUT, 60u,

@@ -223,8 +223,10 @@ class Mirror:
     """A real nginx on loopback serving a directory, standing in for the
     mirror or CDN in front of the central (nginx-light from Debian)."""
 
-    def __init__(self, tmp, root, port):
-        self.root, self.port = root, port
+    def __init__(self, tmp, root, port, tls=None):
+        """tls: {"cert", "key", "client_ca", "crl"}: HTTPS, and only clients
+        with a certificate client_ca signed and crl does not revoke."""
+        self.root, self.port, self.tls = root, port, tls
         self.dir = os.path.join(tmp, "nginx-%d" % port)
         os.makedirs(self.dir, exist_ok=True)
         os.makedirs(root, exist_ok=True)
@@ -235,14 +237,17 @@ class Mirror:
             f.write("daemon off; worker_processes 1; user root root; pid %s/nginx.pid;\n"
                     "error_log %s/error.log;\nevents { worker_connections 256; }\n"
                     "http { access_log %s/access.log; %s\n"
-                    "  server { listen 127.0.0.1:%d; root %s; location / { } } }\n"
-                    % (self.dir, self.dir, self.dir, temps, port, root))
+                    "  server { listen 127.0.0.1:%d%s; root %s; %s location / { } } }\n"
+                    % (self.dir, self.dir, self.dir, temps, port, " ssl" if tls else "", root,
+                       ("ssl_certificate %s; ssl_certificate_key %s; ssl_client_certificate %s; "
+                        "ssl_verify_client on; ssl_crl %s;" % (tls["cert"], tls["key"], tls["client_ca"], tls["crl"]))
+                       if tls else ""))
         self.proc = None
         self.start()
 
     @property
     def url(self):
-        return "http://127.0.0.1:%d" % self.port
+        return "%s://127.0.0.1:%d" % ("https" if self.tls else "http", self.port)
 
     def start(self):
         self.proc = subprocess.Popen(["nginx", "-c", self.conf, "-p", self.dir],

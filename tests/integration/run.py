@@ -17,7 +17,7 @@ from explain import load  # noqa: E402
 # The test modules, in the order their tests run (each registers on import),
 # loaded so that every check() prints what it got (explain.py).
 TESTS = load("common").TESTS
-for _m in ("t_readers", "t_losslist", "t_outbox", "t_nfc", "t_idcard", "t_counter", "t_auth", "t_kiosk", "t_metrics",
+for _m in ("t_readers", "t_losslist", "t_outbox", "t_nfc", "t_idcard", "t_counter", "t_auth", "t_kiosk", "t_metrics", "t_identity",
            "t_service"):
     load(_m)
 
