@@ -396,3 +396,22 @@ def systemd_notify_ready_status_watchdog_stopping(rig):
     check("STOPPING=1" in "\n".join(got), got[-3:])
     ns.close()
     rig.start_daemon()
+
+
+@test
+def an_unchanged_head_is_a_304(rig):
+    """The head is asked for with If-None-Match: an unchanged one costs the
+    mirror a 304, a new one comes in full (10 000 terminals on one mirror:
+    bench/fleet.py)."""
+    with central_and_mirror(rig, "c-304", 18496) as (central, mirror, state):
+        central.publish()
+        sync_daemon(rig, central, mirror, state_dir=state)
+        check(wait_for(lambda: list_info(rig)["version"] >= 1, 15), list_info(rig))
+        rc, j, _ = rig.ctl_json("list", "sync")
+        check(rc == 0 and j["how"] == "304", "an unchanged head: %r" % j)
+        log = open(os.path.join(mirror.dir, "access.log")).read()
+        check(' 304 ' in log and 'GET /head' in log, "nginx answered 304: %s" % log[-600:])
+        central.ok("add", "639900D15600000500000000000003AA", "formal", "2026-11-20")
+        central.publish()
+        rc, j, _ = rig.ctl_json("list", "sync")
+        check(rc == 0 and j["how"] == "delta" and j["version"] >= 2, "a new head: %r" % j)
