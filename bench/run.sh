@@ -40,7 +40,13 @@
 #                (100) of each; the daemon's part and the page's side by side;
 #                target p99 ≤ 100 ms
 #
-# BENCH=read,psam,nfc,idle,soak,lossfmt,losslist,sync,propagation,outbox,latency picks parts.
+#   bench/fleet  (bench/fleet.py) FLEET_N (10 000) simulated terminals polling
+#                one nginx mirror with conditional GETs of the head every
+#                30 s ± 20 % for FLEET_SECONDS (600) while the central
+#                publishes every FLEET_PUBLISH_S (60) s: requests/s, the
+#                share of 304, bytes per terminal per day, publish → listed
+#
+# BENCH=read,psam,nfc,idle,soak,lossfmt,losslist,sync,propagation,outbox,latency,fleet picks parts.
 set -eu
 BUILD=$(cd "${1:-build}" && pwd)
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -48,7 +54,7 @@ if [ "${SSCARD_IN_NS:-}" != 1 ]; then
 	exec env SSCARD_IN_NS=1 unshare --mount --net --pid --fork --mount-proc --kill-child \
 		bash "$0" "$BUILD"
 fi
-BENCH=${BENCH:-read,psam,nfc,idle,soak,lossfmt,losslist,sync,propagation,outbox,latency}
+BENCH=${BENCH:-read,psam,nfc,idle,soak,lossfmt,losslist,sync,propagation,outbox,latency,fleet}
 IDLE_SECONDS=${IDLE_SECONDS:-60}
 SOAK_CYCLES=${SOAK_CYCLES:-10000}
 SAN_SOAK_CYCLES=${SAN_SOAK_CYCLES:-1600}
@@ -308,6 +314,10 @@ case ",$BENCH," in *,outbox,*)
 	SSCARD_CRASH_N=${CRASH_N:-1000} SSCARD_CRASH_KILLS=${CRASH_KILLS:-200} \
 		SSCARD_OUTAGE_S=${OUTAGE_S:-600} python3 "$ROOT/tests/integration/run.py" \
 		--build "$BUILD" --only outbox_ 2>&1 | grep -E "^ok|^not ok|^# outbox|passed"
+	;;
+esac
+case ",$BENCH," in *,fleet,*)
+	python3 "$ROOT/bench/fleet.py" "$BUILD" "$TMP"
 	;;
 esac
 case ",$BENCH," in *,latency,*)
