@@ -48,8 +48,10 @@ class Stats:
 
 
 async def get(pool, path, etag=None):
-    """One request on a pooled keep-alive connection: (status, headers, body)."""
+    """One request on a pooled keep-alive connection: (status, headers, body).
+    A connection the mirror closed is replaced (as curl would reconnect)."""
     r, w = await pool.get()
+    ok = False
     try:
         req = "GET /%s HTTP/1.1\r\nHost: mirror\r\nCache-Control: no-cache\r\n" % path
         if etag:
@@ -72,8 +74,15 @@ async def get(pool, path, etag=None):
             Stats.heads += 1
             Stats.head_304 += status == 304
         Stats.bytes += len(head) + n
+        ok = hdr.get("connection", "").lower() != "close"
         return status, hdr, body
     finally:
+        if not ok:
+            w.close()
+            try:
+                r, w = await asyncio.open_connection("127.0.0.1", PORT)
+            except OSError:
+                Stats.errors += 1
         pool.put_nowait((r, w))
 
 
@@ -121,7 +130,8 @@ async def main():
     central.publish()
     mirror = Mirror(TMP, central.pub, PORT)
     # many connections at once: more than the rig's default 256
-    conf = open(mirror.conf).read().replace("worker_connections 256", "worker_connections 4096")
+    conf = open(mirror.conf).read().replace("worker_connections 256", "worker_connections 4096").replace(
+        "http {", "http { keepalive_requests 1000000; keepalive_timeout 3600s;")
     open(mirror.conf, "w").write(conf)
     mirror.stop()
     mirror.start()
