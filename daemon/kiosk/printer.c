@@ -15,6 +15,7 @@
 #include "daemon/kiosk/printer.h"
 #include "daemon/log.h"
 #include "daemon/notify.h"
+#include "daemon/ticker.h"
 
 struct printer {
 	char queue[64];
@@ -22,10 +23,7 @@ struct printer {
 	void (*changed)(void *arg, const char *state, const char *message);
 	void *arg;
 	struct notifier *n;
-	pthread_t th;
-	bool running;
-	int wake[2];
-	atomic_bool stopping;
+	struct ticker t;
 	/* the loop's */
 	char state[16];
 	char message[200];
@@ -90,15 +88,10 @@ static void *run(void *arg)
 {
 	struct printer *p = arg;
 	char state[16], msg[200];
-	while (!atomic_load(&p->stopping)) {
+	while (!ticker_stopping(&p->t)) {
 		ask(p->queue, state, sizeof state, msg, sizeof msg);
 		notifier_post(p->n, json_pack("{s:s,s:s}", "state", state, "message", msg));
-		struct pollfd w = {.fd = p->wake[0], .events = POLLIN};
-		if (poll(&w, 1, (int)p->poll_s * 1000) > 0) {
-			char buf[32];
-			while (read(p->wake[0], buf, sizeof buf) > 0)
-				;
-		}
+		ticker_nap(&p->t, p->poll_s * 1000);
 	}
 	return NULL;
 }
@@ -137,15 +130,11 @@ int printer_start(sd_event *ev, const struct config *cfg,
 	p->poll_s = cfg->printer_poll_s;
 	p->changed = changed;
 	p->arg = arg;
-	p->wake[0] = p->wake[1] = -1;
 	int rv = notifier_new(ev, on_answer, p, &p->n);
-	if (rv < 0 || pipe2(p->wake, O_CLOEXEC | O_NONBLOCK) < 0 ||
-	    (rv = -pthread_create(&p->th, NULL, run, p)) < 0) {
-		rv = rv < 0 ? rv : -errno;
+	if (rv < 0 || (rv = ticker_start(&p->t, run, p)) < 0) {
 		printer_stop(p);
 		return rv;
 	}
-	p->running = true;
 	*out = p;
 	return 0;
 }
@@ -154,16 +143,8 @@ void printer_stop(struct printer *p)
 {
 	if (!p)
 		return;
-	if (p->running) {
-		atomic_store(&p->stopping, true);
-		(void)!write(p->wake[1], "s", 1);
-		pthread_join(p->th, NULL);
-	}
+	ticker_stop(&p->t);
 	notifier_free(p->n);
-	if (p->wake[0] >= 0)
-		close(p->wake[0]);
-	if (p->wake[1] >= 0)
-		close(p->wake[1]);
 	free(p);
 }
 
@@ -180,7 +161,7 @@ bool printer_usable(const struct printer *p)
 void printer_poke(struct printer *p)
 {
 	if (p)
-		(void)!write(p->wake[1], "p", 1);
+		ticker_poke(&p->t);
 }
 
 void printer_metrics(const struct printer *p, struct prom *m)

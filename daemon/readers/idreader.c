@@ -26,6 +26,7 @@
 #include "daemon/log.h"
 #include "daemon/notify.h"
 #include "daemon/readers/idreader.h"
+#include "daemon/ticker.h"
 #include "drivers/idcard.h"
 
 #define MUTE_AFTER 3                 /* time-outs in a row: "not answering" */
@@ -47,10 +48,7 @@ struct idreader {
 	idreader_done_fn person_fn;
 	void *person_cookie;
 	struct notifier *n;
-	pthread_t th;
-	bool running;
-	int wake[2];                 /* loop → thread: a read is wanted, or stop */
-	atomic_bool stopping;
+	struct ticker t;             /* the thread; poked when a read is wanted */
 	atomic_uint_fast64_t want;   /* read requests so far */
 	/* the loop's */
 	struct waiter *waiters;
@@ -90,17 +88,6 @@ static json_t *person_json(const struct idc_person *p)
 	return j;
 }
 
-/* Wait up to ms for a wake-up (a read wanted, or stop); drain it. */
-static void nap(struct idreader *r, unsigned ms)
-{
-	struct pollfd p = {.fd = r->wake[0], .events = POLLIN};
-	if (poll(&p, 1, (int)ms) > 0) {
-		char buf[64];
-		while (read(r->wake[0], buf, sizeof buf) > 0)
-			;
-	}
-}
-
 static void post(struct idreader *r, const char *what, json_t *extra)
 {
 	json_t *m = extra ? extra : json_object();
@@ -127,7 +114,7 @@ static void *run(void *arg)
 	unsigned mute = 0;
 	int fd = -1;
 	crypto_generichash_keygen(key);
-	while (!atomic_load(&r->stopping)) {
+	while (!ticker_stopping(&r->t)) {
 		if (fd < 0) {
 			fd = idc_serial_open(r->path, r->baud, err, sizeof err);
 			if (fd < 0) {
@@ -139,7 +126,7 @@ static void *run(void *arg)
 				uint64_t gen = atomic_load(&r->want);
 				post(r, "result", json_pack("{s:I,s:b,s:s,s:s}", "gen", (json_int_t)gen, "ok", 0,
 							    "error", "no_reader", "message", err));
-				nap(r, REOPEN_MS);
+				ticker_nap(&r->t, REOPEN_MS);
 				continue;
 			}
 			mute = 0;
@@ -199,7 +186,7 @@ static void *run(void *arg)
 			mute = 0;
 		post(r, "result", res);
 		if (fd >= 0 && atomic_load(&r->want) == gen)
-			nap(r, r->poll_ms);
+			ticker_nap(&r->t, r->poll_ms);
 	}
 	if (fd >= 0)
 		close(fd);
@@ -307,15 +294,11 @@ int idreader_start(sd_event *ev, const struct config *cfg, readers_emit_fn emit,
 	r->poll_ms = cfg->idcard_poll_ms;
 	r->emit = emit;
 	r->emit_arg = arg;
-	r->wake[0] = r->wake[1] = -1;
 	int rv = notifier_new(ev, on_message, r, &r->n);
-	if (rv < 0 || pipe2(r->wake, O_CLOEXEC | O_NONBLOCK) < 0 ||
-	    (rv = -pthread_create(&r->th, NULL, run, r)) < 0) {
-		rv = rv < 0 ? rv : -errno;
+	if (rv < 0 || (rv = ticker_start(&r->t, run, r)) < 0) {
 		idreader_stop(r);
 		return rv;
 	}
-	r->running = true;
 	*out = r;
 	return 0;
 }
@@ -324,21 +307,13 @@ void idreader_stop(struct idreader *r)
 {
 	if (!r)
 		return;
-	if (r->running) {
-		atomic_store(&r->stopping, true);
-		(void)!write(r->wake[1], "s", 1);
-		pthread_join(r->th, NULL);
-	}
+	ticker_stop(&r->t);
 	while (r->waiters) {
 		struct waiter *w = r->waiters;
 		r->waiters = w->next;
 		free(w);
 	}
 	notifier_free(r->n);
-	if (r->wake[0] >= 0)
-		close(r->wake[0]);
-	if (r->wake[1] >= 0)
-		close(r->wake[1]);
 	free(r);
 }
 
@@ -371,7 +346,7 @@ void idreader_read(struct idreader *r, void *cookie, idreader_done_fn done)
 	w->gen = atomic_fetch_add(&r->want, 1) + 1;
 	w->next = r->waiters;
 	r->waiters = w;
-	(void)!write(r->wake[1], "r", 1);
+	ticker_poke(&r->t);
 }
 
 void idreader_forget(struct idreader *r, void *cookie)
