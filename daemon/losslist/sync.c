@@ -555,6 +555,8 @@ static void *run(void *arg)
 		uint64_t serving = s->want;
 		c.cfg = s->cfg;
 		pthread_mutex_unlock(&s->mu);
+		if (serving != seen_want) /* asked for (list sync, a push): the head in full, checked again */
+			c.etag[0] = 0;
 
 		struct result r = {.at = wall()};
 		struct timespec t0, t1;
