@@ -1,9 +1,14 @@
 /* mhdloop.c — see mhdloop.h. */
+#include <arpa/inet.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/epoll.h>
 
+#include "daemon/log.h"
 #include "daemon/mhdloop.h"
+#include "daemon/origin.h"
 
 struct mhd_loop {
 	sd_event *ev;
@@ -84,4 +89,34 @@ void mhd_loop_free(struct mhd_loop *l)
 	sd_event_source_disable_unref(l->io);
 	sd_event_source_disable_unref(l->timer);
 	free(l);
+}
+
+int mhd_listen_addr(const char *listen, struct sockaddr_storage *ss, int *port, unsigned *flags)
+{
+	char host[80], p[16];
+	memset(ss, 0, sizeof *ss);
+	web_split_listen(listen, host, sizeof host, p, sizeof p);
+	*port = atoi(p);
+	if (host[0] == '[') {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
+		size_t n = strlen(host);
+		if (n > 2)
+			host[n - 1] = 0;
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons((uint16_t)*port);
+		*flags |= MHD_USE_IPv6;
+		return inet_pton(AF_INET6, host + 1, &a->sin6_addr) == 1 ? 0 : -1;
+	}
+	struct sockaddr_in *a = (struct sockaddr_in *)ss;
+	a->sin_family = AF_INET;
+	a->sin_port = htons((uint16_t)*port);
+	return inet_pton(AF_INET, host, &a->sin_addr) == 1 ? 0 : -1;
+}
+
+__attribute__((format(printf, 2, 0))) void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[300];
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	msg[strcspn(msg, "\n")] = 0;
+	log_msg(LOG_DEBUG, "%s: %s", (const char *)cls, msg);
 }

@@ -72,8 +72,10 @@ stop() {
 		for _ in $(seq 50); do kill -0 "${PIDS[$i]}" 2>/dev/null || break; sleep 0.1; done
 	done
 	wait 2>/dev/null || true
-	rm -f "$SOCK"
-	rm -rf "$TMP"
+	# under set -e: a process still leaving a file in TMP as it ends must
+	# not cut the cleanup short (rm -rf then fails with "not empty")
+	rm -f "$SOCK" || true
+	rm -rf "$TMP" 2>/dev/null || rm -rf "$TMP" || true
 	echo "demo: stopped."
 }
 trap 'stop; exit 0' INT # Ctrl-C is how a demo ends

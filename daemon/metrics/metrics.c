@@ -1,6 +1,5 @@
 /* metrics.c — the /metrics endpoint (metrics.h). A scrape is answered on
  * the loop, from the live counters: no sampling thread, no cache. */
-#include <arpa/inet.h>
 #include <microhttpd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,46 +49,23 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 	return text(c, 200, "text/plain; version=0.0.4; charset=utf-8", body);
 }
 
-__attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt, va_list ap)
-{
-	char msg[300];
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	msg[strcspn(msg, "\n")] = 0;
-	log_msg(LOG_DEBUG, "metrics http: %s", msg);
-}
-
 int metrics_start(sd_event *ev, const struct config *cfg, void (*collect)(struct prom *p),
 		  struct metrics **out, char *err, size_t errlen)
 {
-	struct sockaddr_storage ss = {0};
+	struct sockaddr_storage ss;
 	unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
-	char host[80];
 	int port;
 	*out = NULL;
 	if (!*cfg->metrics_listen || !strcmp(cfg->metrics_listen, "off"))
 		return 0;
-	const char *colon = strrchr(cfg->metrics_listen, ':');
-	snprintf(host, sizeof host, "%.*s", (int)(colon - cfg->metrics_listen), cfg->metrics_listen);
-	port = atoi(colon + 1);
-	if (host[0] == '[') {
-		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-		host[strlen(host) - 1] = 0;
-		a->sin6_family = AF_INET6;
-		a->sin6_port = htons((uint16_t)port);
-		inet_pton(AF_INET6, host + 1, &a->sin6_addr);
-		flags |= MHD_USE_IPv6;
-	} else {
-		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-		a->sin_family = AF_INET;
-		a->sin_port = htons((uint16_t)port);
-		inet_pton(AF_INET, host, &a->sin_addr);
-	}
+	if (mhd_listen_addr(cfg->metrics_listen, &ss, &port, &flags) < 0)
+		return snprintf(err, errlen, "[metrics] listen: bad address %s", cfg->metrics_listen), -1;
 	struct metrics *m = calloc(1, sizeof *m);
 	if (!m)
 		return snprintf(err, errlen, "out of memory"), -1;
 	m->collect = collect;
 	m->mhd = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, handler, m,
-				  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, m, MHD_OPTION_SOCK_ADDR,
+				  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, (void *)"metrics http", MHD_OPTION_SOCK_ADDR,
 				  (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, 16u,
 				  MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_END);
 	if (!m->mhd) {

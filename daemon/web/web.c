@@ -513,39 +513,14 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	*con_cls = NULL;
 }
 
-__attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt, va_list ap)
-{
-	char msg[300];
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	msg[strcspn(msg, "\n")] = 0;
-	log_msg(LOG_DEBUG, "http: %s", msg);
-}
-
 int web_start(sd_event *ev, const struct config *cfg, struct kiosk *k, struct readers *rd,
 	      struct web **out, char *err, size_t errlen)
 {
-	char host[80], port[16];
-	struct sockaddr_storage ss = {0};
+	struct sockaddr_storage ss;
 	unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
-	web_split_listen(cfg->listen, host, sizeof host, port, sizeof port);
-	int pnum = atoi(port);
-	if (host[0] == '[') {
-		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-		size_t n = strlen(host);
-		if (n > 2)
-			host[n - 1] = 0;
-		a->sin6_family = AF_INET6;
-		a->sin6_port = htons((uint16_t)pnum);
-		if (inet_pton(AF_INET6, host + 1, &a->sin6_addr) != 1)
-			return snprintf(err, errlen, "[ui] listen: bad address %s", cfg->listen), -1;
-		flags |= MHD_USE_IPv6;
-	} else {
-		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-		a->sin_family = AF_INET;
-		a->sin_port = htons((uint16_t)pnum);
-		if (inet_pton(AF_INET, host, &a->sin_addr) != 1)
-			return snprintf(err, errlen, "[ui] listen: bad address %s", cfg->listen), -1;
-	}
+	int pnum;
+	if (mhd_listen_addr(cfg->listen, &ss, &pnum, &flags) < 0)
+		return snprintf(err, errlen, "[ui] listen: bad address %s", cfg->listen), -1;
 	struct web *w = calloc(1, sizeof *w);
 	if (!w)
 		return snprintf(err, errlen, "out of memory"), -1;
@@ -554,7 +529,7 @@ int web_start(sd_event *ev, const struct config *cfg, struct kiosk *k, struct re
 	w->k = k;
 	w->rd = rd;
 	w->mhd = MHD_start_daemon(flags, (uint16_t)pnum, NULL, NULL, handler, w,
-				  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, w, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+				  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, (void *)"http", MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 				  MHD_OPTION_CONNECTION_LIMIT, 64u, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
 				  48u, MHD_OPTION_CONNECTION_TIMEOUT, 60u,
 				  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32768,

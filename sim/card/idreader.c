@@ -146,18 +146,7 @@ static bool load(const char *file, struct idcard *c, char *why, size_t wl)
 
 static void put(const uint8_t *b, size_t n)
 {
-	while (n && !stop) {
-		ssize_t k = write(master, b, n);
-		if (k < 0) {
-			if (errno == EINTR || errno == EAGAIN) {
-				usleep(1000);
-				continue;
-			}
-			return;
-		}
-		b += k;
-		n -= (size_t)k;
-	}
+	sim_pty_put(master, b, n);
 }
 
 static void answer(uint8_t sw3, const uint8_t *data, size_t n)
@@ -398,19 +387,8 @@ int main(int argc, char **argv)
 					cmd_len = 0;
 			}
 		}
-		if (!p[0].revents)
-			continue;
-		ssize_t k = read(master, in + in_len, sizeof in - in_len);
-		if (k <= 0) {
-			if (k < 0 && (errno == EINTR || errno == EAGAIN || errno == EIO))
-				usleep(10000);
-			continue;
-		}
-		in_len += (size_t)k;
-		while (frame())
-			;
-		if (in_len == sizeof in)
-			in_len = 0;
+		if (p[0].revents)
+			sim_pty_take(master, in, &in_len, sizeof in, frame);
 	}
 	close(slave);
 	close(master);

@@ -67,18 +67,7 @@ static int master = -1;
 static void put(const uint8_t *b, size_t n)
 {
 	wire_time(n);
-	while (n) {
-		ssize_t k = write(master, b, n);
-		if (k < 0) {
-			if (errno == EINTR || errno == EAGAIN) {
-				usleep(1000);
-				continue;
-			}
-			return;
-		}
-		b += k;
-		n -= (size_t)k;
-	}
+	sim_pty_put(master, b, n);
 }
 
 static void ack(void)
@@ -382,17 +371,7 @@ int main(int argc, char **argv)
 		int r = poll(&p, 1, 100);
 		if (r <= 0)
 			continue;
-		ssize_t k = read(master, in + in_len, sizeof in - in_len);
-		if (k <= 0) {
-			if (k < 0 && (errno == EINTR || errno == EAGAIN || errno == EIO))
-				usleep(10000);
-			continue;
-		}
-		in_len += (size_t)k;
-		while (frame())
-			;
-		if (in_len == sizeof in)
-			in_len = 0; /* a flood of junk: start over */
+		sim_pty_take(master, in, &in_len, sizeof in, frame);
 	}
 	explicit_bzero(prof.pin, sizeof prof.pin);
 	close(slave);

@@ -1,4 +1,5 @@
 /* pty.c — see pty.h. */
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -52,4 +53,35 @@ int sim_pty_start(const char *prog, const char *link, void (*handler)(int), int 
 	printf("%s\n", name);
 	fflush(stdout);
 	return m;
+}
+
+void sim_pty_take(int master, uint8_t *in, size_t *len, size_t cap, bool (*frame)(void))
+{
+	ssize_t k = read(master, in + *len, cap - *len);
+	if (k <= 0) {
+		if (k < 0 && (errno == EINTR || errno == EAGAIN || errno == EIO))
+			usleep(10000); /* EIO: no one has the slave open now */
+		return;
+	}
+	*len += (size_t)k;
+	while (frame())
+		;
+	if (*len == cap)
+		*len = 0; /* a flood of junk: start over */
+}
+
+void sim_pty_put(int master, const uint8_t *b, size_t n)
+{
+	while (n) {
+		ssize_t k = write(master, b, n);
+		if (k < 0) {
+			if (errno == EINTR || errno == EAGAIN) {
+				usleep(1000);
+				continue;
+			}
+			return;
+		}
+		b += k;
+		n -= (size_t)k;
+	}
 }
