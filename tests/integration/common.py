@@ -1,7 +1,8 @@
 """What every integration test module shares: what each card profile must
-read as, the test registry, check(), the central and PN532 emulator
-processes, and starting the daemon on an NFC device and back."""
+read as, the central and PN532 emulator processes, and starting the daemon
+on an NFC device and back. (The rig itself is conftest.py's fixture.)"""
 import json
+import socket
 import os
 import subprocess
 import sys
@@ -64,29 +65,11 @@ ALL_FIELDS = ["spec_version", "card_id", "region", "card_type", "issuer", "issue
 
 
 ROOT_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TESTS = []
-
-
-def test(fn):
-    TESTS.append(fn)
-    return fn
-
-
-def check(cond, what, got=None):
-    """Fail the test with WHAT and, from explain.py's rewriting, the values
-    COND was made of."""
-    if not cond:
-        msg = str(what)
-        if got:
-            from explain import short
-            msg += "\n    got: " + "\n         ".join("%s = %s" % (k, short(v))
-                                                  for k, v in got.items())
-        raise AssertionError(msg)
 
 
 def read_card(rig, profile, *card_args, reader=READER0, port=0x8C7B):
     card = rig.insert(profile, port, *card_args)
-    check(wait_for(lambda: rig.card_present(reader), 5), "card never showed up in " + reader)
+    assert wait_for(lambda: rig.card_present(reader), 5), "card never showed up in " + reader
     rc, j, err = rig.ctl_json("read", reader)
     return card, rc, j, err
 
@@ -164,11 +147,131 @@ def nfc_daemon(rig, dev, extra=""):
     rig.stop_daemon()
     rig.start_daemon(extra_conf="nfc = %s\n%s" % (dev.conn, extra))
     name = "NFC " + dev.conn
-    check(wait_for(lambda: any(r["name"] == name for r in rig.ctl_json("readers")[1]["readers"]), 10),
-          "the NFC reader never showed up")
+    assert wait_for(lambda: any(r["name"] == name for r in rig.ctl_json("readers")[1]["readers"]), 10), "the NFC reader never showed up"
     return name
 
 
 def restore_daemon(rig):
     rig.stop_daemon()
     rig.start_daemon()
+
+
+# ---- helpers the capability modules share ----
+
+def submit(rig, line, timeout=3):
+    """One request over the socket; None when the daemon did not answer."""
+    try:
+        r = rig.request(("request " + line + "\n").encode(), timeout=timeout)
+        return r[0] if r else None
+    except OSError:
+        return None
+
+
+def outbox_drained(rig, timeout):
+    def done():
+        rc, j, _ = rig.ctl_json("outbox", timeout=5)
+        return rc == 0 and j["pending"] == 0 and j
+    return wait_for(done, timeout, 0.2)
+
+
+def make_ca(d, name):
+    """A CA and a server certificate for 127.0.0.1 it signed (openssl)."""
+    os.makedirs(d, exist_ok=True)
+    p = lambda f: os.path.join(d, name + "-" + f)  # noqa: E731
+    run = lambda *a: subprocess.run(a, check=True, capture_output=True)  # noqa: E731
+    run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+        "-nodes", "-keyout", p("ca.key"), "-out", p("ca.pem"), "-days", "2", "-subj", "/CN=" + name)
+    run("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-keyout", p("srv.key"), "-out", p("srv.csr"), "-subj", "/CN=127.0.0.1")
+    with open(p("ext"), "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1\n")
+    run("openssl", "x509", "-req", "-in", p("srv.csr"), "-CA", p("ca.pem"), "-CAkey", p("ca.key"),
+        "-CAcreateserial", "-out", p("srv.pem"), "-days", "2", "-extfile", p("ext"))
+    return {"ca": p("ca.pem"), "cert": p("srv.pem"), "key": p("srv.key")}
+
+
+def kiosk_step(rig, token, body):
+    """One kiosk action, as the touch screen's page posts it: (status, JSON)."""
+    st, _, j = http_card("/api/v1/flow", origin="http://127.0.0.1:8470", method="POST",
+                         headers={"X-Session-Token": token}, body=body)
+    return st, j
+
+
+def kiosk_view(rig):
+    return http_card("/api/v1/state")[2]["view"]
+
+
+PLAIN_LIB = os.path.join(ROOT_DIR, "build", "libsscard.so.1")  # ctypes: never the ASan one
+
+
+BAS_KEYS = ["region", "ssn", "card_number", "card_id", "name", "atr_historical", "spec_version",
+            "issue_date", "expiry_date"]
+
+
+def bas_line(want, terminal, reader):
+    v = [want[k].replace("-", "") if k.endswith("_date") else want[k] for k in BAS_KEYS]
+    return "|".join(v + [terminal, reader]) + "|"
+
+
+def api_c(rig, *args, env=None):
+    e = dict(os.environ, SSCARD_SOCKET=rig.sock)
+    e.update(env or {})
+    r = subprocess.run([os.path.join(rig.build, "example-readcard")] + [str(a) for a in args],
+                       capture_output=True, timeout=60, env=e)
+    lines = r.stdout.decode(e.get("SSCARD_ENCODING", "utf-8")).splitlines()
+    calls = []
+    for line in lines:
+        if line.startswith("  "):
+            continue
+        rc, _, out = line.partition(" ")
+        calls.append((int(rc), out))
+    return calls
+
+
+def http_card(path="/api/v1/card", origin=None, method="GET", headers=None, port=8470, body=None):
+    """(status, headers, JSON body) of one request to the daemon's HTTP server."""
+    import http.client
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    h = dict(headers or {})
+    if origin:
+        h["Origin"] = origin
+    if body is not None:
+        body = json.dumps(body).encode()
+        h["Content-Type"] = "application/json"
+    c.request(method, path, body=body, headers=h)
+    r = c.getresponse()
+    body = r.read()
+    c.close()
+    try:
+        j = json.loads(body) if body else None
+    except ValueError:
+        j = body
+    return r.status, {k.lower(): v for k, v in r.getheaders()}, j
+
+
+class CardStream:
+    """GET /api/v1/card/events as a browser's EventSource reads it."""
+    def __init__(self, origin):
+        import http.client
+        self.c = http.client.HTTPConnection("127.0.0.1", 8470, timeout=10)
+        self.c.request("GET", "/api/v1/card/events", headers={"Origin": origin})
+        self.r = self.c.getresponse()
+        self.headers = {k.lower(): v for k, v in self.r.getheaders()}
+
+    def next(self, timeout=5):
+        self.c.sock.settimeout(timeout)
+        name, data = None, None
+        try:
+            while True:
+                line = self.r.fp.readline().decode().rstrip("\n")
+                if line.startswith("event: "):
+                    name = line[7:]
+                elif line.startswith("data: "):
+                    data = json.loads(line[6:])
+                elif line == "" and name:
+                    return name, data
+        except (socket.timeout, TimeoutError):
+            return None, None
+
+    def close(self):
+        self.c.close()

@@ -11,9 +11,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from rig import READER0, Cups, wait_for, wait_listening  # noqa: E402
-from common import test, check, restore_daemon  # noqa: E402
-from t_counter import http_card  # noqa: E402
-from t_kiosk import kiosk_step, kiosk_view  # noqa: E402
+from common import restore_daemon, http_card, kiosk_step, kiosk_view  # noqa: E402
 
 METRICS = 19470
 PROM = 19090
@@ -49,8 +47,7 @@ def start_prometheus(rig):
     return p
 
 
-@test
-def metrics_scraped_by_prometheus_after_reads_and_flows(rig):
+def test_metrics_scraped_by_prometheus_after_reads_and_flows(rig):
     cups = Cups(rig.tmp)
     cups.start()
     rig.stop_daemon()
@@ -64,33 +61,33 @@ def metrics_scraped_by_prometheus_after_reads_and_flows(rig):
     try:
         # a good read, and a card that is not a social security card
         card = rig.insert("zhangsan-2.00.card")
-        check(wait_for(lambda: rig.card_present(READER0), 10), "card in")
+        assert wait_for(lambda: rig.card_present(READER0), 10), "card in"
         rc, _, err = rig.ctl("read")
-        check(rc == 0, "read: %s" % err)
+        assert rc == 0, "read: %s" % err
         rig.remove(card)
         card = rig.insert("bankcard.card")
-        check(wait_for(lambda: rig.card_present(READER0), 10), "bank card in")
+        assert wait_for(lambda: rig.card_present(READER0), 10), "bank card in"
         rc, _, _ = rig.ctl("read")
-        check(rc != 0, "a bank card is not read")
+        assert rc != 0, "a bank card is not read"
         rig.remove(card)
         card = None
-        check(wait_for(lambda: rig.card_gone(READER0), 10), "card out")
-        check(wait_for(lambda: not kiosk_view(rig)["card_present"], 10), "the kiosk saw it go")
+        assert wait_for(lambda: rig.card_gone(READER0), 10), "card out"
+        assert wait_for(lambda: not kiosk_view(rig)["card_present"], 10), "the kiosk saw it go"
         # kiosk flows: one cancelled, one help call
         st, _, j = http_card("/api/v1/session")
         token = j["token"]
         st, j = kiosk_step(rig, token, {"action": "start", "flow": "status"})
-        check(st == 200 and j["view"]["step"] == "insert_card", (st, j))
+        assert st == 200 and j["view"]["step"] == "insert_card", (st, j)
         st, j = kiosk_step(rig, token, {"action": "cancel"})
-        check(kiosk_view(rig)["step"] == "home", kiosk_view(rig))
+        assert kiosk_view(rig)["step"] == "home", kiosk_view(rig)
         http_card("/api/v1/help", origin="http://127.0.0.1:8470", method="POST",
                   headers={"X-Session-Token": token}, body={})
         # what the daemon serves passes promtool's lint, and has nothing personal
         text = scrape()
         r = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
-        check(r.returncode == 0, "promtool check metrics: %s%s" % (r.stdout, r.stderr))
+        assert r.returncode == 0, "promtool check metrics: %s%s" % (r.stdout, r.stderr)
         for secret in ("111111198101011110", "639900D15600000500BF7C7A48FB4966", "张三", "123456"):
-            check(secret not in text, "%s in /metrics" % secret)
+            assert secret not in text, "%s in /metrics" % secret
         # Prometheus scraped it: the values through its query API (the
         # daemon may read a card once more on its own as it comes in)
         want = {
@@ -114,23 +111,22 @@ def metrics_scraped_by_prometheus_after_reads_and_flows(rig):
             for q, v in want.items():
                 got[q] = query(q)
             return all(got[q] == v for q, v in want.items())
-        check(wait_for(all_there, 20, 0.5), "Prometheus's values: %r" % {q: got[q] for q in want if got[q] != want[q]})
+        assert wait_for(all_there, 20, 0.5), "Prometheus's values: %r" % {q: got[q] for q in want if got[q] != want[q]}
         # a sum over the histogram's buckets is a duration Prometheus can compute
         q = query("histogram_quantile(0.99, sscard_card_read_duration_seconds_bucket)")
-        check(q is not None and 0 < q <= 10, "p99 read duration from the histogram: %r" % q)
+        assert q is not None and 0 < q <= 10, "p99 read duration from the histogram: %r" % q
         # the printer runs out of paper on a job: an event, the metric, status
         cups.paper_out(True)
         cups.run("lp", "-d", cups.queue, "/etc/hostname")
         e = ev.wait("printer", 15, state="out_of_paper")
-        check(e is not None, "a printer event: CUPS says %s" % cups.run("lpstat", "-p", cups.queue, "-l"))
-        check(wait_for(lambda: query('sscard_printer_state{state="out_of_paper"}') == 1, 20, 0.5),
-              "Prometheus sees the printer out of paper")
+        assert e is not None, "a printer event: CUPS says %s" % cups.run("lpstat", "-p", cups.queue, "-l")
+        assert wait_for(lambda: query('sscard_printer_state{state="out_of_paper"}') == 1, 20, 0.5), "Prometheus sees the printer out of paper"
         st = rig.ctl_json("status")[1]["printer"]
-        check(st["state"] == "out_of_paper" and st["queue"] == cups.queue, "status: %r" % st)
+        assert st["state"] == "out_of_paper" and st["queue"] == cups.queue, "status: %r" % st
         rc, out, _ = rig.ctl("status")
-        check("receipt printer: kiosk-receipts out_of_paper" in out, out)
+        assert "receipt printer: kiosk-receipts out_of_paper" in out, out
         cups.paper_out(False)
-        check(ev.wait("printer", 15, state="ready") is not None, "ready again after paper and a new queue")
+        assert ev.wait("printer", 15, state="ready") is not None, "ready again after paper and a new queue"
     finally:
         ev.close()
         cups.stop()
@@ -141,13 +137,11 @@ def metrics_scraped_by_prometheus_after_reads_and_flows(rig):
         restore_daemon(rig)
 
 
-@test
-def metrics_config_errors(rig):
+def test_metrics_config_errors(rig):
     conf = os.path.join(rig.tmp, "bad-metrics.conf")
     for value in ("9470", "localhost:9470", "127.0.0.1:99999"):
         with open(conf, "w") as f:
             f.write("[metrics]\nlisten = %s\n" % value)
         r = subprocess.run([os.path.join(rig.build, "sscardd"), "-c", conf, "--check-config"],
                            capture_output=True, text=True, timeout=10)
-        check(r.returncode == 78 and "address and port" in r.stderr and ":2:" in r.stderr,
-              "listen = %s: %d %s" % (value, r.returncode, r.stderr))
+        assert r.returncode == 78 and "address and port" in r.stderr and ":2:" in r.stderr, "listen = %s: %d %s" % (value, r.returncode, r.stderr)

@@ -13,8 +13,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from rig import Central, Mirror, wait_for, wait_listening  # noqa: E402
-from common import test, check, CentralServer, OUTBOX_CARDS  # noqa: E402
-from t_outbox import test_ca, submit, outbox_drained  # noqa: E402
+from common import CentralServer, OUTBOX_CARDS, make_ca, outbox_drained, submit  # noqa: E402
 
 METRICS = 19471
 
@@ -78,10 +77,9 @@ def last_error(rig):
     return rig.ctl_json("outbox")[1].get("last_error", "")
 
 
-@test
-def terminal_identity_by_client_certificate(rig):
+def test_terminal_identity_by_client_certificate(rig):
     d = os.path.join(rig.tmp, "ident")
-    server = test_ca(d, "central-ident")
+    server = make_ca(d, "central-ident")
     tca = TerminalCA(os.path.join(d, "terminals"))
     good = tca.issue("t1", "T-0001", days=400)
     other = tca.issue("t2", "T-0002")
@@ -104,47 +102,45 @@ def terminal_identity_by_client_certificate(rig):
             identity_daemon(rig, srv, state, server["ca"], cert, terminal)
             if why == "certificate_required":
                 r = submit(rig, "pin_changed %s" % OUTBOX_CARDS[0])
-                check(r and r["ok"], r)
-            check(wait_for(lambda: why in last_error(rig), 15), "%s: %s" % (why, rig.ctl_json("outbox")[1]))
-            check(rig.ctl_json("outbox")[1]["pending"] == 1, "kept after %s" % why)
-        check(srv.requests() == [], "nothing taken from a terminal without a good certificate")
+                assert r and r["ok"], r
+            assert wait_for(lambda: why in last_error(rig), 15), "%s: %s" % (why, rig.ctl_json("outbox")[1])
+            assert rig.ctl_json("outbox")[1]["pending"] == 1, "kept after %s" % why
+        assert srv.requests() == [], "nothing taken from a terminal without a good certificate"
         st = rig.ctl_json("status")[1]["client_certificate"]
-        check(st["ok"] and st["days_left"] < 0 and st["renew"] and st["subject"] == "T-0001", st)
+        assert st["ok"] and st["days_left"] < 0 and st["renew"] and st["subject"] == "T-0001", st
         # the terminal's own, good certificate: delivered, nothing lost
         identity_daemon(rig, srv, state, server["ca"], good)
-        check(outbox_drained(rig, 15), rig.ctl_json("outbox")[1])
-        check(len(srv.requests()) == 1, srv.requests())
+        assert outbox_drained(rig, 15), rig.ctl_json("outbox")[1]
+        assert len(srv.requests()) == 1, srv.requests()
         st = rig.ctl_json("status")[1]["client_certificate"]
-        check(st["ok"] and st["days_left"] >= 398 and not st["renew"], st)
+        assert st["ok"] and st["days_left"] >= 398 and not st["renew"], st
         # one within 30 days of expiry: a warning event, status, metric, sscardctl
         identity_daemon(rig, srv, state, server["ca"], soon,
                         extra="[metrics]\nlisten = 127.0.0.1:%d\n" % METRICS)
         log = "".join(open(p, errors="replace").read() for p in rig.daemon_logs[-1:])
-        check(wait_for(lambda: "certificate_expiring" in open(rig.daemon_logs[-1]).read(), 5),
-              "a warning in the log: %s" % log[-500:])
+        assert wait_for(lambda: "certificate_expiring" in open(rig.daemon_logs[-1]).read(), 5), "a warning in the log: %s" % log[-500:]
         st = rig.ctl_json("status")[1]["client_certificate"]
-        check(st["renew"] and 8 <= st["days_left"] <= 10, st)
+        assert st["renew"] and 8 <= st["days_left"] <= 10, st
         ev = rig.events()  # said again on every reload (and daily)
         rig.ctl("reload")
         e = ev.wait("certificate_expiring", 5)
         ev.close()
-        check(e and e["subject"] == "T-0001" and 8 <= e["days_left"] <= 10, "the event: %r" % e)
+        assert e and e["subject"] == "T-0001" and 8 <= e["days_left"] <= 10, "the event: %r" % e
         rc, out, _ = rig.ctl("status")
-        check("client certificate: T-0001" in out and "RENEW" in out, out)
+        assert "client certificate: T-0001" in out and "RENEW" in out, out
         wait_listening(METRICS, rig.daemon)
         m = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % METRICS, timeout=5).read().decode()
         line = [x for x in m.splitlines() if x.startswith("sscard_client_certificate_expiry_timestamp_seconds ")]
-        check(line and float(line[0].split()[1]) > 0, "metric: %r" % line)
+        assert line and float(line[0].split()[1]) > 0, "metric: %r" % line
     finally:
         srv.stop()
         rig.stop_daemon()
         rig.start_daemon()
 
 
-@test
-def the_mirror_wants_a_terminal_certificate_too(rig):
+def test_the_mirror_wants_a_terminal_certificate_too(rig):
     d = os.path.join(rig.tmp, "ident-mirror")
-    server = test_ca(d, "mirror")
+    server = make_ca(d, "mirror")
     tca = TerminalCA(os.path.join(d, "terminals"))
     good = tca.issue("t1", "T-0001")
     revoked = tca.issue("t1-old", "T-0001")
@@ -171,11 +167,10 @@ def the_mirror_wants_a_terminal_certificate_too(rig):
     try:
         for cert, what in ((None, "no certificate"), (revoked, "a revoked certificate")):
             daemon(cert)
-            check(wait_for(lambda: (info().get("last_sync") or {}).get("ok") is False, 15),
-                  "%s: %r" % (what, info()))
-            check(info()["version"] == 0, "%s: no list taken: %r" % (what, info()))
+            assert wait_for(lambda: (info().get("last_sync") or {}).get("ok") is False, 15), "%s: %r" % (what, info())
+            assert info()["version"] == 0, "%s: no list taken: %r" % (what, info())
         daemon(good)
-        check(wait_for(lambda: info()["version"] >= 1, 15), "the terminal's own certificate: %r" % info())
+        assert wait_for(lambda: info()["version"] >= 1, 15), "the terminal's own certificate: %r" % info()
     finally:
         mirror.stop()
         rig.stop_daemon()

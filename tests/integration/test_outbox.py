@@ -13,7 +13,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from rig import wait_for  # noqa: E402
-from common import test, CentralServer, HOLDER_SSN, OUTBOX_CARDS, ZHANGSAN_ID, check  # noqa: E402
+from common import CentralServer, HOLDER_SSN, OUTBOX_CARDS, ZHANGSAN_ID, make_ca, outbox_drained, submit  # noqa: E402
 
 
 def outbox_daemon(rig, srv, state, extra=""):
@@ -21,22 +21,6 @@ def outbox_daemon(rig, srv, state, extra=""):
     os.makedirs(state, exist_ok=True)
     rig.start_daemon("[upstream]\nurl = %s\ntoken = tok-%d\nretry_max_s = 1\ntimeout_ms = 2000\n%s"
                      % (srv.url, srv.port, extra), state_dir=state)
-
-
-def submit(rig, line, timeout=3):
-    """One request over the socket; None when the daemon did not answer."""
-    try:
-        r = rig.request(("request " + line + "\n").encode(), timeout=timeout)
-        return r[0] if r else None
-    except OSError:
-        return None
-
-
-def outbox_drained(rig, timeout):
-    def done():
-        rc, j, _ = rig.ctl_json("outbox", timeout=5)
-        return rc == 0 and j["pending"] == 0 and j
-    return wait_for(done, timeout, 0.2)
 
 
 @contextlib.contextmanager
@@ -52,8 +36,7 @@ def outbox_setup(rig, name, port, faults="", start=True):
         rig.start_daemon()
 
 
-@test
-def outbox_survives_kill_9_exactly_once(rig):
+def test_outbox_survives_kill_9_exactly_once(rig):
     n = int(os.environ.get("SSCARD_CRASH_N", "200"))
     want_kills = int(os.environ.get("SSCARD_CRASH_KILLS", "40"))
     with outbox_setup(rig, "c-crash", 18481) as (srv, state):
@@ -93,21 +76,19 @@ def outbox_survives_kill_9_exactly_once(rig):
             rig.daemon = None
             rig.start_daemon(conf, state_dir=state)
         t.join()
-        check(kills >= want_kills, "only %d kills" % kills)
+        assert kills >= want_kills, "only %d kills" % kills
         j = outbox_drained(rig, 60)
-        check(j and j["failed"] == 0, j)
+        assert j and j["failed"] == 0, j
         got = [r["key"] for r in srv.requests()]
         lost = set(accepted) - set(got)
         extra = set(got) - set(accepted)
-        check(not lost and not extra and len(got) == len(set(got)) == n,
-              "accepted %d, at the central %d (lost %d, unknown %d, duplicated %d), kills %d"
+        assert not lost and not extra and len(got) == len(set(got)) == n, ("accepted %d, at the central %d (lost %d, unknown %d, duplicated %d), kills %d"
               % (len(accepted), len(got), len(lost), len(extra), len(got) - len(set(got)), kills))
         print("# outbox crash: %d accepted, %d delivered, 0 lost, 0 duplicated, %d kill -9"
               % (len(accepted), len(got), kills))
 
 
-@test
-def outbox_outage_keeps_accepting_and_delivers_in_order(rig):
+def test_outbox_outage_keeps_accepting_and_delivers_in_order(rig):
     outage = float(os.environ.get("SSCARD_OUTAGE_S", "5"))
     with outbox_setup(rig, "c-outage", 18482, start=False) as (srv, state):
         outbox_daemon(rig, srv, state)
@@ -120,20 +101,20 @@ def outbox_outage_keeps_accepting_and_delivers_in_order(rig):
             for card in order:
                 kind, _, extra = step.partition(" ")
                 r = submit(rig, "%s %s %s" % (kind, card, extra))
-                check(r and r["ok"], r)
+                assert r and r["ok"], r
                 order[card].append(r["key"])
             time.sleep(max(0, t0 + outage * (i + 1) / len(rounds) - time.monotonic()))
         rc, j, _ = rig.ctl_json("outbox")
-        check(j["pending"] == 36 and "unreachable" in j.get("last_error", ""), j)
+        assert j["pending"] == 36 and "unreachable" in j.get("last_error", ""), j
         rc, out, _ = rig.ctl("outbox")
-        check("36 pending" in out and "R" in out, out)
+        assert "36 pending" in out and "R" in out, out
         srv.start()
-        check(outbox_drained(rig, 30), "not delivered after the central came back")
+        assert outbox_drained(rig, 30), "not delivered after the central came back"
         reqs = srv.requests()
         for card, keys in order.items():
             seen = [r["key"] for r in reqs if r["card_id"] == card]
-            check(seen == keys, "per-card order broken for %s" % card)
-        check(all(r["status"] == 200 for r in reqs), [r for r in reqs if r["status"] != 200])
+            assert seen == keys, "per-card order broken for %s" % card
+        assert all(r["status"] == 200 for r in reqs), [r for r in reqs if r["status"] != 200]
         keys = [k for ks in order.values() for k in ks]
         print("# outbox outage: central down %.0f s; %d accepted, %d delivered in per-card order, "
               "%d lost, %d duplicated" % (outage, len(keys), len(reqs),
@@ -141,60 +122,57 @@ def outbox_outage_keeps_accepting_and_delivers_in_order(rig):
                                           len(reqs) - len({r["key"] for r in reqs})))
 
 
-@test
-def outbox_flaky_central_still_exactly_once(rig):
+def test_outbox_flaky_central_still_exactly_once(rig):
     with outbox_setup(rig, "c-flaky", 18483,
                       faults="drop=0.2,err500=0.2,lose_reply=0.25,delay_ms=20") as (srv, state):
         outbox_daemon(rig, srv, state)
         keys = []
         for i in range(60):
             r = submit(rig, "pin_changed %s" % OUTBOX_CARDS[i % 5])
-            check(r and r["ok"], r)
+            assert r and r["ok"], r
             keys.append(r["key"])
-        check(outbox_drained(rig, 90), "not all delivered")
+        assert outbox_drained(rig, 90), "not all delivered"
         got = [r["key"] for r in srv.requests()]
-        check(sorted(got) == sorted(keys), "central %d vs accepted %d" % (len(got), len(keys)))
+        assert sorted(got) == sorted(keys), "central %d vs accepted %d" % (len(got), len(keys))
         log = open(srv.log).read()
-        check(log.count("request C") == 60, "the central applied %d times" % log.count("request C"))
+        assert log.count("request C") == 60, "the central applied %d times" % log.count("request C")
         print("# outbox flaky central: 60 accepted, %d delivered, each applied once" % len(got))
 
 
-@test
-def outbox_refusal_is_final_and_can_be_retried(rig):
+def test_outbox_refusal_is_final_and_can_be_retried(rig):
     with outbox_setup(rig, "c-refuse", 18484) as (srv, state):
         outbox_daemon(rig, srv, state)
         ev = rig.events()
         r = submit(rig, "activation %s" % OUTBOX_CARDS[0])  # a normal card: not sealed
         e = ev.wait("outbox_failed", 10)
-        check(e["error"] == "not_sealed" and e["reference"] == r["reference"] and
-              "6399**" in e["card"], e)
+        assert (e["error"] == "not_sealed" and e["reference"] == r["reference"] and
+              "6399**" in e["card"]), e
         rc, j, _ = rig.ctl_json("outbox")
         item = j["items"][0]
-        check(j["failed"] == 1 and item["state"] == "failed" and "not_sealed" in item["last_error"], j)
+        assert j["failed"] == 1 and item["state"] == "failed" and "not_sealed" in item["last_error"], j
         rc, j, _ = rig.ctl_json("outbox", "retry", str(item["id"]))
-        check(rc == 0 and j["state"] == "pending", j)
+        assert rc == 0 and j["state"] == "pending", j
         e = ev.wait("outbox_failed", 10)   # the central's word is the same
-        check(e["error"] == "not_sealed", e)
+        assert e["error"] == "not_sealed", e
         rc, j, _ = rig.ctl_json("outbox", "retry", "999")
-        check(rc == 1 and "No failed request" in j["message"], j)
+        assert rc == 1 and "No failed request" in j["message"], j
         # a loss taken here is listed here at once, before any list says so
         r = submit(rig, "loss_report %s loss=formal" % ZHANGSAN_ID)
-        check(r["ok"] and r["listed_here"] is True, r)
+        assert r["ok"] and r["listed_here"] is True, r
         rc, j, _ = rig.ctl_json("list", "lookup", ZHANGSAN_ID)
-        check(rc == 0 and j["listed"] is True and j["state"] == "formal", j)
+        assert rc == 0 and j["listed"] is True and j["state"] == "formal", j
         # the same key again: the same receipt, nothing new
         r1 = submit(rig, "pin_changed %s key=%s" % (OUTBOX_CARDS[1], "ab" * 16))
         r2 = submit(rig, "pin_changed %s key=%s" % (OUTBOX_CARDS[1], "AB" * 16))
-        check(r1["reference"] == r2["reference"] and r2["duplicate"] is True, (r1, r2))
+        assert r1["reference"] == r2["reference"] and r2["duplicate"] is True, (r1, r2)
         r3 = submit(rig, "loss_cancel %s key=%s" % (OUTBOX_CARDS[1], "ab" * 16))
-        check(r3["ok"] is False and "another request" in r3["message"], r3)
+        assert r3["ok"] is False and "another request" in r3["message"], r3
         for bad, words in (("", "needs an argument"), ("pin_changed", "request TYPE CARD_ID"),
                            ("pin_changed XYZ", "32 hexadecimal"), ("burn %s" % OUTBOX_CARDS[0], "not 'burn'")):
             r = rig.request(("request %s\n" % bad).encode())[0]
-            check(r["ok"] is False and words in r["message"], (bad, r))
+            assert r["ok"] is False and words in r["message"], (bad, r)
         logs = open(rig.daemon_logs[-1]).read()
-        check(OUTBOX_CARDS[0] not in logs and "'request activation' by uid" in logs,
-              "card ids stay out of the log")
+        assert OUTBOX_CARDS[0] not in logs and "'request activation' by uid" in logs, "card ids stay out of the log"
         ev.close()
 
 
@@ -216,128 +194,107 @@ def api(srv, method, path, body=None, key=None, token=True, admin=False):
         return e.code, json.loads(e.read() or b"{}"), dict(e.headers)
 
 
-@test
-def central_api_follows_the_card_rules(rig):
+def test_central_api_follows_the_card_rules(rig):
     srv = CentralServer(rig, "c-rules", 18487).start()
     card = OUTBOX_CARDS[0]
     try:
         # who may ask
         st, j, _ = api(srv, "GET", "/v1/cards/" + card, token=False)
-        check(st == 401 and j["error"] == "unauthorized", j)
+        assert st == 401 and j["error"] == "unauthorized", j
         # holder without the card: SSN + name → masked cards, a code, then the ids
         st, j, _ = api(srv, "POST", "/v1/holders/lookup", {"ssn": "111111198101011111", "name": "张三"})
-        check(st == 400 and j["error"] == "check_digit", j)
+        assert st == 400 and j["error"] == "check_digit", j
         st, j, _ = api(srv, "POST", "/v1/holders/lookup", {"ssn": HOLDER_SSN, "name": "李四"})
-        check(st == 404 and j["error"] == "holder_not_found", j)
+        assert st == 404 and j["error"] == "holder_not_found", j
         st, j, _ = api(srv, "POST", "/v1/holders/lookup", {"ssn": HOLDER_SSN, "name": "张三"})
-        check(st == 200 and j["otp_sent_to"] == "138****8000" and
-              all("*" in c["masked"] and "card_id" not in c for c in j["cards"]), j)
+        assert (st == 200 and j["otp_sent_to"] == "138****8000" and
+              all("*" in c["masked"] and "card_id" not in c for c in j["cards"])), j
         code = api(srv, "GET", "/v1/admin/otp?ssn=" + HOLDER_SSN, admin=True)[1]["code"]
         st, j, _ = api(srv, "POST", "/v1/holders/verify", {"ssn": HOLDER_SSN, "code": "000000" if code != "000000" else "111111"})
-        check(st == 403 and j["error"] == "otp_wrong" and j["tries_left"] == 2, j)
+        assert st == 403 and j["error"] == "otp_wrong" and j["tries_left"] == 2, j
         st, j, _ = api(srv, "POST", "/v1/holders/verify", {"ssn": HOLDER_SSN, "code": code})
-        check(st == 200 and card in [c["card_id"] for c in j["cards"]], j)
+        assert st == 200 and card in [c["card_id"] for c in j["cards"]], j
         # report, replay, replace, then cancel is refused
         k1 = os.urandom(16).hex()
         st, j, h = api(srv, "POST", "/v1/requests", {"type": "loss_report", "card_id": card, "loss": "formal"}, k1)
-        check(st == 200 and j["state"] == "formal", j)
+        assert st == 200 and j["state"] == "formal", j
         st2, j2, h2 = api(srv, "POST", "/v1/requests", {"type": "loss_cancel", "card_id": card}, k1)
-        check(st2 == 200 and j2 == j and h2.get("Idempotent-Replayed") == "true", (j2, h2))
+        assert st2 == 200 and j2 == j and h2.get("Idempotent-Replayed") == "true", (j2, h2)
         st, j, _ = api(srv, "POST", "/v1/requests", {"type": "loss_report", "card_id": card, "loss": "temporary"},
                        os.urandom(16).hex())
-        check(st == 200 and j["state"] == "formal", j)  # not downgraded
+        assert st == 200 and j["state"] == "formal", j  # not downgraded
         st, j, _ = api(srv, "POST", "/v1/requests", {"type": "replacement", "card_id": card, "outlet": "Hall 1",
                                                      "delegated": False, "fee_fen": 1000}, os.urandom(16).hex())
-        check(st == 200 and j["state"] == "cancelled" and "*" in j["new_card"] and j["ready_date"], j)
+        assert st == 200 and j["state"] == "cancelled" and "*" in j["new_card"] and j["ready_date"], j
         st, j, _ = api(srv, "POST", "/v1/requests", {"type": "loss_cancel", "card_id": card}, os.urandom(16).hex())
-        check(st == 409 and j["error"] == "replacement_applied", j)
+        assert st == 409 and j["error"] == "replacement_applied", j
         st, j, _ = api(srv, "GET", "/v1/cards/" + card)
-        check(st == 200 and j["state"] == "cancelled" and j["holder"] == "张*" and
-              j["replacement"]["progress"] == "being made" and j["replacement"]["outlet"] == "Hall 1", j)
+        assert (st == 200 and j["state"] == "cancelled" and j["holder"] == "张*" and
+              j["replacement"]["progress"] == "being made" and j["replacement"]["outlet"] == "Hall 1"), j
         # the new card is sealed: activation works once
         st, j, _ = api(srv, "POST", "/v1/holders/lookup", {"ssn": HOLDER_SSN, "name": "张三"})
         code = api(srv, "GET", "/v1/admin/otp?ssn=" + HOLDER_SSN, admin=True)[1]["code"]
         cards = api(srv, "POST", "/v1/holders/verify", {"ssn": HOLDER_SSN, "code": code})[1]["cards"]
         new = [c["card_id"] for c in cards if c["state"] == "sealed"]
-        check(len(new) == 1, cards)
+        assert len(new) == 1, cards
         st, j, _ = api(srv, "POST", "/v1/requests", {"type": "activation", "card_id": new[0]}, os.urandom(16).hex())
-        check(st == 200 and j["state"] == "normal", j)
+        assert st == 200 and j["state"] == "normal", j
         st, j, _ = api(srv, "POST", "/v1/requests", {"type": "activation", "card_id": new[0]}, os.urandom(16).hex())
-        check(st == 409 and j["error"] == "not_sealed", j)
+        assert st == 409 and j["error"] == "not_sealed", j
         # bad requests get plain errors
         for body, key, code_ in (({"type": "loss_report", "card_id": card}, "short", "bad_request"),
                                  ({"type": "fly", "card_id": OUTBOX_CARDS[1]}, os.urandom(16).hex(), "unknown_type"),
                                  ({"type": "loss_report", "card_id": "00" * 16, "loss": "formal"}, os.urandom(16).hex(), "card_not_found")):
             st, j, _ = api(srv, "POST", "/v1/requests", body, key)
-            check(400 <= st < 500 and j["error"] == code_, (body, j))
+            assert 400 <= st < 500 and j["error"] == code_, (body, j)
         # a temporary loss lapses after its days (the central's clock moved on)
         st, j, _ = api(srv, "POST", "/v1/requests", {"type": "loss_report", "card_id": OUTBOX_CARDS[1],
                                                      "loss": "temporary"}, os.urandom(16).hex())
-        check(st == 200 and j["state"] == "temporary", j)
+        assert st == 200 and j["state"] == "temporary", j
         srv.stop()
         srv.start({"SSCARD_CENTRAL_CLOCK_OFFSET": str(16 * 86400)})
         st, j, _ = api(srv, "GET", "/v1/cards/" + OUTBOX_CARDS[1])
-        check(st == 200 and j["state"] == "normal", j)
+        assert st == 200 and j["state"] == "normal", j
     finally:
         srv.stop()
 
 
-def test_ca(d, name):
-    """A CA and a server certificate for 127.0.0.1 it signed (openssl)."""
-    os.makedirs(d, exist_ok=True)
-    p = lambda f: os.path.join(d, name + "-" + f)  # noqa: E731
-    run = lambda *a: subprocess.run(a, check=True, capture_output=True)  # noqa: E731
-    run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-        "-nodes", "-keyout", p("ca.key"), "-out", p("ca.pem"), "-days", "2", "-subj", "/CN=" + name)
-    run("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-        "-keyout", p("srv.key"), "-out", p("srv.csr"), "-subj", "/CN=127.0.0.1")
-    with open(p("ext"), "w") as f:
-        f.write("subjectAltName=IP:127.0.0.1\n")
-    run("openssl", "x509", "-req", "-in", p("srv.csr"), "-CA", p("ca.pem"), "-CAkey", p("ca.key"),
-        "-CAcreateserial", "-out", p("srv.pem"), "-days", "2", "-extfile", p("ext"))
-    return {"ca": p("ca.pem"), "cert": p("srv.pem"), "key": p("srv.key")}
-
-
-@test
-def outbox_over_tls_with_a_test_ca(rig):
+def test_outbox_over_tls_with_a_test_ca(rig):
     d = os.path.join(rig.tmp, "tls")
-    good, other = test_ca(d, "central"), test_ca(d, "impostor")
+    good, other = make_ca(d, "central"), make_ca(d, "impostor")
     srv = CentralServer(rig, "c-tls", 18486, tls=good).start()
     state = os.path.join(rig.tmp, "c-tls-state")
     try:
         # a CA that did not sign the central: nothing goes, the reason is plain
         outbox_daemon(rig, srv, state, "ca = %s\n" % other["ca"])
         r = submit(rig, "pin_changed %s" % OUTBOX_CARDS[0])
-        check(r and r["ok"], r)
-        check(wait_for(lambda: "certificate" in rig.ctl_json("outbox")[1].get("last_error", ""), 10),
-              rig.ctl_json("outbox")[1])
-        check(srv.requests() == [], "delivered to an unverified central")
+        assert r and r["ok"], r
+        assert wait_for(lambda: "certificate" in rig.ctl_json("outbox")[1].get("last_error", ""), 10), rig.ctl_json("outbox")[1]
+        assert srv.requests() == [], "delivered to an unverified central"
         # a wrong token: kept and retried (a technician's fix), not thrown away
         rig.stop_daemon()
         rig.start_daemon("[upstream]\nurl = %s\ntoken = wrong\nretry_max_s = 1\nca = %s\n"
                          % (srv.url, good["ca"]), state_dir=state)
-        check(wait_for(lambda: "unauthorized" in rig.ctl_json("outbox")[1].get("last_error", ""), 10),
-              rig.ctl_json("outbox")[1])
-        check(rig.ctl_json("outbox")[1]["pending"] == 1, "still pending")
+        assert wait_for(lambda: "unauthorized" in rig.ctl_json("outbox")[1].get("last_error", ""), 10), rig.ctl_json("outbox")[1]
+        assert rig.ctl_json("outbox")[1]["pending"] == 1, "still pending"
         # the right CA and token: delivered over TLS
         outbox_daemon(rig, srv, state, "ca = %s\n" % good["ca"])
-        check(outbox_drained(rig, 15), rig.ctl_json("outbox")[1])
-        check(len(srv.requests()) == 1, srv.requests())
+        assert outbox_drained(rig, 15), rig.ctl_json("outbox")[1]
+        assert len(srv.requests()) == 1, srv.requests()
     finally:
         srv.stop()
         rig.stop_daemon()
         rig.start_daemon()
 
 
-@test
-def outbox_full_disk_refuses_and_keeps_what_it_took(rig):
+def test_outbox_full_disk_refuses_and_keeps_what_it_took(rig):
     with outbox_setup(rig, "c-full-ob", 18485, start=False) as (srv, state):
         os.makedirs(state, exist_ok=True)
         subprocess.run(["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", state], check=True)
         try:
             outbox_daemon(rig, srv, state)
             taken = [submit(rig, "pin_changed %s" % OUTBOX_CARDS[i % 5]) for i in range(5)]
-            check(all(r and r["ok"] for r in taken), taken)
+            assert all(r and r["ok"] for r in taken), taken
             filler = os.path.join(state, "filler")
             fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
             try:
@@ -353,16 +310,16 @@ def outbox_full_disk_refuses_and_keeps_what_it_took(rig):
                     refused = r
                     break
                 taken.append(r)
-            check(refused and refused["error"] == "outbox_unavailable" and
-                  "please use the counter or call 12333" in refused["message"], refused)
+            assert (refused and refused["error"] == "outbox_unavailable" and
+                  "please use the counter or call 12333" in refused["message"]), refused
             os.unlink(filler)
             r = submit(rig, "pin_changed %s" % OUTBOX_CARDS[0])
-            check(r and r["ok"], r)
+            assert r and r["ok"], r
             taken.append(r)
             srv.start()
-            check(outbox_drained(rig, 30), "not delivered")
+            assert outbox_drained(rig, 30), "not delivered"
             got = sorted(x["key"] for x in srv.requests())
-            check(got == sorted(t["key"] for t in taken), "%d at central, %d taken" % (len(got), len(taken)))
+            assert got == sorted(t["key"] for t in taken), "%d at central, %d taken" % (len(got), len(taken))
         finally:
             rig.stop_daemon()
             subprocess.run(["umount", state])

@@ -1,6 +1,5 @@
 """Counter software tests: libsscard (C and Python) field by field, listed
 cards, PIN pads, the HTTP card API and its origins."""
-import json
 import os
 import socket
 import subprocess
@@ -9,32 +8,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from rig import PROFILES, READER0, wait_for  # noqa: E402
-from common import test, EXPECT, Pn532, ROOT_DIR, check, nfc_daemon, restore_daemon  # noqa: E402
-
-
-PLAIN_LIB = os.path.join(ROOT_DIR, "build", "libsscard.so.1")  # ctypes: never the ASan one
-BAS_KEYS = ["region", "ssn", "card_number", "card_id", "name", "atr_historical", "spec_version",
-            "issue_date", "expiry_date"]
-
-
-def bas_line(want, terminal, reader):
-    v = [want[k].replace("-", "") if k.endswith("_date") else want[k] for k in BAS_KEYS]
-    return "|".join(v + [terminal, reader]) + "|"
-
-
-def api_c(rig, *args, env=None):
-    e = dict(os.environ, SSCARD_SOCKET=rig.sock)
-    e.update(env or {})
-    r = subprocess.run([os.path.join(rig.build, "example-readcard")] + [str(a) for a in args],
-                       capture_output=True, timeout=60, env=e)
-    lines = r.stdout.decode(e.get("SSCARD_ENCODING", "utf-8")).splitlines()
-    calls = []
-    for line in lines:
-        if line.startswith("  "):
-            continue
-        rc, _, out = line.partition(" ")
-        calls.append((int(rc), out))
-    return calls
+from common import EXPECT, Pn532, ROOT_DIR, nfc_daemon, restore_daemon, BAS_KEYS, PLAIN_LIB, api_c, bas_line  # noqa: E402
 
 
 def api_py(rig, itype=3, env=None):
@@ -46,61 +20,59 @@ def api_py(rig, itype=3, env=None):
     return int(rc), out
 
 
-@test
-def reader_api_every_profile_field_by_field(rig):
+def test_reader_api_every_profile_field_by_field(rig):
     rig.stop_daemon()
     rig.start_daemon(extra_conf="[daemon]\nterminal_id = HOSP-07-K2\n")
     try:
-        check(api_c(rig, 1) == [(-2, "There is no card in the reader. (no_card)")], api_c(rig, 1))
+        assert api_c(rig, 1) == [(-2, "There is no card in the reader. (no_card)")], api_c(rig, 1)
         for profile, want in EXPECT.items():
             card = rig.insert(profile, 0x8C7B)
-            check(wait_for(lambda: rig.card_present(READER0), 5), profile)
+            assert wait_for(lambda: rig.card_present(READER0), 5), profile
             for itype in (1, 3, 4):
                 calls = api_c(rig, itype)
                 if "ssn" in want:
-                    check(len(calls) == 1 and calls[0][0] == 0, "%s iType %d: %r" % (profile, itype, calls))
+                    assert len(calls) == 1 and calls[0][0] == 0, "%s iType %d: %r" % (profile, itype, calls)
                     got = calls[0][1].split("|")
-                    check(len(got) == 12 and got[11] == "" and got[9:11] == ["HOSP-07-K2", READER0], got)
+                    assert len(got) == 12 and got[11] == "" and got[9:11] == ["HOSP-07-K2", READER0], got
                     for i, k in enumerate(BAS_KEYS):
                         if k in want:
                             v = want[k].replace("-", "") if k.endswith("_date") else want[k]
-                            check(got[i] == v, "%s: %s = %r, want %r" % (profile, k, got[i], v))
-                    check(api_py(rig, itype) == calls[0], "%s python: %r" % (profile, api_py(rig, itype)))
+                            assert got[i] == v, "%s: %s = %r, want %r" % (profile, k, got[i], v)
+                    assert api_py(rig, itype) == calls[0], "%s python: %r" % (profile, api_py(rig, itype))
                 else:  # a 3.00 card without a security module: the status word says why
-                    check(calls[0][0] == -6982 and "security module" in calls[0][1], "%s: %r" % (profile, calls))
+                    assert calls[0][0] == -6982 and "security module" in calls[0][1], "%s: %r" % (profile, calls)
             # contactless asked for, there is no NFC reader: a reader error, not "no card"
-            check(api_c(rig, 2)[0][0] == -11, api_c(rig, 2))
+            assert api_c(rig, 2)[0][0] == -11, api_c(rig, 2)
             rig.remove(card)
-            check(wait_for(lambda: not rig.card_present(), 5), "removal")
+            assert wait_for(lambda: not rig.card_present(), 5), "removal"
         card = rig.insert("bankcard.card", 0x8C7B)
-        check(wait_for(lambda: rig.card_present(READER0), 5), "bank card")
-        check(api_c(rig, 3)[0][0] == -1, api_c(rig, 3))
-        check(api_c(rig, 9)[0][0] == -1004, api_c(rig, 9))
+        assert wait_for(lambda: rig.card_present(READER0), 5), "bank card"
+        assert api_c(rig, 3)[0][0] == -1, api_c(rig, 3)
+        assert api_c(rig, 9)[0][0] == -1004, api_c(rig, 9)
         rig.remove(card)
-        check(wait_for(lambda: not rig.card_present(), 5), "removal")
+        assert wait_for(lambda: not rig.card_present(), 5), "removal"
     finally:
         restore_daemon(rig)
 
 
-@test
-def reader_api_listed_card_gbk_concurrency_and_buffer(rig):
+def test_reader_api_listed_card_gbk_concurrency_and_buffer(rig):
     want = EXPECT["zhangsan-2.00.card"]
     card = rig.insert("zhangsan-2.00.card", 0x8C7B)
-    check(wait_for(lambda: rig.card_present(READER0), 5), "card")
+    assert wait_for(lambda: rig.card_present(READER0), 5), "card"
     # GBK on request: the name's bytes are GBK, everything else ASCII
     e = dict(os.environ, SSCARD_SOCKET=rig.sock, SSCARD_ENCODING="GBK")
     r = subprocess.run([os.path.join(rig.build, "example-readcard"), "1"], capture_output=True, timeout=30, env=e)
     first = r.stdout.split(b"\n")[0]
-    check(first.split(b"|")[4] == "张三".encode("gbk") and first.startswith(b"0 "), first)
+    assert first.split(b"|")[4] == "张三".encode("gbk") and first.startswith(b"0 "), first
     # two threads and two processes at once, each gets the whole line
     line = bas_line(want, "", READER0)
     calls = api_c(rig, "-t", 8, 3)
-    check(calls == [(0, line)] * 8, calls)
+    assert calls == [(0, line)] * 8, calls
     procs = [subprocess.Popen([os.path.join(rig.build, "example-readcard"), "-t", "4", "3"], stdout=subprocess.PIPE,
                               env=dict(os.environ, SSCARD_SOCKET=rig.sock)) for _ in range(2)]
     for p in procs:
         out = p.communicate(timeout=60)[0].decode().splitlines()
-        check(out == ["0 " + line] * 4, out)
+        assert out == ["0 " + line] * 4, out
     # the buffer contract: never a byte past SSCARD_OUT_MAX, always terminated
     import ctypes
     os.environ["SSCARD_SOCKET"] = rig.sock
@@ -109,14 +81,14 @@ def reader_api_listed_card_gbk_concurrency_and_buffer(rig):
         buf = ctypes.create_string_buffer(b"Z" * 1200, 1200)
         rc = lib.iReadCardBas(1, buf)
         raw = buf.raw
-        check(rc == 0 and raw[1024:] == b"Z" * 176 and b"\0" in raw[:1024], raw[:80])
+        assert rc == 0 and raw[1024:] == b"Z" * 176 and b"\0" in raw[:1024], raw[:80]
         # the daemon down: -11 at once, same contract
         os.environ["SSCARD_SOCKET"] = rig.tmp + "/nobody.sock"
         buf = ctypes.create_string_buffer(b"Z" * 1200, 1200)
-        check(lib.iReadCardBas(1, buf) == -11 and buf.raw[1024:] == b"Z" * 176, buf.raw[:80])
+        assert lib.iReadCardBas(1, buf) == -11 and buf.raw[1024:] == b"Z" * 176, buf.raw[:80]
         out = ctypes.create_string_buffer(1024)
         os.environ["SSCARD_SOCKET"] = rig.sock
-        check(lib.iGetListStatus(out) == 0 and out.value.startswith(b"0||1|No loss list"), out.value)
+        assert lib.iGetListStatus(out) == 0 and out.value.startswith(b"0||1|No loss list"), out.value
     finally:
         os.environ.pop("SSCARD_SOCKET", None)
     # a card on the loss list: refused with its own code and the reason (in
@@ -125,48 +97,47 @@ def reader_api_listed_card_gbk_concurrency_and_buffer(rig):
     state = os.path.join(rig.tmp, "api-state")
     os.makedirs(state, exist_ok=True)
     rig.start_daemon(state_dir=state)
-    check(wait_for(lambda: rig.card_present(READER0), 5), "card")
+    assert wait_for(lambda: rig.card_present(READER0), 5), "card"
     rc, _, err = rig.ctl("request", "loss_report", want["card_id"], "loss=temporary")
-    check(rc == 0, err)
+    assert rc == 0, err
     rc, out = api_c(rig, 1)[0]
-    check(rc == -1001 and "挂失" in out and want["card_id"] in out and "temporary" in out, (rc, out))
-    check(api_py(rig, 3)[0] == -1001, "python")
+    assert rc == -1001 and "挂失" in out and want["card_id"] in out and "temporary" in out, (rc, out)
+    assert api_py(rig, 3)[0] == -1001, "python"
     rig.remove(card)
     # the old card seen gone first: else "present" below may still be it
     # (seen under ASan: the read then found the reader empty)
-    check(wait_for(lambda: rig.card_gone(READER0), 5), "card out")
+    assert wait_for(lambda: rig.card_gone(READER0), 5), "card out"
     # a stale list is refused only when asked for
     card = rig.insert("lisi-1.00-t0.card", 0x8C7B)
-    check(wait_for(lambda: rig.card_present(READER0), 5), "card")
-    check(api_c(rig, 1)[0][0] == 0, "stale accepted by default")
+    assert wait_for(lambda: rig.card_present(READER0), 5), "card"
+    assert api_c(rig, 1)[0][0] == 0, "stale accepted by default"
     rc, out = api_c(rig, 1, env={"SSCARD_STALE_LIST": "refuse"})[0]
-    check(rc == -1005 and "No loss list" in out, (rc, out))
+    assert rc == -1005 and "No loss list" in out, (rc, out)
     rig.remove(card)
     restore_daemon(rig)
 
 
-@test
-def reader_api_contactless_and_timeouts(rig):
+def test_reader_api_contactless_and_timeouts(rig):
     dev = Pn532(rig, "wangwu-3.00.card")
     try:
         name = nfc_daemon(rig, dev)
-        check(wait_for(lambda: rig.ctl_json("read", name)[0] == 0, 5), "NFC card")
+        assert wait_for(lambda: rig.ctl_json("read", name)[0] == 0, 5), "NFC card"
         calls = api_c(rig, 2)
-        check(calls[0][0] == -6982, calls)  # a 3.00 card over NFC: EF06 needs the PSAM
+        assert calls[0][0] == -6982, calls  # a 3.00 card over NFC: EF06 needs the PSAM
         dev.stop()
         dev = Pn532(rig, "zhangsan-2.00.card")
-        check(wait_for(lambda: rig.ctl_json("read", name)[0] == 0, 10), "NFC card")
+        assert wait_for(lambda: rig.ctl_json("read", name)[0] == 0, 10), "NFC card"
         line = bas_line(EXPECT["zhangsan-2.00.card"], "", name)
-        check(api_c(rig, 2) == [(0, line)], api_c(rig, 2))
-        check(api_c(rig, 4) == [(0, line)], api_c(rig, 4))
-        check(api_c(rig, 3) == [(0, line)], "contact first, none there: the NFC card")
+        assert api_c(rig, 2) == [(0, line)], api_c(rig, 2)
+        assert api_c(rig, 4) == [(0, line)], api_c(rig, 4)
+        assert api_c(rig, 3) == [(0, line)], "contact first, none there: the NFC card"
         # a daemon that accepts and never answers: bounded by SSCARD_TIMEOUT_MS
         mute = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         mute.bind(rig.tmp + "/mute.sock")
         mute.listen(4)
         t0 = time.monotonic()
         rc, out = api_c(rig, 1, env={"SSCARD_SOCKET": rig.tmp + "/mute.sock", "SSCARD_TIMEOUT_MS": "500"})[0]
-        check(rc == -1003 and time.monotonic() - t0 < 5, (rc, out))
+        assert rc == -1003 and time.monotonic() - t0 < 5, (rc, out)
         mute.close()
     finally:
         dev.stop()
@@ -190,8 +161,7 @@ def pin_py(rig, op, itype=3):
     return int(rc), out
 
 
-@test
-def reader_api_pin_pad_verify_change_and_no_pad(rig):
+def test_reader_api_pin_pad_verify_change_and_no_pad(rig):
     """iVerifyPIN/iChangePIN through the real pcscd: an emulated CCID PIN
     pad (sim/card/ifd_pinpad.c) takes the PIN; vpcd and NFC readers have none."""
     pad = os.path.join(rig.tmp, "pinpad")
@@ -216,89 +186,88 @@ def reader_api_pin_pad_verify_change_and_no_pad(rig):
     rig.start_pcscd(pinpad=pad)
     rig.start_daemon()
     try:
-        check(wait_for(lambda: any(r["name"] == PAD for r in rig.ctl_json("readers")[1]["readers"]), 10),
-              rig.ctl_json("readers"))
+        assert wait_for(lambda: any(r["name"] == PAD for r in rig.ctl_json("readers")[1]["readers"]), 10), rig.ctl_json("readers")
         # no card anywhere: -2
-        check(pin_c(rig, "verify")[0] == -2, pin_c(rig, "verify"))
+        assert pin_c(rig, "verify")[0] == -2, pin_c(rig, "verify")
         # vpcd has no PIN pad: -1002, and no PIN is asked for on the PC
         card = rig.insert("zhangsan-2.00.card", 0x8C7B)
-        check(wait_for(lambda: rig.card_present(READER0), 5), "vpcd card")
+        assert wait_for(lambda: rig.card_present(READER0), 5), "vpcd card"
         rc, out = pin_c(rig, "verify", 1)
-        check(rc == -1002 and "no PIN pad" in out, (rc, out))
-        check(pin_py(rig, "change", 1)[0] == -1002, "python")
+        assert rc == -1002 and "no PIN pad" in out, (rc, out)
+        assert pin_py(rig, "change", 1)[0] == -1002, "python"
         rig.remove(card)
-        check(wait_for(lambda: not rig.card_present(READER0), 5), "removal")
+        assert wait_for(lambda: not rig.card_present(READER0), 5), "removal"
         # a bank card in the pad: not an SSC card (-1) before any PIN is asked
         insert("bankcard.card")
-        check(wait_for(lambda: rig.card_present(PAD), 5), "bank card in the pad")
-        check(pin_c(rig, "verify", 1)[0] == -1, pin_c(rig, "verify", 1))
+        assert wait_for(lambda: rig.card_present(PAD), 5), "bank card in the pad"
+        assert pin_c(rig, "verify", 1)[0] == -1, pin_c(rig, "verify", 1)
         pull()
-        check(wait_for(lambda: not rig.card_present(PAD), 5), "pulled")
+        assert wait_for(lambda: not rig.card_present(PAD), 5), "pulled"
         # Li Si's card (3 tries) in the PIN-pad reader
         insert("lisi-1.00-t0.card")
-        check(wait_for(lambda: rig.card_present(PAD), 5), "card in the pad")
+        assert wait_for(lambda: rig.card_present(PAD), 5), "card in the pad"
         # 终端设备号 is the pad's serial number as PC/SC reports it (vpcd has none: its name)
         calls = api_c(rig, 3)
-        check(calls and calls[0][0] == 0 and calls[0][1].endswith("|SSCPAD-0042|"), calls)
+        assert calls and calls[0][0] == 0 and calls[0][1].endswith("|SSCPAD-0042|"), calls
         rc, j, _ = rig.ctl_json("read", PAD)
-        check(rc == 0 and j["reader_serial"] == "SSCPAD-0042", j)
+        assert rc == 0 and j["reader_serial"] == "SSCPAD-0042", j
         typed("246810")
         rc, out = pin_c(rig, "verify", 1)
-        check(rc == 0 and out == PAD, (rc, out))
+        assert rc == 0 and out == PAD, (rc, out)
         # what the computer sent the pad held no PIN: the template is all F
         block = open(os.path.join(pad, "last-block")).read().strip()
-        check(block.endswith("0020000003FFFFFF") and "246810" not in block, block)
+        assert block.endswith("0020000003FFFFFF") and "246810" not in block, block
         # the pad waits for the holder: the call returns when they type
         t0 = time.monotonic()
         p = subprocess.Popen([os.path.join(rig.build, "example-readcard"), "-p", "verify", "3"],
                              stdout=subprocess.PIPE, text=True, env=dict(os.environ, SSCARD_SOCKET=rig.sock))
         time.sleep(1.0)
-        check(p.poll() is None, "returned before the holder typed")
+        assert p.poll() is None, "returned before the holder typed"
         typed("246810")
         out = p.communicate(timeout=30)[0]
-        check(out.startswith("0 ") and time.monotonic() - t0 >= 1.0, out)
+        assert out.startswith("0 ") and time.monotonic() - t0 >= 1.0, out
         # cancel, timeout, wrong length: the card is not asked, no try is lost
         for k, code in (("cancel", -1006), ("timeout", -1003), ("12345", -1007)):
             typed(k)
             rc, out = pin_c(rig, "verify", 1)
-            check(rc == code, (k, rc, out))
+            assert rc == code, (k, rc, out)
         # a wrong PIN: -51 with the tries left, in the C and Python examples
         typed("111111")
         rc, out = pin_c(rig, "verify", 1)
-        check(rc == -51 and out.startswith("2|") and "2 tries left" in out, (rc, out))
+        assert rc == -51 and out.startswith("2|") and "2 tries left" in out, (rc, out)
         # change: the current PIN, then the new one twice
         typed("246810 135790 135791")
-        check(pin_c(rig, "change", 1)[0] == -1007, "confirmation differs")
+        assert pin_c(rig, "change", 1)[0] == -1007, "confirmation differs"
         typed("246810 135790 135790")
         rc, out = pin_py(rig, "change", 3)
-        check(rc == 0, (rc, out))
+        assert rc == 0, (rc, out)
         typed("135790")
-        check(pin_c(rig, "verify", 1)[0] == 0, "the new PIN works")
+        assert pin_c(rig, "verify", 1)[0] == 0, "the new PIN works"
         # three wrong: blocked (-52); even the right PIN then gives -52
         for left in (2, 1):
             typed("000000")
-            check(pin_c(rig, "verify", 1) [0] == -51, left)
+            assert pin_c(rig, "verify", 1) [0] == -51, left
         typed("000000")
-        check(pin_c(rig, "verify", 1)[0] == -52, "blocked")
+        assert pin_c(rig, "verify", 1)[0] == -52, "blocked"
         typed("135790")
         rc, out = pin_py(rig, "verify", 1)
-        check(rc == -52 and "blocked" in out, (rc, out))
+        assert rc == -52 and "blocked" in out, (rc, out)
         # the daemon's log has no PIN
         log = open(rig.daemon_logs[-1], errors="replace").read()
-        check(not any(x in log for x in ("246810", "135790", "111111")), "a PIN in the log")
+        assert not any(x in log for x in ("246810", "135790", "111111")), "a PIN in the log"
         pull()
-        check(wait_for(lambda: not rig.card_present(PAD), 5), "pulled")
+        assert wait_for(lambda: not rig.card_present(PAD), 5), "pulled"
         # contactless readers have no keypad
         dev = Pn532(rig, "zhangsan-2.00.card")
         try:
             name = nfc_daemon(rig, dev)
-            check(wait_for(lambda: rig.ctl_json("read", name)[0] == 0, 5), "NFC card")
+            assert wait_for(lambda: rig.ctl_json("read", name)[0] == 0, 5), "NFC card"
             rc, out = pin_c(rig, "verify", 2)
-            check(rc == -1002, (rc, out))
+            assert rc == -1002, (rc, out)
         finally:
             dev.stop()
         # the daemon down: -11
-        check(pin_c(rig, "verify", 1, env={"SSCARD_SOCKET": rig.tmp + "/nobody.sock"})[0] == -11, "down")
+        assert pin_c(rig, "verify", 1, env={"SSCARD_SOCKET": rig.tmp + "/nobody.sock"})[0] == -11, "down"
     finally:
         pull()
         rig.stop_daemon()
@@ -307,50 +276,3 @@ def reader_api_pin_pad_verify_change_and_no_pad(rig):
         rig.start_daemon()
 
 
-def http_card(path="/api/v1/card", origin=None, method="GET", headers=None, port=8470, body=None):
-    """(status, headers, JSON body) of one request to the daemon's HTTP server."""
-    import http.client
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    h = dict(headers or {})
-    if origin:
-        h["Origin"] = origin
-    if body is not None:
-        body = json.dumps(body).encode()
-        h["Content-Type"] = "application/json"
-    c.request(method, path, body=body, headers=h)
-    r = c.getresponse()
-    body = r.read()
-    c.close()
-    try:
-        j = json.loads(body) if body else None
-    except ValueError:
-        j = body
-    return r.status, {k.lower(): v for k, v in r.getheaders()}, j
-
-
-class CardStream:
-    """GET /api/v1/card/events as a browser's EventSource reads it."""
-    def __init__(self, origin):
-        import http.client
-        self.c = http.client.HTTPConnection("127.0.0.1", 8470, timeout=10)
-        self.c.request("GET", "/api/v1/card/events", headers={"Origin": origin})
-        self.r = self.c.getresponse()
-        self.headers = {k.lower(): v for k, v in self.r.getheaders()}
-
-    def next(self, timeout=5):
-        self.c.sock.settimeout(timeout)
-        name, data = None, None
-        try:
-            while True:
-                line = self.r.fp.readline().decode().rstrip("\n")
-                if line.startswith("event: "):
-                    name = line[7:]
-                elif line.startswith("data: "):
-                    data = json.loads(line[6:])
-                elif line == "" and name:
-                    return name, data
-        except (socket.timeout, TimeoutError):
-            return None, None
-
-    def close(self):
-        self.c.close()
