@@ -1,6 +1,6 @@
 # sscard — build, test, demo, bench. `make help` lists the targets.
 #
-#   make            build into build/ (gcc)
+#   make            build everything into build/ (gcc): the programs, the tests' emulators, the unit tests
 #   make check      install deps, build with gcc, clang and ASan+UBSan, run every test
 #   make demo       install deps, build, start the emulated reader + card + sscardd
 #   make bench      benchmarks (ratios measured side by side)
@@ -87,11 +87,12 @@ PROGS := $(LIBSSCARD) $(BUILD)/libsscard.so $(BUILD)/sscard.pc $(BUILD)/example-
 
 .PHONY: all clean check check-build unit integration fuzz demo deps bench help install shipped deb check-system
 
+all: $(BUILD)/layers.ok $(PROGS) $(UNIT_BINS) ui/voice/clips.json
+
 # What the packages and make install ship, and nothing else (no emulators,
 # benchmarks or tests): the build of debian/rules.
 shipped: $(BUILD)/layers.ok $(BUILD)/sscardd $(BUILD)/sscardctl $(LIBSSCARD) $(BUILD)/libsscard.so $(BUILD)/sscard.pc \
 	 ui/voice/clips.json
-all: $(BUILD)/layers.ok $(PROGS) $(UNIT_BINS) ui/voice/clips.json
 
 # The kiosk's spoken prompts, from the page's own texts (espeak-ng + sox):
 # a changed text in ui/i18n.js makes its clip again.
@@ -236,8 +237,10 @@ check: deps
 unit: $(UNIT_BINS)
 	@for t in $(UNIT_BINS); do $$t || exit 1; done
 
+# The integration tests (pytest, in private namespaces), two workers;
+# PYTEST_ARGS for more, e.g. make integration PYTEST_ARGS='-k psam -x'
 integration: all
-	@python3 tests/integration/run.py --build $(BUILD)
+	@/usr/bin/python3 -m pytest -n 2 --build $(BUILD) $(PYTEST_ARGS)
 
 fuzz: $(BUILD)/fuzz-parsers $(BUILD)/fuzz-requests $(BUILD)/fuzz-lossfmt $(BUILD)/fuzz-outbox \
       $(BUILD)/fuzz-api

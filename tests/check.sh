@@ -1,51 +1,56 @@
 #!/usr/bin/env bash
 # make check: build with gcc, clang and gcc+ASan/UBSan (warnings are errors),
-# run the unit tests (cmocka) and the integration tests (real pcscd) on the
-# plain and the sanitizer builds, fuzz the parsers for a bounded time.
-# Ends with "N passed, N failed" over every test and stage.
+# run the unit tests (cmocka), the integration tests (pytest, real pcscd) and
+# the browser tests (node --test, real Chromium) on the plain and the
+# sanitizer builds, check what we ship, fuzz the parsers for a bounded time.
+# The suites that mostly wait (on pcscd, readers, timers, a container) run
+# side by side; each in namespaces of its own, so they share no port,
+# socket or reader. Ends with "N passed, N failed" over every test and stage.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 LOG=build/check
 rm -rf "$LOG"
 mkdir -p "$LOG"
+PY=/usr/bin/python3 # Debian's, with python3-pytest (not a pyenv or venv first in PATH)
 passed=0
 failed=0
 failures=()
 stage_times=()
+bg_names=()
 
-stage() { # stage NAME COMMAND… — a build or tool step that counts as one check
-	local name=$1 t0=$SECONDS
-	shift
-	echo "== $name"
-	if "$@" >"$LOG/$name.log" 2>&1; then
-		stage_times+=("$name $((SECONDS - t0))s")
+count_stage() { # count_stage NAME RC SECONDS — a build or tool step is one check
+	local name=$1 rc=$2
+	stage_times+=("$name ${3}s")
+	if [ "$rc" -eq 0 ]; then
 		passed=$((passed + 1))
 		echo "ok - $name"
 	else
 		failed=$((failed + 1))
 		failures+=("$name")
-		stage_times+=("$name $((SECONDS - t0))s")
 		echo "not ok - $name (log: $LOG/$name.log)"
 		tail -n 30 "$LOG/$name.log"
 	fi
 }
 
-tests() { # tests NAME COMMAND… — a runner whose own counts are added up
-	local name=$1 log p f t0=$SECONDS
-	shift
-	log="$LOG/$name.log"
-	echo "== $name"
-	"$@" >"$log" 2>&1
-	local rc=$?
-	stage_times+=("$name $((SECONDS - t0))s")
+count_tests() { # count_tests NAME RC SECONDS — a runner whose own counts are added up
+	local name=$1 rc=$2 log="$LOG/$1.log" p f line
+	stage_times+=("$name ${3}s")
 	grep -E '^(ok|not ok) - |^# ' "$log" || true
 	# cmocka: "[  PASSED  ] N test(s)." / "[  FAILED  ] N test(s),"
 	p=$(grep -oE '^\[  PASSED  \] [0-9]+' "$log" | awk '{s+=$NF} END {print s+0}')
 	f=$(grep -oE '^\[  FAILED  \] [0-9]+ test' "$log" | awk '{s+=$(NF-1)} END {print s+0}')
 	# our runners: "N passed, N failed"
 	if grep -qE '^[0-9]+ passed, [0-9]+ failed' "$log"; then
-		p=$((p + $(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -1 | awk '{print $1}')))
-		f=$((f + $(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -1 | awk '{print $3}')))
+		line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
+		p=$((p + $(awk '{print $1}' <<<"$line")))
+		f=$((f + $(awk '{print $3}' <<<"$line")))
+	fi
+	# pytest: "==== 1 failed, 74 passed, 2 skipped in 130.14s ====" (errors count as failed)
+	line=$(grep -E '^=+ .*(passed|failed|error|no tests ran).* in [0-9.]+s' "$log" | tail -1)
+	if [ -n "$line" ]; then
+		p=$((p + $(grep -oE '[0-9]+ passed' <<<"$line" | awk '{s+=$1} END {print s+0}')))
+		f=$((f + $(grep -oE '[0-9]+ (failed|errors?)' <<<"$line" | awk '{s+=$1} END {print s+0}')))
+		grep -E '^(FAILED|ERROR) ' "$log" | sed 's/^/not ok - /' || true
 	fi
 	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
 		f=1 # the runner failed without saying which test: count it
@@ -61,25 +66,84 @@ tests() { # tests NAME COMMAND… — a runner whose own counts are added up
 	fi
 }
 
+run_logged() { # run_logged NAME COMMAND… → its exit status and seconds in LOG/NAME.{rc,s}
+	local name=$1 t0=$SECONDS
+	shift
+	"$@" >"$LOG/$name.log" 2>&1
+	echo $? >"$LOG/$name.rc"
+	echo $((SECONDS - t0)) >"$LOG/$name.s"
+}
+
+stage() { # stage NAME COMMAND… — now, in the foreground
+	echo "== $1"
+	run_logged "$@"
+	count_stage "$1" "$(cat "$LOG/$1.rc")" "$(cat "$LOG/$1.s")"
+}
+
+tests() { # tests NAME COMMAND… — now, in the foreground
+	echo "== $1"
+	run_logged "$@"
+	count_tests "$1" "$(cat "$LOG/$1.rc")" "$(cat "$LOG/$1.s")"
+}
+
+beside() { # beside KIND NAME COMMAND… — started now, counted by gather (KIND: stage|tests)
+	local kind=$1 name=$2
+	shift 2
+	echo "== $name (beside the others)"
+	run_logged "$name" "$@" &
+	bg_names+=("$kind:$name:$!")
+}
+
+chain() { # chain KIND:NAME:COMMAND… — one after another, the chain beside the others
+	local e kind name cmd pid
+	echo "== $(for e in "$@"; do IFS=: read -r kind name cmd <<<"$e"; printf '%s ' "$name"; done)(one after another, beside the others)"
+	(
+		for e in "$@"; do
+			IFS=: read -r kind name cmd <<<"$e"
+			# shellcheck disable=SC2086 # the command's words
+			run_logged "$name" $cmd
+		done
+	) &
+	pid=$!
+	for e in "$@"; do
+		IFS=: read -r kind name cmd <<<"$e"
+		bg_names+=("$kind:$name:$pid")
+	done
+}
+
+gather() { # wait for what beside started, and count it in the order it was started
+	local e kind name pid
+	for e in "${bg_names[@]}"; do
+		IFS=: read -r kind name pid <<<"$e"
+		wait "$pid" 2>/dev/null # a chain's pid is waited for once
+		echo "== $name"
+		"count_$kind" "$name" "$(cat "$LOG/$name.rc" 2>/dev/null || echo 1)" "$(cat "$LOG/$name.s" 2>/dev/null || echo 0)"
+	done
+	bg_names=()
+}
+
+# SSCARD_CHECK_SUITES=1 (tests/system/under_load.sh): the gcc and ASan
+# builds and the four suites side by side as below, nothing else.
+SUITES_ONLY=${SSCARD_CHECK_SUITES:-}
 JOBS=$(nproc 2>/dev/null || echo 2)
 stage build-gcc make -j"$JOBS" BUILD=build all
-stage build-clang make -j"$JOBS" CC=clang BUILD=build/clang all
+[ -z "$SUITES_ONLY" ] && stage build-clang make -j"$JOBS" CC=clang BUILD=build/clang all
 stage build-asan-ubsan make -j"$JOBS" SAN=1 BUILD=build/san all
-stage build-fuzz make BUILD=build build/fuzz-parsers build/fuzz-requests build/fuzz-lossfmt build/fuzz-outbox build/fuzz-api
+[ -z "$SUITES_ONLY" ] && stage build-fuzz make BUILD=build build/fuzz-parsers build/fuzz-requests build/fuzz-lossfmt build/fuzz-outbox build/fuzz-api
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-for t in build/tests/test-*; do
-	[ -x "$t" ] && tests "unit-$(basename "$t")" "$t"
-done
-for t in build/clang/tests/test-*; do
-	[ -x "$t" ] && tests "unit-clang-$(basename "$t")" "$t"
-done
-for t in build/san/tests/test-*; do
-	[ -x "$t" ] && tests "unit-asan-$(basename "$t")" "$t"
-done
-tests integration python3 tests/integration/run.py --build build
-tests integration-asan python3 tests/integration/run.py --build build/san
+if [ -z "$SUITES_ONLY" ]; then
+	for t in build/tests/test-*; do
+		[ -x "$t" ] && tests "unit-$(basename "$t")" "$t"
+	done
+	for t in build/clang/tests/test-*; do
+		[ -x "$t" ] && tests "unit-clang-$(basename "$t")" "$t"
+	done
+	for t in build/san/tests/test-*; do
+		[ -x "$t" ] && tests "unit-asan-$(basename "$t")" "$t"
+	done
+fi
 # The kiosk in Debian's Chromium: playwright-core + axe-core from npm
 # (pinned by tests/e2e/package-lock.json; no browser download).
 e2e_deps() {
@@ -88,8 +152,6 @@ e2e_deps() {
 	(cd tests/e2e && npm ci --no-audit --no-fund </dev/null)
 }
 stage e2e-deps e2e_deps
-tests e2e python3 tests/e2e/run.py --build build
-tests e2e-asan python3 tests/e2e/run.py --build build/san
 systemd_units() { # install into a scratch prefix, verify, score the hardening
 	rm -rf build/stage
 	make -s install PREFIX="$PWD/build/stage" || return 1
@@ -98,16 +160,19 @@ systemd_units() { # install into a scratch prefix, verify, score the hardening
 	local score
 	score=$(systemd-analyze security --offline=true "$unit" | tail -n 1)
 	echo "$score"
-	echo "# systemd-analyze security: ${score#*: }" >>"$LOG/summary"
+	echo "# systemd-analyze security: ${score#*: }" >"$LOG/summary.units"
 	# exposure is compared on systemd's 0-100 scale: 20 = 2.0
 	systemd-analyze security --offline=true --threshold=20 "$unit" >/dev/null
 }
-stage systemd-units systemd_units
+if [ -z "$SUITES_ONLY" ]; then
+	stage systemd-units systemd_units
+	[ -f "$LOG/summary.units" ] && cat "$LOG/summary.units" >>"$LOG/summary"
+fi
 
 alert_rules() { # the fleet's alert rules: valid, and their unit tests pass
 	promtool check rules config/alerts/sscard.rules.yml && promtool test rules tests/alerts/sscard.rules.test.yml
 }
-stage alert-rules alert_rules
+[ -z "$SUITES_ONLY" ] && stage alert-rules alert_rules
 
 demo_once() { # make demo's script, reading the demo card once
 	local out
@@ -120,15 +185,27 @@ demo_once() { # make demo's script, reading the demo card once
 		grep -q "110105D15600000500C0FFEE12345678" <<<"$out" && grep -q "王\*" <<<"$out" &&
 		grep -q "110105\*\*\*\*\*\*\*\*0333" <<<"$out" && grep -q "demo: stopped." <<<"$out"
 }
-stage demo demo_once
-# make demo without a terminal, stopped by SIGINT/SIGTERM: nothing left
-tests demo-stop bash tests/system/demo_stop.sh
-# The README's first command on a machine without our packages (mmdebstrap).
-stage fresh-root bash tests/system/fresh_demo.sh
-# What we ship, as shipped: the Debian packages in a Debian 12 container
-# booted with systemd (make check-system; its checks are counted one by one).
-tests check-system python3 tests/system/container.py
-stage fuzz-parsers make BUILD=build fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-20}"
+
+# Side by side from here. The test suites each run in namespaces of their
+# own (private loopback, /run, pcscd), two pytest workers per build:
+beside tests integration $PY -m pytest -n 2 --build build -o cache_dir=build/pytest-cache \
+	--junitxml="$LOG/integration.junit.xml"
+beside tests integration-asan $PY -m pytest -n 2 --build build/san -o cache_dir=build/san/pytest-cache \
+	--junitxml="$LOG/integration-asan.junit.xml"
+beside tests e2e python3 tests/e2e/run.py --build build
+beside tests e2e-asan python3 tests/e2e/run.py --build build/san
+# What uses the machine's own loopback (the demo's ports, the container's
+# network) runs one after another, beside the suites:
+# - make demo's script once;
+# - make demo without a terminal, stopped by SIGINT/SIGTERM: nothing left;
+# - the README's first command on a machine without our packages (mmdebstrap);
+# - what we ship, as shipped: the Debian packages in a Debian 12 container
+#   booted with systemd (make check-system; its checks are counted one by one);
+# - the fuzz targets, for a bounded time.
+[ -z "$SUITES_ONLY" ] && chain stage:demo:demo_once tests:demo-stop:"bash tests/system/demo_stop.sh" \
+	stage:fresh-root:"bash tests/system/fresh_demo.sh" tests:check-system:"python3 tests/system/container.py" \
+	stage:fuzz-parsers:"make BUILD=build fuzz FUZZ_SECONDS=${FUZZ_SECONDS:-20}"
+gather
 
 echo
 [ -f "$LOG/summary" ] && cat "$LOG/summary"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The integration and e2e suites under load: RUNS fresh clones of this
-# repository in a row (default 3), each built and tested while stress-ng
-# keeps both cores busy (stress-ng --cpu 2, a Debian package). A test that
+# repository in a row (default 3), each built (gcc and ASan) and its four
+# suites run side by side as make check runs them, while stress-ng keeps
+# both cores busy (stress-ng --cpu 2, a Debian package). A test that
 # passes only on an idle machine fails here. Bounded: stress-ng stops by
 # itself after RUNS x 40 minutes, and is stopped when this script ends.
 # Prints one line per run and "N passed, N failed" over all runs.
@@ -20,25 +21,24 @@ for i in $(seq "$RUNS"); do
 	t0=$SECONDS
 	d=$W/run$i
 	git clone -q "$SRC" "$d"
-	(cd "$d" && make -s -j2 all >build.log 2>&1) || { echo "not ok - run $i: the build failed"; total_f=$((total_f + 1)); continue; }
 	if [ -d "$SRC/tests/e2e/node_modules" ]; then
 		cp -a "$SRC/tests/e2e/node_modules" "$d/tests/e2e/"
-	else
-		(cd "$d/tests/e2e" && npm ci --no-audit --no-fund </dev/null >/dev/null 2>&1)
 	fi
-	for suite in integration e2e; do
-		log=$W/run$i-$suite.log
-		python3 "$d/tests/$suite/run.py" --build "$d/build" >"$log" 2>&1
-		line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
-		p=$(echo "${line:-0 passed, 1 failed}" | awk '{print $1}')
-		f=$(echo "${line:-0 passed, 1 failed}" | awk '{print $3}')
-		total_p=$((total_p + p))
-		total_f=$((total_f + f))
-		echo "# run $i $suite: ${line:-no count (runner died)}"
-		grep -E '^not ok' -A12 "$log" | head -n 60
-		mkdir -p "$SRC/build/under-load"
-		cp "$log" "$SRC/build/under-load/"
-	done
+	# the builds and the four suites side by side, exactly as make check runs them
+	log=$W/run$i.log
+	(cd "$d" && SSCARD_CHECK_SUITES=1 bash tests/check.sh) >"$log" 2>&1
+	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
+	p=$(echo "${line:-0 passed, 1 failed}" | awk '{print $1}')
+	f=$(echo "${line:-0 passed, 1 failed}" | awk '{print $3}')
+	total_p=$((total_p + p))
+	total_f=$((total_f + f))
+	echo "# run $i: ${line:-no count (check.sh died)}"
+	grep -E '^# stage times' "$log"
+	grep -E '^not ok' -A12 "$log" | head -n 80
+	mkdir -p "$SRC/build/under-load"
+	cp "$log" "$SRC/build/under-load/"
+	cp -r "$d/build/check" "$SRC/build/under-load/run$i-check" 2>/dev/null
+	rm -rf "$d"
 	echo "# run $i took $((SECONDS - t0)) s with stress-ng --cpu 2 beside it"
 done
 echo "$total_p passed, $total_f failed"
