@@ -59,7 +59,7 @@ DAEMON_SRC := daemon/sscardd.c daemon/control.c \
               $(READERS_SRC) \
               daemon/losslist/sync.c \
               daemon/kiosk/kiosk.c daemon/kiosk/upcall.c daemon/kiosk/printer.c \
-              daemon/web/web.c daemon/web/counter.c \
+              daemon/web/web.c daemon/web/counter.c daemon/web/peer.c \
               daemon/metrics/metrics.c
 CTL_SRC    := client/sscardctl.c
 CENTRAL_SRC := sim/central/central.c sim/central/store.c sim/central/api.c sim/central/hsm.c sim/central/tlsauth.c \

@@ -237,7 +237,9 @@ static void print_idcard(json_t *o)
 	}
 	if (json_is_true(json_object_get(o, "expired")))
 		printf("EXPIRED: this ID card is past its validity\n");
-	if (!opt_reveal && json_object_get(o, "id_number"))
+	if (json_is_true(json_object_get(o, "masked")))
+		printf("(masked by sscardd: only root and the admin group see an ID card in full)\n");
+	else if (!opt_reveal && json_object_get(o, "id_number"))
 		printf("(number, name, birth date and address masked; --reveal shows them)\n");
 }
 

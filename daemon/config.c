@@ -16,7 +16,8 @@
 #include "daemon/origin.h"
 
 enum type { T_PATH, T_PATH_OPT, T_STR, T_STR_OPT, T_UINT, T_BOOL, T_LEVEL, T_PATTERNS,
-	    T_PATTERN_OPT, T_ENUM, T_LISTEN, T_URL, T_KEY, T_ORIGINS, T_BYTE, T_SERIAL, T_ADDR };
+	    T_PATTERN_OPT, T_ENUM, T_LISTEN, T_URL, T_KEY, T_ORIGINS, T_BYTE, T_SERIAL, T_ADDR,
+	    T_SECRET, T_CA, T_PINS };
 
 struct key {
 	const char *section, *name;
@@ -65,12 +66,16 @@ static const struct key keys[] = {
 	{"ui", "printer", T_STR_OPT, F(printer), 0, 0, NULL, ""},
 	{"ui", "printer_poll_s", T_UINT, F(printer_poll_s), 1, 3600, NULL, "10"},
 	{"ui", "allow_origins", T_ORIGINS, F(allow_origins), 0, 0, NULL, ""},
+	{"ui", "kiosk_user", T_STR, F(kiosk_user), 0, 0, NULL, "sscard-kiosk"},
 	{"upstream", "url", T_URL, F(url), 0, 0, NULL, ""},
 	{"upstream", "list_url", T_URL, F(list_url), 0, 0, NULL, ""},
 	{"upstream", "push_url", T_URL, F(push_url), 0, 0, NULL, ""},
 	{"upstream", "public_key", T_KEY, F(public_key), 0, 0, NULL, ""},
-	{"upstream", "token", T_STR_OPT, F(token), 0, 0, NULL, ""},
-	{"upstream", "ca", T_PATH_OPT, F(ca), 0, 0, NULL, ""},
+	{"upstream", "token", T_SECRET, F(token), 0, 0, NULL, ""},
+	{"upstream", "token_file", T_PATH_OPT, F(token_file), 0, 0, NULL, ""},
+	{"upstream", "ca", T_CA, F(ca), 0, 0, NULL, ""},
+	{"upstream", "pin", T_PINS, F(pin), 0, 0, NULL, ""},
+	{"upstream", "insecure_http", T_BOOL, F(insecure_http), 0, 0, NULL, "no"},
 	{"upstream", "client_cert", T_PATH_OPT, F(client_cert), 0, 0, NULL, ""},
 	{"upstream", "client_key", T_PATH_OPT, F(client_key), 0, 0, NULL, ""},
 	{"upstream", "poll_interval", T_UINT, F(poll_interval), 5, 86400, NULL, "30"},
@@ -223,6 +228,43 @@ static const char *set(struct config *c, const struct key *k, const char *v, cha
 			return snprintf(why, wl, "%s must be an absolute path shorter than %zu bytes, not '%s'",
 					k->name, k->size, v), why;
 		break;
+	case T_SECRET:
+		/* never echoed: not in a message, not in the journal */
+		if (strlen(v) >= k->size || !printable(v) || strchr(v, ' '))
+			return snprintf(why, wl,
+					"%s must be at most %zu printable characters without spaces "
+					"(the value is not shown: it is a secret)",
+					k->name, k->size - 1), why;
+		break;
+	case T_CA:
+		if (!*v || !strcmp(v, "system"))
+			break;
+		if (v[0] != '/' || strlen(v) >= k->size || !printable(v))
+			return snprintf(why, wl,
+					"%s must be the absolute path of the CA certificate(s) that alone are "
+					"trusted for the central, or 'system' for the system's CAs, not '%s'",
+					k->name, v), why;
+		break;
+	case T_PINS: {
+		/* sha256//BASE64 of the central's public key, ';'-separated (curl's form) */
+		bool ok = strlen(v) < k->size && printable(v);
+		for (const char *q = v; ok && *q;) {
+			size_t l = strcspn(q, ";");
+			ok = l == 52 && !strncmp(q, "sha256//", 8) &&
+			     strspn(q + 8, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=") == 44 &&
+			     q[51] == '=';
+			q += l;
+			if (*q == ';')
+				q++, ok = ok && *q;
+		}
+		if (!ok)
+			return snprintf(why, wl,
+					"%s must be sha256//BASE64 (44 characters) of the central's public key, "
+					"several separated by ';' (openssl x509 -pubkey | openssl pkey -pubin "
+					"-outform der | openssl dgst -sha256 -binary | base64), not '%s'",
+					k->name, v), why;
+		break;
+	}
 	case T_STR:
 	case T_STR_OPT:
 		if ((!*v && k->type == T_STR) || strlen(v) >= k->size || !printable(v))
@@ -392,6 +434,40 @@ void config_defaults(struct config *c)
 	c->idcard_baud = 115200;
 }
 
+static int key_line(const struct parse *p, const char *section, const char *name)
+{
+	for (size_t i = 0; i < N_KEYS; i++)
+		if (!strcmp(keys[i].section, section) && !strcmp(keys[i].name, name))
+			return p->key_line[i];
+	return 0;
+}
+
+/* A secret from its own file (token_file): the first line, without its end;
+ * its value is never put in a message. */
+static int read_secret(struct parse *p, const char *path, char *out, size_t cap, int line)
+{
+	char buf[512];
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return fail(p, line, "token_file: cannot read '%s': %s", path, strerror(errno)), -1;
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	buf[strcspn(buf, "\r\n")] = 0;
+	n = strlen(buf);
+	int rv = 0;
+	if (!n || n >= cap || !printable(buf) || strchr(buf, ' ')) {
+		fail(p, line,
+		     "token_file: '%s' must hold the token on its first line, 1 to %zu printable "
+		     "characters without spaces (the value is not shown)",
+		     path, cap - 1);
+		rv = -1;
+	} else
+		memcpy(out, buf, n + 1);
+	explicit_bzero(buf, sizeof buf);
+	return rv;
+}
+
 static int finish(struct parse *p, int rv)
 {
 	struct config *c = p->c;
@@ -404,6 +480,16 @@ static int finish(struct parse *p, int rv)
 		return fail(p, rv, "not a 'key = value' line or a [section] header"), -1;
 	if (rv < 0)
 		return fail(p, 0, "cannot read the file"), -1;
+	int tl = key_line(p, "upstream", "token"), fl = key_line(p, "upstream", "token_file");
+	if (tl && fl)
+		return fail(p, fl > tl ? fl : tl, "token and token_file are both set; keep one (token_file, "
+				"a file only root and group sscard can read, is the safer)"), -1;
+	if (*c->token_file && read_secret(p, c->token_file, c->token, sizeof c->token, fl) < 0)
+		return -1;
+	if (*c->token && !c->insecure_http && !strncmp(c->url, "http://", 7))
+		return fail(p, key_line(p, "upstream", "url"),
+			    "url is http:// and a token is set: the token would cross the network in "
+			    "clear; use https://, or set insecure_http = yes in a lab"), -1;
 	if (c->pin_min_len > c->pin_max_len) {
 		int line = 0;
 		for (size_t i = 0; i < N_KEYS; i++)

@@ -63,13 +63,18 @@ struct config {
 	char printer[64];              /* CUPS queue for receipts; "": no printer */
 	unsigned printer_poll_s;       /* how often CUPS is asked for its state */
 	char allow_origins[512];       /* counter pages that may use /api/v1/card, space-separated */
+	char kiosk_user[64];           /* the only user (beside root) whose browser may drive the kiosk */
 	/* [upstream] */
 	char url[256];
 	char list_url[256];            /* "": url + "/losslist" */
 	char push_url[256];            /* long-poll for new versions; "": none */
 	char public_key[65];           /* hex; "": no list is trusted */
 	char token[128];               /* Authorization: Bearer, when the central wants one */
-	char ca[256], client_cert[256], client_key[256];
+	char token_file[256];          /* where the token is read from instead ("": token) */
+	char ca[256];                  /* "": libcurl's default; "system"; else the only CAs trusted */
+	char pin[256];                 /* sha256//… public key pins of the central, ';'-separated */
+	bool insecure_http;            /* a lab: a token may go over http:// */
+	char client_cert[256], client_key[256];
 	unsigned poll_interval, stale_after, timeout_ms; /* seconds, seconds, ms */
 	unsigned retry_max_s;          /* outbox back-off ceiling */
 	/* [metrics] */

@@ -172,6 +172,17 @@ static void on_read_reply(void *cookie, json_t *reply)
 		settle(cl); /* an answer given at once is settled by process_lines' caller */
 }
 
+/* The idcard verb's answer to one who is not an administrator: a member
+ * of group sscard learns that a card lies there, not whose it is. */
+static void on_idcard_reply_masked(void *cookie, json_t *reply)
+{
+	json_t *m = json_masked_copy(reply);
+	if (m && json_is_true(json_object_get(m, "ok")))
+		json_object_set_new(m, "masked", json_true());
+	on_read_reply(cookie, m ? m : reply);
+	json_decref(m);
+}
+
 static void trace_off_all(struct control *c)
 {
 	json_t *e = json_pack("{s:s}", "event", "trace_off");
@@ -287,7 +298,7 @@ static void handle(struct client *cl, char *line)
 			break;
 		}
 		cl->waiting = true;
-		c->ops->idcard(cl, on_read_reply);
+		c->ops->idcard(cl, cl->admin ? on_read_reply : on_idcard_reply_masked);
 		return;
 	case REQ_REQUEST:
 	case REQ_OUTBOX:
@@ -579,11 +590,18 @@ void control_broadcast(void *arg, json_t *event)
 		return;
 	const char *kind = json_string_value(json_object_get(event, "event"));
 	bool is_apdu = kind && !strcmp(kind, "apdu");
+	/* a read's holder data goes in full to administrators only; the group
+	 * sees that a card was read, masked as the logs show it */
+	bool personal = kind && !strcmp(kind, "card_read");
+	json_t *masked = NULL;
 	for (struct client *cl = c->clients, *n; cl; cl = n) {
 		n = cl->next;
 		if (!cl->subscribed || (is_apdu && !cl->trace))
 			continue;
-		send_json(cl, event);
+		if (personal && !cl->admin && !masked && !(masked = json_masked_copy(event)))
+			continue; /* out of memory: nothing rather than everything */
+		send_json(cl, personal && !cl->admin ? masked : event);
 		settle(cl);
 	}
+	json_decref(masked);
 }

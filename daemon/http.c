@@ -2,6 +2,7 @@
 #include "daemon/http.h"
 
 #include <stdio.h>
+#include <string.h>
 
 void http_common(CURL *h, const struct config *c, char errbuf[CURL_ERROR_SIZE])
 {
@@ -12,8 +13,16 @@ void http_common(CURL *h, const struct config *c, char errbuf[CURL_ERROR_SIZE])
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(h, CURLOPT_USERAGENT, "sscardd");
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)c->timeout_ms);
-	if (*c->ca)
+	/* [upstream] ca names the only CAs trusted for the central: Debian's
+	 * libcurl also looks in its compiled-in CA directory (/etc/ssl/certs)
+	 * unless told not to, and then any public CA could vouch for an
+	 * impostor. "system" (and unset) keep the system's CAs. */
+	if (*c->ca && strcmp(c->ca, "system")) {
 		curl_easy_setopt(h, CURLOPT_CAINFO, c->ca);
+		curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
+	}
+	if (*c->pin)
+		curl_easy_setopt(h, CURLOPT_PINNEDPUBLICKEY, c->pin);
 	if (*c->client_cert)
 		curl_easy_setopt(h, CURLOPT_SSLCERT, c->client_cert);
 	if (*c->client_key)

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "apdu/atr.h"
+#include "daemon/mask.h"
 
 json_t *json_error(enum ss_err e, const char *message)
 {
@@ -92,3 +93,43 @@ json_t *json_read_result(const char *reader, const char *interface, const uint8_
 	return o;
 }
 
+
+static void mask_in_place(json_t *o)
+{
+	const char *k;
+	json_t *v;
+	void *tmp;
+	char m[256];
+	if (json_is_array(o)) {
+		size_t i;
+		json_array_foreach(o, i, v)
+			mask_in_place(v);
+		return;
+	}
+	json_object_foreach_safe(o, tmp, k, v) {
+		const char *s = json_string_value(v);
+		if (!s) {
+			mask_in_place(v);
+			continue;
+		}
+		if (!strcmp(k, "ssn") || !strcmp(k, "id_number"))
+			mask_ssn(s, m, sizeof m);
+		else if (!strcmp(k, "name") || !strcmp(k, "address") || !strcmp(k, "name_en"))
+			mask_name(s, m, sizeof m);
+		else if (!strcmp(k, "card_id") || !strcmp(k, "card_number"))
+			mask_id(s, m, sizeof m);
+		else if (!strcmp(k, "birth_date"))
+			snprintf(m, sizeof m, "%.4s-**-**", s); /* the year: an age, not a birthday */
+		else
+			continue;
+		json_object_set_new(o, k, json_string(m));
+	}
+}
+
+json_t *json_masked_copy(json_t *o)
+{
+	json_t *c = json_deep_copy(o);
+	if (c)
+		mask_in_place(c);
+	return c;
+}

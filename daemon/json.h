@@ -19,5 +19,9 @@ json_t *json_read_result(const char *reader, const char *interface, const uint8_
 
 /* Hex string of bytes as a JSON string. */
 json_t *json_hex(const uint8_t *b, size_t n);
+/* A deep copy of o with every personal field masked as the logs mask them
+ * (ssn, id_number, name, address, birth date, card id and number), for
+ * those who may see that a card was read but not whose it is. */
+json_t *json_masked_copy(json_t *o);
 
 #endif

@@ -493,6 +493,11 @@ int main(int argc, char **argv)
 	int c, fd, rv;
 
 	json_set_alloc_funcs(j_alloc, j_free);
+	/* Whatever started us (a shell's 022, a service manager without
+	 * UMask=): the outbox, the loss list and their WAL files hold card ids
+	 * and the central's answers, and are this user's alone. The control
+	 * socket is opened up to its group by chmod, on purpose. */
+	umask(077);
 	if (argc > 1 && !strcmp(argv[1], "--nfc-helper"))
 		return nfcd_main(argc - 2, argv + 2);
 	d.config_file = CFG_DEFAULT_FILE;

@@ -6,6 +6,8 @@
 #include <jansson.h>
 #include <microhttpd.h>
 #include <stdbool.h>
+#include <sys/socket.h>
+#include <sys/types.h>
 #include <systemd/sd-event.h>
 
 #include "daemon/mhdloop.h"
@@ -23,7 +25,12 @@ struct web {
 	char tokens[WEB_SESSIONS][33];
 	unsigned next_token;
 	struct sse *streams;
-	unsigned n_streams;
+	unsigned n_streams;          /* counter streams (/api/v1/card/events) */
+	unsigned n_kiosk_streams;    /* the kiosk page's (/api/v1/events) */
+	struct sockaddr_storage listen_addr;
+	uid_t kiosk_uid;             /* [ui] kiosk_user; root may always */
+	bool have_kiosk_uid;
+	unsigned long refused_peers; /* connections from other local users */
 	bool stopping;
 };
 

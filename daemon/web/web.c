@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <pwd.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <microhttpd.h>
@@ -18,6 +19,7 @@
 #include "daemon/json.h"
 #include "daemon/log.h"
 #include "daemon/readers/readers.h"
+#include "daemon/web/peer.h"
 
 #define SSE_PING_S 15
 #define SSE_BACKLOG_MAX (256 * 1024)  /* a stream further behind than this is closed */
@@ -167,6 +169,57 @@ static enum MHD_Result send_file(struct web *w, struct MHD_Connection *c, const 
 	return rv;
 }
 
+/* ---- who is on the other end ------------------------------------------ */
+
+/* The kiosk is driven by its own browser only: root, or [ui] kiosk_user
+ * (the uid behind the connection's socket, from the kernel). Any other
+ * local account — a technician's login, a user on a counter PC, a program
+ * an attacker started — is refused, and so is a connection whose owner
+ * cannot be told. */
+static bool peer_is_kiosk(struct web *w, const struct sockaddr *client)
+{
+	uid_t uid;
+	int e = peer_uid(client, (const struct sockaddr *)&w->listen_addr, &uid);
+	if (e < 0) {
+		log_msg(LOG_WARNING, "http: cannot tell which user opened a connection (%s): refused",
+			strerror(-e));
+		return false;
+	}
+	if (uid == 0 || (w->have_kiosk_uid && uid == w->kiosk_uid))
+		return true;
+	w->refused_peers++;
+	log_msg(LOG_NOTICE, "http: a connection of uid %u refused: only the kiosk's browser (user '%s') "
+		"or root may use the kiosk's pages", (unsigned)uid, w->cfg->kiosk_user);
+	return false;
+}
+
+static bool conn_is_kiosk(struct web *w, struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	return ci && ci->client_addr && peer_is_kiosk(w, ci->client_addr);
+}
+
+/* A kiosk (no counter pages allowed): nobody else may even connect, so no
+ * one can use up the connections the kiosk's page needs. A counter PC
+ * admits all, and its kiosk routes ask per request. */
+static enum MHD_Result accept_policy(void *cls, const struct sockaddr *addr, socklen_t len)
+{
+	struct web *w = cls;
+	if (w->cfg->allow_origins[0])
+		return MHD_YES;
+	return peer_is_kiosk(w, addr) ? MHD_YES : MHD_NO;
+}
+
+static void resolve_kiosk_user(struct web *w)
+{
+	struct passwd *pw = getpwnam(w->cfg->kiosk_user);
+	w->have_kiosk_uid = pw != NULL;
+	w->kiosk_uid = pw ? pw->pw_uid : (uid_t)-1;
+	if (!pw)
+		log_msg(LOG_INFO, "http: kiosk user '%s' does not exist: only root's browser may use the kiosk",
+			w->cfg->kiosk_user);
+}
+
 /* ---- sessions ----------------------------------------------------------- */
 
 static bool token_ok(struct web *w, const char *t)
@@ -305,7 +358,10 @@ static void sse_free(void *cls)
 	for (struct sse **pp = &w->streams; *pp; pp = &(*pp)->next)
 		if (*pp == s) {
 			*pp = s->next;
-			w->n_streams--;
+			if (s->counter)
+				w->n_streams--;
+			else
+				w->n_kiosk_streams--;
 			break;
 		}
 	free(s->buf);
@@ -329,7 +385,7 @@ static int on_ping(sd_event_source *src, uint64_t usec, void *arg)
 static enum MHD_Result open_stream(struct web *w, struct MHD_Connection *c, bool counter,
 				   const char *origin)
 {
-	if (w->n_streams >= WEB_SSE_MAX)
+	if (counter ? w->n_streams >= WEB_SSE_MAX : w->n_kiosk_streams >= WEB_KIOSK_SSE_MAX)
 		return send_error(c, 503, "busy", "Too many event streams are open.");
 	struct sse *s = calloc(1, sizeof *s);
 	if (!s)
@@ -358,7 +414,10 @@ static enum MHD_Result open_stream(struct web *w, struct MHD_Connection *c, bool
 	}
 	s->next = w->streams;
 	w->streams = s;
-	w->n_streams++;
+	if (counter)
+		w->n_streams++;
+	else
+		w->n_kiosk_streams++;
 	MHD_add_response_header(r, "Content-Type", "text/event-stream; charset=utf-8");
 	security_headers(r);
 	web_cors(r, origin);
@@ -472,6 +531,10 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 		return web_card_read(w, c, rq, cors_origin);
 	if (!strcmp(url, "/api/v1/card/events"))
 		return open_stream(w, c, true, cors_origin);
+	bool api = !strncmp(url, "/api/", 5);
+	if ((api || post) && !conn_is_kiosk(w, c))
+		return send_error(c, 403, "not_kiosk",
+				  "Only the kiosk's own screen may use this (another local user was refused).");
 	if (post) {
 		if (!origin) /* browsers always send one on POST; others must too */
 			return send_error(c, 403, "bad_origin", "A POST needs an Origin header.");
@@ -528,7 +591,9 @@ int web_start(sd_event *ev, const struct config *cfg, struct kiosk *k, struct re
 	w->cfg = cfg;
 	w->k = k;
 	w->rd = rd;
-	w->mhd = MHD_start_daemon(flags, (uint16_t)pnum, NULL, NULL, handler, w,
+	memcpy(&w->listen_addr, &ss, sizeof ss);
+	resolve_kiosk_user(w);
+	w->mhd = MHD_start_daemon(flags, (uint16_t)pnum, accept_policy, w, handler, w,
 				  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, (void *)"http", MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 				  MHD_OPTION_CONNECTION_LIMIT, 64u, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
 				  48u, MHD_OPTION_CONNECTION_TIMEOUT, 60u,

@@ -25,7 +25,8 @@
 #include "daemon/kiosk/kiosk.h"
 
 #define WEB_BODY_MAX 4096
-#define WEB_SSE_MAX 16               /* event streams at once */
+#define WEB_SSE_MAX 16               /* counter event streams at once */
+#define WEB_KIOSK_SSE_MAX 8          /* the kiosk's own streams: apart, never refused for the others' */
 #define WEB_SESSIONS 8               /* tokens kept; the oldest goes first */
 
 struct web;
