@@ -434,6 +434,23 @@ void config_defaults(struct config *c)
 	c->idcard_baud = 115200;
 }
 
+/* http://127.x.y.z[:port]/…, http://[::1]…, http://localhost…: a central on
+ * this machine (the demo, a local proxy): nothing crosses the network. */
+static bool url_is_loopback(const char *url)
+{
+	const char *h = url + 7;
+	size_t l = strcspn(h, ":/?#");
+	char host[64];
+	struct in_addr a;
+	if (*h == '[')
+		return !strncmp(h, "[::1]", 5);
+	if (l >= sizeof host)
+		return false;
+	memcpy(host, h, l);
+	host[l] = 0;
+	return !strcmp(host, "localhost") || (inet_pton(AF_INET, host, &a) == 1 && (ntohl(a.s_addr) >> 24) == 127);
+}
+
 static int key_line(const struct parse *p, const char *section, const char *name)
 {
 	for (size_t i = 0; i < N_KEYS; i++)
@@ -486,7 +503,7 @@ static int finish(struct parse *p, int rv)
 				"a file only root and group sscard can read, is the safer)"), -1;
 	if (*c->token_file && read_secret(p, c->token_file, c->token, sizeof c->token, fl) < 0)
 		return -1;
-	if (*c->token && !c->insecure_http && !strncmp(c->url, "http://", 7))
+	if (*c->token && !c->insecure_http && !strncmp(c->url, "http://", 7) && !url_is_loopback(c->url))
 		return fail(p, key_line(p, "upstream", "url"),
 			    "url is http:// and a token is set: the token would cross the network in "
 			    "clear; use https://, or set insecure_http = yes in a lab"), -1;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -48,7 +49,33 @@ static const struct {
 	{"[upstream]\nurl = ftp://central\n",
 	 "t.conf:2: url must be an http:// or https:// address, not 'ftp://central'"},
 	{"[upstream]\nca = certs/ca.pem\n",
-	 "t.conf:2: ca must be an absolute path shorter than 256 bytes, not 'certs/ca.pem'"},
+	 "t.conf:2: ca must be the absolute path of the CA certificate(s) that alone are trusted for the "
+	 "central, or 'system' for the system's CAs, not 'certs/ca.pem'"},
+	/* a secret never comes back in a message (issue 27): a control byte,
+	 * a space, a value too long, a continuation line after it */
+	{"[upstream]\ntoken = s3cr3t\x01\n",
+	 "t.conf:2: token must be at most 127 printable characters without spaces (the value is not "
+	 "shown: it is a secret)"},
+	{"[upstream]\ntoken = s3cr3t and more\n",
+	 "t.conf:2: token must be at most 127 printable characters without spaces (the value is not "
+	 "shown: it is a secret)"},
+	{"[upstream]\ntoken = s3cr3t\n  continued\n",
+	 "t.conf:3: duplicate key 'token' in [upstream] (first set on line 2)"},
+	{"[upstream]\ntoken = s3cr3t\ntoken_file = /etc/sscard/token\n",
+	 "t.conf:3: token and token_file are both set; keep one (token_file, a file only root and group "
+	 "sscard can read, is the safer)"},
+	{"[upstream]\ntoken_file = /nonexistent/token\n",
+	 "t.conf:2: token_file: cannot read '/nonexistent/token': No such file or directory"},
+	{"[upstream]\nurl = http://central.example\ntoken = s3cr3t\n",
+	 "t.conf:2: url is http:// and a token is set: the token would cross the network in clear; use "
+	 "https://, or set insecure_http = yes in a lab"},
+	{"[upstream]\nurl = http://127.central.example\ntoken = s3cr3t\n",
+	 "t.conf:2: url is http:// and a token is set: the token would cross the network in clear; use "
+	 "https://, or set insecure_http = yes in a lab"},
+	{"[upstream]\npin = sha256//short=\n",
+	 "t.conf:2: pin must be sha256//BASE64 (44 characters) of the central's public key, several "
+	 "separated by ';' (openssl x509 -pubkey | openssl pkey -pubin -outform der | openssl dgst "
+	 "-sha256 -binary | base64), not 'sha256//short='"},
 	{"[policy]\npin_min_len = 8\npin_max_len = 6\n",
 	 "t.conf:3: pin_min_len (8) is greater than pin_max_len (6)"},
 	{"[daemon]\nthis line has no equals sign\n",
@@ -66,7 +93,40 @@ static void test_bad_files(void **s)
 		int rv = config_load_string(&c, BAD[i].text, "t.conf", err, sizeof err);
 		if (rv != -1 || strcmp(err, BAD[i].msg))
 			fail_msg("case %zu: rv %d\n got: %s\nwant: %s", i, rv, err, BAD[i].msg);
+		if (strstr(err, "s3cr3t"))
+			fail_msg("case %zu: the message shows the secret: %s", i, err);
 	}
+}
+
+/* What a lab and the demo may do, and the token read from its own file. */
+static void test_good_secrets(void **s)
+{
+	static const char *const OK[] = {
+		"[upstream]\nurl = http://127.0.0.1:18480\ntoken = t\n",
+		"[upstream]\nurl = http://[::1]:18480/v1\ntoken = t\n",
+		"[upstream]\nurl = http://localhost/v1\ntoken = t\n",
+		"[upstream]\nurl = http://central.lab\ntoken = t\ninsecure_http = yes\n",
+		"[upstream]\nurl = https://central.example\ntoken = t\nca = system\n",
+		"[upstream]\npin = sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=;"
+		"sha256//BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB=\n",
+	};
+	for (size_t i = 0; i < sizeof OK / sizeof OK[0]; i++) {
+		struct config c;
+		char err[512] = "";
+		if (config_load_string(&c, OK[i], "t.conf", err, sizeof err))
+			fail_msg("case %zu: %s", i, err);
+	}
+	char path[] = "/tmp/sscard-token-XXXXXX", text[300];
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "tok-from-file\n", 14), 14);
+	close(fd);
+	snprintf(text, sizeof text, "[upstream]\nurl = https://central.example\ntoken_file = %s\n", path);
+	struct config c;
+	char err[512] = "";
+	assert_int_equal(config_load_string(&c, text, "t.conf", err, sizeof err), 0);
+	assert_string_equal(c.token, "tok-from-file");
+	unlink(path);
 }
 
 static void test_good_file(void **s)
@@ -183,6 +243,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bad_files),
+		cmocka_unit_test(test_good_secrets),
 		cmocka_unit_test(test_good_file),
 		cmocka_unit_test(test_documented_defaults),
 		cmocka_unit_test(test_requests),
