@@ -288,13 +288,18 @@ install: shipped
 	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/sscard
 	sed -e 's|^root = .*|root = $(UI_DIR)|' config/sscard.conf >$(BUILD)/sscard.conf.installed
 	if [ -e $(DESTDIR)$(SYSCONFDIR)/sscard/sscard.conf ]; then \
-	  install -m 0644 $(BUILD)/sscard.conf.installed $(DESTDIR)$(SYSCONFDIR)/sscard/sscard.conf.dist; \
-	else install -m 0644 $(BUILD)/sscard.conf.installed $(DESTDIR)$(SYSCONFDIR)/sscard/sscard.conf; fi
+	  install -m 0640 $(BUILD)/sscard.conf.installed $(DESTDIR)$(SYSCONFDIR)/sscard/sscard.conf.dist; \
+	else install -m 0640 $(BUILD)/sscard.conf.installed $(DESTDIR)$(SYSCONFDIR)/sscard/sscard.conf; fi
 	install -d -m 0755 $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR)
 	sed -e 's|@SBINDIR@|$(PREFIX)/sbin|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
 	  systemd/sscardd.service.in >$(DESTDIR)$(UNITDIR)/sscardd.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/sscardd.service
 	install -m 0644 systemd/sscard.sysusers $(DESTDIR)$(SYSUSERSDIR)/sscard.conf
+	@# the config may hold the central's token: root writes it, the daemon's
+	@# group reads it, nobody else (a package does this in its postinst)
+	if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then \
+	  getent group sscard >/dev/null || systemd-sysusers $(SYSUSERSDIR)/sscard.conf; \
+	  chgrp sscard $(SYSCONFDIR)/sscard/sscard.conf*; fi
 	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/sscardd/README.md
 	install -d -m 0755 $(DESTDIR)$(UI_DIR)
 	install -m 0644 ui/*.html ui/*.css ui/*.js $(DESTDIR)$(UI_DIR)/

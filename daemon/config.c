@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "daemon/log.h"
@@ -557,6 +558,19 @@ bool config_ui_root_ok(const struct config *c, const char *file, char *err, size
 		 "%s%s: [ui] root must be the directory of the kiosk pages, with index.html; '%s' has none "
 		 "(the kiosk's screen would show an error instead of its home page)",
 		 file, at, c->ui_root);
+	return false;
+}
+
+bool config_secret_private(const struct config *c, const char *file, char *err, size_t errlen)
+{
+	struct stat st;
+	const char *where = *c->token_file ? c->token_file : file;
+	if (!*c->token || stat(where, &st) < 0 || !(st.st_mode & S_IROTH))
+		return true;
+	snprintf(err, errlen,
+		 "%s holds the central's token and every local user can read it: "
+		 "chown root:sscard '%s' && chmod 0640 '%s' (or move the token to token_file)",
+		 where, where, where);
 	return false;
 }
 

@@ -102,6 +102,10 @@ int config_load_string(struct config *c, const char *text, const char *name, cha
  * (or "FILE: …" for the default) in err. The file system is looked at, so
  * this is apart from config_load. */
 bool config_ui_root_ok(const struct config *c, const char *file, char *err, size_t errlen);
+/* The token's file (token_file, or file itself when the token is in it)
+ * can be read by every local user: false and a sentence saying what to do
+ * in err. True when there is no token, or it is kept close. */
+bool config_secret_private(const struct config *c, const char *file, char *err, size_t errlen);
 /* Whether a reader name passes [readers] include/exclude (fnmatch globs)
  * and is not the SAM reader. */
 bool config_reader_wanted(const struct config *c, const char *reader);

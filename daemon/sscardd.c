@@ -537,6 +537,8 @@ int main(int argc, char **argv)
 			fprintf(stderr, "sscardd: %s\n", err);
 			return CFG_EX_CONFIG;
 		}
+		if (!config_secret_private(&d.cfg, d.config_file, err, sizeof err))
+			fprintf(stderr, "sscardd: warning: %s\n", err);
 		printf("%s: configuration is valid\n", d.config_file);
 		return 0;
 	}
@@ -544,6 +546,8 @@ int main(int argc, char **argv)
 	bool daemonize = !foreground && !getenv("NOTIFY_SOCKET");
 	log_init(d.cfg.log_level, daemonize);
 	if (!config_ui_root_ok(&d.cfg, d.config_file, err, sizeof err))
+		log_msg(LOG_WARNING, "%s", err);
+	if (!config_secret_private(&d.cfg, d.config_file, err, sizeof err))
 		log_msg(LOG_WARNING, "%s", err);
 	/* PINs pass through this process: no core files, no ptrace by peers. */
 	prctl(PR_SET_DUMPABLE, 0);

@@ -275,3 +275,10 @@ class CardStream:
 
     def close(self):
         self.c.close()
+
+
+def outbox_daemon(rig, srv, state, extra=""):
+    rig.stop_daemon()
+    os.makedirs(state, exist_ok=True)
+    rig.start_daemon("[upstream]\nurl = %s\ntoken = tok-%d\nretry_max_s = 1\ntimeout_ms = 2000\n%s"
+                     % (srv.url, srv.port, extra), state_dir=state)

@@ -13,14 +13,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from rig import wait_for  # noqa: E402
-from common import CentralServer, HOLDER_SSN, OUTBOX_CARDS, ZHANGSAN_ID, make_ca, outbox_drained, submit  # noqa: E402
-
-
-def outbox_daemon(rig, srv, state, extra=""):
-    rig.stop_daemon()
-    os.makedirs(state, exist_ok=True)
-    rig.start_daemon("[upstream]\nurl = %s\ntoken = tok-%d\nretry_max_s = 1\ntimeout_ms = 2000\n%s"
-                     % (srv.url, srv.port, extra), state_dir=state)
+from common import CentralServer, outbox_daemon, HOLDER_SSN, OUTBOX_CARDS, ZHANGSAN_ID, make_ca, outbox_drained, submit  # noqa: E402
 
 
 @contextlib.contextmanager
