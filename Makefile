@@ -36,7 +36,7 @@ LDFLAGS += -fsanitize=address,undefined
 endif
 
 LOSSLIST_SRC := daemon/losslist/losslist.c daemon/losslist/lossfmt.c daemon/losslist/lossidx.c \
-            daemon/losslist/lossjson.c
+            daemon/losslist/lossjson.c daemon/losslist/fresh.c
 OUTBOX_SRC := daemon/outbox/outbox.c
 KIOSK_CORE_SRC := daemon/kiosk/pinrule.c daemon/kiosk/flow.c daemon/kiosk/view.c daemon/kiosk/loss_report.c \
             daemon/kiosk/loss_cancel.c daemon/kiosk/replacement.c daemon/kiosk/activation.c \
@@ -83,7 +83,7 @@ LIBSSCARD := $(BUILD)/libsscard.so.1
 PROGS := $(LIBSSCARD) $(BUILD)/libsscard.so $(BUILD)/sscard.pc $(BUILD)/example-readcard \
 	 $(BUILD)/sscardd $(BUILD)/sscardctl $(BUILD)/sscard-vcard $(BUILD)/bench-read $(BUILD)/bench-psam $(BUILD)/bench-nfc \
 	 $(BUILD)/bench-lossfmt $(BUILD)/bench-losslist $(BUILD)/sscard-central \
-	 $(BUILD)/pcsc-poke $(BUILD)/pcsc-watch $(BUILD)/sscard-pn532 $(BUILD)/sscard-idreader $(BUILD)/nfc-read $(BUILD)/libifd-sscard-pinpad.so
+	 $(BUILD)/pcsc-poke $(BUILD)/pcsc-watch $(BUILD)/librealtimers.so $(BUILD)/sscard-pn532 $(BUILD)/sscard-idreader $(BUILD)/nfc-read $(BUILD)/libifd-sscard-pinpad.so
 
 .PHONY: all clean check check-build unit integration fuzz demo deps bench help install shipped deb check-system
 
@@ -175,6 +175,12 @@ $(BUILD)/bench-lossfmt: $(BUILD)/obj/bench/bench_lossfmt.o $(CORE_LIB)
 
 $(BUILD)/nfc-read: $(BUILD)/obj/tests/integration/nfc_read.o $(CORE_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+# The clock tests' helper, preloaded before libfaketime (never sanitized:
+# it goes into an ASan daemon's preload list too).
+$(BUILD)/librealtimers.so: tests/integration/realtimers.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 $(WARN) -fPIC -shared -o $@ $<
 
 $(BUILD)/pcsc-poke: $(BUILD)/obj/tests/integration/pcsc_poke.o
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)

@@ -458,10 +458,13 @@ API long iGetListStatus(char *pOutInfo)
 		snprintf(age, sizeof age, "%lld", (long long)json_integer_value(a));
 	long long version = (long long)json_integer_value(json_object_get(j, "version"));
 	bool stale = !json_is_false(json_object_get(j, "stale"));
+	/* the daemon's sentence says why (a wrong clock too); an older daemon's lacks it */
+	const char *why = json_string_value(json_object_get(j, "message"));
 	say(pOutInfo, 0, "%lld|%s|%d|%s|", version, age, stale,
-	    !stale     ? "The loss list is up to date."
-	    : !version ? "No loss list has been received yet."
-		       : "The loss list is out of date: a recent loss may not be in it.");
+	    why && !strchr(why, '|') ? why
+	    : !stale                 ? "The loss list is up to date."
+	    : !version               ? "No loss list has been received yet."
+				     : "The loss list is out of date: a recent loss may not be in it.");
 	json_decref(j);
 	return 0;
 }

@@ -330,7 +330,10 @@ static void print_status(json_t *o)
 		       (long long)json_integer_value(json_object_get(ll, "version")),
 		       (long long)json_integer_value(json_object_get(ll, "entries")),
 		       json_is_integer(json_object_get(ll, "age_s")) ? "published" : "never received",
-		       json_is_true(json_object_get(ll, "stale")) ? " — STALE" : "");
+		       json_is_true(json_object_get(ll, "stale"))
+			       ? json_is_true(json_object_get(ll, "clock_wrong")) ? " — STALE (this terminal's clock is wrong)"
+										  : " — STALE"
+			       : "");
 	json_t *ui = json_object_get(o, "ui");
 	if (json_is_object(ui) && !strcmp(str(ui, "state"), "serving"))
 		printf("kiosk page: http://%s/, %lld screen(s) showing it, %lld counter stream(s)\n",
@@ -403,11 +406,22 @@ static void print_list(json_t *o)
 	json_t *age = json_object_get(o, "age_s");
 	printf("loss list: version %lld, %lld entries", (long long)json_integer_value(json_object_get(o, "version")),
 	       (long long)json_integer_value(json_object_get(o, "entries")));
+	bool clock_wrong = json_is_true(json_object_get(o, "clock_wrong"));
 	if (json_is_integer(age))
 		printf(", signed %lld s ago", (long long)json_integer_value(age));
+	else if (json_integer_value(json_object_get(o, "version")))
+		printf(", age unknown");
 	else
 		printf(", never received");
 	printf("%s\n", json_is_true(json_object_get(o, "stale")) ? " — STALE: a recent loss may be missing" : "");
+	if (clock_wrong || json_is_true(json_object_get(o, "stale")))
+		printf("%s\n", str(o, "message"));
+	json_t *clk = json_object_get(o, "clock");
+	if (json_is_object(clk))
+		printf("clock: %+lld s off the central's (measured %lld s ago)%s\n",
+		       (long long)json_integer_value(json_object_get(clk, "offset_s")),
+		       (long long)json_integer_value(json_object_get(clk, "measured_s_ago")),
+		       clock_wrong ? " — WRONG: set it (NTP)" : "");
 	printf("source: %s\n", json_is_string(json_object_get(o, "source")) ? str(o, "source")
 									 : "none configured ([upstream] list_url, public_key)");
 	print_sync("last sync", json_object_get(o, "last_sync"));

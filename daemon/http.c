@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 void http_common(CURL *h, const struct config *c, char errbuf[CURL_ERROR_SIZE])
 {
@@ -42,4 +43,24 @@ struct curl_slist *http_headers(struct curl_slist *h, const struct config *c)
 		h = curl_slist_append(h, line);
 	}
 	return h;
+}
+
+bool http_clock_error(CURLcode rc, const char *err, char *why, size_t cap)
+{
+	if (rc != CURLE_PEER_FAILED_VERIFICATION && rc != CURLE_SSL_CONNECT_ERROR &&
+	    rc != CURLE_SSL_CERTPROBLEM)
+		return false;
+	bool notyet = err && strstr(err, "not yet valid"), expired = err && strstr(err, "expired");
+	if (!notyet && !expired)
+		return false;
+	char now[40];
+	time_t t = time(NULL);
+	struct tm tm;
+	if (!gmtime_r(&t, &tm) || !strftime(now, sizeof now, "%Y-%m-%d %H:%M UTC", &tm))
+		snprintf(now, sizeof now, "?");
+	snprintf(why, cap,
+		 "this terminal's clock is probably wrong (it reads %s): the server's certificate looks %s "
+		 "to it; set the clock (NTP) (%s)",
+		 now, notyet ? "not yet valid" : "expired", err);
+	return true;
 }

@@ -5,6 +5,8 @@
 #define SSCARD_HTTP_H
 
 #include <curl/curl.h>
+#include <stdbool.h>
+#include <stddef.h>
 
 #include "daemon/config.h"
 
@@ -13,5 +15,8 @@ void http_common(CURL *h, const struct config *c, char errbuf[CURL_ERROR_SIZE]);
  * Authorization (with [upstream] token), X-Terminal-Id (with [daemon]
  * terminal_id); appended to h. */
 struct curl_slist *http_headers(struct curl_slist *h, const struct config *c);
+/* A TLS failure that this terminal's wrong clock explains (a certificate
+ * "not yet valid" or "expired"): true and a sentence saying so in why. */
+bool http_clock_error(CURLcode rc, const char *err, char *why, size_t cap);
 
 #endif

@@ -20,6 +20,7 @@
 #include "daemon/control.h"
 #include "daemon/json.h"
 #include "daemon/kiosk/kiosk.h"
+#include "daemon/losslist/fresh.h"
 #include "daemon/losslist/losslist.h"
 #include "daemon/metrics/metrics.h"
 #include "daemon/log.h"
@@ -145,14 +146,20 @@ static json_t *list_summary(void)
 	if (!d.list || losslist_info(d.list, &i) < 0)
 		return json_pack("{s:s,s:s}", "error", ss_err_name(SS_E_LIST), "message",
 				 ss_err_text(SS_E_LIST));
-	int64_t now = (int64_t)time(NULL);
-	json_t *j = json_pack("{s:I,s:I,s:o,s:b,s:I,s:I,s:I}", "version", (json_int_t)i.version,
+	struct loss_fresh f;
+	fresh_eval(&i, d.cfg.stale_after, &f);
+	json_t *j = json_pack("{s:I,s:I,s:o,s:b,s:b,s:s,s:s,s:I,s:I,s:I}", "version", (json_int_t)i.version,
 			      "entries", (json_int_t)i.entries, "age_s",
-			      i.published ? json_integer(now - i.published) : json_null(), "stale",
-			      !i.version || !i.published ||
-				      now - i.published > (int64_t)d.cfg.stale_after,
-			      "stale_after_s", (json_int_t)d.cfg.stale_after, "snapshot_version",
-			      (json_int_t)i.base, "changes_since_snapshot", (json_int_t)i.changes);
+			      f.known ? json_integer(f.age_s) : json_null(), "stale", f.stale,
+			      "clock_wrong", f.clock_wrong, "age_basis", f.basis, "message",
+			      fresh_message(&i, &f), "stale_after_s", (json_int_t)d.cfg.stale_after,
+			      "snapshot_version", (json_int_t)i.base, "changes_since_snapshot",
+			      (json_int_t)i.changes);
+	int64_t off, ago;
+	if (fresh_clock_offset(&off, &ago))
+		json_object_set_new(j, "clock", json_pack("{s:I,s:I,s:s}", "offset_s", (json_int_t)off,
+							  "measured_s_ago", (json_int_t)ago, "source",
+							  "the Date of the central's (or mirror's) last answer"));
 	if (d.sync)
 		sync_add_status(d.sync, j);
 	return j;
@@ -214,7 +221,7 @@ static json_t *list_verb(const struct request *rq)
 	int rc = d.list ? losslist_lookup(d.list, id, &e, &i) : -1;
 	if (rc < 0)
 		return json_error(SS_E_LIST, NULL);
-	json_t *j = json_loss(rc, &e, &i, (int64_t)time(NULL), d.cfg.stale_after);
+	json_t *j = json_loss(rc, &e, &i, d.cfg.stale_after);
 	json_object_set_new(j, "ok", json_true());
 	return j;
 }
@@ -361,7 +368,14 @@ static void collect(struct prom *p)
 				 "Seconds since the central signed the list held here.", num(ll, "age_s"));
 		prom_one(p, "sscard_losslist_stale", "gauge", "Whether the list is older than stale_after.",
 			 json_is_true(json_object_get(ll, "stale")));
+		prom_one(p, "sscard_clock_wrong", "gauge",
+			 "Whether this terminal's clock is wrong (behind the list's signature, or off the central's Date by over 5 minutes).",
+			 json_is_true(json_object_get(ll, "clock_wrong")));
 	}
+	int64_t off, ago;
+	if (fresh_clock_offset(&off, &ago))
+		prom_one(p, "sscard_clock_offset_seconds", "gauge",
+			 "The central's clock (its last answer's Date) minus this terminal's, in seconds.", (double)off);
 	json_t *ls = json_object_get(ll, "last_sync");
 	if (json_is_object(ls)) {
 		prom_one(p, "sscard_losslist_last_sync_success", "gauge",

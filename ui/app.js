@@ -141,7 +141,7 @@
   function drawBanner() {
     const b = $("#banner");
     b.textContent = "";
-    if (banner.list_stale) b.append(el("p", { text: tr("banner_stale") }));
+    if (banner.list_stale) b.append(el("p", { text: tr(banner.clock_wrong ? "banner_clock" : "banner_stale") }));
     if (banner.offline) b.append(el("p", { text: tr("banner_offline") }));
   }
 
@@ -384,7 +384,8 @@
     },
     status(d) {
       const l = d.list || {};
-      const listText = l.version ? (l.stale ? tr("list_stale_short") : tr("list_fresh", l.version, l.age_s || 0)) : tr("list_stale_short");
+      const listText = l.clock_wrong && l.stale ? tr("list_clock_short")
+        : l.version ? (l.stale ? tr("list_stale_short") : tr("list_fresh", l.version, l.age_s || 0)) : tr("list_stale_short");
       return [el("h2", { text: tr("status_title") }), d.offline ? message("info", tr("offline_note")) : null,
         d.holder_hidden ? message("info", tr("holder_hidden")) : null,
         facts([["k_card", d.card], ["k_name", d.name], ["k_state", stateText(d.state)],

@@ -97,6 +97,8 @@ window.I18N = {
     error_title: "无法办理",
     tries_left: (n) => `还可以再试 ${n} 次`,
     banner_stale: "⚠ 挂失名单长时间未更新，结算前请向工作人员确认。",
+    banner_clock: "⚠ 本机时钟不准，无法确认挂失名单是否最新，结算前请向工作人员确认。",
+    list_clock_short: "本机时钟不准，名单新旧未知",
     banner_offline: "⚠ 暂时联系不上社保中心：业务可在本机登记，恢复联网后自动上报。",
     pin_note: "输入的密码不会显示，也不会被记录。",
     err: {
@@ -243,6 +245,8 @@ window.I18N = {
     error_title: "This cannot be done here",
     tries_left: (n) => `${n} ${n === 1 ? "try" : "tries"} left`,
     banner_stale: "⚠ The loss list has not been updated for a long time; staff should confirm before settlement.",
+    banner_clock: "⚠ This terminal's clock is wrong, so the loss list's age cannot be confirmed; staff should confirm before settlement.",
+    list_clock_short: "clock wrong: the list's age is unknown",
     banner_offline: "⚠ The card service cannot be reached: requests are recorded here and sent when the network is back.",
     pin_note: "The PIN is not shown and never recorded.",
     err: {

@@ -261,11 +261,12 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *arg)
 json_t *kiosk_banner(struct kiosk *k)
 {
 	json_t *l = k->deps.list_state ? k->deps.list_state() : NULL;
-	json_t *b = json_pack("{s:b,s:b,s:O}", "offline", k->offline, "list_stale",
+	json_t *b = json_pack("{s:b,s:b,s:O,s:b}", "offline", k->offline, "list_stale",
 			      !l || json_is_true(json_object_get(l, "stale")) ||
 				      json_object_get(l, "error"),
 			      "list_age_s", l && json_object_get(l, "age_s") ? json_object_get(l, "age_s")
-								       : json_null());
+								       : json_null(),
+			      "clock_wrong", l && json_is_true(json_object_get(l, "clock_wrong")));
 	json_decref(l);
 	return b;
 }

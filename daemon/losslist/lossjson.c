@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include "daemon/json.h"
+#include "daemon/losslist/fresh.h"
 #include "daemon/losslist/losslist.h"
 
 static void date_of(int64_t t, char *out, size_t cap)
@@ -14,8 +15,7 @@ static void date_of(int64_t t, char *out, size_t cap)
 		snprintf(out, cap, "?");
 }
 
-json_t *json_loss(int rc, const struct loss_entry *e, const struct loss_info *i, int64_t now,
-		  unsigned stale_after)
+json_t *json_loss(int rc, const struct loss_entry *e, const struct loss_info *i, unsigned stale_after)
 {
 	json_t *o = json_object();
 	char msg[160], day[32];
@@ -37,13 +37,13 @@ json_t *json_loss(int rc, const struct loss_entry *e, const struct loss_info *i,
 		json_object_set_new(o, "message", json_string(msg));
 	}
 	json_object_set_new(o, "list_version", json_integer(i->version));
-	bool stale = !i->version || !i->published || now - i->published > (int64_t)stale_after;
-	json_object_set_new(o, "list_age_s",
-			    i->published ? json_integer(now - i->published) : json_null());
-	json_object_set_new(o, "stale", json_boolean(stale));
-	if (rc == 0 && stale)
-		json_object_set_new(o, "message",
-				    json_string(i->version ? "The loss list is out of date: a recent loss may not be in it."
-							   : "No loss list has been received yet."));
+	struct loss_fresh f;
+	fresh_eval(i, stale_after, &f);
+	json_object_set_new(o, "list_age_s", f.known ? json_integer(f.age_s) : json_null());
+	json_object_set_new(o, "stale", json_boolean(f.stale));
+	if (f.clock_wrong)
+		json_object_set_new(o, "clock_wrong", json_true());
+	if (rc == 0 && f.stale)
+		json_object_set_new(o, "message", json_string(fresh_message(i, &f)));
 	return o;
 }

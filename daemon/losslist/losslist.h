@@ -95,8 +95,9 @@ bool loss_id_parse(const char *hex, uint8_t id[LOSS_ID_LEN]);
 
 /* The read reply's "loss" object: listed (true/false; null when the list
  * could not be read: rc -1), state, since (date), list_version,
- * list_age_s (null before the first list), stale, message. */
-json_t *json_loss(int rc, const struct loss_entry *e, const struct loss_info *i, int64_t now,
-		  unsigned stale_after);
+ * list_age_s (null before the first list, or when this terminal's clock
+ * is wrong), stale, clock_wrong (when it is), message. The age as
+ * fresh.h tells it. */
+json_t *json_loss(int rc, const struct loss_entry *e, const struct loss_info *i, unsigned stale_after);
 
 #endif

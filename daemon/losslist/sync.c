@@ -20,6 +20,7 @@
 #include "daemon/log.h"
 #include "daemon/notify.h"
 #include "daemon/losslist/lossfmt.h"
+#include "daemon/losslist/fresh.h"
 #include "daemon/losslist/losslist.h"
 
 #define SNAPSHOT_PART "snapshot.part"   /* in state_dir while downloading */
@@ -28,7 +29,8 @@
 /* What one poll came to. code is a stable word for programs; message a
  * sentence for people. */
 struct result {
-	int64_t at;                  /* unix seconds */
+	int64_t at;                  /* unix seconds (as this clock says: shown, never computed with) */
+	int64_t mono_at;             /* CLOCK_MONOTONIC seconds: how long ago */
 	bool ok;
 	char code[24];
 	char message[400];
@@ -55,13 +57,21 @@ struct sync {
 	uint64_t want, served;       /* `list sync` requests asked / answered */
 	struct config cfg;           /* the thread's copy, under mu */
 	struct result last, last_ok;
-	int64_t next_at;             /* unix seconds of the next poll */
+	int64_t next_at;             /* CLOCK_MONOTONIC seconds of the next poll: a clock set
+				      * back or forth moves no poll */
 	struct notifier *nt;         /* events to the loop */
 	sync_emit_fn emit;
 	void *arg;
 	struct waiter *waiters;      /* loop only */
 	bool stale;                  /* last reported freshness (thread only) */
 };
+
+static int64_t mono(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec;
+}
 
 /* ---- loop side ---------------------------------------------------------- */
 
@@ -73,7 +83,7 @@ static json_t *result_json(const struct result *r)
 		json_object_set_new(j, "error", json_string(r->code));
 	if (r->at) {
 		json_object_set_new(j, "at", json_integer(r->at));
-		json_object_set_new(j, "ago_s", json_integer((int64_t)time(NULL) - r->at));
+		json_object_set_new(j, "ago_s", json_integer(mono() - r->mono_at));
 	}
 	if (*r->how)
 		json_object_set_new(j, "how", json_string(r->how));
@@ -173,9 +183,9 @@ void sync_add_status(struct sync *s, json_t *j)
 	json_object_set_new(j, "source", *base ? json_string(base) : json_null());
 	json_object_set_new(j, "last_sync", last.at ? result_json(&last) : json_null());
 	json_object_set_new(j, "last_good_sync_s_ago",
-			    ok.at ? json_integer((int64_t)time(NULL) - ok.at) : json_null());
+			    ok.at ? json_integer(mono() - ok.mono_at) : json_null());
 	if (next)
-		json_object_set_new(j, "next_sync_in_s", json_integer(next - (int64_t)time(NULL)));
+		json_object_set_new(j, "next_sync_in_s", json_integer(next - mono()));
 }
 
 static void alarm_event(struct sync *s, const struct result *r, int64_t kept)
@@ -194,6 +204,7 @@ struct sink {
 	bool too_big, write_err;
 	int write_errno;
 	char etag[128];              /* the answer's ETag, when it has one */
+	int64_t date;                /* the answer's Date, unix seconds; 0 none */
 };
 
 /* The ETag of an answer: a conditional GET of the head next time. */
@@ -201,6 +212,12 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *arg)
 {
 	struct sink *k = arg;
 	size_t n = size * nmemb;
+	if (n > 5 && n < 100 && !strncasecmp(p, "Date:", 5)) {
+		char v[100];
+		snprintf(v, sizeof v, "%.*s", (int)(n - 5), p + 5);
+		time_t t = curl_getdate(v, NULL);
+		k->date = t > 0 ? (int64_t)t : 0;
+	}
 	if (n > 5 && !strncasecmp(p, "ETag:", 5)) {
 		const char *v = p + 5;
 		size_t l = n - 5;
@@ -265,6 +282,7 @@ struct ctx {
 	char etag[128];
 	int64_t etag_version;
 	bool not_modified;           /* the last fetch was answered 304 */
+	int64_t date;                /* the Date of the last answer (0: none) */
 };
 
 __attribute__((format(printf, 3, 4))) static int say(struct result *r, const char *code,
@@ -320,6 +338,10 @@ static int fetch(struct ctx *c, const char *name, struct sink *k, size_t limit, 
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, k);
 	CURLcode rc = curl_easy_perform(h);
 	curl_slist_free_all(hdr);
+	if (k->date) { /* an answer with the time upstream: this clock's offset */
+		c->date = k->date;
+		fresh_note_server_date(k->date);
+	}
 	if (k->write_err)
 		return say(c->r, k->write_errno == ENOSPC ? "disk_full" : "store_error",
 			   "cannot store %s: %s; the list in force is kept", name,
@@ -327,6 +349,9 @@ static int fetch(struct ctx *c, const char *name, struct sink *k, size_t limit, 
 	if (k->too_big)
 		return say(c->r, "bad_file", "%s is larger than the head says (%zu bytes at most)",
 			   name, limit);
+	char why[300];
+	if (rc != CURLE_OK && http_clock_error(rc, cerr, why, sizeof why))
+		return say(c->r, "clock_wrong", "cannot fetch %s: %s", url, why);
 	if (rc != CURLE_OK)
 		return say(c->r, "unreachable", "cannot fetch %s: %s", url,
 			   *cerr ? cerr : curl_easy_strerror(rc));
@@ -539,12 +564,12 @@ static void *run(void *arg)
 		uint64_t seen_want = s->served;
 		while (!s->quit && s->want == seen_want && !first) {
 			struct timespec ts = {.tv_sec = s->next_at};
-			if (wall() >= s->next_at)
+			if (mono() >= s->next_at)
 				break;
 			if (pthread_cond_timedwait(&s->cv, &s->mu, &ts) == 0 && s->want == seen_want &&
 			    memcmp(&c.cfg, &s->cfg, sizeof c.cfg)) {
 				c.cfg = s->cfg; /* reloaded: a new schedule from now */
-				s->next_at = wall() + 1;
+				s->next_at = mono() + 1;
 			}
 		}
 		first = false;
@@ -558,13 +583,14 @@ static void *run(void *arg)
 		if (serving != seen_want) /* asked for (list sync, a push): the head in full, checked again */
 			c.etag[0] = 0;
 
-		struct result r = {.at = wall()};
+		struct result r = {.at = wall(), .mono_at = mono()};
 		struct timespec t0, t1;
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		bool changed = false;
 		list_base(&c.cfg, c.base, sizeof c.base);
 		size_t got = 0;
 		c.r = &r;
+		c.date = 0;
 		if (!*c.base || !*c.cfg.public_key)
 			say(&r, "not_configured",
 			    "no loss list source: [upstream] needs list_url (or url) and public_key");
@@ -584,8 +610,11 @@ static void *run(void *arg)
 		if (c.list)
 			losslist_info(c.list, &now_i);
 		atomic_store(&s->have, now_i.version);
-		bool stale = !now_i.version || !now_i.published ||
-			     wall() - now_i.published > (int64_t)c.cfg.stale_after;
+		if (r.ok && now_i.version)
+			fresh_note_good_sync(now_i.published, c.date);
+		struct loss_fresh fr;
+		fresh_eval(&now_i, c.cfg.stale_after, &fr);
+		bool stale = fr.stale;
 		if (changed) {
 			log_msg(LOG_INFO, "loss list: %s in %.2f s", r.message, r.seconds);
 			notifier_post(s->nt, json_pack("{s:s,s:I,s:I,s:s,s:I}", "event", "list_updated", "version",
@@ -598,10 +627,10 @@ static void *run(void *arg)
 			log_at(LOG_NOTICE, NULL, r.code, "loss list: %s", r.message);
 		if (stale != s->stale) {
 			s->stale = stale;
-			notifier_post(s->nt, json_pack("{s:s,s:b,s:I,s:o}", "event", "list_freshness", "stale",
+			notifier_post(s->nt, json_pack("{s:s,s:b,s:I,s:o,s:b}", "event", "list_freshness", "stale",
 					  stale, "version", (json_int_t)now_i.version, "age_s",
-					  now_i.published ? json_integer(wall() - now_i.published)
-							  : json_null()));
+					  fr.known ? json_integer(fr.age_s) : json_null(), "clock_wrong",
+					  fr.clock_wrong));
 		}
 
 		pthread_mutex_lock(&s->mu);
@@ -612,7 +641,7 @@ static void *run(void *arg)
 		/* ± 20 % so that a thousand terminals do not ask in step */
 		unsigned iv = c.cfg.poll_interval;
 		unsigned span = iv * 2 / 5 + 1;
-		s->next_at = wall() + iv - iv / 5 + randombytes_uniform(span);
+		s->next_at = mono() + iv - iv / 5 + randombytes_uniform(span);
 		pthread_mutex_unlock(&s->mu);
 		notifier_post(s->nt, json_null()); /* wakes the loop for the waiters */
 	}
@@ -705,7 +734,7 @@ int sync_start(sd_event *ev, const struct config *cfg, sync_emit_fn emit, void *
 	s->stale = true; /* the first poll says so only when it changes */
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_REALTIME);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&s->cv, &ca);
 	pthread_condattr_destroy(&ca);
 	if ((rv = notifier_new(ev, on_note, s, &s->nt)) < 0) {

@@ -268,7 +268,9 @@ static void deliver(struct outbox *o, sqlite3 *db, CURL *h, const struct config 
 	if (rc == CURLE_OK)
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
 	enum outbox_verdict v = OUTBOX_RETRY;
-	if (rc != CURLE_OK) {
+	if (rc != CURLE_OK && http_clock_error(rc, err, msg, sizeof msg)) {
+		snprintf(code, sizeof code, "clock_wrong");
+	} else if (rc != CURLE_OK) {
 		snprintf(code, sizeof code, "unreachable");
 		snprintf(msg, sizeof msg, "%s", *err ? err : curl_easy_strerror(rc));
 	} else

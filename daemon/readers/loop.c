@@ -282,8 +282,7 @@ void rd_read_done(struct readers *r, struct msg *m)
 		res = json_read_result(m->reader, m->interface, m->atr, m->atr_len, &m->card,
 				       m->elapsed_ms);
 		json_object_set_new(res, "loss",
-				    json_loss(m->loss_rc, &m->loss, &m->loss_info, (int64_t)time(NULL),
-					      r->cfg->stale_after));
+				    json_loss(m->loss_rc, &m->loss, &m->loss_info, r->cfg->stale_after));
 		char term[13];
 		if (r->psam && psam_terminal(r->psam, term)) /* 终端机编号: the PSAM's */
 			json_object_set_new(res, "terminal_id", json_string(term));

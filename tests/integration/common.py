@@ -1,6 +1,7 @@
 """What every integration test module shares: what each card profile must
 read as, the central and PN532 emulator processes, and starting the daemon
 on an NFC device and back. (The rig itself is conftest.py's fixture.)"""
+import contextlib
 import json
 import socket
 import os
@@ -10,7 +11,7 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from rig import Central, wait_listening, READER0, wait_for  # noqa: E402
+from rig import Central, Mirror, wait_listening, READER0, wait_for  # noqa: E402
 
 
 # What each profile must read as, written from card-spec.md's rules (not from
@@ -282,3 +283,33 @@ def outbox_daemon(rig, srv, state, extra=""):
     os.makedirs(state, exist_ok=True)
     rig.start_daemon("[upstream]\nurl = %s\ntoken = tok-%d\nretry_max_s = 1\ntimeout_ms = 2000\n%s"
                      % (srv.url, srv.port, extra), state_dir=state)
+
+
+def sync_daemon(rig, central, mirror, extra="", poll=5, state_dir=None):
+    """sscardd pulling the loss list from mirror, checking central's key."""
+    pk = central.ok("pubkey").strip()
+    rig.stop_daemon()
+    rig.start_daemon("[upstream]\nlist_url = %s/\npublic_key = %s\npoll_interval = %d\n%s"
+                     % (mirror.url, pk, poll, extra), state_dir=state_dir)
+
+
+def list_info(rig):
+    rc, j, _ = rig.ctl_json("list", "info")
+    assert rc == 0, j
+    return j
+
+
+@contextlib.contextmanager
+def central_and_mirror(rig, name, port):
+    """A central (with its key) publishing into a directory a real nginx
+    serves on port; the state dir for a daemon of the test's own. The
+    default daemon comes back afterwards."""
+    central = Central(rig.build, rig.tmp, name)
+    central.ok("keygen")
+    mirror = Mirror(rig.tmp, central.pub, port)
+    try:
+        yield central, mirror, os.path.join(rig.tmp, name + "-state")
+    finally:
+        mirror.stop()
+        rig.stop_daemon()
+        rig.start_daemon()

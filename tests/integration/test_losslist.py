@@ -1,6 +1,5 @@
 """Loss list tests: the verdict in every read, sync through a real nginx
 mirror, push, lying mirrors, a down central, a full disk, the publisher."""
-import contextlib
 import os
 import socket
 import subprocess
@@ -10,22 +9,8 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from rig import Central, Mirror, wait_for  # noqa: E402
-from common import ZHANGSAN_ID, read_card  # noqa: E402
-
-
-def sync_daemon(rig, central, mirror, extra="", poll=5, state_dir=None):
-    """sscardd pulling the loss list from mirror, checking central's key."""
-    pk = central.ok("pubkey").strip()
-    rig.stop_daemon()
-    rig.start_daemon("[upstream]\nlist_url = %s/\npublic_key = %s\npoll_interval = %d\n%s"
-                     % (mirror.url, pk, poll, extra), state_dir=state_dir)
-
-
-def list_info(rig):
-    rc, j, _ = rig.ctl_json("list", "info")
-    assert rc == 0, j
-    return j
+from rig import Central, wait_for  # noqa: E402
+from common import ZHANGSAN_ID, central_and_mirror, list_info, read_card, sync_daemon  # noqa: E402
 
 
 def test_every_read_carries_the_loss_list_verdict(rig):
@@ -37,22 +22,6 @@ def test_every_read_carries_the_loss_list_verdict(rig):
     rig.remove(card)
     info = list_info(rig)
     assert info["source"] is None and info["last_sync"]["result"] == "not_configured", info
-
-
-@contextlib.contextmanager
-def central_and_mirror(rig, name, port):
-    """A central (with its key) publishing into a directory a real nginx
-    serves on port; the state dir for a daemon of the test's own. The
-    default daemon comes back afterwards."""
-    central = Central(rig.build, rig.tmp, name)
-    central.ok("keygen")
-    mirror = Mirror(rig.tmp, central.pub, port)
-    try:
-        yield central, mirror, os.path.join(rig.tmp, name + "-state")
-    finally:
-        mirror.stop()
-        rig.stop_daemon()
-        rig.start_daemon()
 
 
 def test_a_loss_at_the_central_reaches_the_read_within_the_poll(rig):
