@@ -169,8 +169,10 @@ struct job {
 };
 
 /* The oldest pending request of any card whose older requests are all
- * settled, and due now. 1 found, 0 none, -1 error. */
-static int next_job(sqlite3 *db, struct job *j, int64_t *next_due)
+ * settled, and due now. 1 found, 0 none, -1 error. A request due further
+ * ahead than the longest back-off (max_s) was scheduled by a clock since
+ * set back: it is due now, not in two months. */
+static int next_job(sqlite3 *db, struct job *j, int64_t *next_due, unsigned max_s)
 {
 	sqlite3_stmt *s;
 	int rv = 0;
@@ -183,8 +185,8 @@ static int next_job(sqlite3 *db, struct job *j, int64_t *next_due)
 			   -1, &s, NULL);
 	int st = sqlite3_step(s);
 	if (st == SQLITE_ROW) {
-		int64_t at = sqlite3_column_int64(s, 7);
-		if (at > now_s()) {
+		int64_t at = sqlite3_column_int64(s, 7), now = now_s();
+		if (at > now && at - now <= (int64_t)max_s + 1) {
 			*next_due = at;
 		} else {
 			j->id = sqlite3_column_int64(s, 0);
@@ -337,7 +339,7 @@ static void *run(void *arg)
 		pthread_mutex_unlock(&o->mu);
 		int64_t due = 0;
 		struct job j = {0};
-		int got = db && h && *cfg.url ? next_job(db, &j, &due) : 0;
+		int got = db && h && *cfg.url ? next_job(db, &j, &due, cfg.retry_max_s) : 0;
 		if (got == 1) {
 			deliver(o, db, h, &cfg, &j);
 			free(j.body);
@@ -345,8 +347,12 @@ static void *run(void *arg)
 		}
 		/* nothing due: sleep until the next one is, a new request, or the end */
 		pthread_mutex_lock(&o->mu);
-		struct timespec ts = {.tv_sec = due ? due : now_s() + (got < 0 ? 5 : 60)};
-		while (!o->kick && !atomic_load(&o->stopping) && now_s() < ts.tv_sec)
+		/* on CLOCK_MONOTONIC: a clock set while we sleep moves nothing */
+		int64_t wait_s = due ? due - now_s() : (got < 0 ? 5 : 60);
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += wait_s < 0 ? 0 : wait_s > 3600 ? 3600 : wait_s;
+		while (!o->kick && !atomic_load(&o->stopping))
 			if (pthread_cond_timedwait(&o->cv, &o->mu, &ts) == ETIMEDOUT)
 				break;
 		pthread_mutex_unlock(&o->mu);
@@ -379,7 +385,7 @@ int outbox_start(sd_event *ev, const struct config *cfg, outbox_emit_fn emit, vo
 	o->arg = arg;
 	pthread_mutex_init(&o->mu, NULL);
 	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_REALTIME);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&o->cv, &ca);
 	pthread_condattr_destroy(&ca);
 	snprintf(o->path, sizeof o->path, "%s/" OUTBOX_FILE, cfg->state_dir);

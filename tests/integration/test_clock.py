@@ -158,3 +158,29 @@ def test_tls_refused_for_the_clock_is_named_so(rig):
     finally:
         srv.stop()
         restore_daemon(rig)
+
+
+def test_outbox_keeps_trying_after_the_clock_jumps_back(rig):
+    """A request waiting for a central that is down when the clock jumps
+    60 days back: it is tried again within its back-off, not in 60 days,
+    and delivered once the central is back."""
+    spec = os.path.join(rig.tmp, "faketime-outbox")
+    with open(spec, "w") as f:
+        f.write("+0\n")
+    srv = CentralServer(rig, "c-jump-ob", 18478)
+    state = os.path.join(rig.tmp, "c-jump-ob-state")
+    os.makedirs(state, exist_ok=True)
+    try:
+        rig.stop_daemon()
+        rig.start_daemon("[upstream]\nurl = %s\ntoken = tok-%d\nretry_max_s = 2\ntimeout_ms = 1000\n"
+                         % (srv.url, srv.port), state_dir=state, env=faked(rig, spec_file=spec))
+        assert submit(rig, "pin_changed %s" % OUTBOX_CARDS[3])["ok"], "not queued"
+        assert wait_for(lambda: rig.ctl_json("outbox")[1]["items"][0]["attempts"] >= 2, 10), rig.ctl_json("outbox")[1]
+        with open(spec, "w") as f:
+            f.write("-60d\n")
+        srv.start()
+        assert wait_for(lambda: rig.ctl_json("outbox")[1]["pending"] == 0, 15), rig.ctl_json("outbox")[1]
+        assert len(srv.requests()) == 1, srv.requests()
+    finally:
+        srv.stop()
+        restore_daemon(rig)
