@@ -52,7 +52,7 @@ CORE_LIB := $(BUILD)/libsscard-core.a
 
 READERS_SRC := daemon/readers/readers.c daemon/readers/loop.c daemon/readers/queue.c \
               daemon/readers/worker.c daemon/readers/interfaces.c daemon/readers/early.c \
-              daemon/readers/nfchelper.c daemon/readers/nfcd.c daemon/readers/psam.c \
+              daemon/readers/nfchelper.c daemon/readers/nfcmsg.c daemon/readers/nfcd.c daemon/readers/psam.c \
               daemon/readers/hsm.c daemon/readers/idreader.c
 # sscardd: main and the control socket, then one line per capability.
 DAEMON_SRC := daemon/sscardd.c daemon/control.c \
@@ -70,7 +70,7 @@ CRYPTO_LIBS := $(shell pkg-config --libs libcrypto 2>/dev/null)
 
 # Unit tests mirror the code: tests/unit/<part>/test-*.c → build/tests/test-*.
 UNIT_SRC   := tests/unit/apdu/test-apdu.c tests/unit/apdu/test-ssc.c tests/unit/apdu/test-sam.c \
-              tests/unit/core/test-config.c \
+              tests/unit/core/test-config.c tests/unit/core/test-nfcmsg.c \
               tests/unit/drivers/test-nfc.c tests/unit/drivers/test-pinpad.c tests/unit/drivers/test-idcard.c \
               tests/unit/losslist/test-losslist.c tests/unit/losslist/test-lossfmt.c \
               tests/unit/losslist/test-lossidx.c tests/unit/outbox/test-outbox.c \
@@ -190,6 +190,7 @@ $(BUILD)/pcsc-watch: $(BUILD)/obj/tests/integration/pcsc_watch.o
 
 # A test of the emulators links them (and libcrypto for their SM4).
 UNIT_EXTRA_test-cardsim := $(CARDSIM_SRC:%.c=$(BUILD)/obj/%.o)
+UNIT_EXTRA_test-nfcmsg := $(BUILD)/obj/daemon/readers/nfcmsg.o
 define unit_rule
 $(BUILD)/tests/$(basename $(notdir $(1))): $(BUILD)/obj/$(1:.c=.o) $(BUILD)/obj/$(FAKE_TRANSPORT:.c=.o) \
 		$(UNIT_EXTRA_$(basename $(notdir $(1)))) $(CORE_LIB)
@@ -224,6 +225,14 @@ $(BUILD)/fuzz-outbox: $(FUZZ_OUTBOX_SRC)
 	clang -std=c11 -D_GNU_SOURCE -I$(CURDIR) -g -O1 -Wall -Wextra -Werror -Wno-unused-parameter $(PKG_CFLAGS) \
 	  -fsanitize=fuzzer,address,undefined -o $@ $^ $(PKG_LIBS) $(CRYPTO_LIBS)
 
+FUZZ_NFCMSG_SRC := tests/fuzz/fuzz_nfcmsg.c daemon/readers/nfcmsg.c daemon/json.c daemon/mask.c \
+	daemon/losslist/lossjson.c daemon/losslist/fresh.c daemon/losslist/losslist.c daemon/losslist/lossidx.c \
+	daemon/losslist/lossfmt.c daemon/log.c apdu/sserr.c apdu/atr.c apdu/ssc.c apdu/apdu.c
+$(BUILD)/fuzz-nfcmsg: $(FUZZ_NFCMSG_SRC)
+	@mkdir -p $(dir $@)
+	clang -std=c11 -D_GNU_SOURCE -I$(CURDIR) -g -O1 -Wall -Wextra -Werror -Wno-unused-parameter $(PKG_CFLAGS) \
+	  -fsanitize=fuzzer,address,undefined -o $@ $^ $(PKG_LIBS)
+
 FUZZ_API_SRC := tests/fuzz/fuzz_api.c $(KIOSK_CORE_SRC) daemon/web/body.c daemon/origin.c \
 	daemon/config.c daemon/log.c daemon/mask.c apdu/ssc.c apdu/apdu.c apdu/sserr.c apdu/atr.c
 $(BUILD)/fuzz-api: $(FUZZ_API_SRC)
@@ -249,7 +258,7 @@ integration: all
 	@/usr/bin/python3 -m pytest -n 2 --build $(BUILD) $(PYTEST_ARGS)
 
 fuzz: $(BUILD)/fuzz-parsers $(BUILD)/fuzz-requests $(BUILD)/fuzz-lossfmt $(BUILD)/fuzz-outbox \
-      $(BUILD)/fuzz-api
+      $(BUILD)/fuzz-api $(BUILD)/fuzz-nfcmsg
 	@mkdir -p $(BUILD)/fuzz-corpus $(BUILD)/fuzz-corpus-requests $(BUILD)/fuzz-corpus-lossfmt
 	$(BUILD)/fuzz-parsers -max_total_time=$${FUZZ_SECONDS:-30} -print_final_stats=1 \
 	  $(BUILD)/fuzz-corpus tests/fuzz/seeds
@@ -263,6 +272,9 @@ fuzz: $(BUILD)/fuzz-parsers $(BUILD)/fuzz-requests $(BUILD)/fuzz-lossfmt $(BUILD
 	@mkdir -p $(BUILD)/fuzz-corpus-api
 	$(BUILD)/fuzz-api -max_total_time=$${FUZZ_SECONDS:-30} -print_final_stats=1 \
 	  -dict=tests/fuzz/api.dict $(BUILD)/fuzz-corpus-api tests/fuzz/seeds-api
+	@mkdir -p $(BUILD)/fuzz-corpus-nfcmsg
+	$(BUILD)/fuzz-nfcmsg -max_total_time=$${FUZZ_SECONDS:-30} -print_final_stats=1 \
+	  $(BUILD)/fuzz-corpus-nfcmsg
 
 # After deps, a make of its own: this one read the flags (pkg-config)
 # before the packages were there, on a fresh machine.

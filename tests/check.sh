@@ -129,7 +129,7 @@ JOBS=$(nproc 2>/dev/null || echo 2)
 stage build-gcc make -j"$JOBS" BUILD=build all
 [ -z "$SUITES_ONLY" ] && stage build-clang make -j"$JOBS" CC=clang BUILD=build/clang all
 stage build-asan-ubsan make -j"$JOBS" SAN=1 BUILD=build/san all
-[ -z "$SUITES_ONLY" ] && stage build-fuzz make BUILD=build build/fuzz-parsers build/fuzz-requests build/fuzz-lossfmt build/fuzz-outbox build/fuzz-api
+[ -z "$SUITES_ONLY" ] && stage build-fuzz make BUILD=build build/fuzz-parsers build/fuzz-requests build/fuzz-lossfmt build/fuzz-outbox build/fuzz-api build/fuzz-nfcmsg
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1

@@ -1,6 +1,7 @@
 /* nfchelper.c — the NFC helper process (nfcd.h) seen from the loop: spawn,
  * messages both ways, restarts with back-off, stop. */
 #include "daemon/readers/internal.h"
+#include "daemon/readers/nfcmsg.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -160,10 +161,14 @@ static int on_nfc_msg(sd_event_source *s, int fd, uint32_t revents, void *arg)
 			sd_event_source_set_enabled(s, SD_EVENT_OFF);
 			break;
 		}
-		if ((size_t)n == sizeof *a && a->magic == NFCD_MAGIC)
-			nfc_answer(r, a);
-		else
+		char why[160];
+		if ((size_t)n != sizeof *a)
 			log_msg(LOG_ERR, "NFC helper: a malformed message (%zd bytes); ignored", n);
+		else if (!nfcmsg_check(a, why, sizeof why))
+			log_at(LOG_ERR, r->nfc.reader[0] ? r->nfc.reader : NULL, "reader_error",
+			       "NFC helper: a message that does not hold together (%s); ignored", why);
+		else
+			nfc_answer(r, a);
 		sodium_memzero(a, sizeof *a);
 	}
 	return 0;

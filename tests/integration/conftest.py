@@ -1,5 +1,5 @@
 """The integration rig as pytest fixtures (the namespaces every test runs
-in are tests/conftest.py's).
+in are the root conftest.py's).
 
 Fixtures:
 - `rig` (a test's view, function scope) on `_rig` (per worker, session

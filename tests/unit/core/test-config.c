@@ -107,8 +107,8 @@ static void test_good_secrets(void **s)
 		"[upstream]\nurl = http://localhost/v1\ntoken = t\n",
 		"[upstream]\nurl = http://central.lab\ntoken = t\ninsecure_http = yes\n",
 		"[upstream]\nurl = https://central.example\ntoken = t\nca = system\n",
-		"[upstream]\npin = sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=;"
-		"sha256//BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB=\n",
+		("[upstream]\npin = sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=;"
+		"sha256//BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB=\n"),
 	};
 	for (size_t i = 0; i < sizeof OK / sizeof OK[0]; i++) {
 		struct config c;

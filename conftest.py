@@ -20,7 +20,7 @@ import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 NS = ["unshare", "--mount", "--net", "--pid", "--fork", "--mount-proc", "--kill-child"]
-NSPYTHON = os.path.join(HERE, "integration", "nspython")
+NSPYTHON = os.path.join(HERE, "tests", "integration", "nspython")
 _refused = None  # why the namespaces cannot be had, when they cannot
 
 
