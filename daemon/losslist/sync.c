@@ -440,6 +440,16 @@ static int take_snapshot(struct ctx *c, const struct lossfmt_head *h)
 	void *map = MAP_FAILED;
 	if (!rv && s.len && (map = mmap(NULL, s.len, PROT_READ, MAP_PRIVATE, s.fd, 0)) == MAP_FAILED)
 		rv = say(c->r, "store_error", "cannot map %s: %s", c->part, strerror(errno));
+	if (!rv && s.len >= 24) { /* the snapshot a head names is of the head's version */
+		uint64_t v = 0;
+		for (int k = 16; k < 24; k++)
+			v = v << 8 | ((const uint8_t *)map)[k];
+		if (v != h->version)
+			rv = say(c->r, "bad_file",
+				 "%s is a snapshot of version %llu, but the head that names it is of version %llu: "
+				 "refused; the list in force is kept",
+				 h->snapshot, (unsigned long long)v, (unsigned long long)h->version);
+	}
 	if (!rv) {
 		madvise(map, s.len, MADV_SEQUENTIAL);
 		if (losslist_import(c->list, map, s.len, h->published, err, sizeof err) < 0)

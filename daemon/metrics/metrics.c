@@ -1,5 +1,8 @@
 /* metrics.c — the /metrics endpoint (metrics.h). A scrape is answered on
  * the loop, from the live counters: no sampling thread, no cache. */
+#include <arpa/inet.h>
+#include <stdbool.h>
+#include <strings.h>
 #include <microhttpd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,11 +34,42 @@ static enum MHD_Result text(struct MHD_Connection *c, unsigned status, const cha
 	return rv;
 }
 
+/* Host: an IPv4 or [IPv6] literal, or localhost, with an optional port. */
+static bool metrics_host_ok(const char *h)
+{
+	char host[80];
+	struct in_addr a4;
+	struct in6_addr a6;
+	if (!h || strlen(h) >= sizeof host)
+		return false;
+	snprintf(host, sizeof host, "%s", h);
+	if (host[0] == '[') {
+		char *end = strchr(host, ']');
+		if (!end || (end[1] && (end[1] != ':' || !end[2] || strspn(end + 2, "0123456789") != strlen(end + 2))))
+			return false;
+		*end = 0;
+		return inet_pton(AF_INET6, host + 1, &a6) == 1;
+	}
+	char *colon = strchr(host, ':');
+	if (colon) {
+		if (!colon[1] || strspn(colon + 1, "0123456789") != strlen(colon + 1))
+			return false;
+		*colon = 0;
+	}
+	return !strcasecmp(host, "localhost") || inet_pton(AF_INET, host, &a4) == 1;
+}
+
 static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
 			       const char *method, const char *version, const char *upload,
 			       size_t *upload_size, void **con_cls)
 {
 	struct metrics *m = cls;
+	/* a web page whose name an attacker points at this address (DNS
+	 * rebinding) would read /metrics through the holder's browser: only an
+	 * address, or localhost, is taken for Host, never another name */
+	if (!metrics_host_ok(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host")))
+		return text(c, 403, "text/plain; charset=utf-8",
+			    strdup("Host refused: ask for /metrics by this terminal's address (or localhost)\n"));
 	if (strcmp(method, "GET") && strcmp(method, "HEAD"))
 		return text(c, 405, "text/plain; charset=utf-8", strdup("only GET /metrics\n"));
 	if (strcmp(url, "/metrics"))

@@ -278,3 +278,70 @@ def test_ca_is_the_only_trust_and_pins_hold(rig):
         subprocess.run(["umount", "/etc/ssl/certs"], capture_output=True)
         srv.stop()
         restore_daemon(rig)
+
+
+def _sign_head(central, body):
+    """body signed with the central's own Ed25519 key (as the central or a
+    thief of its key would), through openssl: the head's text format."""
+    import base64
+    import binascii
+    seed = open(os.path.join(central.dir, "central.key"), "rb").read()[:32]
+    der = binascii.unhexlify("302e020100300506032b657004220420") + seed
+    pem = os.path.join(central.dir, "seed.pem")
+    with open(pem, "w") as f:
+        f.write("-----BEGIN PRIVATE KEY-----\n%s\n-----END PRIVATE KEY-----\n" % base64.b64encode(der).decode())
+    msg = os.path.join(central.dir, "head.body")
+    with open(msg, "w") as f:
+        f.write(body)
+    sig = subprocess.run(["openssl", "pkeyutl", "-sign", "-rawin", "-inkey", pem, "-in", msg],
+                         capture_output=True, check=True).stdout
+    return body + "sig %s\n" % sig.hex()
+
+
+def test_a_head_naming_another_versions_snapshot_is_refused(rig):
+    """A signed head of version 2 that names the snapshot of version 1 (a
+    central's slip, or its key in other hands): the list would say
+    version 2 and hold version 1's cards. Refused, nothing changes."""
+    from common import central_and_mirror, list_info, sync_daemon
+    with central_and_mirror(rig, "c-snapver", 18479) as (central, mirror, state):
+        central.ok("add", OUTBOX_CARDS[0], "formal", "2026-11-20")
+        central.publish()
+        snap1 = open(os.path.join(central.pub, "head")).read().split("\n")[3]  # "snapshot NAME HASH SIZE"
+        assert snap1.startswith("snapshot "), snap1
+        name1 = snap1.split()[1]
+        kept = open(os.path.join(central.pub, name1), "rb").read()
+        central.ok("add", ZHANGSAN_ID, "formal", "2026-11-21")
+        central.publish()
+        with open(os.path.join(central.pub, name1), "wb") as f:  # still served
+            f.write(kept)
+        body = "sscard-loss-head 1\nversion 2\npublished %d\n%s\n" % (int(time.time()), snap1)
+        with open(os.path.join(central.pub, "head"), "w") as f:
+            f.write(_sign_head(central, body))
+        sync_daemon(rig, central, mirror, state_dir=state)
+        assert wait_for(lambda: (list_info(rig).get("last_sync") or {}).get("result") == "bad_file", 10), \
+            list_info(rig)
+        info = list_info(rig)
+        assert info["version"] == 0 and "version 1" in info["last_sync"]["message"], info
+
+
+def test_metrics_answer_only_to_an_address(rig):
+    """/metrics behind a name a web page could rebind to 127.0.0.1 is
+    refused; by address or localhost it answers."""
+    import http.client
+    rig.stop_daemon()
+    rig.start_daemon("[metrics]\nlisten = 127.0.0.1:19472\n")
+    try:
+        wait_listening(19472, rig.daemon)
+        got = {}
+        for host in ("127.0.0.1:19472", "localhost:19472", "[::1]:19472", "evil.example:19472",
+                     "evil.example", "127.0.0.1.nip.example:19472"):
+            c = http.client.HTTPConnection("127.0.0.1", 19472, timeout=5)
+            c.putrequest("GET", "/metrics", skip_host=True)
+            c.putheader("Host", host)
+            c.endheaders()
+            got[host] = c.getresponse().status
+            c.close()
+        assert got == {"127.0.0.1:19472": 200, "localhost:19472": 200, "[::1]:19472": 200,
+                       "evil.example:19472": 403, "evil.example": 403, "127.0.0.1.nip.example:19472": 403}, got
+    finally:
+        restore_daemon(rig)
