@@ -328,6 +328,7 @@ install: shipped
 	install -m 0644 systemd/sscard-kiosk.sysusers $(DESTDIR)$(SYSUSERSDIR)/sscard-kiosk.conf
 	install -D -m 0755 systemd/sscard-kiosk-session $(DESTDIR)$(PREFIX)/libexec/sscard/kiosk-session
 	install -D -m 0644 systemd/sscard-kiosk.default $(DESTDIR)$(SYSCONFDIR)/default/sscard-kiosk
+	install -D -m 0644 systemd/xorg-rootless.conf $(DESTDIR)$(PREFIX)/share/doc/sscard-kiosk/xorg-rootless.conf
 
 # Debian packages (debian/, debhelper) into build/deb/, built from a copy
 # of this tree so that the tree stays clean.

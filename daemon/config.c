@@ -501,7 +501,7 @@ static int finish(struct parse *p, int rv)
 	int tl = key_line(p, "upstream", "token"), fl = key_line(p, "upstream", "token_file");
 	if (tl && fl)
 		return fail(p, fl > tl ? fl : tl, "token and token_file are both set; keep one (token_file, "
-				"a file only root and group sscard can read, is the safer)"), -1;
+				"a file only the daemon can read, is the safer)"), -1;
 	if (*c->token_file && read_secret(p, c->token_file, c->token, sizeof c->token, fl) < 0)
 		return -1;
 	if (*c->token && !c->insecure_http && !strncmp(c->url, "http://", 7) && !url_is_loopback(c->url))
@@ -569,7 +569,7 @@ bool config_secret_private(const struct config *c, const char *file, char *err, 
 		return true;
 	snprintf(err, errlen,
 		 "%s holds the central's token and every local user can read it: "
-		 "chown root:sscard '%s' && chmod 0640 '%s' (or move the token to token_file)",
+		 "move the token to token_file (chown sscard '%s' && chmod 0600 '%s')",
 		 where, where, where);
 	return false;
 }

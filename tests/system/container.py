@@ -213,12 +213,16 @@ class Container:
         return subprocess.Popen(["nsenter", "-t", self.leader, "-a", "/bin/bash", "-c", script],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
-    def put(self, path, text, mode=0o644):
+    def put(self, path, text, mode=None):
+        """Write a file in the container; a file that exists keeps its owner
+        and mode (as a site's edit would), a new one is mode (0644)."""
         full = self.root + path
         os.makedirs(os.path.dirname(full), exist_ok=True)
+        new = not os.path.exists(full)
         with open(full, "w") as f:
             f.write(text)
-        os.chmod(full, mode)
+        if new or mode is not None:
+            os.chmod(full, mode if mode is not None else 0o644)
 
     def ctl_json(self, *args, user=None):
         r = self.sh("sscardctl -j " + " ".join("'%s'" % a for a in args), check_rc=False, user=user)
@@ -392,6 +396,9 @@ def install_phase(rig):
           v + " / " + conf[:200])
     pid = c.show("sscardd", "MainPID").get("MainPID")
     check("the upgrade restarted sscardd", pid not in (old_pid, "0"), (old_pid, pid))
+    mode = c.sh("stat -c %a:%U:%G /etc/sscard/sscard.conf", check_rc=False).stdout.strip()
+    check("the config holding the token is 0640 root:sscard after the upgrade (it was 0644)",
+          mode == "640:root:sscard", mode)
 
 
 def access_phase(rig):
@@ -415,6 +422,9 @@ def access_phase(rig):
           rc == 0 and j and j.get("card_id") == "639900D15600000500BF7C7A48FB4966", out)
     rc, j, out = c.ctl_json("read", user="visitor")
     check("a user outside group sscard is refused", rc != 0 and "denied" in out.lower(), out)
+    r = c.sh("cat /etc/sscard/sscard.conf", check_rc=False, user="visitor")
+    check("a user outside group sscard cannot read the config and its token",
+          r.returncode != 0 and TOKEN not in r.stdout, r.stdout[-200:])
     r = c.sh("sscardctl read", check_rc=False, user="clerk")
     check("the holder's name and SSN are masked in the human output",
           "张*" in r.stdout and "111111198101011110" not in r.stdout, r.stdout)
@@ -669,6 +679,17 @@ def kiosk_phase(rig):
           (st and st.get("ui"), info, c.sh("journalctl -u sscard-kiosk -b --no-pager -n 20",
                                              check_rc=False).stdout))
     summary.append("# kiosk screenshot: %s (%s)" % (shot, info and "%dx%d" % info[:2]))
+    # the X server takes only the session's cookie: another local account
+    # cannot read the screen or type into it; the kiosk user with it can
+    r = c.sh("DISPLAY=:0 xrandr --current", check_rc=False, user="visitor")
+    check("another local user is refused by the kiosk's X server", r.returncode != 0, r.stdout)
+    r = c.sh("DISPLAY=:0 XAUTHORITY=/run/sscard-kiosk/Xauthority xrandr --current", check_rc=False,
+             user="sscard-kiosk")
+    check("the kiosk's own session (its cookie) is admitted by its X server", r.returncode == 0,
+          r.stdout)
+    r = c.sh("systemd-analyze security sscard-kiosk.service --no-pager 2>&1 | tail -n 1", check_rc=False)
+    summary.append("# systemd-analyze security sscard-kiosk (live, in the container): %s"
+                   % r.stdout.strip().split(":")[-1].strip())
     # the browser killed: the screen comes back
     pid = c.sh("pgrep -u sscard-kiosk -o -x chromium", check_rc=False).stdout.strip()
     t1 = time.time()

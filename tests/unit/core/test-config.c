@@ -62,8 +62,8 @@ static const struct {
 	{"[upstream]\ntoken = s3cr3t\n  continued\n",
 	 "t.conf:3: duplicate key 'token' in [upstream] (first set on line 2)"},
 	{"[upstream]\ntoken = s3cr3t\ntoken_file = /etc/sscard/token\n",
-	 "t.conf:3: token and token_file are both set; keep one (token_file, a file only root and group "
-	 "sscard can read, is the safer)"},
+	 "t.conf:3: token and token_file are both set; keep one (token_file, a file only the daemon can "
+	 "read, is the safer)"},
 	{"[upstream]\ntoken_file = /nonexistent/token\n",
 	 "t.conf:2: token_file: cannot read '/nonexistent/token': No such file or directory"},
 	{"[upstream]\nurl = http://central.example\ntoken = s3cr3t\n",
