@@ -194,17 +194,18 @@ beside tests integration-asan $PY -m pytest -n 2 --build build/san -o cache_dir=
 	--junitxml="$LOG/integration-asan.junit.xml"
 beside tests e2e python3 tests/e2e/run.py --build build
 beside tests e2e-asan python3 tests/e2e/run.py --build build/san
-# What uses the machine's own loopback (the demo's ports, the container's
-# network) runs one after another, beside the suites:
+# What uses the machine's own loopback (the interactive demo's ports, the
+# container's network) runs one after another, beside the suites:
 # - make demo's script once;
 # - make demo without a terminal, stopped by SIGINT/SIGTERM: nothing left;
-# - the README's first command on a machine without our packages (mmdebstrap);
 # - what we ship, as shipped: the Debian packages in a Debian 12 container
-#   booted with systemd (make check-system; its checks are counted one by one);
-# - the fuzz targets, for a bounded time.
+#   booted with systemd (make check-system; its checks are counted one by one).
 [ -z "$SUITES_ONLY" ] && chain stage:demo:demo_once tests:demo-stop:"bash tests/system/demo_stop.sh" \
-	stage:fresh-root:"bash tests/system/fresh_demo.sh" tests:check-system:"python3 tests/system/container.py" \
-	stage:fuzz-parsers:"make BUILD=build fuzz FUZZ_SECONDS=${FUZZ_SECONDS:-20}"
+	tests:check-system:"python3 tests/system/container.py"
+# The README's first command on a machine without our packages (mmdebstrap;
+# its demo has a network of its own), and the fuzz targets for a bounded time.
+[ -z "$SUITES_ONLY" ] && beside stage fresh-root bash tests/system/fresh_demo.sh
+[ -z "$SUITES_ONLY" ] && beside stage fuzz-parsers make BUILD=build fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-20}"
 gather
 
 echo
