@@ -103,6 +103,17 @@ struct pending {
 	unsigned limit_ms;           /* its deadline */
 };
 
+/* A card that refused a cryptogram (63Cx, 6983) is not asked again with
+ * one from the same source: each try costs it one. The memory belongs to
+ * the source that was refused — this PSAM session, or the HSM — so another
+ * PSAM, the same one re-inserted, or the HSM is tried (card-spec §9). */
+struct rd_refusal {
+	bool has;
+	uint8_t id[16];
+	enum ss_err err;             /* auth_refused or auth_blocked */
+	uint64_t src;                /* who was refused (rd_auth_source) */
+};
+
 struct readers {
 	sd_event *ev;
 	const struct config *cfg;
@@ -145,6 +156,8 @@ struct readers {
 		char connstring[128]; /* the one it was started with */
 		char reader[RDR_NAME_MAX]; /* its reader, once announced */
 		struct nfcd_ans *buf;
+		struct rd_refusal refused; /* the card on its field said no */
+		uint64_t auth_src;   /* who made its last cryptogram */
 	} nfc;
 };
 
@@ -169,17 +182,15 @@ struct msg *msgq_take_all(struct msgq *q);
  * tries, and it is read on insertion and again by every counter request, so
  * a terminal with the wrong key would otherwise block every card. Used by
  * the reader workers and the NFC helper. */
-struct rd_refusal {
-	bool has;
-	uint8_t id[16];
-	enum ss_err err;             /* auth_refused or auth_blocked */
-};
 
 /* worker.c */
-/* After a read: remember the card when it refused. */
-void rd_refusal_note(struct rd_refusal *f, const struct ssc_card *c);
+/* After a read: remember the card when it refused src's cryptogram. */
+void rd_refusal_note(struct rd_refusal *f, const struct ssc_card *c, uint64_t src);
 /* What to say again for this card without asking it; SS_OK: ask. */
-enum ss_err rd_refusal_of(const struct rd_refusal *f, const uint8_t id[16]);
+enum ss_err rd_refusal_of(const struct rd_refusal *f, const uint8_t id[16], uint64_t src);
+/* Who would make the cryptogram now: the PSAM's session (0: no PSAM in
+ * its slot), or the HSM. */
+uint64_t rd_auth_source(struct psam *psam, struct hsm *hsm);
 extern atomic_int rd_live_workers; /* worker threads still running */
 void job_free(struct job *j);
 json_t *rd_trace_json(const char *reader, const uint8_t *cmd, size_t cmd_len,

@@ -34,7 +34,6 @@ static struct {
 	bool told_missing;           /* "device not found" logged once per outage */
 	bool scanned;                /* sscardd told what we found at start */
 	bool looked;                 /* the field was looked at once */
-	struct rd_refusal refused;   /* the card on the field said no to us */
 	/* requests that came while a read waited for NFCD_AUTH_REPLY */
 	struct nfcd_req stash[8];
 	unsigned n_stash;
@@ -95,7 +94,7 @@ static void device_lost(void)
 {
 	if (h.have_card)
 		event(RDR_CARD_REMOVED);
-	h.have_card = h.refused.has = false;
+	h.have_card = false;
 	nfc_rdr_close(h.dev);
 	h.dev = NULL;
 	log_msg(LOG_WARNING, "NFC reader '%s' stopped answering; opening it again", h.name);
@@ -143,7 +142,7 @@ static void check(void)
 {
 	if (nfc_rdr_present(h.dev))
 		return;
-	h.have_card = h.refused.has = false;
+	h.have_card = false;
 	nfc_rdr_release(h.dev);
 	event(RDR_CARD_REMOVED);
 }
@@ -154,7 +153,7 @@ static void after_error(enum ss_err e)
 	if (e == SS_OK || !h.have_card)
 		return;
 	if (!nfc_rdr_present(h.dev)) {
-		h.have_card = h.refused.has = false;
+		h.have_card = false;
 		nfc_rdr_release(h.dev);
 		event(RDR_CARD_REMOVED);
 	}
@@ -179,11 +178,6 @@ static enum ss_err ask_daemon(void *arg, const uint8_t id[16], const uint8_t r[8
 	struct nfcd_ans *a = calloc(1, sizeof *a);
 	struct nfcd_req rep;
 	enum ss_err e = SS_E_SAM;
-	if ((e = rd_refusal_of(&h.refused, id)) != SS_OK) {
-		free(a);
-		return e;
-	}
-	e = SS_E_SAM;
 	if (!a)
 		return SS_E_NOMEM;
 	a->kind = NFCD_AUTH;
@@ -232,7 +226,6 @@ static void do_read(const struct nfcd_req *q)
 	if (a->err == SS_OK) {
 		struct ssc_auth auth = {.cryptogram = ask_daemon, .arg = (void *)q, .key_id = q->key_id};
 		a->err = ssc_read_auth(&h.card.tr, q->auth ? &auth : NULL, &a->card);
-		rd_refusal_note(&h.refused, &a->card);
 		memcpy(a->atr, h.card.atr, h.card.atr_len);
 		a->atr_len = (uint32_t)h.card.atr_len;
 		if (a->err == SS_OK)

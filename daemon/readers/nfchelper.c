@@ -60,6 +60,14 @@ static void *auth_thread(void *arg)
 static void nfc_auth(struct readers *r, const struct nfcd_ans *a)
 {
 	struct nfcd_req no = {.kind = NFCD_AUTH_REPLY, .job = a->job, .err = SS_E_SAM};
+	/* the card on the field refused this source's cryptogram already */
+	r->nfc.auth_src = rd_auth_source(r->psam, r->hsm);
+	enum ss_err again = rd_refusal_of(&r->nfc.refused, a->auth_id, r->nfc.auth_src);
+	if (again != SS_OK) {
+		no.err = again;
+		rd_nfc_send(r, &no);
+		return;
+	}
 	struct auth_call *c = calloc(1, sizeof *c);
 	pthread_attr_t at;
 	pthread_t th;
@@ -125,6 +133,8 @@ static void nfc_answer(struct readers *r, struct nfcd_ans *a)
 		m->loss = a->loss;
 		m->loss_info = a->loss_info;
 		m->tries_left = a->tries_left;
+		if (a->kind == NFCD_DONE)
+			rd_refusal_note(&r->nfc.refused, &a->card, r->nfc.auth_src);
 		if (a->kind == NFCD_DONE)
 			rd_read_done(r, m);
 		else

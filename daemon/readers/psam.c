@@ -351,6 +351,14 @@ enum ss_err psam_cryptogram(void *arg, const uint8_t card_id[16], const uint8_t 
 	return e;
 }
 
+uint64_t psam_session(struct psam *p)
+{
+	pthread_mutex_lock(&p->mu);
+	uint64_t v = p->present && p->reader[0] ? ((uint64_t)p->gen << 1) | 1 : 0;
+	pthread_mutex_unlock(&p->mu);
+	return v;
+}
+
 bool psam_terminal(struct psam *p, char out[13])
 {
 	pthread_mutex_lock(&p->mu);

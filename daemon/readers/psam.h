@@ -41,6 +41,10 @@ void psam_configure(struct psam *p, const struct config *cfg);
  * or SS_E_AUTH (the PSAM refused: 6A88 no such key, 6985 …). Blocks. */
 enum ss_err psam_cryptogram(void *psam, const uint8_t card_id[16], const uint8_t challenge[8],
 			    uint8_t out[16]);
+/* This PSAM session: odd, and another one whenever the SAM reader or the
+ * card in it changes (a PSAM swapped, the same one re-inserted); 0 when
+ * the slot is empty. A card's refusal is remembered for a session. */
+uint64_t psam_session(struct psam *p);
 /* The PSAM's terminal number (终端机编号, 12 digits) into out[13]; false
  * before it was read. */
 bool psam_terminal(struct psam *p, char out[13]);

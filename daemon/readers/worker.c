@@ -53,6 +53,7 @@ struct session {
 	struct psam *psam;          /* the worker's, for the cryptogram */
 	struct hsm *hsm;
 	struct rd_refusal refused;   /* the card in the reader said no to us */
+	uint64_t auth_src;           /* who made the last cryptogram */
 	/* A step 1 (READ_STEP1) left this card waiting for its cryptogram: its
 	 * EF05 part and challenge. Any other use of the card ends the wait. */
 	struct ssc_card step1;
@@ -95,20 +96,28 @@ static enum ss_err step2(struct session *s, const struct job *j, struct ssc_card
 	return e == SS_OK ? ssc_read_ef06(&s->card.tr, out) : e;
 }
 
-void rd_refusal_note(struct rd_refusal *f, const struct ssc_card *c)
+void rd_refusal_note(struct rd_refusal *f, const struct ssc_card *c, uint64_t src)
 {
 	/* a refusal by the card itself (it answered 63Cx or 6983), not one we
 	 * repeated from here, nor the module's */
 	if (c->auth_sw && (c->auth_err == SS_E_AUTH || c->auth_err == SS_E_AUTH_BLOCKED) &&
 	    hex_decode(c->value[SSC_CARD_ID], f->id, sizeof f->id) == sizeof f->id) {
-		f->has = true;
+		f->has = src != 0;
 		f->err = c->auth_err;
+		f->src = src;
 	}
 }
 
-enum ss_err rd_refusal_of(const struct rd_refusal *f, const uint8_t id[16])
+enum ss_err rd_refusal_of(const struct rd_refusal *f, const uint8_t id[16], uint64_t src)
 {
-	return f->has && !memcmp(f->id, id, sizeof f->id) ? f->err : SS_OK;
+	return f->has && src && f->src == src && !memcmp(f->id, id, sizeof f->id) ? f->err : SS_OK;
+}
+
+#define HSM_SOURCE 2 /* PSAM sessions are odd (psam_session) */
+
+uint64_t rd_auth_source(struct psam *psam, struct hsm *hsm)
+{
+	return psam ? psam_session(psam) : hsm ? HSM_SOURCE : 0;
 }
 
 /* struct ssc_auth's cryptogram for a worker: the PSAM's or the HSM's,
@@ -116,7 +125,8 @@ enum ss_err rd_refusal_of(const struct rd_refusal *f, const uint8_t id[16])
 static enum ss_err cryptogram(void *arg, const uint8_t id[16], const uint8_t r[8], uint8_t out[16])
 {
 	struct session *s = arg;
-	enum ss_err e = rd_refusal_of(&s->refused, id);
+	s->auth_src = rd_auth_source(s->psam, s->hsm);
+	enum ss_err e = rd_refusal_of(&s->refused, id, s->auth_src);
 	if (e != SS_OK)
 		return e;
 	return s->psam ? psam_cryptogram(s->psam, id, r, out) : hsm_cryptogram(s->hsm, id, r, out);
@@ -222,7 +232,7 @@ static void do_read(struct worker *w, struct session *s, const struct job *j)
 			s->step1 = m->card;
 			s->has_step1 = true;
 		}
-		rd_refusal_note(&s->refused, &m->card);
+		rd_refusal_note(&s->refused, &m->card, s->auth_src);
 		if (m->err == SS_OK || !(conn_stale(m->err) || m->err == SS_E_BAD_RESPONSE))
 			break;
 		session_drop(s);

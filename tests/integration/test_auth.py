@@ -143,6 +143,41 @@ def test_psam_refusals_keep_the_ef05_part(rig):
         restore_daemon(rig)
 
 
+def test_a_refusal_is_remembered_for_the_psam_that_was_refused(rig):
+    """Issue 28's hidden check, the card left in the reader: a PSAM with
+    another key is refused by the card (one try), and the card is not
+    asked again with that PSAM's cryptogram; the right PSAM put in its
+    place is asked (a new session) and the read is whole; with the slot
+    empty the answer is -2201 (no PSAM), not the old refusal's -2203."""
+    try:
+        sam, log = psam_daemon(rig, "psam-wrongkey.psam")
+        card = rig.insert("wangwu-3.00.card")
+        assert wait_for(lambda: rig.card_present(READER0), 5), "no card"
+        rc, j, _ = rig.ctl_json("read", READER0)
+        assert j["auth"]["error"] == "auth_refused", j["auth"]
+        rc, j, _ = rig.ctl_json("read", READER0)  # the same PSAM: not asked again
+        assert j["auth"]["error"] == "auth_refused" and psam_lines(log) == [
+            "derive 110105D15600000500C0FFEE12345678", "encrypt"], (j["auth"], psam_lines(log))
+        # the slot emptied: no PSAM, said as such
+        rig.remove(sam)
+        assert wait_for(lambda: not rig.ctl_json("status")[1]["psam"]["present"], 5), "the PSAM is still in"
+        calls = api_c(rig, 1)
+        assert calls and calls[0][0] == -2201, "iReadCardBas with the slot empty: %r" % calls
+        # the right PSAM in its place, the card never pulled: read in full
+        log2 = os.path.join(rig.tmp, "psam-right-%d.log" % time.monotonic_ns())
+        sam = rig.insert("psam-test.psam", SAM_PORT, "--log", log2)
+        assert wait_for(lambda: rig.ctl_json("status")[1]["psam"].get("terminal") == TERMINAL, 5), \
+            rig.ctl_json("status")[1]["psam"]
+        rc, j, _ = rig.ctl_json("read", READER0)
+        assert rc == 0 and j["auth"]["ok"] is True and j["ssn"] == "110105193707150333", j
+        calls = api_c(rig, 1)
+        assert calls and calls[0][0] == 0, "iReadCardBas with the right PSAM: %r" % calls
+        pull(rig, card)
+        rig.remove(sam)
+    finally:
+        restore_daemon(rig)
+
+
 def test_one_psam_serves_eight_readers_at_once(rig):
     """Eight 3.00 cards read at the same moment: each read right, and the
     PSAM's log shows derive/encrypt pairs that never interleave."""
