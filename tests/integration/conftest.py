@@ -35,7 +35,8 @@ def _rig(request):
 
 
 @pytest.fixture
-def rig(_rig):
+def rig(_rig, request):
+    request.node._sscard_first_log = len(_rig.daemon_logs)
     if _rig.daemon is None or _rig.daemon.poll() is not None:
         # the test before this one failed with the daemon down: start afresh
         _rig.stop_daemon()
@@ -80,9 +81,12 @@ def pytest_runtest_makereport(item, call):
     rig = item.funcargs.get("rig") if hasattr(item, "funcargs") else None
     if rig is None or not rig.daemon_logs:
         return
-    p = rig.daemon_logs[-1]
-    try:
-        tail = open(p, errors="replace").read().splitlines()[-30:]
-    except OSError:
-        return
-    rep.sections.append(("sscardd log %s (last 30 lines)" % os.path.basename(p), "\n".join(tail)))
+    # every daemon the test ran (it may have restarted it with another
+    # configuration, and restored the rig's own in its finally:), newest last
+    first = getattr(item, "_sscard_first_log", len(rig.daemon_logs) - 1)
+    for p in rig.daemon_logs[max(first - 1, 0):][-3:]:
+        try:
+            tail = open(p, errors="replace").read().splitlines()[-30:]
+        except OSError:
+            continue
+        rep.sections.append(("sscardd log %s (last 30 lines)" % os.path.basename(p), "\n".join(tail)))

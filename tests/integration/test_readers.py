@@ -125,7 +125,11 @@ def test_mute_card_never_hangs_the_daemon(rig):
         worst = max(worst, time.monotonic() - t0)
         assert j.get("ok") is not False and j["readers"], "status failed while the card is mute"
     print("# status while a card is mute: slowest of 10 answers %.1f ms" % (worst * 1000))
-    assert worst < 0.1, "status took %.3f s" % worst
+    # a status that waited for the stuck read would take the read's whole
+    # timeout (1.5 s here); under load (the suites side by side, ASan) an
+    # answer may take a few hundred ms without waiting for anything. The
+    # 100 ms target is measured where it belongs: docs/measured.md.
+    assert worst < 1.0, "status took %.3f s: it waited for the mute card" % worst
     e = ev.wait("read_failed", 5, reader=READER0)
     assert e and e["error"] == "card_timeout", "no timeout event: %r" % e
     t0 = time.monotonic()
