@@ -20,11 +20,11 @@ TERMINAL = "410100813475"
 MASTER_KEY = "53534341524420544553542D4D4B2D31"  # psam-test.psam's, held by the HSM
 
 
-def psam_daemon(rig, psam="psam-test.psam", extra="", *psam_args):
+def psam_daemon(rig, psam="psam-test.psam", extra="", *psam_args, read_timeout_ms=1500):
     """sscardd with READER1 as the SAM slot and a PSAM in it (psam None: empty
     slot); the PSAM's log path."""
     rig.stop_daemon()
-    rig.start_daemon(extra_conf="sam_reader = %s\n%s" % (READER1, extra))
+    rig.start_daemon(extra_conf="sam_reader = %s\n%s" % (READER1, extra), read_timeout_ms=read_timeout_ms)
     log = os.path.join(rig.tmp, "psam-%d.log" % time.monotonic_ns())
     card = None
     if psam:
@@ -129,14 +129,17 @@ def test_psam_refusals_keep_the_ef05_part(rig):
         assert calls and calls[0][0] == -2201, "iReadCardBas without a PSAM: %r" % calls
         pull(rig, card)
 
-        # mute after the session opened (select MF, terminal, select DF)
-        psam_daemon(rig, "psam-test.psam", "sam_timeout_ms = 500\n", "--mute-after", "3")
+        # mute after the session opened (select MF, terminal, select DF); the
+        # read's own timeout far beyond sam_timeout_ms, so that a read held
+        # by the mute PSAM cannot pass for one the machine's load slowed
+        psam_daemon(rig, "psam-test.psam", "sam_timeout_ms = 500\n", "--mute-after", "3",
+                    read_timeout_ms=10000)
         assert wait_for(lambda: rig.ctl_json("status")[1]["psam"].get("terminal") == TERMINAL, 5), "no session before the PSAM went mute"
         t0 = time.monotonic()
         card, rc, j, err = read_card(rig, "wangwu-3.00.card")
         took = time.monotonic() - t0
         assert rc == 0 and j["auth"]["error"] == "sam_unavailable", j
-        assert took < 1.5, "a mute PSAM held the read for %.2f s" % took
+        assert took < 5, "a mute PSAM held the read for %.2f s (sam_timeout_ms 500, read_timeout_ms 10000)" % took
         assert rig.ctl_json("status")[1]["psam"]["failed"] >= 1, "status does not count it"
         pull(rig, card)
     finally:

@@ -344,7 +344,7 @@ def test_systemd_notify_ready_status_watchdog_stopping(rig):
     assert "STATUS=pcscd up; 2 reader(s), 1 card(s); 1 card(s) read" in text, text
     rc, j, _ = rig.ctl_json("status")
     assert j["watchdog"]["enabled"] and j["watchdog"]["healthy"], j["watchdog"]
-    assert j["watchdog"]["last_ping_s_ago"] < 0.5, j["watchdog"]
+    assert j["watchdog"]["last_ping_s_ago"] < 1.2, j["watchdog"]  # pings every 0.6 s; load may delay one
     rig.remove(card)
     rig.stop_daemon()
     try:

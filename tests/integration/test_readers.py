@@ -579,7 +579,8 @@ def test_sixteen_readers_then_unplugged_and_replugged(rig):
     assert len(seen) == N, "read in %d of %d readers: %r" % (len(seen), N, kinds[:40])
     t0 = time.monotonic()
     j = rig.request(b"status\n")[0]
-    assert len(j["readers"]) == N and time.monotonic() - t0 < 0.1, "status with %d readers" % N
+    took = time.monotonic() - t0  # status never waits for a reader: far below a read's time
+    assert len(j["readers"]) == N and took < 1.0, "status with %d readers: %.3f s" % (N, took)
     for c in cards:
         rig.remove(c)
     # unplug 14 of them: pcscd comes back with one vpcd slot (a config change)
