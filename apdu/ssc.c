@@ -633,3 +633,44 @@ enum ss_err ssc_change_pin(struct transport *t, const char *old_pin, const char 
 	explicit_bzero(data, sizeof data);
 	return e;
 }
+
+/* ---- card-spec §10: unblocking and reloading the PIN --------------------- */
+
+size_t ssc_pinkey_command(bool reload, const char *new_pin, uint8_t m[SSC_PINKEY_CMD_MAX])
+{
+	uint8_t b[4];
+	size_t n = 0;
+	if (reload && !(n = pin_pack(new_pin, b)))
+		return 0;
+	m[0] = 0x84;
+	m[1] = reload ? 0x5E : 0x24;
+	m[2] = m[3] = 0x00;
+	m[4] = (uint8_t)(n + 4); /* Lc counts the MAC that will follow */
+	memcpy(m + 5, b, n);
+	explicit_bzero(b, sizeof b);
+	return 5 + n;
+}
+
+size_t ssc_pinkey_mac_input(const uint8_t r[8], const uint8_t *m, size_t n, uint8_t out[SSC_PINKEY_MAC_IN_MAX])
+{
+	size_t padded = (n / 16 + 1) * 16; /* ISO/IEC 9797-1 method 2: always a 80 */
+	if (16 + padded > SSC_PINKEY_MAC_IN_MAX)
+		return 0;
+	memcpy(out, r, 8);
+	memset(out + 8, 0, 8);
+	memcpy(out + 16, m, n);
+	out[16 + n] = 0x80;
+	memset(out + 16 + n + 1, 0, padded - n - 1);
+	return 16 + padded;
+}
+
+enum ss_err ssc_pinkey_result(uint16_t sw)
+{
+	switch (sw) {
+	case 0x9000: return SS_OK;
+	case 0x6983: return SS_E_PINKEY_BLOCKED;
+	case 0x6A81: return SS_E_PINKEY_SPENT;
+	case 0x6988: return SS_E_PINKEY_MAC;
+	default: return ss_sw_err(sw);
+	}
+}

@@ -99,6 +99,22 @@ void ssc_card_wipe(struct ssc_card *c);
  * *tries_left (63Cx), SS_E_PIN_BLOCKED (63C0, 6983), else ss_sw_err. */
 enum ss_err ssc_pin_result(uint16_t sw, int *tries_left);
 enum ss_err ssc_verify_pin(struct transport *t, const char *pin, int *tries_left);
+
+/* card-spec §10. UNBLOCK PIN (84 24) and RELOAD PIN (84 5E) carry a MAC
+ * the terminal cannot make: the PSAM (or the HSM) makes it over M, the
+ * command's header and data without the MAC, bound to the card's challenge. */
+#define SSC_PINKEY_CMD_MAX 16
+#define SSC_PINKEY_MAC_IN_MAX 48
+/* M for an unblock (reload false) or a reload to new_pin (4–8 digits,
+ * packed BCD, F-padded): its length, 0 for a PIN that is not one. */
+size_t ssc_pinkey_command(bool reload, const char *new_pin, uint8_t m[SSC_PINKEY_CMD_MAX]);
+/* The PSAM's MAC input (80 FA 05 00's data): R ‖ 00×8, then M padded by
+ * ISO/IEC 9797-1 method 2 to whole 16-byte blocks; its length. */
+size_t ssc_pinkey_mac_input(const uint8_t r[8], const uint8_t *m, size_t n,
+			    uint8_t out[SSC_PINKEY_MAC_IN_MAX]);
+/* The card's answer to either command: SS_OK, SS_E_PINKEY_BLOCKED (6983),
+ * SS_E_PINKEY_SPENT (6A81), SS_E_PINKEY_MAC (6988), or the status word's. */
+enum ss_err ssc_pinkey_result(uint16_t sw);
 enum ss_err ssc_change_pin(struct transport *t, const char *old_pin,
 			   const char *new_pin, int *tries_left);
 

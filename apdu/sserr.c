@@ -62,6 +62,12 @@ static const struct {
 		       "The card did not accept this terminal's authentication, so the holder's data stays closed."},
 	[SS_E_AUTH_BLOCKED] = {"auth_blocked",
 			       "The card refuses authentication after too many failures. It must go to a service counter."},
+	[SS_E_PINKEY_BLOCKED] = {"pinkey_blocked",
+				 "The card no longer accepts a PIN unlock or reset here (its key is blocked). It must go to a service counter."},
+	[SS_E_PINKEY_SPENT] = {"pinkey_spent",
+			       "This card has been unlocked or reset as many times as it allows. It must be replaced."},
+	[SS_E_PINKEY_MAC] = {"pinkey_refused",
+			     "The card did not accept this terminal's key for the PIN unlock or reset; nothing was changed."},
 	[SS_E_LIST] = {"list_unavailable",
 		       "The loss list could not be checked: do not accept this card as valid."},
 };
@@ -109,6 +115,9 @@ long ss_err_api_code(enum ss_err e)
 	case SS_E_SAM: return -2201;
 	case SS_E_AUTH:
 	case SS_E_AUTH_BLOCKED: return -2203;
+	case SS_E_PINKEY_BLOCKED: return -53;
+	case SS_E_PINKEY_SPENT: return -54;
+	case SS_E_PINKEY_MAC: return -55;
 	default: return -11;
 	}
 }

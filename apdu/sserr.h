@@ -48,6 +48,9 @@ enum ss_err {
 	SS_E_SAM,              /* the PSAM (or the central's HSM) is absent, mute or down */
 	SS_E_AUTH,             /* external authentication refused (PSAM, HSM or the card) */
 	SS_E_AUTH_BLOCKED,     /* the card's authentication key is blocked (6983) */
+	SS_E_PINKEY_BLOCKED,   /* §10: the card's PIN key is blocked (6983 to unblock/reload) */
+	SS_E_PINKEY_SPENT,     /* §10: the card's unblock/reload count is spent (6A81) */
+	SS_E_PINKEY_MAC,       /* §10: the card refused the MAC (6988) */
 	SS_E__COUNT
 };
 
@@ -61,7 +64,8 @@ enum ss_err ss_err_from_name(const char *name);
 /* The reader-API (card-spec §7, client/sscard.h) return code of an error
  * that is not a card's status word: -1 not SSC, -2 no card, -51, -52,
  * -1002 no PIN pad, -1003 timeout, -1004 bad argument, -1006, -1007,
- * -2201 security module absent or mute, -2203 authentication refused, and
+ * -2201 security module absent or mute, -2203 authentication refused,
+ * -53 PIN key blocked, -54 unblock/reload count spent, -55 wrong MAC, and
  * -11 for every reader or service failure. */
 long ss_err_api_code(enum ss_err e);
 

@@ -106,7 +106,8 @@ void cardsim_load(struct profile *p, const char *file)
 	}
 	*p = (struct profile){.ssc = true, .sfi = true, .select_p1 = 0xFF, .pin = "123456",
 			      .pin_max = 6, .pin_left = -1, .ext_max = 3, .key_usage = 0x45,
-			      .key_index = 0x0A};
+			      .key_index = 0x0A, .pin_key_max = 3, .pin_ops_left = 10,
+			      .pin_key_usage = 0x46, .pin_key_index = 0x0B};
 	while (fgets(buf, sizeof buf, f)) {
 		char *s = buf, *k, *v;
 		line++;
@@ -154,6 +155,20 @@ void cardsim_load(struct profile *p, const char *file)
 					       hex_decode(v + 4, p->ext_key, sizeof p->ext_key) == 16);
 		else if (!strcmp(k, "ext_tries"))
 			ok = (p->ext_max = (int)strtol(v, NULL, 10)) > 0 && p->ext_max < 16;
+		else if (!strcmp(k, "pin_key"))
+			ok = (p->has_pin_key = !strncmp(v, "hex:", 4) &&
+					       hex_decode(v + 4, p->pin_key, sizeof p->pin_key) == 16);
+		else if (!strcmp(k, "pin_key_tries"))
+			ok = (p->pin_key_max = (int)strtol(v, NULL, 10)) > 0 && p->pin_key_max < 16;
+		else if (!strcmp(k, "pin_ops_left"))
+			ok = (p->pin_ops_left = (int)strtol(v, NULL, 10)) >= 0 && p->pin_ops_left < 256;
+		else if (!strcmp(k, "pin_master_key"))
+			ok = (p->has_pin_master = !strncmp(v, "hex:", 4) &&
+						  hex_decode(v + 4, p->pin_master_key, sizeof p->pin_master_key) == 16);
+		else if (!strcmp(k, "pin_key_usage"))
+			p->pin_key_usage = (uint8_t)strtoul(v, NULL, 16);
+		else if (!strcmp(k, "pin_key_index"))
+			p->pin_key_index = (uint8_t)strtoul(v, NULL, 16);
 		else if (!strcmp(k, "psam"))
 			ok = yesno(v, &p->psam);
 		else if (!strcmp(k, "terminal"))
@@ -180,6 +195,7 @@ void cardsim_load(struct profile *p, const char *file)
 		die(file, line, "a psam profile needs its terminal number");
 	p->pin_tries = p->pin_left >= 0 ? p->pin_left : p->pin_max;
 	p->ext_tries = p->ext_max;
+	p->pin_key_tries = p->pin_key_max;
 }
 
 /* ---- card logic --------------------------------------------------------- */
@@ -269,6 +285,53 @@ static uint16_t external_auth(struct profile *p, struct card *c, uint8_t p1, uin
 	return 0x9000;
 }
 
+/* card-spec §10: UNBLOCK PIN (84 24) and RELOAD PIN (84 5E) with a MAC
+ * over the command, bound to the challenge; each challenge serves one. */
+static uint16_t pin_key_command(struct profile *p, struct card *c, const uint8_t *cmd, size_t len)
+{
+	uint8_t ins = cmd[1], lc = len > 4 ? cmd[4] : 0, m[48], mac[16];
+	size_t pin_bytes = ins == 0x5E ? (size_t)lc - 4 : 0;
+	char np[9] = "";
+	if (!p->has_pin_key)
+		return 0x6D00;
+	if (!c->app_selected)
+		return 0x6A82;
+	if (cmd[2] || cmd[3])
+		return 0x6A86;
+	if (len < 9 || len != 5 + (size_t)lc || lc < 4 || (ins == 0x24 && lc != 4) ||
+	    (ins == 0x5E && (pin_bytes < 2 || pin_bytes > 4)))
+		return 0x6700;
+	if (!c->challenged)
+		return 0x6985;
+	c->challenged = false;
+	if (p->pin_key_tries <= 0)
+		return 0x6983;
+	if (p->pin_ops_left <= 0)
+		return 0x6A81;
+	/* M = header + data without the MAC, padded (method 2); IV = R ‖ 00×8 */
+	size_t n = len - 4, padded = (n / 16 + 1) * 16;
+	memset(m, 0, sizeof m);
+	memcpy(m, cmd, n);
+	m[n] = 0x80;
+	uint8_t iv[16] = {0};
+	memcpy(iv, c->challenge, 8);
+	if (!sm4_cbc_mac(p->pin_key, iv, m, padded, mac))
+		return 0x6F00;
+	if (memcmp(mac, cmd + len - 4, 4)) {
+		p->pin_key_tries--;
+		return p->pin_key_tries ? 0x6988 : 0x6983;
+	}
+	if (ins == 0x5E && !pin_unpack(cmd + 5, pin_bytes, np))
+		return 0x6A80;
+	p->pin_key_tries = p->pin_key_max;
+	p->pin_ops_left--;
+	if (ins == 0x5E)
+		snprintf(p->pin, sizeof p->pin, "%s", np);
+	explicit_bzero(np, sizeof np);
+	p->pin_tries = p->pin_max;
+	return 0x9000;
+}
+
 size_t cardsim_process(struct profile *p, struct card *c, const uint8_t *cmd, size_t len,
 		      uint8_t *out)
 {
@@ -292,6 +355,8 @@ size_t cardsim_process(struct profile *p, struct card *c, const uint8_t *cmd, si
 	}
 	if (ins != 0xC0)
 		c->pending_len = 0;
+	if (cla == 0x84 && !p->psam && (ins == 0x24 || ins == 0x5E))
+		return cardsim_sw(out, 0, pin_key_command(p, c, cmd, len));
 	if (cla != 0x00 && cla != 0x80)
 		return cardsim_sw(out, 0, 0x6E00);
 	if (p->psam && ins != 0xC0) /* GET RESPONSE is the same for both */

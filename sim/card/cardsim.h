@@ -33,11 +33,20 @@ struct profile {
 	bool has_ext_key;
 	uint8_t ext_key[16];
 	int ext_max, ext_tries;
+	/* card-spec §10, the card: K_pin for UNBLOCK / RELOAD PIN */
+	bool has_pin_key;
+	uint8_t pin_key[16];
+	int pin_key_max, pin_key_tries; /* wrong MACs in a row before 6983 for good */
+	int pin_ops_left;      /* the lifetime count of unblocks + reloads (6A81 at 0) */
 	/* card-spec §9, a PSAM instead of a card (psam yes) */
 	bool psam;
 	char terminal[13];     /* 12 digits, read as 6 BCD bytes */
 	uint8_t master_key[16];
 	uint8_t key_usage, key_index;
+	/* card-spec §10, the PSAM: MK_pin, derived for key usage 46, index 0B */
+	bool has_pin_master;
+	uint8_t pin_master_key[16];
+	uint8_t pin_key_usage, pin_key_index;
 	FILE *log;             /* the PSAM's derive/encrypt lines, when set */
 };
 
@@ -46,6 +55,7 @@ struct card {
 	bool challenged, authenticated;  /* §9: a challenge waits; EF06 open */
 	uint8_t challenge[8];
 	bool df_selected, derived;       /* the PSAM: SSC DF selected; K_card ready */
+	bool derived_pin;                /* … K_pin ready (§10: the MAC mode wants it) */
 	uint8_t k_card[16];
 	int cur_ef;            /* 0, 5, 6 */
 	uint8_t pending[APDU_RSP_MAX];

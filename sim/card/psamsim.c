@@ -49,6 +49,15 @@ size_t psamsim_process(struct profile *p, struct card *c, uint8_t ins, uint8_t p
 			return cardsim_sw(out, 0, 0x6700);
 		if (!c->df_selected)
 			return cardsim_sw(out, 0, 0x6985);
+		c->derived = c->derived_pin = false;
+		if (p1 == p->pin_key_usage && p2 == p->pin_key_index && p->has_pin_master) {
+			/* §10: K_pin for the MAC mode */
+			if (!sm4_block(p->pin_master_key, data, c->k_card))
+				return cardsim_sw(out, 0, 0x6F00);
+			c->derived_pin = true;
+			log_line(p, "derive-pin", data);
+			return cardsim_sw(out, 0, 0x9000);
+		}
 		if (p1 != p->key_usage || p2 != p->key_index)
 			return cardsim_sw(out, 0, 0x6A88);
 		if (!sm4_block(p->master_key, data, c->k_card))
@@ -56,8 +65,22 @@ size_t psamsim_process(struct profile *p, struct card *c, uint8_t ins, uint8_t p
 		c->derived = true;
 		log_line(p, "derive", data);
 		return cardsim_sw(out, 0, 0x9000);
-	case 0xFA: { /* encrypt one block under the derived key */
+	case 0xFA: { /* encrypt one block under the derived key; P1 05: §10's MAC */
 		uint8_t block[16];
+		if (p1 == 0x05 && !p2) {
+			/* the first 16 bytes are the IV (R ‖ 00×8), the rest the padded M */
+			if (lc < 32 || lc % 16)
+				return cardsim_sw(out, 0, 0x6700);
+			if (!c->derived_pin)
+				return cardsim_sw(out, 0, 0x6985);
+			if (!sm4_cbc_mac(c->k_card, data, data + 16, lc - 16, block))
+				return cardsim_sw(out, 0, 0x6F00);
+			c->derived_pin = false; /* one derive serves one MAC */
+			log_line(p, "mac", NULL);
+			size_t n = cardsim_data(p, c, block, 4, le, true, out);
+			memset(block, 0, sizeof block);
+			return n;
+		}
 		if (lc != 16 || p1 || p2)
 			return cardsim_sw(out, 0, lc != 16 ? 0x6700 : 0x6A86);
 		if (!c->derived)

@@ -2,6 +2,7 @@
 #include "sim/card/sm4.h"
 
 #include <openssl/evp.h>
+#include <string.h>
 
 bool sm4_block(const uint8_t key[SM4_BLOCK], const uint8_t in[SM4_BLOCK], uint8_t out[SM4_BLOCK])
 {
@@ -13,4 +14,21 @@ bool sm4_block(const uint8_t key[SM4_BLOCK], const uint8_t in[SM4_BLOCK], uint8_
 		  EVP_EncryptFinal_ex(x, out + n, &m) == 1 && n + m == SM4_BLOCK;
 	EVP_CIPHER_CTX_free(x);
 	return ok;
+}
+
+bool sm4_cbc_mac(const uint8_t key[SM4_BLOCK], const uint8_t iv[SM4_BLOCK], const uint8_t *m, size_t n,
+		 uint8_t mac[SM4_BLOCK])
+{
+	uint8_t chain[SM4_BLOCK], block[SM4_BLOCK];
+	if (!n || n % SM4_BLOCK)
+		return false;
+	memcpy(chain, iv, SM4_BLOCK);
+	for (size_t off = 0; off < n; off += SM4_BLOCK) {
+		for (int i = 0; i < SM4_BLOCK; i++)
+			block[i] = chain[i] ^ m[off + i];
+		if (!sm4_block(key, block, chain))
+			return false;
+	}
+	memcpy(mac, chain, SM4_BLOCK);
+	return true;
 }
