@@ -61,3 +61,25 @@ enum ss_err sam_cryptogram(struct transport *t, uint8_t key_usage, uint8_t key_i
 	explicit_bzero(&r, sizeof r);
 	return e;
 }
+
+enum ss_err sam_pin_mac(struct transport *t, uint8_t key_usage, uint8_t key_index, const uint8_t card_id[16],
+			const uint8_t *in, size_t in_len, uint8_t mac[4], uint16_t *sw)
+{
+	struct apdu der = {.cla = 0x80, .ins = 0x1A, .p1 = key_usage, .p2 = key_index,
+			   .data = card_id, .lc = 16, .flags = APDU_SECRET_CMD};
+	struct apdu m = {.cla = 0x80, .ins = 0xFA, .p1 = 0x05, .data = in, .lc = in_len, .le = 4,
+			 .flags = APDU_SECRET_CMD | APDU_SECRET_RSP};
+	struct apdu_resp r;
+	enum ss_err e;
+	*sw = 0;
+	if ((e = apdu_transmit(t, &der, &r)) == SS_OK && (*sw = r.sw) == 0x9000 &&
+	    (e = apdu_transmit(t, &m, &r)) == SS_OK && (*sw = r.sw) == 0x9000) {
+		if (r.len == 4)
+			memcpy(mac, r.data, 4);
+		else
+			e = SS_E_AUTH; /* an answer that is not a MAC */
+	} else if (e == SS_OK)
+		e = r.sw == 0x6985 ? SS_E_CARD_RESET : SS_E_AUTH;
+	explicit_bzero(&r, sizeof r);
+	return e;
+}

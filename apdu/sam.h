@@ -21,4 +21,12 @@ enum ss_err sam_cryptogram(struct transport *t, uint8_t key_usage, uint8_t key_i
 			   const uint8_t card_id[16], const uint8_t challenge[8], uint8_t out[16],
 			   uint16_t *sw);
 
+/* card-spec §10: derive K_pin (key_usage 46, key_index 0B by default),
+ * then the MAC of in (ssc_pinkey_mac_input: R ‖ 00×8 ‖ M padded) with
+ * 80 FA 05 00: SS_OK and 4 bytes in mac; SS_E_AUTH when the PSAM refused
+ * (*sw: 6A88 no such key …), SS_E_CARD_RESET when it lost the derive, or
+ * a transport error. */
+enum ss_err sam_pin_mac(struct transport *t, uint8_t key_usage, uint8_t key_index, const uint8_t card_id[16],
+			const uint8_t *in, size_t in_len, uint8_t mac[4], uint16_t *sw);
+
 #endif

@@ -5,6 +5,7 @@
 #include <iconv.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "apdu/atr.h"
@@ -673,4 +674,58 @@ enum ss_err ssc_pinkey_result(uint16_t sw)
 	case 0x6988: return SS_E_PINKEY_MAC;
 	default: return ss_sw_err(sw);
 	}
+}
+
+enum ss_err ssc_pinkey(struct transport *t, const struct ssc_pinkey_mac *k, bool reload, const char *new_pin,
+		       uint16_t *sw)
+{
+	struct ssc_card *c = calloc(1, sizeof *c);
+	uint8_t id[16], m[SSC_PINKEY_CMD_MAX], in[SSC_PINKEY_MAC_IN_MAX], data[16], mac[4];
+	struct apdu_resp r;
+	struct apdu get = {.cla = 0x00, .ins = 0x84, .p1 = 0x00, .p2 = 0x00, .le = 8,
+			   .flags = APDU_SECRET_RSP};
+	enum ss_err e;
+	size_t n, k_len;
+	*sw = 0;
+	if (!c)
+		return SS_E_NOMEM;
+	/* the card id the key is derived from, read as any read does (the
+	 * application selected on the way) */
+	if ((e = ssc_read(t, c)) != SS_OK)
+		goto out;
+	if (!c->have[SSC_CARD_ID] || hex_decode(c->value[SSC_CARD_ID], id, sizeof id) != sizeof id) {
+		e = SS_E_BAD_RESPONSE;
+		goto out;
+	}
+	if (!(n = ssc_pinkey_command(reload, new_pin, m))) {
+		e = SS_E_PIN_FORMAT;
+		goto out;
+	}
+	if ((e = apdu_transmit(t, &get, &r)) != SS_OK)
+		goto out;
+	if (r.sw != 0x9000 || r.len != 8) {
+		*sw = r.sw;
+		e = ss_sw_err(r.sw);
+		goto out;
+	}
+	k_len = ssc_pinkey_mac_input(r.data, m, n, in);
+	if ((e = k->mac(k->arg, id, in, k_len, mac)) != SS_OK)
+		goto out; /* the card saw only a challenge: nothing changed */
+	memcpy(data, m + 5, n - 5);
+	memcpy(data + n - 5, mac, 4);
+	struct apdu cmd = {.cla = m[0], .ins = m[1], .p1 = m[2], .p2 = m[3], .data = data,
+			   .lc = n - 5 + 4, .flags = APDU_SECRET_CMD};
+	if ((e = apdu_transmit(t, &cmd, &r)) == SS_OK) {
+		*sw = r.sw;
+		e = ssc_pinkey_result(r.sw);
+	}
+out:
+	ssc_card_wipe(c);
+	free(c);
+	explicit_bzero(m, sizeof m);
+	explicit_bzero(in, sizeof in);
+	explicit_bzero(data, sizeof data);
+	explicit_bzero(mac, sizeof mac);
+	explicit_bzero(&r, sizeof r);
+	return e;
 }

@@ -115,6 +115,22 @@ size_t ssc_pinkey_mac_input(const uint8_t r[8], const uint8_t *m, size_t n,
 /* The card's answer to either command: SS_OK, SS_E_PINKEY_BLOCKED (6983),
  * SS_E_PINKEY_SPENT (6A81), SS_E_PINKEY_MAC (6988), or the status word's. */
 enum ss_err ssc_pinkey_result(uint16_t sw);
+/* Who makes the MAC: the PSAM or the HSM (they hold MK_pin; we do not).
+ * SS_OK with 4 bytes in mac, SS_E_SAM (absent, mute, down), SS_E_AUTH
+ * (refused), or another error. */
+struct ssc_pinkey_mac {
+	enum ss_err (*mac)(void *arg, const uint8_t card_id[16], const uint8_t *in, size_t in_len,
+			   uint8_t mac[4]);
+	void *arg;
+};
+/* Unblock (reload false) or reload to new_pin the card in t: its card id
+ * (a read), GET CHALLENGE, the MAC from k, the command — on one connection
+ * with no reset between. SS_OK, SS_E_PINKEY_*, SS_E_PIN_FORMAT, the MAC's
+ * error (the card saw only a challenge), or a transport error (a card
+ * pulled between challenge and command: it changed nothing). *sw: the
+ * card's answer to the command or the challenge, 0 when none. */
+enum ss_err ssc_pinkey(struct transport *t, const struct ssc_pinkey_mac *k, bool reload, const char *new_pin,
+		       uint16_t *sw);
 enum ss_err ssc_change_pin(struct transport *t, const char *old_pin,
 			   const char *new_pin, int *tries_left);
 

@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "daemon/mask.h"
@@ -430,6 +431,54 @@ static void print_list(json_t *o)
 		printf("next sync in %lld s\n", (long long)json_integer_value(next));
 }
 
+/* One line from fd 0, echo off when it is a terminal; its end cut. */
+static int read_secret_line(const char *prompt, char *out, size_t cap)
+{
+	struct termios old, quiet;
+	bool tty = isatty(0) && tcgetattr(0, &old) == 0;
+	if (tty) {
+		fprintf(stderr, "%s", prompt);
+		quiet = old;
+		quiet.c_lflag &= ~(tcflag_t)ECHO;
+		tcsetattr(0, TCSAFLUSH, &quiet);
+	}
+	size_t n = 0;
+	int c;
+	while ((c = getchar()) != EOF && c != '\n')
+		if (n + 1 < cap)
+			out[n++] = (char)c;
+	out[n] = 0;
+	if (tty) {
+		tcsetattr(0, TCSAFLUSH, &old);
+		fputc('\n', stderr);
+	}
+	return c == EOF && !n ? -1 : 0;
+}
+
+/* The new PIN for pin reload: twice at a terminal, once from a pipe. */
+static int ask_new_pin(char pin[16])
+{
+	char again[16];
+	int rv = read_secret_line("New PIN (4 to 8 digits): ", pin, 16);
+	size_t n = strlen(pin);
+	if (rv < 0 || n < 4 || n > 8 || strspn(pin, "0123456789") != n) {
+		fprintf(stderr, "sscardctl: the new PIN must be 4 to 8 digits\n");
+		explicit_bzero(pin, 16);
+		return -1;
+	}
+	if (isatty(0)) {
+		read_secret_line("Again: ", again, sizeof again);
+		bool same = !strcmp(pin, again);
+		explicit_bzero(again, sizeof again);
+		if (!same) {
+			fprintf(stderr, "sscardctl: the two PINs differ; nothing was changed\n");
+			explicit_bzero(pin, 16);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = {{"socket", 1, 0, 's'}, {"json", 0, 0, 'j'},
@@ -455,12 +504,23 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	/* pin reload [READER]: the new PIN is asked for, never an argument
+	 * (a command line is seen by every user in ps) */
+	bool reload = argc - optind >= 2 && !strcmp(argv[optind], "pin") && !strcmp(argv[optind + 1], "reload");
+	if (reload) {
+		char pin[16];
+		if (ask_new_pin(pin) < 0)
+			return 2;
+		snprintf(req, sizeof req, "pin reload %s", pin);
+		explicit_bzero(pin, sizeof pin);
+		optind += 2;
+	}
 	for (int i = optind; i < argc; i++) {
 		if (strlen(req) + strlen(argv[i]) + 2 >= sizeof req || strpbrk(argv[i], "\r\n")) {
 			fprintf(stderr, "sscardctl: argument too long or with a line break\n");
 			return 2;
 		}
-		if (i > optind)
+		if (i > optind || reload)
 			strcat(req, " ");
 		strcat(req, argv[i]);
 	}
@@ -472,6 +532,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	strcat(req, "\n");
+	explicit_bzero(rq.pin, sizeof rq.pin);
 	if (!timeout_s) /* a person types up to three PINs on a pad, 30 s each */
 		timeout_s = rq.verb == REQ_PINPAD_VERIFY || rq.verb == REQ_PINPAD_CHANGE ? 100 : 30;
 	if (!path || !*path)
@@ -482,6 +543,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "sscardctl: cannot send to sscardd: %s\n", strerror(errno));
 		return EX_UNREACHABLE;
 	}
+	explicit_bzero(req, sizeof req); /* it may hold a new PIN */
 	bool stream = rq.verb == REQ_EVENTS || rq.verb == REQ_TRACE_ON;
 	int rc = 0;
 	for (;;) {

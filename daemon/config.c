@@ -56,6 +56,8 @@ static const struct key keys[] = {
 	{"readers", "sam_key_usage", T_BYTE, F(sam_key_usage), 0, 0, NULL, "45"},
 	{"readers", "sam_key_index", T_BYTE, F(sam_key_index), 0, 0, NULL, "0A"},
 	{"readers", "card_key_id", T_BYTE, F(card_key_id), 0, 0, NULL, "0A"},
+	{"readers", "pin_key_usage", T_BYTE, F(pin_key_usage), 0, 0, NULL, "46"},
+	{"readers", "pin_key_index", T_BYTE, F(pin_key_index), 0, 0, NULL, "0B"},
 	{"readers", "sam_timeout_ms", T_UINT, F(sam_timeout_ms), 200, 30000, NULL, "3000"},
 	{"ui", "listen", T_LISTEN, F(listen), 0, 0, NULL, "127.0.0.1:8470"},
 	{"ui", "language", T_ENUM, F(language), 0, 0, LANGS, "zh"},

@@ -50,6 +50,7 @@ struct config {
 	unsigned card_hold_ms;
 	int auth;                      /* enum cfg_auth */
 	uint8_t sam_key_usage;         /* PSAM derive: P1 (§9: 45) */
+	uint8_t pin_key_usage, pin_key_index; /* §10: the PSAM's derive of K_pin (46, 0B) */
 	uint8_t sam_key_index;         /* PSAM derive: P2, the master key (§9: 0A) */
 	uint8_t card_key_id;           /* EXTERNAL AUTHENTICATE: P2 (§9: 0A) */
 	unsigned sam_timeout_ms;       /* one derive + encrypt, queue included */

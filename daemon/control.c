@@ -249,6 +249,13 @@ static void handle(struct client *cl, char *line)
 			       rq.verb == REQ_PINPAD_VERIFY ? READERS_PIN_VERIFY : READERS_PIN_CHANGE, cl,
 			       on_read_reply);
 		return;
+	case REQ_PIN_UNBLOCK:
+	case REQ_PIN_RELOAD:
+		cl->waiting = true;
+		readers_pinkey(c->readers, *rq.arg ? rq.arg : NULL, rq.verb == REQ_PIN_RELOAD ? rq.pin : NULL, cl,
+			       on_read_reply);
+		explicit_bzero(rq.pin, sizeof rq.pin);
+		return;
 	case REQ_EVENTS:
 	case REQ_TRACE_ON: {
 		int sz = CONTROL_SNDBUF;

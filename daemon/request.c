@@ -35,6 +35,8 @@ static const struct {
 	{"read step1", REQ_READ_STEP1, 1, false},
 	{"read step2", REQ_READ_STEP2, 2, false},
 	{"idcard", REQ_IDCARD, 0, false},
+	{"pin unblock", REQ_PIN_UNBLOCK, 1, true},
+	{"pin reload", REQ_PIN_RELOAD, 2, true},
 };
 #define N_VERBS (sizeof verbs / sizeof verbs[0])
 
@@ -42,7 +44,8 @@ static const char HELP[] = "status, readers, read [READER], read step1 [READER],
 			   "read step2 CRYPTOGRAM CHALLENGE [READER], pinpad verify|change [READER], idcard, events, list info, "
 			   "list lookup CARD_ID, outbox, help; "
 			   "for administrators: trace on|off, reload, reader reset READER, list sync, "
-			   "request TYPE CARD_ID [name=value ...], outbox retry ID, "
+			   "request TYPE CARD_ID [name=value ...], outbox retry ID, pin unblock [READER], "
+			   "pin reload NEWPIN [READER], "
 			   "log level error|warning|notice|info|debug";
 
 const char *request_help(void)
@@ -166,6 +169,22 @@ int request_parse(const char *line, struct request *r, char *err, size_t errlen)
 		snprintf(err, errlen, "read step2 needs the cryptogram (32 hex digits) and the challenge "
 				      "step 1 gave (16 hex digits), then the reader if step 1 named one.");
 		return -1;
+	}
+	if (r->verb == REQ_PIN_RELOAD) { /* the PIN out of arg at once: arg is logged */
+		size_t n = strcspn(r->arg, " \t");
+		bool ok = n >= 4 && n <= 8 && strspn(r->arg, "0123456789") >= n;
+		if (ok)
+			memcpy(r->pin, r->arg, n);
+		const char *q = r->arg + n;
+		q += strspn(q, " \t");
+		memmove(r->arg, q, strlen(q) + 1);
+		explicit_bzero(r->arg + strlen(r->arg), sizeof r->arg - strlen(r->arg));
+		if (!ok) {
+			explicit_bzero(r->pin, sizeof r->pin);
+			snprintf(err, errlen, "pin reload needs the new PIN (4 to 8 digits), then the reader if "
+					      "there is more than one.");
+			return -1;
+		}
 	}
 	if (r->verb == REQ_LOG_LEVEL && (r->level = log_level_parse(r->arg)) < 0) {
 		snprintf(err, errlen, "Log level must be error, warning, notice, info or debug, not '%.32s'.",

@@ -27,6 +27,8 @@ enum req_verb {
 	REQ_HELP,
 	REQ_PINPAD_VERIFY, /* arg as REQ_READ: the holder types the PIN on the reader */
 	REQ_PINPAD_CHANGE, /* arg as REQ_READ: old PIN, new PIN twice, on the reader */
+	REQ_PIN_UNBLOCK,   /* admin; arg as REQ_READ: card-spec §10 through the PSAM */
+	REQ_PIN_RELOAD,    /* admin; "NEWPIN [READER]": the PIN goes to pin, arg keeps the reader */
 	REQ_READ_STEP1,    /* arg as REQ_READ: EF05 and the card's challenge (card-spec §9) */
 	REQ_READ_STEP2,    /* arg: CRYPTOGRAM CHALLENGE [READER]: EF06 after step 1 */
 	REQ_IDCARD,        /* read the resident ID card reader now */
@@ -40,6 +42,7 @@ struct request {
 	char arg[REQ_ARG_MAX];
 	int level;         /* REQ_LOG_LEVEL: syslog priority */
 	uint8_t cryptogram[16], challenge[8]; /* REQ_READ_STEP2; arg is then the reader */
+	char pin[9];       /* REQ_PIN_RELOAD: the new PIN, never in arg (admin verbs' args are logged) */
 };
 
 /* Parse one request line (NUL-terminated, no newline). 0 on success;

@@ -24,6 +24,10 @@ struct psam_job {
 	bool done;
 	enum ss_err err;
 	uint8_t id[16], r[8], c[16];
+	/* card-spec §10: a MAC over in (R ‖ 00×8 ‖ M padded) instead */
+	bool pin;
+	uint8_t in[48];
+	size_t in_len;
 };
 
 struct psam {
@@ -37,6 +41,7 @@ struct psam {
 	bool present;
 	unsigned gen;                /* bumps when the reader or its card changes */
 	uint8_t key_usage, key_index;
+	uint8_t pin_usage, pin_index; /* §10: [readers] pin_key_usage, pin_key_index */
 	unsigned timeout_ms;
 	char terminal[13];           /* "" until read in this session */
 	bool session;
@@ -116,11 +121,13 @@ static enum ss_err sess_open(struct sess *s, const char *reader, char term[13])
 static enum ss_err derive_encrypt(struct sess *s, uint8_t usage, uint8_t index, struct psam_job *j)
 {
 	uint16_t sw;
-	enum ss_err e = sam_cryptogram(&s->card.tr, usage, index, j->id, j->r, j->c, &sw);
+	enum ss_err e = j->pin ? sam_pin_mac(&s->card.tr, usage, index, j->id, j->in, j->in_len, j->c, &sw)
+			       : sam_cryptogram(&s->card.tr, usage, index, j->id, j->r, j->c, &sw);
 	if (e == SS_E_AUTH)
 		log_msg(LOG_ERR, "the PSAM refused to %s (%04X)",
-			sw == 0x6A88 ? "derive: no such key (check [readers] sam_key_usage and sam_key_index)"
-				     : "derive and encrypt",
+			sw == 0x6A88 ? j->pin ? "derive the PIN key: no such key (check [readers] pin_key_usage and pin_key_index)"
+					      : "derive: no such key (check [readers] sam_key_usage and sam_key_index)"
+			: j->pin ? "make the PIN command's MAC" : "derive and encrypt",
 			sw);
 	else if (e != SS_OK && e != SS_E_CARD_RESET) {
 		log_msg(LOG_WARNING, "PSAM in '%s': %s", s->card.reader, ss_err_text(e));
@@ -149,7 +156,8 @@ static void *thread_main(void *arg)
 		char reader[RDR_NAME_MAX], term[13] = "";
 		bool present = p->present && p->reader[0];
 		unsigned gen = p->gen;
-		uint8_t usage = p->key_usage, index = p->key_index;
+		uint8_t usage = j && j->pin ? p->pin_usage : p->key_usage;
+		uint8_t index = j && j->pin ? p->pin_index : p->key_index;
 		snprintf(reader, sizeof reader, "%s", p->reader);
 		pthread_mutex_unlock(&p->mu);
 
@@ -215,6 +223,8 @@ void psam_configure(struct psam *p, const struct config *cfg)
 	pthread_mutex_lock(&p->mu);
 	p->key_usage = cfg->sam_key_usage;
 	p->key_index = cfg->sam_key_index;
+	p->pin_usage = cfg->pin_key_usage;
+	p->pin_index = cfg->pin_key_index;
 	p->timeout_ms = cfg->sam_timeout_ms;
 	pthread_mutex_unlock(&p->mu);
 }
@@ -291,10 +301,27 @@ void psam_reader(struct psam *p, const char *name, bool present)
 	pthread_mutex_unlock(&p->mu);
 }
 
+static enum ss_err ask(struct psam *p, const uint8_t card_id[16], const uint8_t challenge[8],
+		       const uint8_t *in, size_t in_len, uint8_t *out, size_t out_len);
+
 enum ss_err psam_cryptogram(void *arg, const uint8_t card_id[16], const uint8_t challenge[8],
 			    uint8_t out[16])
 {
-	struct psam *p = arg;
+	return ask(arg, card_id, challenge, NULL, 0, out, 16);
+}
+
+enum ss_err psam_pin_mac(struct psam *p, const uint8_t card_id[16], const uint8_t *in, size_t in_len,
+			 uint8_t mac[4])
+{
+	if (in_len > sizeof ((struct psam_job *)0)->in)
+		return SS_E_INVALID;
+	return ask(p, card_id, NULL, in, in_len, mac, 4);
+}
+
+/* Queue one job and wait for it, at most [readers] sam_timeout_ms. */
+static enum ss_err ask(struct psam *p, const uint8_t card_id[16], const uint8_t challenge[8],
+		       const uint8_t *in, size_t in_len, uint8_t *out, size_t out_len)
+{
 	struct timespec dl;
 	enum ss_err e;
 	pthread_mutex_lock(&p->mu);
@@ -311,7 +338,12 @@ enum ss_err psam_cryptogram(void *arg, const uint8_t card_id[16], const uint8_t 
 	}
 	j->refs = 2;
 	memcpy(j->id, card_id, 16);
-	memcpy(j->r, challenge, 8);
+	if (in) {
+		j->pin = true;
+		memcpy(j->in, in, in_len);
+		j->in_len = in_len;
+	} else
+		memcpy(j->r, challenge, 8);
 	if (p->tail)
 		p->tail->next = j;
 	else
@@ -329,7 +361,7 @@ enum ss_err psam_cryptogram(void *arg, const uint8_t card_id[16], const uint8_t 
 	if (j->done) {
 		e = j->err;
 		if (e == SS_OK)
-			memcpy(out, j->c, 16);
+			memcpy(out, j->c, out_len);
 	} else {
 		/* still queued: take it back; in the thread's hands: let it go */
 		for (struct psam_job **pp = &p->head, *prev = NULL; *pp; prev = *pp, pp = &(*pp)->next)

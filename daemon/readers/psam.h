@@ -41,6 +41,11 @@ void psam_configure(struct psam *p, const struct config *cfg);
  * or SS_E_AUTH (the PSAM refused: 6A88 no such key, 6985 …). Blocks. */
 enum ss_err psam_cryptogram(void *psam, const uint8_t card_id[16], const uint8_t challenge[8],
 			    uint8_t out[16]);
+/* card-spec §10: the MAC (4 bytes) of a PIN unblock or reload command for
+ * this card: in is ssc_pinkey_mac_input's (R ‖ 00×8 ‖ M padded). SS_OK,
+ * SS_E_SAM or SS_E_AUTH as for psam_cryptogram. Blocks. */
+enum ss_err psam_pin_mac(struct psam *p, const uint8_t card_id[16], const uint8_t *in, size_t in_len,
+			 uint8_t mac[4]);
 /* This PSAM session: odd, and another one whenever the SAM reader or the
  * card in it changes (a PSAM swapped, the same one re-inserted); 0 when
  * the slot is empty. A card's refusal is remembered for a session. */

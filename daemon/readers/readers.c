@@ -298,6 +298,29 @@ void readers_pinpad(struct readers *r, const char *name, enum readers_pin_op op,
 	rd_start_job(r, x, cookie, fn, j);
 }
 
+void readers_pinkey(struct readers *r, const char *name, const char *new_pin, void *cookie,
+		    readers_reply_fn fn)
+{
+	enum ss_err e;
+	struct reader *x = rd_resolve(r, name, &e);
+	struct job *j = NULL;
+	if (x && x->nfc) /* a contact card: the PSAM's MAC and the card's command on one connection */
+		e = SS_E_NOT_SUPPORTED;
+	else if (x && new_pin && strlen(new_pin) >= sizeof j->pin_new)
+		e = SS_E_PIN_FORMAT;
+	else if (x && !(j = calloc(1, sizeof *j)))
+		e = SS_E_NOMEM;
+	if (!j) {
+		refuse(x, e, cookie, fn);
+		return;
+	}
+	j->kind = JOB_PIN;
+	j->op = new_pin ? READERS_PIN_RELOAD : READERS_PIN_UNBLOCK;
+	if (new_pin)
+		memcpy(j->pin_new, new_pin, strlen(new_pin));
+	rd_start_job(r, x, cookie, fn, j);
+}
+
 void readers_pin(struct readers *r, const char *name, enum readers_pin_op op, const char *old_pin,
 		 const char *new_pin, void *cookie, readers_reply_fn fn)
 {

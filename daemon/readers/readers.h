@@ -35,7 +35,7 @@ void readers_read(struct readers *r, const char *reader, void *cookie, readers_r
  * when it is done; they never reach a log or a trace (apdu.c redacts).
  * fn gets {"ok":true} or an error (pin_wrong with tries_left,
  * pin_blocked, card_removed…), exactly once, unless forgotten. */
-enum readers_pin_op { READERS_PIN_VERIFY, READERS_PIN_CHANGE };
+enum readers_pin_op { READERS_PIN_VERIFY, READERS_PIN_CHANGE, READERS_PIN_UNBLOCK, READERS_PIN_RELOAD };
 void readers_pin(struct readers *r, const char *reader, enum readers_pin_op op, const char *old_pin,
 		 const char *new_pin, void *cookie, readers_reply_fn fn);
 /* VERIFY or CHANGE PIN with the PIN(s) typed on the reader's PIN pad
@@ -44,6 +44,13 @@ void readers_pin(struct readers *r, const char *reader, enum readers_pin_op op, 
  * error: no_pin_pad when the reader has none (every NFC reader), pin_wrong
  * with tries_left, pin_blocked, pin_cancelled, pin_timeout, pin_mismatch… */
 void readers_pinpad(struct readers *r, const char *reader, enum readers_pin_op op, void *cookie,
+		    readers_reply_fn fn);
+/* card-spec §10 on the card in reader (as in readers_read): unblock its
+ * PIN (new_pin NULL) or reload it to new_pin, with the MAC from the PSAM.
+ * fn gets {"ok":true} or an error: sam_unavailable (no PSAM), auth_refused
+ * (the PSAM refused), pinkey_refused (the card refused the MAC),
+ * pinkey_blocked, pinkey_spent, pin_format, card_removed … */
+void readers_pinkey(struct readers *r, const char *reader, const char *new_pin, void *cookie,
 		    readers_reply_fn fn);
 /* The two-step read of card-spec §9 for counter software that owns its
  * encryptor: step 1 (cryptogram NULL) reads EF05 and gets the card's

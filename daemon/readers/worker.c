@@ -261,8 +261,18 @@ static void do_read(struct worker *w, struct session *s, const struct job *j)
 	msgq_post(w->q, m);
 }
 
-/* VERIFY or CHANGE PIN on the card in the reader (one retry on a fresh
- * connection when a held one turned out stale, as for reads). */
+/* card-spec §10's MAC: the PSAM's. The HSM's (POST /v1/auth/pin, with
+ * the holder's proof) is not wired in yet: without a PSAM this terminal
+ * cannot unblock or reload, and says so (sam_unavailable). */
+static enum ss_err pin_mac(void *arg, const uint8_t id[16], const uint8_t *in, size_t n, uint8_t mac[4])
+{
+	struct session *s = arg;
+	return s->psam ? psam_pin_mac(s->psam, id, in, n, mac) : SS_E_SAM;
+}
+
+/* VERIFY or CHANGE PIN on the card in the reader, or §10's UNBLOCK and
+ * RELOAD (one retry on a fresh connection when a held one turned out
+ * stale, as for reads; never after the card's command was sent). */
 static void do_pin(struct worker *w, struct session *s, struct job *j)
 {
 	step1_forget(s); /* the PIN selects the application: a step 1's challenge is gone */
@@ -286,7 +296,12 @@ static void do_pin(struct worker *w, struct session *s, struct job *j)
 		if (m->err == SS_OK && j->pad)
 			m->err = pcsc_pinpad(&s->card, j->op == READERS_PIN_VERIFY ? PINPAD_VERIFY : PINPAD_CHANGE,
 					     &m->tries_left);
-		else if (m->err == SS_OK)
+		else if (m->err == SS_OK && (j->op == READERS_PIN_UNBLOCK || j->op == READERS_PIN_RELOAD)) {
+			struct ssc_pinkey_mac k = {.mac = pin_mac, .arg = s};
+			uint16_t sw;
+			m->err = ssc_pinkey(&s->card.tr, &k, j->op == READERS_PIN_RELOAD, j->pin_new, &sw);
+			break; /* the card may have taken it: never twice */
+		} else if (m->err == SS_OK)
 			m->err = j->op == READERS_PIN_VERIFY
 					 ? ssc_verify_pin(&s->card.tr, j->pin_old, &m->tries_left)
 					 : ssc_change_pin(&s->card.tr, j->pin_old, j->pin_new, &m->tries_left);

@@ -1,0 +1,137 @@
+"""card-spec §10 (issue 28, started): a blocked PIN unblocked and a
+forgotten one reloaded through the terminal's PSAM, by a technician's
+sscardctl; the card's own answers prove it (VERIFY on the emulated PIN
+pad's keypad); a wrong PIN key, a spent count, no PSAM, a non-admin; no
+PIN in the log or the trace."""
+import os
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from rig import READER0, READER1, wait_for  # noqa: E402
+from common import restore_daemon  # noqa: E402
+
+SAM_PORT = 0x8C7C
+
+
+def psam(rig, profile="psam-test.psam"):
+    rig.stop_daemon()
+    rig.start_daemon(extra_conf="sam_reader = %s\n" % READER1)
+    sam = rig.insert(profile, SAM_PORT) if profile else None
+    if sam:
+        assert wait_for(lambda: (rig.ctl_json("status")[1].get("psam") or {}).get("terminal"), 5), \
+            rig.ctl_json("status")[1].get("psam")
+    return sam
+
+
+def ctl_pin(rig, *args, stdin=None, reader=READER0):
+    r = subprocess.run([os.path.join(rig.build, "sscardctl"), "-j", "pin"] + list(args) + [reader],
+                       input=stdin, capture_output=True, text=True, timeout=30,
+                       env=dict(os.environ, SSCARD_SOCKET=rig.sock))
+    lines = r.stdout.strip().splitlines()
+    import json
+    return r.returncode, json.loads(lines[-1]) if lines else None, r.stderr
+
+
+PAD = "sscard PIN pad 00 00"
+
+
+class PinPad:
+    """The emulated CCID PIN-pad reader (sim/card/ifd_pinpad.c) in the rig's
+    pcscd: the card in it keeps its state while the test works on it, and
+    VERIFY through its keypad is the chip's own answer."""
+
+    def __init__(self, rig):
+        self.dir = os.path.join(rig.tmp, "pinpad-%d" % os.getpid())
+        os.makedirs(self.dir, exist_ok=True)
+        rig.stop_daemon()
+        rig.kill_pcscd()
+        rig.start_pcscd(pinpad=self.dir)
+
+    def insert(self, profile):
+        from rig import PROFILES
+        with open(os.path.join(PROFILES, profile)) as src, open(os.path.join(self.dir, "card.tmp"), "w") as dst:
+            dst.write(src.read())
+        os.rename(os.path.join(self.dir, "card.tmp"), os.path.join(self.dir, "card"))
+
+    def verify(self, rig, pin):
+        with open(os.path.join(self.dir, "keys.tmp"), "w") as f:
+            f.write(pin)
+        os.rename(os.path.join(self.dir, "keys.tmp"), os.path.join(self.dir, "keys"))
+        return rig.ctl_json("pinpad", "verify", PAD)[1]
+
+
+def test_unblock_then_the_old_pin_works_reload_then_the_new_one(rig):
+    pad = PinPad(rig)
+    try:
+        rig.start_daemon(extra_conf="sam_reader = %s\n" % READER1)
+        sam = rig.insert("psam-test.psam", SAM_PORT)
+        assert wait_for(lambda: (rig.ctl_json("status")[1].get("psam") or {}).get("terminal"), 5), "no PSAM session"
+        trace = subprocess.Popen([os.path.join(rig.build, "sscardctl"), "trace", "on"], stdout=subprocess.PIPE,
+                                 text=True, env=dict(os.environ, SSCARD_SOCKET=rig.sock))
+        pad.insert("zhangsan-2.00-blocked.card")
+        assert wait_for(lambda: rig.card_present(PAD), 10), "no card in the pad"
+        j = pad.verify(rig, "123456")
+        assert j["error"] == "pin_blocked", j
+        rc, j, err = ctl_pin(rig, "unblock", reader=PAD)
+        assert rc == 0 and j["ok"] is True, (rc, j, err)
+        j = pad.verify(rig, "123456")
+        assert j.get("ok") is True, "the old PIN after the unblock: %r" % j
+        # forgotten: a new PIN, typed on sscardctl's standard input
+        rc, j, err = ctl_pin(rig, "reload", reader=PAD, stdin="864209\n")
+        assert rc == 0 and j["ok"] is True, (rc, j, err)
+        j = pad.verify(rig, "123456")
+        assert j["error"] == "pin_wrong", "the old PIN after the reload: %r" % j
+        j = pad.verify(rig, "864209")
+        assert j.get("ok") is True, "the new PIN after the reload: %r" % j
+        # a PIN that is not one: refused before anything is sent
+        rc, j, err = ctl_pin(rig, "reload", reader=PAD, stdin="12ab\n")
+        assert rc == 2 and "4 to 8 digits" in err, (rc, err)
+        trace.terminate()
+        out = trace.communicate(timeout=10)[0]
+        log = open(rig.daemon_logs[-1]).read()
+        assert "864209" not in log and "864209" not in out.replace(" ", ""), "the new PIN in the log or the trace"
+        assert "845E" not in out.replace(" ", "").upper() or "redacted" in out, "RELOAD PIN's data in the trace"
+        rig.remove(sam)
+    finally:
+        rig.stop_daemon()
+        rig.kill_pcscd()
+        rig.start_pcscd()
+        rig.start_daemon()
+
+
+def test_wrong_pin_key_spent_count_and_no_psam(rig):
+    card = None
+    try:
+        # a PSAM with another PIN master key: three wrong MACs, then the
+        # card's PIN key is blocked for good (a counter's job)
+        sam = psam(rig, "psam-wrongkey.psam")
+        card = rig.insert("zhangsan-2.00-blocked.card")
+        assert wait_for(lambda: rig.card_present(READER0), 5), "no card"
+        got = [ctl_pin(rig, "unblock")[1]["error"] for _ in range(4)]
+        assert got == ["pinkey_refused", "pinkey_refused", "pinkey_blocked", "pinkey_blocked"], got
+        rig.remove(card)
+        assert wait_for(lambda: rig.card_gone(READER0), 5), "card out"
+        rig.remove(sam)
+        assert wait_for(lambda: not rig.ctl_json("status")[1]["psam"]["present"], 5), "the PSAM is still in"
+        # the count spent: the card must be replaced
+        sam = psam(rig)
+        card = rig.insert("zhangsan-2.00-spent.card")
+        assert wait_for(lambda: rig.card_present(READER0), 5), "no card"
+        rc, j, _ = ctl_pin(rig, "unblock")
+        assert rc == 1 and j["error"] == "pinkey_spent" and "replaced" in j["message"], j
+        rig.remove(sam)
+        # no PSAM: this terminal cannot do it, and says so
+        assert wait_for(lambda: not rig.ctl_json("status")[1]["psam"]["present"], 5), "the PSAM is still in"
+        rc, j, _ = ctl_pin(rig, "unblock")
+        assert rc == 1 and j["error"] == "sam_unavailable", j
+        # only administrators may
+        os.chmod(rig.tmp, 0o755)
+        os.chmod(rig.sock, 0o666)
+        rc, j, _ = rig.ctl_as(65534, [], "pin", "unblock", READER0)
+        assert rc == 1 and j["error"] == "not_allowed", j
+        os.chmod(rig.tmp, 0o700)
+    finally:
+        if card:
+            rig.remove(card)
+        restore_daemon(rig)
