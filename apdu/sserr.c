@@ -68,6 +68,8 @@ static const struct {
 			       "This card has been unlocked or reset as many times as it allows. It must be replaced."},
 	[SS_E_PINKEY_MAC] = {"pinkey_refused",
 			     "The card did not accept this terminal's key for the PIN unlock or reset; nothing was changed."},
+	[SS_E_PROOF] = {"holder_not_verified",
+			"The card holder must be identified first (ID card and one-time code) before the PIN can be unlocked or reset."},
 	[SS_E_LIST] = {"list_unavailable",
 		       "The loss list could not be checked: do not accept this card as valid."},
 };
@@ -118,6 +120,7 @@ long ss_err_api_code(enum ss_err e)
 	case SS_E_PINKEY_BLOCKED: return -53;
 	case SS_E_PINKEY_SPENT: return -54;
 	case SS_E_PINKEY_MAC: return -55;
+	case SS_E_PROOF: return -2203;
 	default: return -11;
 	}
 }

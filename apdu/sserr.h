@@ -51,6 +51,7 @@ enum ss_err {
 	SS_E_PINKEY_BLOCKED,   /* §10: the card's PIN key is blocked (6983 to unblock/reload) */
 	SS_E_PINKEY_SPENT,     /* §10: the card's unblock/reload count is spent (6A81) */
 	SS_E_PINKEY_MAC,       /* §10: the card refused the MAC (6988) */
+	SS_E_PROOF,            /* §10: the central wants a fresh verification of the holder */
 	SS_E__COUNT
 };
 

@@ -252,8 +252,8 @@ static void handle(struct client *cl, char *line)
 	case REQ_PIN_UNBLOCK:
 	case REQ_PIN_RELOAD:
 		cl->waiting = true;
-		readers_pinkey(c->readers, *rq.arg ? rq.arg : NULL, rq.verb == REQ_PIN_RELOAD ? rq.pin : NULL, cl,
-			       on_read_reply);
+		readers_pinkey(c->readers, *rq.arg ? rq.arg : NULL, rq.verb == REQ_PIN_RELOAD ? rq.pin : NULL,
+			       *rq.proof ? rq.proof : NULL, cl, on_read_reply);
 		explicit_bzero(rq.pin, sizeof rq.pin);
 		return;
 	case REQ_EVENTS:

@@ -44,8 +44,8 @@ static const char HELP[] = "status, readers, read [READER], read step1 [READER],
 			   "read step2 CRYPTOGRAM CHALLENGE [READER], pinpad verify|change [READER], idcard, events, list info, "
 			   "list lookup CARD_ID, outbox, help; "
 			   "for administrators: trace on|off, reload, reader reset READER, list sync, "
-			   "request TYPE CARD_ID [name=value ...], outbox retry ID, pin unblock [READER], "
-			   "pin reload NEWPIN [READER], "
+			   "request TYPE CARD_ID [name=value ...], outbox retry ID, pin unblock [READER] [proof=ID], "
+			   "pin reload NEWPIN [READER] [proof=ID], "
 			   "log level error|warning|notice|info|debug";
 
 const char *request_help(void)
@@ -184,6 +184,20 @@ int request_parse(const char *line, struct request *r, char *err, size_t errlen)
 			snprintf(err, errlen, "pin reload needs the new PIN (4 to 8 digits), then the reader if "
 					      "there is more than one.");
 			return -1;
+		}
+	}
+	if (r->verb == REQ_PIN_UNBLOCK || r->verb == REQ_PIN_RELOAD) { /* "… proof=ID" at the end */
+		char *pf = strstr(r->arg, "proof=");
+		if (pf && (pf == r->arg || blank(pf[-1]))) {
+			size_t n = strcspn(pf + 6, " \t");
+			if (!n || n >= sizeof r->proof || pf[6 + n]) {
+				snprintf(err, errlen, "proof= takes the holder's verification id, last on the line.");
+				return -1;
+			}
+			memcpy(r->proof, pf + 6, n);
+			while (pf > r->arg && blank(pf[-1]))
+				pf--;
+			*pf = 0;
 		}
 	}
 	if (r->verb == REQ_LOG_LEVEL && (r->level = log_level_parse(r->arg)) < 0) {

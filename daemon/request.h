@@ -43,6 +43,7 @@ struct request {
 	int level;         /* REQ_LOG_LEVEL: syslog priority */
 	uint8_t cryptogram[16], challenge[8]; /* REQ_READ_STEP2; arg is then the reader */
 	char pin[9];       /* REQ_PIN_RELOAD: the new PIN, never in arg (admin verbs' args are logged) */
+	char proof[65];    /* REQ_PIN_*: "proof=ID" at the end, the holder's verification (HSM) */
 };
 
 /* Parse one request line (NUL-terminated, no newline). 0 on success;

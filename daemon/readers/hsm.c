@@ -69,35 +69,28 @@ static size_t on_data(char *p, size_t size, size_t n, void *arg)
 	return k;
 }
 
-enum ss_err hsm_cryptogram(void *arg, const uint8_t card_id[16], const uint8_t challenge[8],
-			   uint8_t out[16])
+/* POST url/path with body; the answer's JSON (new reference, or NULL) and
+ * HTTP status. false when the central did not answer at all (logged). */
+static bool call(struct hsm *h, const char *path, const char *body, const char *what, json_t **ans, long *status)
 {
-	struct hsm *h = arg;
 	struct config *c = malloc(sizeof *c);
-	char url[300], body[100], err[CURL_ERROR_SIZE] = "";
+	char url[300], err[CURL_ERROR_SIZE] = "";
 	struct answer a = {.len = 0};
-	long status = 0;
-	enum ss_err e = SS_E_SAM;
+	bool ok = false;
 	CURL *curl = curl_easy_init();
 	struct curl_slist *hdr = NULL;
-
+	*ans = NULL;
+	*status = 0;
 	if (!c || !curl)
 		goto out;
 	pthread_mutex_lock(&h->mu);
 	*c = h->cfg;
 	pthread_mutex_unlock(&h->mu);
 	if (!c->url[0]) {
-		log_msg(LOG_WARNING, "external authentication: no [upstream] url for the HSM");
+		log_msg(LOG_WARNING, "%s: no [upstream] url for the HSM", what);
 		goto out;
 	}
-	snprintf(url, sizeof url, "%s/v1/auth/external", c->url);
-	int n = snprintf(body, sizeof body, "{\"card_id\":\"");
-	for (int i = 0; i < 16; i++)
-		n += snprintf(body + n, sizeof body - (size_t)n, "%02X", card_id[i]);
-	n += snprintf(body + n, sizeof body - (size_t)n, "\",\"challenge\":\"");
-	for (int i = 0; i < 8; i++)
-		n += snprintf(body + n, sizeof body - (size_t)n, "%02X", challenge[i]);
-	snprintf(body + n, sizeof body - (size_t)n, "\"}");
+	snprintf(url, sizeof url, "%s%s", c->url, path);
 	hdr = http_headers(curl_slist_append(NULL, "Accept: application/json"), c);
 	http_common(curl, c, err);
 	curl_easy_setopt(curl, CURLOPT_URL, url);
@@ -110,26 +103,14 @@ enum ss_err hsm_cryptogram(void *arg, const uint8_t card_id[16], const uint8_t c
 	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &a);
 	CURLcode rc = curl_easy_perform(curl);
 	if (rc != CURLE_OK) {
-		log_msg(LOG_WARNING, "external authentication: the central's HSM did not answer: %s",
+		log_msg(LOG_WARNING, "%s: the central's HSM did not answer: %s", what,
 			*err ? err : curl_easy_strerror(rc));
 		goto out;
 	}
-	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, status);
 	a.buf[a.len] = 0;
-	json_t *j = json_loads(a.buf, 0, NULL);
-	const char *cg = json_string_value(json_object_get(j, "cryptogram"));
-	if (status == 200 && cg && strlen(cg) == 32 && hex_decode(cg, out, 16) == 16)
-		e = SS_OK;
-	else if (status >= 400 && status < 500 && status != 401 && status != 403 && status != 408 &&
-		 status != 429) {
-		const char *why = json_string_value(json_object_get(j, "error"));
-		log_msg(LOG_WARNING, "external authentication: the central refused (HTTP %ld, %s)", status,
-			why ? why : "no reason");
-		e = SS_E_AUTH;
-	} else
-		log_msg(LOG_WARNING, "external authentication: the central's answer is not a cryptogram "
-				     "(HTTP %ld)", status);
-	json_decref(j);
+	*ans = json_loads(a.buf, 0, NULL);
+	ok = true;
 out:
 	explicit_bzero(&a, sizeof a);
 	curl_slist_free_all(hdr);
@@ -139,5 +120,89 @@ out:
 		explicit_bzero(c, sizeof *c);
 		free(c);
 	}
+	return ok;
+}
+
+/* A refusal worth its own answer: a 4xx that is not about this terminal's
+ * own credentials or a passing condition. */
+static bool refusal(long status)
+{
+	return status >= 400 && status < 500 && status != 401 && status != 403 && status != 408 && status != 429;
+}
+
+static void hex_into(char *out, const uint8_t *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		snprintf(out + 2 * i, 3, "%02X", b[i]);
+}
+
+enum ss_err hsm_cryptogram(void *arg, const uint8_t card_id[16], const uint8_t challenge[8],
+			   uint8_t out[16])
+{
+	char body[100], id[33], r[17];
+	json_t *j;
+	long status;
+	enum ss_err e = SS_E_SAM;
+	hex_into(id, card_id, 16);
+	hex_into(r, challenge, 8);
+	snprintf(body, sizeof body, "{\"card_id\":\"%s\",\"challenge\":\"%s\"}", id, r);
+	if (!call(arg, "/v1/auth/external", body, "external authentication", &j, &status))
+		return SS_E_SAM;
+	const char *cg = json_string_value(json_object_get(j, "cryptogram"));
+	if (status == 200 && cg && strlen(cg) == 32 && hex_decode(cg, out, 16) == 16)
+		e = SS_OK;
+	else if (refusal(status)) {
+		const char *why = json_string_value(json_object_get(j, "error"));
+		log_msg(LOG_WARNING, "external authentication: the central refused (HTTP %ld, %s)", status,
+			why ? why : "no reason");
+		e = SS_E_AUTH;
+	} else
+		log_msg(LOG_WARNING, "external authentication: the central's answer is not a cryptogram "
+				     "(HTTP %ld)", status);
+	json_decref(j);
+	return e;
+}
+
+enum ss_err hsm_pin_mac(struct hsm *h, const uint8_t card_id[16], const uint8_t *in, size_t in_len,
+			const char *proof, uint8_t mac[4])
+{
+	char body[400], id[33], r[17], cmd[2 * 32 + 1];
+	json_t *j;
+	long status;
+	enum ss_err e = SS_E_SAM;
+	/* in = R ‖ 00×8 ‖ M padded (method 2): the HSM wants R and M apart */
+	size_t n = in_len;
+	while (n > 16 && in[n - 1] == 0x00)
+		n--;
+	if (in_len < 32 || n <= 16 || in[n - 1] != 0x80 || n - 17 > 32)
+		return SS_E_INVALID;
+	hex_into(id, card_id, 16);
+	hex_into(r, in, 8);
+	hex_into(cmd, in + 16, n - 17);
+	if (proof && (strlen(proof) > 64 || strspn(proof, "0123456789abcdefABCDEF") != strlen(proof)))
+		proof = NULL; /* not a verification id: the central will say so */
+	snprintf(body, sizeof body,
+		 "{\"card_id\":\"%s\",\"challenge\":\"%s\",\"command\":\"%s\",\"proof\":\"%s\"}", id, r, cmd,
+		 proof ? proof : "");
+	bool answered = call(h, "/v1/auth/pin", body, "PIN unblock/reload", &j, &status);
+	explicit_bzero(body, sizeof body); /* a reload's command holds the new PIN */
+	explicit_bzero(cmd, sizeof cmd);
+	if (!answered)
+		return SS_E_SAM;
+	const char *m = json_string_value(json_object_get(j, "mac"));
+	const char *why = json_string_value(json_object_get(j, "error"));
+	if (status == 200 && m && strlen(m) == 8 && hex_decode(m, mac, 4) == 4)
+		e = SS_OK;
+	else if (status == 403 && why && !strcmp(why, "proof_required"))
+		e = SS_E_PROOF;
+	else if (status == 409 && why && !strcmp(why, "limit_reached"))
+		e = SS_E_PINKEY_SPENT;
+	else if (refusal(status)) {
+		log_msg(LOG_WARNING, "PIN unblock/reload: the central refused (HTTP %ld, %s)", status,
+			why ? why : "no reason");
+		e = SS_E_AUTH;
+	} else
+		log_msg(LOG_WARNING, "PIN unblock/reload: the central's answer is not a MAC (HTTP %ld)", status);
+	json_decref(j);
 	return e;
 }

@@ -6,6 +6,7 @@
 #ifndef SSCARD_HSM_H
 #define SSCARD_HSM_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "apdu/sserr.h"
@@ -22,5 +23,12 @@ void hsm_configure(struct hsm *h, const struct config *cfg);
  * central is down, slow or answers nonsense; SS_E_AUTH when it refuses. */
 enum ss_err hsm_cryptogram(void *hsm, const uint8_t card_id[16], const uint8_t challenge[8],
 			   uint8_t out[16]);
+/* card-spec §10 through the central: POST /v1/auth/pin with the card id,
+ * the challenge and the command (from in: ssc_pinkey_mac_input's), and
+ * proof, the verification id of this card's holder. SS_OK with the MAC;
+ * SS_E_PROOF (no fresh verification), SS_E_PINKEY_SPENT (the central's
+ * count), SS_E_AUTH (refused), SS_E_SAM (down, slow, nonsense). */
+enum ss_err hsm_pin_mac(struct hsm *h, const uint8_t card_id[16], const uint8_t *in, size_t in_len,
+			const char *proof, uint8_t mac[4]);
 
 #endif

@@ -68,6 +68,7 @@ struct job {
 	enum readers_pin_op op;      /* JOB_PIN; the PINs are wiped with the job */
 	char pin_old[16], pin_new[16];
 	bool pad;                    /* JOB_PIN on the reader's PIN pad: no PINs here */
+	char proof[65];              /* JOB_PIN unblock/reload through the HSM: the holder's verification */
 	/* JOB_READ for counter software with its own encryptor (card-spec §9):
 	 * step 1 stops at the challenge; step 2 brings the cryptogram for it */
 	enum { READ_FULL, READ_STEP1, READ_STEP2 } step;

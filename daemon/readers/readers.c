@@ -298,8 +298,8 @@ void readers_pinpad(struct readers *r, const char *name, enum readers_pin_op op,
 	rd_start_job(r, x, cookie, fn, j);
 }
 
-void readers_pinkey(struct readers *r, const char *name, const char *new_pin, void *cookie,
-		    readers_reply_fn fn)
+void readers_pinkey(struct readers *r, const char *name, const char *new_pin, const char *proof,
+		    void *cookie, readers_reply_fn fn)
 {
 	enum ss_err e;
 	struct reader *x = rd_resolve(r, name, &e);
@@ -318,6 +318,8 @@ void readers_pinkey(struct readers *r, const char *name, const char *new_pin, vo
 	j->op = new_pin ? READERS_PIN_RELOAD : READERS_PIN_UNBLOCK;
 	if (new_pin)
 		memcpy(j->pin_new, new_pin, strlen(new_pin));
+	if (proof)
+		snprintf(j->proof, sizeof j->proof, "%s", proof);
 	rd_start_job(r, x, cookie, fn, j);
 }
 

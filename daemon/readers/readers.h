@@ -46,12 +46,14 @@ void readers_pin(struct readers *r, const char *reader, enum readers_pin_op op, 
 void readers_pinpad(struct readers *r, const char *reader, enum readers_pin_op op, void *cookie,
 		    readers_reply_fn fn);
 /* card-spec §10 on the card in reader (as in readers_read): unblock its
- * PIN (new_pin NULL) or reload it to new_pin, with the MAC from the PSAM.
+ * PIN (new_pin NULL) or reload it to new_pin, with the MAC from the PSAM,
+ * or without one from the central's HSM (which wants proof).
  * fn gets {"ok":true} or an error: sam_unavailable (no PSAM), auth_refused
  * (the PSAM refused), pinkey_refused (the card refused the MAC),
+ * holder_not_verified (the HSM wants proof: the holder's verification id),
  * pinkey_blocked, pinkey_spent, pin_format, card_removed … */
-void readers_pinkey(struct readers *r, const char *reader, const char *new_pin, void *cookie,
-		    readers_reply_fn fn);
+void readers_pinkey(struct readers *r, const char *reader, const char *new_pin, const char *proof,
+		    void *cookie, readers_reply_fn fn);
 /* The two-step read of card-spec §9 for counter software that owns its
  * encryptor: step 1 (cryptogram NULL) reads EF05 and gets the card's
  * challenge (the reply's auth.challenge); step 2 brings the cryptogram for

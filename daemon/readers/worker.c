@@ -261,13 +261,20 @@ static void do_read(struct worker *w, struct session *s, const struct job *j)
 	msgq_post(w->q, m);
 }
 
-/* card-spec §10's MAC: the PSAM's. The HSM's (POST /v1/auth/pin, with
- * the holder's proof) is not wired in yet: without a PSAM this terminal
- * cannot unblock or reload, and says so (sam_unavailable). */
+/* card-spec §10's MAC: the PSAM's, or the central HSM's (with the
+ * holder's proof); neither: this terminal cannot (sam_unavailable). */
+struct pin_mac_src {
+	struct session *s;
+	const char *proof;
+};
+
 static enum ss_err pin_mac(void *arg, const uint8_t id[16], const uint8_t *in, size_t n, uint8_t mac[4])
 {
-	struct session *s = arg;
-	return s->psam ? psam_pin_mac(s->psam, id, in, n, mac) : SS_E_SAM;
+	struct pin_mac_src *src = arg;
+	struct session *s = src->s;
+	return s->psam  ? psam_pin_mac(s->psam, id, in, n, mac)
+	       : s->hsm ? hsm_pin_mac(s->hsm, id, in, n, src->proof, mac)
+			: SS_E_SAM;
 }
 
 /* VERIFY or CHANGE PIN on the card in the reader, or §10's UNBLOCK and
@@ -297,7 +304,8 @@ static void do_pin(struct worker *w, struct session *s, struct job *j)
 			m->err = pcsc_pinpad(&s->card, j->op == READERS_PIN_VERIFY ? PINPAD_VERIFY : PINPAD_CHANGE,
 					     &m->tries_left);
 		else if (m->err == SS_OK && (j->op == READERS_PIN_UNBLOCK || j->op == READERS_PIN_RELOAD)) {
-			struct ssc_pinkey_mac k = {.mac = pin_mac, .arg = s};
+			struct pin_mac_src src = {.s = s, .proof = j->proof};
+			struct ssc_pinkey_mac k = {.mac = pin_mac, .arg = &src};
 			uint16_t sw;
 			m->err = ssc_pinkey(&s->card.tr, &k, j->op == READERS_PIN_RELOAD, j->pin_new, &sw);
 			break; /* the card may have taken it: never twice */

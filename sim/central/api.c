@@ -94,7 +94,13 @@ void api_schema(void)
 		     "CREATE TABLE IF NOT EXISTS requests(seq INTEGER PRIMARY KEY, key TEXT UNIQUE NOT NULL,"
 		     " terminal TEXT, type TEXT, card_id TEXT, status INTEGER, reply TEXT, at INTEGER);"
 		     "CREATE TABLE IF NOT EXISTS otps(ssn TEXT PRIMARY KEY, code TEXT, expires INTEGER,"
-		     " tries INTEGER) WITHOUT ROWID;",
+		     " tries INTEGER) WITHOUT ROWID;"
+		     /* card-spec §10: who was verified, when and how (the HSM's proof) */
+		     "CREATE TABLE IF NOT EXISTS verifications(id TEXT PRIMARY KEY, ssn TEXT NOT NULL,"
+		     " at INTEGER NOT NULL, how TEXT NOT NULL) WITHOUT ROWID;"
+		     /* every PIN unblock and reload the HSM made a MAC for */
+		     "CREATE TABLE IF NOT EXISTS pin_ops(seq INTEGER PRIMARY KEY, card_id TEXT NOT NULL,"
+		     " terminal TEXT, op TEXT NOT NULL, at INTEGER NOT NULL);",
 		     NULL, NULL, NULL);
 }
 
@@ -415,6 +421,26 @@ static json_t *cards_of(const char *ssn, bool full)
 	return a;
 }
 
+/* A verification of the holder of ssn, by how ("otp", "idcard"): its id,
+ * the proof /v1/auth/pin asks for (card-spec §10). */
+static json_t *verification(const char *ssn, const char *how)
+{
+	uint8_t r[16];
+	char id[33];
+	sqlite3_stmt *s;
+	randombytes_buf(r, sizeof r);
+	for (int i = 0; i < 16; i++)
+		snprintf(id + 2 * i, 3, "%02x", r[i]);
+	sqlite3_prepare_v2(db, "INSERT INTO verifications VALUES(?, ?, ?, ?)", -1, &s, NULL);
+	sqlite3_bind_text(s, 1, id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 2, ssn, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, (sqlite3_int64)time(NULL));
+	sqlite3_bind_text(s, 4, how, -1, SQLITE_STATIC);
+	sqlite3_step(s);
+	sqlite3_finalize(s);
+	return json_string(id);
+}
+
 static enum MHD_Result holders(struct MHD_Connection *c, const char *what, json_t *body)
 {
 	const char *ssn = json_string_value(json_object_get(body, "ssn"));
@@ -433,8 +459,9 @@ static enum MHD_Result holders(struct MHD_Connection *c, const char *what, json_
 		const char *by = json_string_value(json_object_get(body, "identified_by"));
 		const char *policy = getenv("SSCARD_CENTRAL_IDCARD");
 		if (by && !strcmp(by, "idcard") && !(policy && !strcmp(policy, "no")))
-			return reply_json(c, 200, json_pack("{s:o,s:s}", "cards", cards_of(ssn, true),
-							    "identified_by", "idcard"), false);
+			return reply_json(c, 200, json_pack("{s:o,s:s,s:o}", "cards", cards_of(ssn, true),
+							    "identified_by", "idcard", "verification",
+							    verification(ssn, "idcard")), false);
 		char code[8];
 		snprintf(code, sizeof code, "%06u", randombytes_uniform(1000000));
 		sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO otps VALUES(?, ?, ?, 0)", -1, &s, NULL);
@@ -478,7 +505,61 @@ static enum MHD_Result holders(struct MHD_Connection *c, const char *what, json_
 	sqlite3_bind_text(s, 1, ssn, -1, SQLITE_STATIC);
 	sqlite3_step(s);
 	sqlite3_finalize(s);
-	return reply_json(c, 200, json_pack("{s:o}", "cards", cards_of(ssn, true)), false);
+	return reply_json(c, 200, json_pack("{s:o,s:o}", "cards", cards_of(ssn, true), "verification",
+					    verification(ssn, "otp")), false);
+}
+
+/* card-spec §10: POST /v1/auth/pin {card_id, challenge, command, proof} →
+ * {mac}, only with a fresh proof that this card's holder was verified,
+ * within the card's count, each one recorded. */
+static enum MHD_Result auth_pin(struct MHD_Connection *c, json_t *body)
+{
+	const char *id = json_string_value(json_object_get(body, "card_id"));
+	const char *proof = json_string_value(json_object_get(body, "proof"));
+	const char *term = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Terminal-Id");
+	const char *limit_s = getenv("SSCARD_CENTRAL_PIN_LIMIT");
+	int limit = limit_s ? atoi(limit_s) : 10, used = 0;
+	char up[33] = "", ssn[24] = "";
+	sqlite3_stmt *s;
+	if (!id || !hex_ok(id, 32))
+		return fail_json(c, 400, "bad_card_id", "card_id must be 32 hex digits.");
+	for (int i = 0; i < 33; i++)
+		up[i] = (char)(id[i] >= 'a' && id[i] <= 'f' ? id[i] - 32 : id[i]);
+	/* the proof: a verification of this card's holder, in the last 5 minutes */
+	sqlite3_prepare_v2(db, "SELECT v.ssn FROM verifications v JOIN cards k ON k.ssn = v.ssn"
+			       " WHERE v.id = ? AND k.card_id = ? AND v.at >= ?", -1, &s, NULL);
+	sqlite3_bind_text(s, 1, proof ? proof : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, up, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, (sqlite3_int64)time(NULL) - 300);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		snprintf(ssn, sizeof ssn, "%s", (const char *)sqlite3_column_text(s, 0));
+	sqlite3_finalize(s);
+	if (!*ssn)
+		return fail_json(c, 403, "proof_required",
+				 "The holder of this card must be verified first (one-time code or ID card) "
+				 "within the last 5 minutes.");
+	sqlite3_prepare_v2(db, "SELECT count(*) FROM pin_ops WHERE card_id = ?", -1, &s, NULL);
+	sqlite3_bind_text(s, 1, up, -1, SQLITE_STATIC);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		used = sqlite3_column_int(s, 0);
+	sqlite3_finalize(s);
+	if (used >= limit)
+		return fail_json(c, 409, "limit_reached",
+				 "This card has been unlocked or reset as many times as it may be; it must be replaced.");
+	int status;
+	const char *op = NULL;
+	json_t *a = hsm_pin(body, &status, &op);
+	if (status == 200) {
+		sqlite3_prepare_v2(db, "INSERT INTO pin_ops(card_id, terminal, op, at) VALUES(?, ?, ?, ?)", -1, &s,
+				   NULL);
+		sqlite3_bind_text(s, 1, up, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 2, term ? term : "", -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 3, op, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 4, (sqlite3_int64)time(NULL));
+		sqlite3_step(s);
+		sqlite3_finalize(s);
+	}
+	return reply_json(c, status, a, false);
 }
 
 static enum MHD_Result get_card_reply(struct MHD_Connection *c, const char *id)
@@ -587,6 +668,8 @@ static enum MHD_Result route(struct MHD_Connection *c, const char *url, const ch
 		rv = holders(c, "lookup", body);
 	else if (!strcmp(url, "/v1/holders/verify"))
 		rv = holders(c, "verify", body);
+	else if (!strcmp(url, "/v1/auth/pin"))
+		rv = auth_pin(c, body);
 	else if (!strcmp(url, "/v1/auth/external")) {
 		int status;
 		json_t *a = hsm_external(body, &status);

@@ -11,5 +11,11 @@
  * tests, SSCARD_CENTRAL_HSM_FAULT=wrong answers a cryptogram the card
  * refuses, =garbage one that is not a cryptogram at all. */
 json_t *hsm_external(json_t *body, int *status);
+/* card-spec §10: the MAC of a PIN unblock or reload command {card_id,
+ * challenge, command} under K_pin = SM4(MK_pin, card id), MK_pin being
+ * SSCARD_CENTRAL_HSM_PIN_KEY; *op: "unblock" or "reload" when it made one.
+ * Only these two commands are MACed (400 bad_command). The proof and the
+ * count are the API's (api.c). SSCARD_CENTRAL_HSM_FAULT as above. */
+json_t *hsm_pin(json_t *body, int *status, const char **op);
 
 #endif

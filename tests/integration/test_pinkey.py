@@ -135,3 +135,69 @@ def test_wrong_pin_key_spent_count_and_no_psam(rig):
         if card:
             rig.remove(card)
         restore_daemon(rig)
+
+
+MK_PIN = "53534341524420544553542D504B2D31"  # psam-test.psam's PIN master key, held by the HSM
+ZHANGSAN_ID = "639900D15600000500BF7C7A48FB4966"
+
+
+def central_post(srv, path, body):
+    import json
+    import urllib.error
+    import urllib.request
+    r = urllib.request.Request(srv.url + path, data=json.dumps(body).encode(), method="POST",
+                               headers={"Content-Type": "application/json",
+                                        "Authorization": "Bearer tok-%d" % srv.port})
+    try:
+        return json.loads(urllib.request.urlopen(r, timeout=10).read())
+    except urllib.error.HTTPError as e:
+        return json.loads(e.read())
+
+
+def proof_of_holder(srv):
+    """The holder verified by the one-time code (the demo's SMS is in the
+    central's log): the verification id the HSM asks for."""
+    import re
+    from common import HOLDER_SSN
+    central_post(srv, "/v1/holders/lookup", {"ssn": HOLDER_SSN, "name": "张三"})
+    assert wait_for(lambda: re.findall(r"one-time code for \S+: (\d{6})", open(srv.log).read()), 5), "no code"
+    code = re.findall(r"one-time code for \S+: (\d{6})", open(srv.log).read())[-1]
+    j = central_post(srv, "/v1/holders/verify", {"ssn": HOLDER_SSN, "code": code})
+    assert j.get("verification"), j
+    return j["verification"]
+
+
+def test_through_the_central_hsm_with_the_holders_proof(rig):
+    """No PSAM: the central's HSM makes the MAC, only with a fresh proof
+    that this card's holder was verified, and within the card's count."""
+    from common import CentralServer, HOLDER_SSN
+    pad = PinPad(rig)
+    srv = CentralServer(rig, "c-pinkey", 18483)
+    srv.c.ok("card-add", ZHANGSAN_ID, HOLDER_SSN, "normal")
+    srv.start({"SSCARD_CENTRAL_HSM_PIN_KEY": MK_PIN, "SSCARD_CENTRAL_PIN_LIMIT": "2"})
+    try:
+        rig.start_daemon("[upstream]\nurl = %s\ntoken = tok-%d\n" % (srv.url, srv.port))
+        pad.insert("zhangsan-2.00-blocked.card")
+        assert wait_for(lambda: rig.card_present(PAD), 10), "no card in the pad"
+        rc, j, _ = ctl_pin(rig, "unblock", reader=PAD)
+        assert rc == 1 and j["error"] == "holder_not_verified", j  # no proof: the central refuses
+        rc, j, _ = ctl_pin(rig, "unblock", reader=PAD + " proof=00112233445566778899aabbccddeeff")
+        assert rc == 1 and j["error"] == "holder_not_verified", j  # a proof that is none
+        proof = proof_of_holder(srv)
+        rc, j, err = ctl_pin(rig, "unblock", reader=PAD + " proof=" + proof)
+        assert rc == 0 and j["ok"] is True, (rc, j, err)
+        assert pad.verify(rig, "123456").get("ok") is True, "the old PIN after the HSM's unblock"
+        rc, j, err = ctl_pin(rig, "reload", reader=PAD + " proof=" + proof, stdin="531975\n")
+        assert rc == 0 and j["ok"] is True, (rc, j, err)
+        assert pad.verify(rig, "531975").get("ok") is True, "the new PIN after the HSM's reload"
+        # the central's count for this card (2 here) is spent: replace it
+        rc, j, _ = ctl_pin(rig, "unblock", reader=PAD + " proof=" + proof)
+        assert rc == 1 and j["error"] == "pinkey_spent", j
+        log = open(rig.daemon_logs[-1]).read()
+        assert "531975" not in log and "531975" not in open(srv.log).read(), "the new PIN in a log"
+    finally:
+        srv.stop()
+        rig.stop_daemon()
+        rig.kill_pcscd()
+        rig.start_pcscd()
+        rig.start_daemon()
