@@ -93,8 +93,11 @@ def test_metrics_scraped_by_prometheus_after_reads_and_flows(rig):
         want = {
             'up{job="sscard"}': 1,
             'sscard_card_reads_total{interface="contact",result="ok"} >= bool 1': 1,
-            'sscard_card_reads_total{interface="contact",result="error"}': 1,
-            'sscard_card_errors_total{code="not_ssc"}': 1,
+            # the bank card: read on its arrival and when asked, once or twice
+            # (the second read comes after the first ended, or joins it)
+            'sscard_card_reads_total{interface="contact",result="error"} >= bool 1': 1,
+            'sscard_card_errors_total{code="not_ssc"} >= bool 1': 1,
+            'sscard_card_errors_total{code="not_ssc"} <= bool 2': 1,
             'sscard_card_read_duration_seconds_count >= bool 1': 1,
             'sscard_kiosk_flows_started_total{flow="status"}': 1,
             'sscard_kiosk_flows_finished_total{flow="status",outcome="cancelled"}': 1,
