@@ -65,7 +65,9 @@ stop() {
 	trap - EXIT
 	echo
 	echo "demo: stopping sscardd, the emulated card, the central and pcscd …"
-	[ -n "${SLEEPER:-}" ] && kill "$SLEEPER" 2>/dev/null
+	# (under set -e a failed kill of a sleeper already reaped — the group's
+	# signal reached it too — would end this cleanup before it is done)
+	if [ -n "${SLEEPER:-}" ]; then kill "$SLEEPER" 2>/dev/null || true; fi
 	for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
 		kill "${PIDS[$i]}" 2>/dev/null || true
 		# a short wait each: the next one is stopped even if this one lingers
@@ -150,6 +152,9 @@ token = demo-token
 [ui]
 root = $ROOT/ui
 allow_origins = http://127.0.0.1:8471
+# the kiosk answers its own browser only: root's Chromium here, or the
+# browser of whoever ran the demo with sudo
+kiosk_user = ${SUDO_USER:-root}
 [policy]
 outlets = 城东社保服务大厅 East service hall; 人民医院服务点 People's Hospital desk
 EOF

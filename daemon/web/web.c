@@ -187,9 +187,12 @@ static bool peer_is_kiosk(struct web *w, const struct sockaddr *client)
 	}
 	if (uid == 0 || (w->have_kiosk_uid && uid == w->kiosk_uid))
 		return true;
-	w->refused_peers++;
-	log_msg(LOG_NOTICE, "http: a connection of uid %u refused: only the kiosk's browser (user '%s') "
-		"or root may use the kiosk's pages", (unsigned)uid, w->cfg->kiosk_user);
+	/* said the 1st, 2nd, 4th, 8th … time: a user who keeps trying cannot
+	 * flood the journal */
+	unsigned long n = ++w->refused_peers;
+	if (!(n & (n - 1)))
+		log_msg(LOG_NOTICE, "http: a connection of uid %u refused: only the kiosk's browser (user '%s') "
+			"or root may use the kiosk's pages (%lu refused so far)", (unsigned)uid, w->cfg->kiosk_user, n);
 	return false;
 }
 
