@@ -255,7 +255,7 @@ unit: $(UNIT_BINS)
 # The integration tests (pytest, in private namespaces), two workers;
 # PYTEST_ARGS for more, e.g. make integration PYTEST_ARGS='-k psam -x'
 integration: all
-	@/usr/bin/python3 -m pytest -n 2 --build $(BUILD) $(PYTEST_ARGS)
+	@/usr/bin/python3 -m pytest -n 2 --build=$(BUILD) $(PYTEST_ARGS)
 
 fuzz: $(BUILD)/fuzz-parsers $(BUILD)/fuzz-requests $(BUILD)/fuzz-lossfmt $(BUILD)/fuzz-outbox \
       $(BUILD)/fuzz-api $(BUILD)/fuzz-nfcmsg

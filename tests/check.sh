@@ -188,9 +188,9 @@ demo_once() { # make demo's script, reading the demo card once
 
 # Side by side from here. The test suites each run in namespaces of their
 # own (private loopback, /run, pcscd), two pytest workers per build:
-beside tests integration $PY -m pytest -n 2 --build build -o cache_dir=build/pytest-cache \
+beside tests integration $PY -m pytest -n 2 --build=build -o cache_dir=build/pytest-cache \
 	--junitxml="$LOG/integration.junit.xml"
-beside tests integration-asan $PY -m pytest -n 2 --build build/san -o cache_dir=build/san/pytest-cache \
+beside tests integration-asan $PY -m pytest -n 2 --build=build/san -o cache_dir=build/san/pytest-cache \
 	--junitxml="$LOG/integration-asan.junit.xml"
 beside tests e2e python3 tests/e2e/run.py --build build
 beside tests e2e-asan python3 tests/e2e/run.py --build build/san
