@@ -1,7 +1,8 @@
 /* fuzz_parsers.c — libFuzzer target: arbitrary bytes as an ATR, a
  * SIMPLE-TLV record, and as the card's whole conversation ([len][answer]
  * records) during a full read, a 3.00 read with external authentication,
- * a PIN verify, and as a PSAM's answers (card-spec §9). Must never crash,
+ * a PIN verify, an unblock or reload of the PIN (§10), and as a PSAM's
+ * answers (card-spec §9, §10). Must never crash,
  * hang or read out of bounds. */
 #include <stddef.h>
 #include <stdint.h>
@@ -18,6 +19,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static enum ss_err any_cryptogram(void *arg, const uint8_t id[16], const uint8_t r[8], uint8_t out[16])
 {
 	memset(out, id[0] ^ r[0], 16);
+	return *(const int *)arg ? SS_E_SAM : SS_OK;
+}
+
+/* card-spec §10: a MAC from nowhere, or none */
+static enum ss_err any_mac(void *arg, const uint8_t id[16], const uint8_t *in, size_t n, uint8_t mac[4])
+{
+	memset(mac, id[0] ^ (n ? in[n - 1] : 0), 4);
 	return *(const int *)arg ? SS_E_SAM : SS_OK;
 }
 
@@ -92,6 +100,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	f.raw_len = size;
 	if (sam_open(&f.t, term, &sw) == SS_OK)
 		sam_cryptogram(&f.t, 0x45, 0x0A, id, r, cg, &sw);
+
+	/* §10: the card's conversation during an unblock or a reload, and the
+	 * PSAM's answers to its derive and MAC */
+	struct ssc_pinkey_mac k = {.mac = any_mac, .arg = &down};
+	fake_init(&f);
+	f.raw = data;
+	f.raw_len = size;
+	ssc_pinkey(&f.t, &k, size & 2, "864209", &sw);
+	uint8_t in[SSC_PINKEY_MAC_IN_MAX], m[SSC_PINKEY_CMD_MAX], mac[4];
+	size_t mn = ssc_pinkey_command(true, "12345678", m);
+	size_t in_len = ssc_pinkey_mac_input(r, m, mn, in);
+	fake_init(&f);
+	f.raw = data;
+	f.raw_len = size;
+	sam_pin_mac(&f.t, 0x46, 0x0B, id, in, in_len, mac, &sw);
 
 	struct idline il = {.d = data, .n = size};
 	struct idc_line line = {.write = id_write, .read = id_read, .ctx = &il};
