@@ -65,6 +65,9 @@ def test_metrics_scraped_by_prometheus_after_reads_and_flows(rig):
         rc, _, err = rig.ctl("read")
         assert rc == 0, "read: %s" % err
         rig.remove(card)
+        # the daemon must have seen this card go before the next comes, or
+        # "a card is present" may still be about this one (seen under load)
+        assert wait_for(lambda: rig.card_gone(READER0), 10), "card out"
         card = rig.insert("bankcard.card")
         assert wait_for(lambda: rig.card_present(READER0), 10), "bank card in"
         rc, j, _ = rig.ctl_json("read")
