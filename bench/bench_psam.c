@@ -8,7 +8,12 @@
  *       RESPONSE), interleaved A/B in one run
  *   bench-psam rate SOCKET SECONDS READER…
  *       reads per second through sscardd with one client per reader, all
- *       at once, every read of a 3.00 card asking the one PSAM */
+ *       at once, every read of a 3.00 card asking the one PSAM
+ *   bench-psam unblock SOCKET READER SAM_READER ROUNDS
+ *       card-spec §10: a PIN unblock through sscardd (`pin unblock`) against
+ *       a bare program sending the same APDUs (the card: the read that finds
+ *       its id, GET CHALLENGE, UNBLOCK PIN; the PSAM: derive 46/0B, MAC,
+ *       GET RESPONSE), interleaved A/B in one run */
 #include <PCSC/winscard.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -18,6 +23,7 @@
 #include <unistd.h>
 
 #include "apdu/apdu.h"
+#include "apdu/ssc.h"
 #include "bench/bench.h"
 
 struct bare {
@@ -112,6 +118,128 @@ static int ab(const char *sock, const char *reader, const char *sam_reader, int 
 	return rc;
 }
 
+/* §10 bare: the 15 APDUs of the read, GET CHALLENGE, the PSAM's derive
+ * and MAC (+ GET RESPONSE), UNBLOCK PIN. */
+static double bare_unblock(void *arg)
+{
+	struct bare *b = arg;
+	SCARDHANDLE h;
+	DWORD proto, rl;
+	uint8_t rsp[258], id[16] = {0}, m[SSC_PINKEY_CMD_MAX], in[SSC_PINKEY_MAC_IN_MAX], cmd[80];
+	double t0 = now_ms();
+	if (SCardConnect(b->ctx, b->reader, SCARD_SHARE_SHARED, SCARD_PROTOCOL_T0 | SCARD_PROTOCOL_T1,
+			 &h, &proto) != SCARD_S_SUCCESS)
+		return -1;
+	const SCARD_IO_REQUEST *pci = proto == SCARD_PROTOCOL_T1 ? SCARD_PCI_T1 : SCARD_PCI_T0;
+	bool ok = true;
+	for (size_t i = 0; i < BENCH_N_SCRIPT && ok; i++) {
+		ok = hex_tx(h, pci, BENCH_SCRIPT[i], 0x90, rsp, &rl);
+		if (ok && i == 1)
+			memcpy(id, rsp + 2, 16); /* EF05 tag 01: the card id */
+	}
+	ok = ok && hex_tx(h, pci, "0084000008", 0x90, rsp, &rl);
+	if (ok) {
+		size_t n = ssc_pinkey_command(false, NULL, m), k = ssc_pinkey_mac_input(rsp, m, n, in);
+		uint8_t der[21] = {0x80, 0x1A, 0x46, 0x0B, 0x10};
+		memcpy(der + 5, id, 16);
+		cmd[0] = 0x80, cmd[1] = 0xFA, cmd[2] = 0x05, cmd[3] = 0x00, cmd[4] = (uint8_t)k;
+		memcpy(cmd + 5, in, k);
+		ok = tx(b->sam, b->sam_pci, der, sizeof der, rsp, &rl) == SCARD_S_SUCCESS && rl == 2 &&
+		     rsp[0] == 0x90 && tx(b->sam, b->sam_pci, cmd, 5 + k, rsp, &rl) == SCARD_S_SUCCESS &&
+		     rl == 2 && rsp[0] == 0x61 && hex_tx(b->sam, b->sam_pci, "00C0000004", 0x90, rsp, &rl) &&
+		     rl == 6;
+		if (ok) {
+			memcpy(cmd, m, n);
+			memcpy(cmd + n, rsp, 4);
+			ok = tx(h, pci, cmd, n + 4, rsp, &rl) == SCARD_S_SUCCESS && rl == 2 && rsp[0] == 0x90;
+		}
+	}
+	SCardDisconnect(h, SCARD_LEAVE_CARD);
+	return ok ? now_ms() - t0 : -1;
+}
+
+/* One `pin unblock READER` over a kept-open connection: ms, or -1. */
+static double daemon_unblock(int fd, const char *reader)
+{
+	char req[300], buf[4096];
+	size_t have = 0;
+	snprintf(req, sizeof req, "pin unblock %s\n", reader);
+	double t0 = now_ms();
+	if (write(fd, req, strlen(req)) != (ssize_t)strlen(req))
+		return -1;
+	while (have < sizeof buf - 1) {
+		ssize_t r = read(fd, buf + have, sizeof buf - 1 - have);
+		if (r <= 0)
+			return -1;
+		have += (size_t)r;
+		if (memchr(buf, '\n', have))
+			break;
+	}
+	buf[have] = 0;
+	return strstr(buf, "\"ok\":true") ? now_ms() - t0 : -1;
+}
+
+static int unblock_ab(const char *sock, const char *reader, const char *sam_reader, int rounds)
+{
+	struct bare b = {.reader = reader};
+	DWORD proto, rl;
+	uint8_t rsp[258];
+	double *x = calloc((size_t)rounds, sizeof *x), *y = calloc((size_t)rounds, sizeof *y);
+	int rc = 1, fd = -1;
+	if (!x || !y || rounds < 5 ||
+	    SCardEstablishContext(SCARD_SCOPE_SYSTEM, NULL, NULL, &b.ctx) != SCARD_S_SUCCESS ||
+	    SCardConnect(b.ctx, sam_reader, SCARD_SHARE_SHARED, SCARD_PROTOCOL_T0 | SCARD_PROTOCOL_T1,
+			 &b.sam, &proto) != SCARD_S_SUCCESS) {
+		fprintf(stderr, "bench-psam: no PSAM in '%s'\n", sam_reader);
+		goto out;
+	}
+	b.sam_pci = proto == SCARD_PROTOCOL_T1 ? SCARD_PCI_T1 : SCARD_PCI_T0;
+	if (!hex_tx(b.sam, b.sam_pci, "00A40000023F00", 0x90, rsp, &rl) ||
+	    !hex_tx(b.sam, b.sam_pci, "00B0960006", 0x90, rsp, &rl) ||
+	    !hex_tx(b.sam, b.sam_pci, "00A40000021001", 0x90, rsp, &rl)) {
+		fprintf(stderr, "bench-psam: the PSAM did not open a session\n");
+		goto out;
+	}
+	fd = dial(sock);
+	for (int i = 0; i < 3; i++) /* warm up both paths */
+		if (bare_unblock(&b) < 0 || daemon_unblock(fd, reader) < 0) {
+			fprintf(stderr, "bench-psam: an unblock failed while warming up\n");
+			goto out;
+		}
+	for (int i = 0; i < rounds; i++) {
+		if (i % 2) {
+			x[i] = bare_unblock(&b);
+			y[i] = daemon_unblock(fd, reader);
+		} else {
+			y[i] = daemon_unblock(fd, reader);
+			x[i] = bare_unblock(&b);
+		}
+		if (x[i] < 0 || y[i] < 0) {
+			fprintf(stderr, "bench-psam: an unblock failed (round %d)\n", i);
+			goto out;
+		}
+	}
+	qsort(x, (size_t)rounds, sizeof *x, cmp);
+	qsort(y, (size_t)rounds, sizeof *y, cmp);
+	printf("  %-26s: 17 APDUs at the card, 3 at the PSAM, median %7.3f ms, p90 %7.3f ms\n",
+	       "bare script", x[rounds / 2], x[rounds * 9 / 10]);
+	printf("  %-26s: the same,                         median %7.3f ms, p90 %7.3f ms\n",
+	       "sscardd `pin unblock`", y[rounds / 2], y[rounds * 9 / 10]);
+	printf("  ratio sscardd / bare (median): %.3f   (target <= 1.05), %d rounds each\n",
+	       y[rounds / 2] / x[rounds / 2], rounds);
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (b.sam)
+		SCardDisconnect(b.sam, SCARD_LEAVE_CARD);
+	if (b.ctx)
+		SCardReleaseContext(b.ctx);
+	free(x);
+	free(y);
+	return rc;
+}
+
 struct client {
 	pthread_t th;
 	const char *sock, *reader;
@@ -162,9 +290,12 @@ int main(int argc, char **argv)
 {
 	if (argc == 6 && !strcmp(argv[1], "ab"))
 		return ab(argv[2], argv[3], argv[4], atoi(argv[5]));
+	if (argc == 6 && !strcmp(argv[1], "unblock"))
+		return unblock_ab(argv[2], argv[3], argv[4], atoi(argv[5]));
 	if (argc >= 5 && !strcmp(argv[1], "rate"))
 		return rate(argv[2], atof(argv[3]), argc - 4, argv + 4);
 	fprintf(stderr, "usage: bench-psam ab SOCKET READER SAM_READER ROUNDS\n"
-			"       bench-psam rate SOCKET SECONDS READER...\n");
+			"       bench-psam rate SOCKET SECONDS READER...\n"
+			"       bench-psam unblock SOCKET READER SAM_READER ROUNDS\n");
 	return 2;
 }

@@ -168,6 +168,29 @@ bench_psam() {
 	}
 	run "instant card and PSAM" 500
 	run "9600 bit/s card and PSAM (wire time simulated by the emulators)" 30 --baud 9600
+	# card-spec §10: a PIN unblock through sscardd and the PSAM against the
+	# bare APDUs; Zhang San's card allowing as many unblocks as the run takes
+	{ cat "$ROOT/sim/profiles/zhangsan-2.00.card"; echo; echo "pin_ops_left 255"; } >"$TMP/unblock.card"
+	unblock() { # unblock LABEL ROUNDS vcard-args… (2 x ROUNDS + 6 unblocks: at most 255)
+		local label=$1 rounds=$2
+		shift 2
+		"$BUILD/sscard-vcard" -p "$ROOT/sim/profiles/psam-test.psam" -P $((0x8C7B + 9)) "$@" &
+		local p=$!
+		"$BUILD/sscard-vcard" -p "$TMP/unblock.card" "$@" &
+		local v=$!
+		for _ in $(seq 100); do
+			ctl readers | grep -q "00 00 *card" && ctl -j status | grep -q '"terminal":"410100813475"' &&
+				break
+			sleep 0.05
+		done
+		echo "bench/psam — PIN unblock, $label"
+		"$BUILD/bench-psam" unblock "$TMP/s.sock" "$reader" "$sam" "$rounds"
+		kill $v $p
+		wait $v $p 2>/dev/null || true
+		sleep 0.6
+	}
+	unblock "instant card and PSAM" 100
+	unblock "9600 bit/s card and PSAM (wire time simulated by the emulators)" 20 --baud 9600
 	echo "bench/psam — 8 readers, one PSAM (instant emulators)"
 	"$BUILD/sscard-vcard" -p "$ROOT/sim/profiles/psam-test.psam" -P $((0x8C7B + 9)) &
 	local pids=($!)

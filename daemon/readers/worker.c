@@ -299,17 +299,21 @@ static void do_pin(struct worker *w, struct session *s, struct job *j)
 		}
 		s->card.tr.trace = atomic_load(&w->q->trace) ? trace_apdu : NULL;
 		s->card.tr.trace_arg = w;
-		m->err = ssc_select(&s->card.tr);
-		if (m->err == SS_OK && j->pad)
-			m->err = pcsc_pinpad(&s->card, j->op == READERS_PIN_VERIFY ? PINPAD_VERIFY : PINPAD_CHANGE,
-					     &m->tries_left);
-		else if (m->err == SS_OK && (j->op == READERS_PIN_UNBLOCK || j->op == READERS_PIN_RELOAD)) {
+		if (j->op == READERS_PIN_UNBLOCK || j->op == READERS_PIN_RELOAD) {
+			/* §10: its read selects the application itself (no APDU twice) */
 			struct pin_mac_src src = {.s = s, .proof = j->proof};
 			struct ssc_pinkey_mac k = {.mac = pin_mac, .arg = &src};
 			uint16_t sw;
 			m->err = ssc_pinkey(&s->card.tr, &k, j->op == READERS_PIN_RELOAD, j->pin_new, &sw);
-			break; /* the card may have taken it: never twice */
-		} else if (m->err == SS_OK)
+			if (conn_stale(m->err) || m->err == SS_E_BAD_RESPONSE)
+				session_drop(s); /* the next one connects afresh */
+			break; /* the card may have taken the command: never sent twice */
+		}
+		m->err = ssc_select(&s->card.tr);
+		if (m->err == SS_OK && j->pad)
+			m->err = pcsc_pinpad(&s->card, j->op == READERS_PIN_VERIFY ? PINPAD_VERIFY : PINPAD_CHANGE,
+					     &m->tries_left);
+		else if (m->err == SS_OK)
 			m->err = j->op == READERS_PIN_VERIFY
 					 ? ssc_verify_pin(&s->card.tr, j->pin_old, &m->tries_left)
 					 : ssc_change_pin(&s->card.tr, j->pin_old, j->pin_new, &m->tries_left);
