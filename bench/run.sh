@@ -148,12 +148,12 @@ bench_psam() {
 	for _ in $(seq 100); do [ -S "$TMP/s.sock" ] && break; sleep 0.05; done
 	local readers=("Virtual PCD 00 00" "Virtual PCD 00 01" "Virtual PCD A 00 00" "Virtual PCD A 00 01"
 		"Virtual PCD B 00 00" "Virtual PCD B 00 01" "Virtual PCD C 00 00" "Virtual PCD C 00 01")
-	run() { # run LABEL ROUNDS vcard-args…
-		local label=$1 rounds=$2
-		shift 2
+	run() { # run MODE CARD LABEL ROUNDS vcard-args… — bench-psam MODE with CARD in the reader
+		local mode=$1 card=$2 label=$3 rounds=$4
+		shift 4
 		"$BUILD/sscard-vcard" -p "$ROOT/sim/profiles/psam-test.psam" -P $((0x8C7B + 9)) "$@" &
 		local p=$!
-		"$BUILD/sscard-vcard" -p "$ROOT/sim/profiles/wangwu-3.00.card" "$@" &
+		"$BUILD/sscard-vcard" -p "$card" "$@" &
 		local v=$!
 		for _ in $(seq 100); do
 			ctl readers | grep -q "00 00 *card" && ctl -j status | grep -q '"terminal":"410100813475"' &&
@@ -161,36 +161,20 @@ bench_psam() {
 			sleep 0.05
 		done
 		echo "bench/psam — $label"
-		"$BUILD/bench-psam" ab "$TMP/s.sock" "$reader" "$sam" "$rounds"
+		"$BUILD/bench-psam" "$mode" "$TMP/s.sock" "$reader" "$sam" "$rounds"
 		kill $v $p
 		wait $v $p 2>/dev/null || true
 		sleep 0.6
 	}
-	run "instant card and PSAM" 500
-	run "9600 bit/s card and PSAM (wire time simulated by the emulators)" 30 --baud 9600
+	local wangwu=$ROOT/sim/profiles/wangwu-3.00.card
+	run ab "$wangwu" "instant card and PSAM" 500
+	run ab "$wangwu" "9600 bit/s card and PSAM (wire time simulated by the emulators)" 30 --baud 9600
 	# card-spec §10: a PIN unblock through sscardd and the PSAM against the
-	# bare APDUs; Zhang San's card allowing as many unblocks as the run takes
+	# bare APDUs; Zhang San's card allowing as many unblocks as the run
+	# takes (2 x ROUNDS + 6: at most 255)
 	{ cat "$ROOT/sim/profiles/zhangsan-2.00.card"; echo; echo "pin_ops_left 255"; } >"$TMP/unblock.card"
-	unblock() { # unblock LABEL ROUNDS vcard-args… (2 x ROUNDS + 6 unblocks: at most 255)
-		local label=$1 rounds=$2
-		shift 2
-		"$BUILD/sscard-vcard" -p "$ROOT/sim/profiles/psam-test.psam" -P $((0x8C7B + 9)) "$@" &
-		local p=$!
-		"$BUILD/sscard-vcard" -p "$TMP/unblock.card" "$@" &
-		local v=$!
-		for _ in $(seq 100); do
-			ctl readers | grep -q "00 00 *card" && ctl -j status | grep -q '"terminal":"410100813475"' &&
-				break
-			sleep 0.05
-		done
-		echo "bench/psam — PIN unblock, $label"
-		"$BUILD/bench-psam" unblock "$TMP/s.sock" "$reader" "$sam" "$rounds"
-		kill $v $p
-		wait $v $p 2>/dev/null || true
-		sleep 0.6
-	}
-	unblock "instant card and PSAM" 100
-	unblock "9600 bit/s card and PSAM (wire time simulated by the emulators)" 20 --baud 9600
+	run unblock "$TMP/unblock.card" "PIN unblock, instant card and PSAM" 100
+	run unblock "$TMP/unblock.card" "PIN unblock, 9600 bit/s card and PSAM (wire time simulated by the emulators)" 20 --baud 9600
 	echo "bench/psam — 8 readers, one PSAM (instant emulators)"
 	"$BUILD/sscard-vcard" -p "$ROOT/sim/profiles/psam-test.psam" -P $((0x8C7B + 9)) &
 	local pids=($!)
