@@ -50,17 +50,27 @@ static bool hex_tx(SCARDHANDLE h, const SCARD_IO_REQUEST *pci, const char *hex, 
 	       rsp[*rl - 2] == want;
 }
 
+/* The card in b's reader, shared as sscardd shares it; its protocol's PCI,
+ * or NULL. */
+static const SCARD_IO_REQUEST *connect_card(struct bare *b, SCARDHANDLE *h)
+{
+	DWORD proto;
+	if (SCardConnect(b->ctx, b->reader, SCARD_SHARE_SHARED, SCARD_PROTOCOL_T0 | SCARD_PROTOCOL_T1, h,
+			 &proto) != SCARD_S_SUCCESS)
+		return NULL;
+	return proto == SCARD_PROTOCOL_T1 ? SCARD_PCI_T1 : SCARD_PCI_T0;
+}
+
 static double bare_read(void *arg)
 {
 	struct bare *b = arg;
 	SCARDHANDLE h;
-	DWORD proto, rl;
+	DWORD rl;
 	uint8_t rsp[258], id[16] = {0}, cmd[64], c[16];
 	double t0 = now_ms();
-	if (SCardConnect(b->ctx, b->reader, SCARD_SHARE_SHARED, SCARD_PROTOCOL_T0 | SCARD_PROTOCOL_T1,
-			 &h, &proto) != SCARD_S_SUCCESS)
+	const SCARD_IO_REQUEST *pci = connect_card(b, &h);
+	if (!pci)
 		return -1;
-	const SCARD_IO_REQUEST *pci = proto == SCARD_PROTOCOL_T1 ? SCARD_PCI_T1 : SCARD_PCI_T0;
 	bool ok = true;
 	for (size_t i = 0; i < 8 && ok; i++) { /* SELECT and EF05 */
 		ok = hex_tx(h, pci, BENCH_SCRIPT[i], 0x90, rsp, &rl);
@@ -124,13 +134,12 @@ static double bare_unblock(void *arg)
 {
 	struct bare *b = arg;
 	SCARDHANDLE h;
-	DWORD proto, rl;
+	DWORD rl;
 	uint8_t rsp[258], id[16] = {0}, m[SSC_PINKEY_CMD_MAX], in[SSC_PINKEY_MAC_IN_MAX], cmd[80];
 	double t0 = now_ms();
-	if (SCardConnect(b->ctx, b->reader, SCARD_SHARE_SHARED, SCARD_PROTOCOL_T0 | SCARD_PROTOCOL_T1,
-			 &h, &proto) != SCARD_S_SUCCESS)
+	const SCARD_IO_REQUEST *pci = connect_card(b, &h);
+	if (!pci)
 		return -1;
-	const SCARD_IO_REQUEST *pci = proto == SCARD_PROTOCOL_T1 ? SCARD_PCI_T1 : SCARD_PCI_T0;
 	bool ok = true;
 	for (size_t i = 0; i < BENCH_N_SCRIPT && ok; i++) {
 		ok = hex_tx(h, pci, BENCH_SCRIPT[i], 0x90, rsp, &rl);

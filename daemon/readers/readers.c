@@ -276,6 +276,26 @@ void readers_read_step(struct readers *r, const char *name, const uint8_t challe
 	rd_start_job(r, x, cookie, fn, j);
 }
 
+/* A JOB_PIN for the resolved reader x (NULL: *e says why), or NULL with
+ * the refusal answered: nfc_err on an NFC reader, a PIN too long. */
+static struct job *pin_job(struct reader *x, enum ss_err *e, enum ss_err nfc_err, bool too_long, void *cookie,
+			   readers_reply_fn fn)
+{
+	struct job *j = NULL;
+	if (x && x->nfc)
+		*e = nfc_err;
+	else if (x && too_long)
+		*e = SS_E_PIN_FORMAT;
+	else if (x && !(j = calloc(1, sizeof *j)))
+		*e = SS_E_NOMEM;
+	if (!j) {
+		refuse(x, *e, cookie, fn);
+		return NULL;
+	}
+	j->kind = JOB_PIN;
+	return j;
+}
+
 void readers_pinpad(struct readers *r, const char *name, enum readers_pin_op op, void *cookie,
 		    readers_reply_fn fn)
 {
@@ -283,16 +303,10 @@ void readers_pinpad(struct readers *r, const char *name, enum readers_pin_op op,
 	if (early_hold(r, name, true, op, cookie, fn))
 		return;
 	struct reader *x = rd_resolve(r, name, &e);
-	struct job *j = NULL;
-	if (x && x->nfc) /* an NFC antenna has no keypad */
-		e = SS_E_NO_PIN_PAD;
-	else if (x && !(j = calloc(1, sizeof *j)))
-		e = SS_E_NOMEM;
-	if (!j) {
-		refuse(x, e, cookie, fn);
+	/* an NFC antenna has no keypad */
+	struct job *j = pin_job(x, &e, SS_E_NO_PIN_PAD, false, cookie, fn);
+	if (!j)
 		return;
-	}
-	j->kind = JOB_PIN;
 	j->op = op;
 	j->pad = true;
 	rd_start_job(r, x, cookie, fn, j);
@@ -303,18 +317,11 @@ void readers_pinkey(struct readers *r, const char *name, const char *new_pin, co
 {
 	enum ss_err e;
 	struct reader *x = rd_resolve(r, name, &e);
-	struct job *j = NULL;
-	if (x && x->nfc) /* a contact card: the PSAM's MAC and the card's command on one connection */
-		e = SS_E_NOT_SUPPORTED;
-	else if (x && new_pin && strlen(new_pin) >= sizeof j->pin_new)
-		e = SS_E_PIN_FORMAT;
-	else if (x && !(j = calloc(1, sizeof *j)))
-		e = SS_E_NOMEM;
-	if (!j) {
-		refuse(x, e, cookie, fn);
+	/* a contact card: the PSAM's MAC and the card's command on one connection */
+	struct job *j = pin_job(x, &e, SS_E_NOT_SUPPORTED,
+				new_pin && strlen(new_pin) >= sizeof ((struct job *)0)->pin_new, cookie, fn);
+	if (!j)
 		return;
-	}
-	j->kind = JOB_PIN;
 	j->op = new_pin ? READERS_PIN_RELOAD : READERS_PIN_UNBLOCK;
 	if (new_pin)
 		memcpy(j->pin_new, new_pin, strlen(new_pin));

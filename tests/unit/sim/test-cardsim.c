@@ -247,15 +247,23 @@ static void psam_session_open(struct profile *ps, struct card *pc)
 	assert_int_equal(cmd5(ps, pc, 0, 0xA4, 0, 0, (const uint8_t *)"\x10\x01", 2, rsp, &rn), 0x9000);
 }
 
+/* 张三's blocked card, its application selected; the PSAM's session open. */
+static void blocked_card_and_psam(struct profile *card, struct card *cc, struct profile *ps, struct card *pc)
+{
+	uint8_t rsp[40];
+	size_t rn;
+	cardsim_load(card, PROFILES "zhangsan-2.00-blocked.card");
+	psam_session_open(ps, pc);
+	assert_int_equal(run(card, cc, SELECT_SSSE, sizeof SELECT_SSSE, rsp, &rn), 0x9000);
+}
+
 static void test_unblock_and_reload_through_the_psam(void **s)
 {
 	struct profile card, ps;
 	struct card cc = {0}, pc = {0};
 	uint8_t rsp[40];
 	size_t rn;
-	cardsim_load(&card, PROFILES "zhangsan-2.00-blocked.card");
-	psam_session_open(&ps, &pc);
-	assert_int_equal(run(&card, &cc, SELECT_SSSE, sizeof SELECT_SSSE, rsp, &rn), 0x9000);
+	blocked_card_and_psam(&card, &cc, &ps, &pc);
 	assert_int_equal(verify(&card, &cc, "123456"), 0x6983); /* blocked */
 	assert_int_equal(pinkey(&card, &cc, &ps, &pc, false, NULL, false), 0x9000);
 	assert_int_equal(verify(&card, &cc, "123456"), 0x9000); /* unblocked, the same PIN */
@@ -276,9 +284,7 @@ static void test_wrong_macs_block_the_pin_key_and_the_count_runs_out(void **s)
 	struct card cc = {0}, pc = {0};
 	uint8_t rsp[40];
 	size_t rn;
-	cardsim_load(&card, PROFILES "zhangsan-2.00-blocked.card");
-	psam_session_open(&ps, &pc);
-	assert_int_equal(run(&card, &cc, SELECT_SSSE, sizeof SELECT_SSSE, rsp, &rn), 0x9000);
+	blocked_card_and_psam(&card, &cc, &ps, &pc);
 	assert_int_equal(pinkey(&card, &cc, &ps, &pc, false, NULL, true), 0x6988);
 	assert_int_equal(pinkey(&card, &cc, &ps, &pc, false, NULL, true), 0x6988);
 	assert_int_equal(pinkey(&card, &cc, &ps, &pc, false, NULL, false), 0x9000); /* in a row: reset */
