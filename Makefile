@@ -71,7 +71,7 @@ CRYPTO_LIBS := $(shell pkg-config --libs libcrypto 2>/dev/null)
 # Unit tests mirror the code: tests/unit/<part>/test-*.c → build/tests/test-*.
 UNIT_SRC   := tests/unit/apdu/test-apdu.c tests/unit/apdu/test-ssc.c tests/unit/apdu/test-sam.c \
               tests/unit/core/test-config.c tests/unit/core/test-nfcmsg.c \
-              tests/unit/drivers/test-nfc.c tests/unit/drivers/test-pinpad.c tests/unit/drivers/test-idcard.c \
+              tests/unit/drivers/test-nfc.c tests/unit/drivers/test-pcsc.c tests/unit/drivers/test-pinpad.c tests/unit/drivers/test-idcard.c \
               tests/unit/losslist/test-losslist.c tests/unit/losslist/test-lossfmt.c \
               tests/unit/losslist/test-lossidx.c tests/unit/outbox/test-outbox.c \
               tests/unit/kiosk/test-pinrule.c tests/unit/kiosk/test-flow.c \

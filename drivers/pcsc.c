@@ -12,6 +12,15 @@
 
 #define PNP_READER "\\\\?PnP?\\Notification"
 #define MAX_READERS 32
+/* How long one wait with the PnP pseudo-reader may last before the reader
+ * list is looked at again. pcsc-lite (1.9.9 to 2.2) counts the readers when
+ * SCardGetStatusChange is entered and reports "list changed" only when the
+ * count moves after that: a reader added between our SCardListReaders and
+ * the wait is never reported, and an INFINITE wait would miss it for good
+ * (seen: pcscd still adding the readers of its reader.conf while the daemon
+ * made its first list). A list is a local round trip: once a second costs
+ * nothing, and such a reader shows up within a second. */
+#define PNP_RECHECK_MS 1000
 
 enum ss_err pcsc_err(long rv)
 {
@@ -303,7 +312,8 @@ enum ss_err pcsc_monitor_wait(struct pcsc_monitor *m, struct rdr_event *ev, size
 		}
 		/* pcsc-lite takes at most PCSCLITE_MAX_READERS_CONTEXTS states
 		 * per call. With that many readers there is no room for the PnP
-		 * pseudo-reader: then look at the reader list once a second. */
+		 * pseudo-reader: then look at the reader list once a second
+		 * (and with it too: see PNP_RECHECK_MS). */
 		bool pnp = m->n + 1 <= PCSCLITE_MAX_READERS_CONTEXTS;
 		size_t first = pnp ? 1 : 0;
 		memset(st, 0, sizeof st);
@@ -315,7 +325,7 @@ enum ss_err pcsc_monitor_wait(struct pcsc_monitor *m, struct rdr_event *ev, size
 			st[i + first].szReader = m->r[i].name;
 			st[i + first].dwCurrentState = m->r[i].state;
 		}
-		rv = SCardGetStatusChange(m->ctx, pnp ? INFINITE : 1000, st, (DWORD)(m->n + first));
+		rv = SCardGetStatusChange(m->ctx, PNP_RECHECK_MS, st, (DWORD)(m->n + first));
 		if (rv == SCARD_E_CANCELLED)
 			continue;
 		if (context_lost(rv)) {
