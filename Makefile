@@ -40,7 +40,7 @@ LOSSLIST_SRC := daemon/losslist/losslist.c daemon/losslist/lossfmt.c daemon/loss
 OUTBOX_SRC := daemon/outbox/outbox.c
 KIOSK_CORE_SRC := daemon/kiosk/pinrule.c daemon/kiosk/flow.c daemon/kiosk/view.c daemon/kiosk/loss_report.c \
             daemon/kiosk/loss_cancel.c daemon/kiosk/replacement.c daemon/kiosk/activation.c \
-            daemon/kiosk/pin_change.c daemon/kiosk/status.c
+            daemon/kiosk/pin_change.c daemon/kiosk/status.c daemon/kiosk/pin_reset.c
 # The core library: apdu/, drivers/, the daemon's shared base (daemon/*.c
 # but main and the control socket) and the capabilities other programs link.
 CORE_SRC := apdu/sserr.c apdu/apdu.c apdu/atr.c apdu/ssc.c apdu/sam.c drivers/pcsc.c drivers/nfc.c drivers/pinpad.c drivers/idcard.c \

@@ -617,6 +617,21 @@ enum ss_err ssc_verify_pin(struct transport *t, const char *pin, int *tries_left
 	return e;
 }
 
+enum ss_err ssc_pin_tries(struct transport *t, int *tries_left)
+{
+	struct apdu_resp r;
+	struct apdu a = {.cla = 0x00, .ins = 0x20};
+	enum ss_err e = apdu_transmit(t, &a, &r);
+	*tries_left = -1;
+	if (e != SS_OK)
+		return e;
+	if (r.sw == 0x6983 || r.sw == 0x63C0)
+		return SS_E_PIN_BLOCKED;
+	if ((r.sw & 0xFFF0) == 0x63C0)
+		*tries_left = r.sw & 0x0F;
+	return SS_OK;
+}
+
 enum ss_err ssc_change_pin(struct transport *t, const char *old_pin, const char *new_pin,
 			   int *tries_left)
 {

@@ -99,6 +99,11 @@ void ssc_card_wipe(struct ssc_card *c);
  * *tries_left (63Cx), SS_E_PIN_BLOCKED (63C0, 6983), else ss_sw_err. */
 enum ss_err ssc_pin_result(uint16_t sw, int *tries_left);
 enum ss_err ssc_verify_pin(struct transport *t, const char *pin, int *tries_left);
+/* How many tries the PIN has left, without spending one: VERIFY with no
+ * data (ISO 7816-4). SS_OK with *tries_left 1..15 (63Cx), or -1 when the
+ * card does not say (9000, or a card that refuses the empty VERIFY: 6700,
+ * 6A86 …); SS_E_PIN_BLOCKED (63C0, 6983); or a transport error. */
+enum ss_err ssc_pin_tries(struct transport *t, int *tries_left);
 
 /* card-spec §10. UNBLOCK PIN (84 24) and RELOAD PIN (84 5E) carry a MAC
  * the terminal cannot make: the PSAM (or the HSM) makes it over M, the

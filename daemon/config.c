@@ -33,6 +33,7 @@ struct key {
 static const char *const PREFER[] = {"contact", "contactless", "both", NULL};
 static const char *const LANGS[] = {"zh", "en", NULL};
 static const char *const AUTH[] = {"auto", "psam", "hsm", "none", NULL};
+static const char *const PROOFS[] = {"identity+otp", "idcard+otp", NULL};
 
 static const struct key keys[] = {
 	{"daemon", "socket", T_PATH, F(socket), 0, 0, NULL, "/run/sscard/sscardd.sock"},
@@ -94,6 +95,7 @@ static const struct key keys[] = {
 	{"policy", "replacement_days", T_UINT, F(replacement_days), 0, 60, NULL, "7"},
 	{"policy", "outlets", T_STR, F(outlets), 0, 0, NULL, "Service hall"},
 	{"policy", "idcard_identifies", T_BOOL, F(idcard_identifies), 0, 0, NULL, "yes"},
+	{"policy", "pin_reset_proof", T_ENUM, F(pin_reset_proof), 0, 0, PROOFS, "identity+otp"},
 };
 #define N_KEYS (sizeof keys / sizeof keys[0])
 

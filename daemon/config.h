@@ -27,6 +27,12 @@ enum cfg_prefer { CFG_PREFER_CONTACT, CFG_PREFER_CONTACTLESS, CFG_PREFER_BOTH };
 /* Who opens a 3.00 card's EF06 (card-spec §9). auto: the PSAM when
  * sam_reader is set, else the central's HSM when [upstream] url is. */
 enum cfg_auth { CFG_AUTH_AUTO, CFG_AUTH_PSAM, CFG_AUTH_HSM, CFG_AUTH_NONE };
+/* Unlocking or resetting a PIN at the kiosk (domain.md) always wants the
+ * one-time code to the holder's phone, and before it: the holder's SSN and
+ * name (typed, or from an ID card read here) equal to the card's
+ * (identity+otp), or only an ID card read here (idcard+otp). Never the ID
+ * card alone: a stolen wallet holds both cards. */
+enum cfg_proof { CFG_PROOF_IDENTITY_OTP, CFG_PROOF_IDCARD_OTP };
 
 struct config {
 	/* [daemon] */
@@ -88,6 +94,7 @@ struct config {
 	unsigned replacement_days;     /* working days until a replacement is ready; 0: same day */
 	char outlets[512];             /* where a replacement can be picked up, ';'-separated */
 	bool idcard_identifies;        /* an ID card read here identifies without a one-time code */
+	int pin_reset_proof;           /* enum cfg_proof: what unlocking a PIN wants besides the code */
 };
 
 void config_defaults(struct config *c);

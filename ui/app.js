@@ -100,6 +100,8 @@
     if (v.step === "identify" || v.step === "agent") return v.step + (d.idcard && d.idcard !== "off" ? "_idcard" : "");
     if (v.step === "pin" && d.purpose === "initial") return "pin_initial";
     if (v.step === "busy") return "busy_" + (d.what || "wait");
+    if (v.step === "home" && d.pin_reset) return "home_pin_reset";
+    if (v.step === "pin_op" && d.blocked !== true) return "pin_op_unknown";
     return v.step;
   }
 
@@ -255,13 +257,24 @@
 
   // ---- screens -----------------------------------------------------------
   const screens = {
-    home() {
-      const flows = ["loss_report", "loss_cancel", "replacement", "activation", "pin_change", "status"];
+    home(d) {
+      const flows = ["loss_report", "loss_cancel", "replacement", "activation", "pin_change", "status", "pin_reset"];
+      // a terminal without a PSAM or the HSM says so on the tile itself
+      const off = (f) => f === "pin_reset" && !d.pin_reset;
       return [el("h2", { text: tr("home_title") }), inlineError(),
         el("div", { class: "home" }, flows.map((f) => el("button", {
-          type: "button", class: "primary", id: "start-" + f,
+          type: "button", class: off(f) ? "" : "primary", id: "start-" + f, disabled: off(f),
           onclick: () => act({ action: "start", flow: f }),
-        }, tr("f_" + f), el("small", { text: tr("f_" + f + "_sub") }))))];
+        }, tr("f_" + f), el("small", { text: tr(off(f) ? "f_" + f + "_off" : "f_" + f + "_sub") }))))];
+    },
+    pin_op(d) {
+      return [el("h2", { text: tr(d.blocked === true ? "pin_op_title" : "pin_op_title_unknown") }), facts([["k_card", d.card]]), inlineError(),
+        el("div", { class: "choices" },
+          el("button", { type: "button", class: "primary", id: "op-unblock", onclick: () => input({ op: "unblock" }) },
+            tr("pin_op_unblock"), el("small", { style: "display:block", text: tr("pin_op_unblock_sub") })),
+          el("button", { type: "button", class: "primary", id: "op-reload", onclick: () => input({ op: "reload" }) },
+            tr("pin_op_reload"), el("small", { style: "display:block", text: tr("pin_op_reload_sub") }))),
+        actions()];
     },
     insert_card() {
       return [el("h2", { text: tr("insert_title") }), inlineError(), message("info", tr("insert_hint")), actions()];
@@ -363,7 +376,8 @@
       const t = d.type;
       const next = t === "loss_report" ? tr("next_loss", d.temporary_days, d.loss === "temporary")
         : t === "loss_cancel" ? tr("next_cancel") : t === "replacement" ? tr("next_replacement")
-        : t === "activation" ? tr("next_activation") : tr("next_pin");
+        : t === "activation" ? tr("next_activation")
+        : t === "pin_reset" ? tr(d.pin_op === "unblock" ? "next_pin_reset_unblock" : "next_pin_reset_reload") : tr("next_pin");
       const del = d.delivery;
       // a printer that cannot print: no button, and a plain way on
       const noPaper = d.printer_state && !["none", "ready", "unknown"].includes(d.printer_state);
@@ -400,10 +414,14 @@
           : message("info", tr("no_replacement")),
         el("div", { class: "actions" }, el("button", { type: "button", class: "primary", id: "done", text: tr("done"), onclick: () => act({ action: "done" }) }))];
     },
-    error() {
+    error(d) {
       const e = view.error || { code: "internal" };
-      return [el("h2", { text: tr("error_title") }), message("error", errText(e.code)),
-        el("div", { class: "actions" }, el("button", { type: "button", class: "primary", id: "done", text: tr("back_home"), onclick: () => act({ action: "done" }) }))];
+      // the next step this terminal can take now (unlock a blocked PIN, a new card)
+      const offer = d.offer ? el("button", { type: "button", class: "primary", id: "offer", text: tr("offer_" + d.offer),
+        onclick: () => act({ action: "start", flow: d.offer }) }) : null;
+      return [el("h2", { text: tr(offer ? "error_title_offer" : "error_title") }), message("error", errText(e.code)),
+        el("div", { class: "actions" }, offer,
+          el("button", { type: "button", class: offer ? "" : "primary", id: "done", text: tr("back_home"), onclick: () => act({ action: "done" }) }))];
     },
     take_card() {
       return [el("h2", { text: tr("take_card"), id: "take-card" }), message("info", tr("take_card_hint"))];

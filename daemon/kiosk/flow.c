@@ -19,7 +19,8 @@ static const char *const STEP_NAMES[ST__COUNT] = {
 	[ST_OTP] = "otp", [ST_CHOOSE_CARD] = "choose_card", [ST_LOSS_TYPE] = "loss_type",
 	[ST_REASON] = "reason", [ST_OUTLET] = "outlet", [ST_AGENT] = "agent",
 	[ST_CONFIRM] = "confirm", [ST_INSERT_CARD] = "insert_card", [ST_PIN] = "pin",
-	[ST_NEW_PIN] = "new_pin", [ST_NEW_PIN_AGAIN] = "new_pin_again", [ST_BUSY] = "busy",
+	[ST_NEW_PIN] = "new_pin", [ST_NEW_PIN_AGAIN] = "new_pin_again", [ST_PIN_OP] = "pin_op",
+	[ST_BUSY] = "busy",
 	[ST_RECEIPT] = "receipt", [ST_STATUS] = "status", [ST_PROGRESS] = "progress",
 	[ST_ERROR] = "error", [ST_TAKE_CARD] = "take_card",
 };
@@ -28,6 +29,7 @@ static const struct flow_def *const DEFS[FLOW__COUNT] = {
 	[FLOW_LOSS_REPORT] = &flow_loss_report, [FLOW_LOSS_CANCEL] = &flow_loss_cancel,
 	[FLOW_REPLACEMENT] = &flow_replacement, [FLOW_ACTIVATION] = &flow_activation,
 	[FLOW_PIN_CHANGE] = &flow_pin_change, [FLOW_STATUS] = &flow_status,
+	[FLOW_PIN_RESET] = &flow_pin_reset,
 };
 
 const char *flow_step_name(enum flow_step s)
@@ -107,6 +109,24 @@ static const struct {
 	{"pin_wrong", "The PIN is wrong."},
 	{"pin_blocked",
 	 "The PIN is blocked after too many wrong tries. Please go to the counter with your ID card to reset it."},
+	{"pin_blocked_here",
+	 "The PIN is blocked after too many wrong tries. You can unlock it here now: press 'Unlock here'."},
+	{"pinkey_unavailable",
+	 "This terminal cannot unlock or reset a PIN right now. Please go to the counter with your ID card."},
+	{"pinkey_blocked",
+	 "This card can no longer be unlocked by any terminal. Please go to the counter with your ID card; "
+	 "the card will be replaced."},
+	{"pinkey_spent",
+	 "This card has been unlocked as many times as it may be, so it must be replaced. "
+	 "You can apply for a replacement here."},
+	{"pinkey_refused",
+	 "The card did not accept this terminal's key, so nothing was changed. Please tell the staff."},
+	{"proof_refused",
+	 "The card service could not confirm who you are, so nothing was changed. Please start again."},
+	{"not_card_holder",
+	 "This number and name do not belong to the card in the reader. Please check both."},
+	{"idcard_required",
+	 "For this, put your own ID card on the reader; typing the number is not enough here."},
 	{"pin_format", "A PIN has 6 digits."},
 	{"pin_same", "The new PIN must differ from the old one."},
 	{"pin_mismatch", "The two new PINs are not the same. Please enter the new PIN again."},
@@ -137,6 +157,32 @@ static bool input_step(enum flow_step s)
 {
 	return s == ST_IDENTIFY || s == ST_OTP || s == ST_PIN || s == ST_NEW_PIN ||
 	       s == ST_NEW_PIN_AGAIN || s == ST_AGENT;
+}
+
+/* This terminal can unlock a PIN now: a PSAM or the HSM, and the ID card
+ * reader when the policy wants an ID card. */
+static bool pinkey_able(const struct flow *f)
+{
+	if (!f->ops->pinkey_able || !f->ops->pinkey_able(f->ops->arg))
+		return false;
+	return f->cfg->pin_reset_proof != CFG_PROOF_IDCARD_OTP ||
+	       (f->ops->idcard_state && !strcmp(f->ops->idcard_state(f->ops->arg), "ready"));
+}
+
+bool fl_pinkey_able(const struct flow *f)
+{
+	return pinkey_able(f);
+}
+
+enum flow_kind fl_offer(const struct flow *f)
+{
+	if (f->step != ST_ERROR)
+		return FLOW_NONE;
+	if (!strcmp(f->err_code, "pin_blocked_here") && pinkey_able(f))
+		return FLOW_PIN_RESET;
+	if (!strcmp(f->err_code, "pinkey_spent"))
+		return FLOW_REPLACEMENT;
+	return FLOW_NONE;
 }
 
 static void changed(struct flow *f)
@@ -170,8 +216,8 @@ void fl_enter(struct flow *f, enum flow_step s)
 	unsigned t = 0;
 	f->step = s;
 	f->wait = s == ST_BUSY ? f->wait : W_NONE;
-	if (s == ST_ERROR)
-		t = FLOW_ERROR_SHOW_MS;
+	if (s == ST_ERROR) /* a next step offered: time to read it and choose */
+		t = fl_offer(f) != FLOW_NONE ? f->cfg->step_timeout_s * 1000 : FLOW_ERROR_SHOW_MS;
 	else if (input_step(s))
 		t = f->cfg->pin_timeout_s * 1000;
 	else if (s != ST_HOME)
@@ -229,7 +275,7 @@ void fl_fail(struct flow *f, const char *code, const char *msg)
 	fl_enter(f, ST_ERROR);
 }
 
-static uint64_t ask(struct flow *f, enum wait w)
+uint64_t fl_ask(struct flow *f, enum wait w)
 {
 	f->wait = w;
 	f->tag = ++f->next_tag;
@@ -241,7 +287,7 @@ static uint64_t ask(struct flow *f, enum wait w)
 
 static void read_card(struct flow *f)
 {
-	uint64_t tag = ask(f, W_READ);
+	uint64_t tag = fl_ask(f, W_READ);
 	f->ops->card_read(f->ops->arg, f->reader, tag);
 }
 
@@ -249,7 +295,7 @@ void fl_get_card(struct flow *f, enum wait w)
 {
 	char path[80];
 	snprintf(path, sizeof path, "/v1/cards/%s", f->p.card_id);
-	uint64_t tag = ask(f, w);
+	uint64_t tag = fl_ask(f, w);
 	f->ops->central(f->ops->arg, path, NULL, tag);
 }
 
@@ -337,6 +383,7 @@ void flow_on_card(struct flow *f, uint64_t tag, json_t *reply)
 	mask_id(id, f->p.card_masked, sizeof f->p.card_masked);
 	mask_name(fl_jstr(reply, "name"), f->p.name_masked, sizeof f->p.name_masked);
 	snprintf(f->p.expiry, sizeof f->p.expiry, "%s", fl_jstr(reply, "expiry_date"));
+	snprintf(f->p.card_ssn, sizeof f->p.card_ssn, "%s", fl_jstr(reply, "ssn"));
 	/* a third-generation card this terminal could not open: the screens
 	 * say so instead of leaving the name out without a word */
 	json_t *auth = json_object_get(reply, "auth");
@@ -355,10 +402,19 @@ void flow_on_card(struct flow *f, uint64_t tag, json_t *reply)
 
 void flow_on_pin(struct flow *f, uint64_t tag, json_t *reply)
 {
-	if (!tag || tag != f->tag || (f->wait != W_PIN_VERIFY && f->wait != W_PIN_CHANGE))
+	if (!tag || tag != f->tag ||
+	    (f->wait != W_PIN_VERIFY && f->wait != W_PIN_CHANGE && f->wait != W_PIN_STATUS && f->wait != W_PINKEY))
 		return;
 	enum wait w = f->wait;
 	f->tag = 0;
+	if (w == W_PIN_STATUS || w == W_PINKEY) {
+		if (f->def->pin_answer)
+			f->def->pin_answer(f, w, reply);
+		else
+			fl_fail(f, "internal", NULL);
+		changed(f);
+		return;
+	}
 	const char *e = fl_jstr(reply, "error");
 	json_t *tries = json_object_get(reply, "tries_left");
 	if (json_is_true(json_object_get(reply, "ok"))) {
@@ -374,7 +430,8 @@ void flow_on_pin(struct flow *f, uint64_t tag, json_t *reply)
 		fl_set_error(f, "pin_wrong", NULL);
 		f->err_tries = (int)json_integer_value(tries);
 	} else if (!strcmp(e, "pin_wrong") || !strcmp(e, "pin_blocked")) {
-		fl_fail(f, "pin_blocked", NULL);
+		/* a terminal that can unlock it says so, and offers it */
+		fl_fail(f, pinkey_able(f) ? "pin_blocked_here" : "pin_blocked", NULL);
 	} else if (!strcmp(e, "card_removed") || !strcmp(e, "no_card")) {
 		fl_fail(f, "card_removed", NULL);
 	} else
@@ -388,8 +445,7 @@ static bool client_error(long status)
 	       status != 429;
 }
 
-/* The holder's cards, with their ids, from the central: choose one. */
-static void take_cards(struct flow *f, json_t *body)
+void fl_take_cards(struct flow *f, json_t *body)
 {
 	json_t *cards = json_object_get(body, "cards"), *c;
 	size_t i;
@@ -419,9 +475,9 @@ void flow_on_central(struct flow *f, uint64_t tag, long status, json_t *body, co
 	f->tag = 0;
 	switch (w) {
 	case W_LOOKUP:
-		if (ok && f->p.by_idcard && f->cfg->idcard_identifies &&
+		if (ok && f->p.by_idcard && f->cfg->idcard_identifies && !f->def->two_proofs &&
 		    !strcmp(fl_jstr(body, "identified_by"), "idcard")) {
-			take_cards(f, body); /* no one-time code: the ID card was enough */
+			fl_take_cards(f, body); /* no one-time code: the ID card was enough */
 		} else if (ok) {
 			snprintf(f->p.otp_to, sizeof f->p.otp_to, "%s", fl_jstr(body, "otp_sent_to"));
 			fl_enter(f, ST_OTP);
@@ -440,8 +496,10 @@ void flow_on_central(struct flow *f, uint64_t tag, long status, json_t *body, co
 			fl_fail(f, "central_unreachable", NULL);
 		break;
 	case W_OTP:
-		if (ok)
-			take_cards(f, body);
+		if (ok && f->def->verified)
+			f->def->verified(f, body);
+		else if (ok)
+			fl_take_cards(f, body);
 		else if (!strcmp(code, "otp_wrong")) {
 			json_int_t left = json_integer_value(json_object_get(body, "tries_left"));
 			if (left > 0) {
@@ -643,6 +701,10 @@ static void start(struct flow *f, enum flow_kind k)
 		fl_identify(f);
 	else
 		fl_enter(f, f->def->first);
+	if (f->def->pinkey && !pinkey_able(f)) {
+		fl_fail(f, "pinkey_unavailable", NULL); /* the home screen said so too */
+		return;
+	}
 	if (f->def->first == ST_INSERT_CARD && f->card_present)
 		read_card(f);
 }
@@ -664,7 +726,7 @@ static void pin_entered(struct flow *f, const char *pin)
 		return;
 	}
 	snprintf(f->p.pin_old, sizeof f->p.pin_old, "%s", pin);
-	uint64_t tag = ask(f, W_PIN_VERIFY);
+	uint64_t tag = fl_ask(f, W_PIN_VERIFY);
 	f->ops->pin(f->ops->arg, f->reader, f->p.pin_old, NULL, tag);
 }
 
@@ -693,7 +755,11 @@ static void new_pin_again(struct flow *f, const char *pin)
 			  v == PIN_MISMATCH ? NULL : pin_verdict_text(v));
 		return;
 	}
-	uint64_t tag = ask(f, W_PIN_CHANGE);
+	if (f->def->new_pin_set) {
+		f->def->new_pin_set(f);
+		return;
+	}
+	uint64_t tag = fl_ask(f, W_PIN_CHANGE);
 	f->ops->pin(f->ops->arg, f->reader, f->p.pin_old, f->p.pin_new, tag);
 }
 
@@ -704,15 +770,20 @@ static enum ss_err input(struct flow *f, json_t *req, char *err, size_t errlen)
 		char ssn[19];
 		if (!fl_identity(f, req, ssn))
 			return SS_OK;
+		if (f->def->identity && !f->def->identity(f, ssn)) {
+			sodium_memzero(ssn, sizeof ssn);
+			return SS_OK;
+		}
 		snprintf(f->p.ssn, sizeof f->p.ssn, "%s", ssn);
 		snprintf(f->p.name, sizeof f->p.name, "%s", fl_jstr(req, "name"));
 		mask_name(f->p.name, f->p.name_masked, sizeof f->p.name_masked);
 		/* only the daemon sets idcard_input: a page cannot claim an ID card */
 		f->p.by_idcard = f->idcard_input;
 		json_t *body = json_pack("{s:s,s:s}", "ssn", f->p.ssn, "name", f->p.name);
-		if (f->p.by_idcard && f->cfg->idcard_identifies)
+		/* two proofs: no shortcut, the central sends the code whatever read the ID */
+		if (f->p.by_idcard && f->cfg->idcard_identifies && !f->def->two_proofs)
 			json_object_set_new(body, "identified_by", json_string("idcard"));
-		uint64_t tag = ask(f, W_LOOKUP);
+		uint64_t tag = fl_ask(f, W_LOOKUP);
 		f->ops->central(f->ops->arg, "/v1/holders/lookup", body, tag);
 		json_decref(body);
 		return SS_OK;
@@ -724,7 +795,7 @@ static enum ss_err input(struct flow *f, json_t *req, char *err, size_t errlen)
 			return SS_OK;
 		}
 		json_t *body = json_pack("{s:s,s:s}", "ssn", f->p.ssn, "code", code);
-		uint64_t tag = ask(f, W_OTP);
+		uint64_t tag = fl_ask(f, W_OTP);
 		f->ops->central(f->ops->arg, "/v1/holders/verify", body, tag);
 		json_decref(body);
 		return SS_OK;
@@ -817,18 +888,24 @@ enum ss_err flow_action(struct flow *f, json_t *req, char *err, size_t errlen)
 		enum flow_kind k = kind_named(fl_jstr(req, "flow"));
 		if (k == FLOW_NONE)
 			return fl_bad(err, errlen,
-				   "flow must be loss_report, loss_cancel, replacement, activation, pin_change or status");
-		if (f->step != ST_HOME) {
+				   "flow must be loss_report, loss_cancel, replacement, activation, pin_change, "
+				   "status or pin_reset");
+		if (f->step == ST_ERROR && k == fl_offer(f)) {
+			/* the error screen's next step: this flow ends, the offered
+			 * one starts on the card still in the reader */
+			f->stats.finished[f->kind][FLOW_REFUSED]++;
+			start(f, k);
+		} else if (f->step != ST_HOME) {
 			snprintf(err, errlen, "a %s is under way; cancel it first", flow_kind_name(f->kind));
 			return SS_E_BUSY;
-		}
-		start(f, k);
+		} else
+			start(f, k);
 	} else if (!strcmp(a, "cancel")) {
 		if (f->step == ST_HOME)
 			return SS_OK;
 		if (f->step == ST_TAKE_CARD) /* the card is still in: keep asking */
 			return SS_OK;
-		if (f->step == ST_BUSY && f->wait == W_PIN_CHANGE) {
+		if (f->step == ST_BUSY && (f->wait == W_PIN_CHANGE || f->wait == W_PINKEY)) {
 			/* the chip may be changing right now: its answer decides */
 			snprintf(err, errlen, "the card's PIN is being changed; a moment");
 			return SS_E_BUSY;
@@ -844,7 +921,8 @@ enum ss_err flow_action(struct flow *f, json_t *req, char *err, size_t errlen)
 		clear_error(f);
 		finish(f, by_step(f));
 	} else if (!strcmp(a, "alive")) {
-		if (input_step(f->step) || f->step == ST_CONFIRM || f->step == ST_CHOOSE_CARD)
+		if (input_step(f->step) || f->step == ST_CONFIRM || f->step == ST_CHOOSE_CARD ||
+		    f->step == ST_PIN_OP)
 			fl_enter(f, f->step);
 		return SS_OK; /* no new view: only the clock moved */
 	} else if (!strcmp(a, "input")) {

@@ -29,6 +29,7 @@ enum flow_kind {
 	FLOW_ACTIVATION,
 	FLOW_PIN_CHANGE,
 	FLOW_STATUS,
+	FLOW_PIN_RESET,   /* unlock or reset a blocked or forgotten PIN (card-spec §10) */
 	FLOW__COUNT
 };
 
@@ -47,6 +48,7 @@ enum flow_step {
 	ST_PIN,           /* the current (or the initial) PIN */
 	ST_NEW_PIN,
 	ST_NEW_PIN_AGAIN,
+	ST_PIN_OP,        /* a blocked PIN: unlock it (keep the PIN), or set a new one */
 	ST_BUSY,          /* waiting for the card or the central */
 	ST_RECEIPT,
 	ST_STATUS,
@@ -91,6 +93,15 @@ struct flow_ops {
 	const char *(*idcard_state)(void *arg);
 	/* the receipt printer: "none", "unknown", "ready", "out_of_paper", … (printer.h); NULL: none */
 	const char *(*printer_state)(void *arg);
+	/* how many tries the card's PIN has left, none spent → flow_on_pin */
+	void (*pin_status)(void *arg, const char *reader, uint64_t tag);
+	/* card-spec §10: unblock (new_pin NULL) or reload to new_pin, the MAC
+	 * from the PSAM or from the central's HSM with proof (the holder's
+	 * verification id) → flow_on_pin */
+	void (*pinkey)(void *arg, const char *reader, const char *new_pin, const char *proof,
+		       uint64_t tag);
+	/* whether this terminal can unblock or reload a PIN now; NULL: never */
+	bool (*pinkey_able)(void *arg);
 	/* the view changed (the page is told); the deadline may have moved */
 	void (*changed)(void *arg);
 };

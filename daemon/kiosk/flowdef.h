@@ -2,7 +2,7 @@
  * flow's state, the steps every flow uses (flow.c), and struct flow_def,
  * the page a flow fills in to say what is its own (one file per flow:
  * loss_report.c, loss_cancel.c, replacement.c, activation.c,
- * pin_change.c, status.c). */
+ * pin_change.c, status.c, pin_reset.c). */
 #ifndef SSCARD_FLOWDEF_H
 #define SSCARD_FLOWDEF_H
 
@@ -23,6 +23,8 @@ enum wait {
 	W_OTP,
 	W_CARD_STATE,
 	W_PROGRESS,
+	W_PIN_STATUS,
+	W_PINKEY,
 };
 
 enum delivery { DELIVERY_PENDING, DELIVERY_DONE, DELIVERY_REFUSED };
@@ -51,6 +53,10 @@ struct personal {
 	bool holder_hidden;          /* a 3.00 card whose EF06 stayed closed (no PSAM, no HSM) */
 	unsigned identity_fails;
 	bool by_idcard;              /* the holder was identified by an ID card read here */
+	char card_ssn[19];           /* the SSN the card in the reader holds; "" unknown */
+	char proof[64];              /* the central's verification id of the holder (§10) */
+	char pin_op[8];              /* pin_reset: "unblock" or "reload" */
+	int pin_blocked;             /* pin_reset: 1 blocked, 0 not, -1 the card did not say */
 	struct {
 		char reference[24], type[16], ready_date[16];
 		int64_t time;
@@ -91,6 +97,8 @@ struct flow_def {
 	bool chip_changed;           /* the chip is changed before the request is taken */
 	bool initial_pin;            /* ST_PIN asks for the initial PIN, not the current */
 	bool unknown_card_ok;        /* a card the central does not know can go on */
+	bool pinkey;                 /* it needs §10 (a PSAM or the HSM): refused without */
+	bool two_proofs;             /* identity and the one-time code, always (no ID-card shortcut) */
 	enum flow_step first;        /* ST_INSERT_CARD: the card is read when present */
 	/* The card was read (NULL: ask the central for its state). */
 	void (*card_read)(struct flow *f);
@@ -102,6 +110,16 @@ struct flow_def {
 	bool (*selectable)(const struct flow *f, const char *state);
 	/* The person chose card f->p.chosen. */
 	void (*chosen)(struct flow *f);
+	/* An identity typed or read on the identify screen (ssn checked):
+	 * false with the error set to stay there (NULL: any holder). */
+	bool (*identity)(struct flow *f, const char *ssn);
+	/* The one-time code was right: body is the central's answer (NULL:
+	 * choose one of the holder's cards). */
+	void (*verified)(struct flow *f, json_t *body);
+	/* The answer to a W_PIN_STATUS or W_PINKEY question. */
+	void (*pin_answer)(struct flow *f, enum wait w, json_t *reply);
+	/* The new PIN was typed twice (NULL: CHANGE PIN with the current). */
+	void (*new_pin_set)(struct flow *f);
 	/* Input on a step of the flow's own; fl_no_input() for the others. */
 	enum ss_err (*input)(struct flow *f, json_t *req, char *err, size_t errlen);
 	/* The request's fields; then what the receipt needs once it is taken. */
@@ -114,7 +132,7 @@ struct flow_def {
 };
 
 extern const struct flow_def flow_loss_report, flow_loss_cancel, flow_replacement,
-	flow_activation, flow_pin_change, flow_status;
+	flow_activation, flow_pin_change, flow_status, flow_pin_reset;
 
 /* flow.c: the steps and clocks every flow uses. */
 void fl_enter(struct flow *f, enum flow_step s);
@@ -125,6 +143,16 @@ void fl_wipe_pins(struct flow *f);
 void fl_get_card(struct flow *f, enum wait w);
 /* Into the outbox; the receipt screen on success. */
 void fl_submit(struct flow *f);
+/* Ask below and wait on the busy screen: the tag to ask with. */
+uint64_t fl_ask(struct flow *f, enum wait w);
+/* The holder's cards, with their ids, from the central: choose one. */
+void fl_take_cards(struct flow *f, json_t *body);
+/* What an error screen offers to do next, here and now: FLOW_PIN_RESET
+ * for a blocked PIN (when this terminal can), FLOW_REPLACEMENT for a card
+ * whose unlocks are spent; FLOW_NONE. */
+enum flow_kind fl_offer(const struct flow *f);
+/* This terminal can unlock or reset a PIN now (the home screen's tile). */
+bool fl_pinkey_able(const struct flow *f);
 /* Enter the identify screen, and read the ID card reader: a card may be
  * lying on it already. */
 void fl_identify(struct flow *f);

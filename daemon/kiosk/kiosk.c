@@ -119,6 +119,28 @@ static void pin_op(void *arg, const char *reader, const char *old_pin, const cha
 		    old_pin, new_pin, p, on_reader_reply);
 }
 
+static void pin_status(void *arg, const char *reader, uint64_t tag)
+{
+	struct kiosk *k = arg;
+	struct pend *p = pend_new(k, tag, true);
+	if (p)
+		readers_pin(k->deps.readers, reader, READERS_PIN_STATUS, "", NULL, p, on_reader_reply);
+}
+
+static void pinkey(void *arg, const char *reader, const char *new_pin, const char *proof, uint64_t tag)
+{
+	struct kiosk *k = arg;
+	struct pend *p = pend_new(k, tag, true);
+	if (p)
+		readers_pinkey(k->deps.readers, reader, new_pin, proof, p, on_reader_reply);
+}
+
+static bool pinkey_able(void *arg)
+{
+	struct kiosk *k = arg;
+	return readers_pinkey_able(k->deps.readers);
+}
+
 static void on_idcard_reply(void *cookie, json_t *reply)
 {
 	struct kiosk *k = cookie;
@@ -299,8 +321,10 @@ void kiosk_event(struct kiosk *k, json_t *event)
 		flow_on_idcard(k->flow, 0, r);
 		json_decref(r);
 	} else if (!strcmp(e, "idcard_reader") &&
-		   (flow_step(k->flow) == ST_IDENTIFY || flow_step(k->flow) == ST_AGENT))
+		   (flow_step(k->flow) == ST_IDENTIFY || flow_step(k->flow) == ST_AGENT || flow_step(k->flow) == ST_HOME))
 		flow_touch(k->flow); /* the screen says whether the ID card reader works */
+	else if (!strcmp(e, "psam") && (flow_step(k->flow) == ST_HOME || flow_step(k->flow) == ST_ERROR))
+		flow_touch(k->flow); /* "unlock PIN" on the home screen, "unlock here" on an error */
 }
 
 void kiosk_set_publisher(struct kiosk *k, void *arg)
@@ -443,7 +467,8 @@ int kiosk_new(sd_event *ev, const struct config *cfg, const struct kiosk_deps *d
 				   .card_read = card_read, .pin = pin_op, .central = central,
 				   .submit = submit, .list_state = list_state, .changed = changed,
 				   .idcard_read = idcard_read, .idcard_state = idcard_state,
-				   .printer_state = printer_st};
+				   .printer_state = printer_st, .pin_status = pin_status, .pinkey = pinkey,
+				   .pinkey_able = pinkey_able};
 	if (!(k->flow = flow_new(cfg, &k->ops))) {
 		free(k);
 		return -ENOMEM;

@@ -20,6 +20,15 @@ static json_t *step_data(const struct flow *f)
 	if (p->by_idcard)
 		json_object_set_new(d, "by_idcard", json_true());
 	switch (f->step) {
+	case ST_HOME:
+		json_object_set_new(d, "pin_reset", json_boolean(fl_pinkey_able(f)));
+		break;
+	case ST_ERROR: {
+		enum flow_kind k = fl_offer(f);
+		if (k != FLOW_NONE)
+			json_object_set_new(d, "offer", json_string(flow_kind_name(k)));
+		break;
+	}
 	case ST_IDENTIFY:
 	case ST_AGENT:
 		json_object_set_new(d, "idcard", json_string(f->ops->idcard_state
@@ -53,7 +62,8 @@ static json_t *step_data(const struct flow *f)
 		static const char *const what[] = {[W_NONE] = "wait", [W_READ] = "reading",
 						    [W_PIN_VERIFY] = "pin", [W_PIN_CHANGE] = "pin",
 						    [W_LOOKUP] = "central", [W_OTP] = "central",
-						    [W_CARD_STATE] = "central", [W_PROGRESS] = "central"};
+						    [W_CARD_STATE] = "central", [W_PROGRESS] = "central",
+						    [W_PIN_STATUS] = "reading", [W_PINKEY] = "pinkey"};
 		json_object_set_new(d, "what", json_string(what[f->wait]));
 		break;
 	}

@@ -60,7 +60,7 @@ static const char SCHEMA[] =
 	"CREATE INDEX IF NOT EXISTS requests_pending ON requests(state, card_id, id);";
 
 static const char *const TYPES[] = {"loss_report", "loss_cancel", "replacement", "activation",
-				    "pin_changed", NULL};
+				    "pin_changed", "pin_reset", NULL};
 
 static int64_t now_s(void)
 {
@@ -478,7 +478,7 @@ enum ss_err outbox_add(struct outbox *o, const char *type, const char *card_id, 
 	for (int i = 0; TYPES[i]; i++)
 		known |= !strcmp(type, TYPES[i]);
 	if (!known)
-		return snprintf(err, errlen, "A request is loss_report, loss_cancel, replacement, activation or pin_changed, not '%.32s'.", type),
+		return snprintf(err, errlen, "A request is loss_report, loss_cancel, replacement, activation, pin_changed or pin_reset, not '%.32s'.", type),
 		       SS_E_INVALID;
 	if (!hex32(card_id))
 		return snprintf(err, errlen, "A card id (卡识别码) is 32 hexadecimal digits."), SS_E_INVALID;

@@ -141,6 +141,7 @@ void rd_reader_removed(struct readers *r, const char *name)
 		r->sam_name[0] = 0;
 		psam_reader(r->psam, NULL, false);
 		log_msg(LOG_WARNING, "the PSAM's reader '%s' is gone", name);
+		rd_emit(r, json_pack("{s:s,s:s,s:b}", "event", "psam", "reader", name, "present", 0));
 	}
 	for (struct reader **p = &r->list; *p; p = &(*p)->next) {
 		struct reader *x = *p;
@@ -375,8 +376,11 @@ void rd_rdr_event(struct readers *r, const struct rdr_event *ev)
 		rd_reader_removed(r, ev->reader);
 		break;
 	case RDR_CARD_INSERTED:
-		if (r->psam && !strcmp(r->sam_name, ev->reader))
+		if (r->psam && !strcmp(r->sam_name, ev->reader)) {
 			psam_reader(r->psam, ev->reader, true);
+			/* what this terminal can do changed (a kiosk's "unlock PIN") */
+			rd_emit(r, json_pack("{s:s,s:s,s:b}", "event", "psam", "reader", ev->reader, "present", 1));
+		}
 		if (!(x = rd_find_reader(r, ev->reader)))
 			break;
 		x->present = true;
@@ -388,6 +392,7 @@ void rd_rdr_event(struct readers *r, const struct rdr_event *ev)
 		if (r->psam && !strcmp(r->sam_name, ev->reader)) {
 			psam_reader(r->psam, ev->reader, false);
 			log_msg(LOG_WARNING, "the PSAM was taken out of '%s'", ev->reader);
+			rd_emit(r, json_pack("{s:s,s:s,s:b}", "event", "psam", "reader", ev->reader, "present", 0));
 		}
 		if ((x = rd_find_reader(r, ev->reader)))
 			rd_card_left(r, x);

@@ -330,6 +330,11 @@ void readers_pinkey(struct readers *r, const char *name, const char *new_pin, co
 	rd_start_job(r, x, cookie, fn, j);
 }
 
+bool readers_pinkey_able(struct readers *r)
+{
+	return r->hsm || (r->psam && psam_session(r->psam));
+}
+
 void readers_pin(struct readers *r, const char *name, enum readers_pin_op op, const char *old_pin,
 		 const char *new_pin, void *cookie, readers_reply_fn fn)
 {

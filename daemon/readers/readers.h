@@ -35,7 +35,11 @@ void readers_read(struct readers *r, const char *reader, void *cookie, readers_r
  * when it is done; they never reach a log or a trace (apdu.c redacts).
  * fn gets {"ok":true} or an error (pin_wrong with tries_left,
  * pin_blocked, card_removed…), exactly once, unless forgotten. */
-enum readers_pin_op { READERS_PIN_VERIFY, READERS_PIN_CHANGE, READERS_PIN_UNBLOCK, READERS_PIN_RELOAD };
+/* READERS_PIN_STATUS (no PIN, old_pin ""): how many tries the PIN has
+ * left without spending one: {"ok":true,"tries_left":N} (absent when the
+ * card does not say) or pin_blocked. */
+enum readers_pin_op { READERS_PIN_VERIFY, READERS_PIN_CHANGE, READERS_PIN_UNBLOCK, READERS_PIN_RELOAD,
+		      READERS_PIN_STATUS };
 void readers_pin(struct readers *r, const char *reader, enum readers_pin_op op, const char *old_pin,
 		 const char *new_pin, void *cookie, readers_reply_fn fn);
 /* VERIFY or CHANGE PIN with the PIN(s) typed on the reader's PIN pad
@@ -54,6 +58,9 @@ void readers_pinpad(struct readers *r, const char *reader, enum readers_pin_op o
  * pinkey_blocked, pinkey_spent, pin_format, card_removed … */
 void readers_pinkey(struct readers *r, const char *reader, const char *new_pin, const char *proof,
 		    void *cookie, readers_reply_fn fn);
+/* Whether this terminal can unblock or reload a PIN now (§10): a PSAM
+ * session is open, or the central's HSM is configured. */
+bool readers_pinkey_able(struct readers *r);
 /* The two-step read of card-spec §9 for counter software that owns its
  * encryptor: step 1 (cryptogram NULL) reads EF05 and gets the card's
  * challenge (the reply's auth.challenge); step 2 brings the cryptogram for

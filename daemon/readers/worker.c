@@ -313,6 +313,8 @@ static void do_pin(struct worker *w, struct session *s, struct job *j)
 		if (m->err == SS_OK && j->pad)
 			m->err = pcsc_pinpad(&s->card, j->op == READERS_PIN_VERIFY ? PINPAD_VERIFY : PINPAD_CHANGE,
 					     &m->tries_left);
+		else if (m->err == SS_OK && j->op == READERS_PIN_STATUS)
+			m->err = ssc_pin_tries(&s->card.tr, &m->tries_left);
 		else if (m->err == SS_OK)
 			m->err = j->op == READERS_PIN_VERIFY
 					 ? ssc_verify_pin(&s->card.tr, j->pin_old, &m->tries_left)

@@ -4,7 +4,7 @@
  *   POST /v1/requests        Idempotency-Key: 32 hex; {type, card_id, …}
  *        types loss_report {loss: temporary|formal}, loss_cancel,
  *        replacement {outlet, delegated, fee_fen, damaged}, activation,
- *        pin_changed. A replayed key gets the first answer (2xx or 4xx)
+ *        pin_changed, pin_reset {op: unblock|reload}. A replayed key gets the first answer (2xx or 4xx)
  *        with `Idempotent-Replayed: true`; a request against the card's
  *        state gets 409 and a code.
  *   GET  /v1/cards/<card_id>  state, since, masked holder, replacement
@@ -262,8 +262,14 @@ static json_t *apply(const char *type, json_t *body, const char *card_id, int *s
 	}
 	if (!strcmp(type, "pin_changed"))
 		return json_pack("{s:s}", "state", c.state);
+	if (!strcmp(type, "pin_reset")) {
+		const char *op = json_string_value(json_object_get(body, "op"));
+		if (!op || (strcmp(op, "unblock") && strcmp(op, "reload")))
+			return refuse(status, 400, "bad_op", "op must be unblock or reload.");
+		return json_pack("{s:s,s:s}", "state", c.state, "op", op);
+	}
 	return refuse(status, 400, "unknown_type",
-		      "type must be loss_report, loss_cancel, replacement, activation or pin_changed.");
+		      "type must be loss_report, loss_cancel, replacement, activation, pin_changed or pin_reset.");
 }
 
 static enum MHD_Result reply_json(struct MHD_Connection *c, int status, json_t *j, bool replayed)
@@ -619,17 +625,21 @@ static enum MHD_Result admin(struct MHD_Connection *c, const char *url)
 	}
 	if (!strcmp(url, "/v1/admin/requests")) {
 		json_t *a = json_array();
-		sqlite3_prepare_v2(db, "SELECT seq, key, type, card_id, status, terminal FROM requests ORDER BY seq",
-				   -1, &s, NULL);
-		while (sqlite3_step(s) == SQLITE_ROW)
+		sqlite3_prepare_v2(db, "SELECT seq, key, type, card_id, status, terminal, reply FROM requests"
+				       " ORDER BY seq", -1, &s, NULL);
+		while (sqlite3_step(s) == SQLITE_ROW) {
+			const char *rtext = (const char *)sqlite3_column_text(s, 6);
+			json_t *reply = rtext ? json_loads(rtext, 0, NULL) : NULL;
 			json_array_append_new(
-				a, json_pack("{s:I,s:s,s:s,s:s,s:i,s:s}", "seq",
+				a, json_pack("{s:I,s:s,s:s,s:s,s:i,s:s,s:o}", "seq",
 					     (json_int_t)sqlite3_column_int64(s, 0), "key",
 					     (const char *)sqlite3_column_text(s, 1), "type",
 					     (const char *)sqlite3_column_text(s, 2), "card_id",
 					     (const char *)sqlite3_column_text(s, 3), "status",
 					     sqlite3_column_int(s, 4), "terminal",
-					     (const char *)sqlite3_column_text(s, 5)));
+					     (const char *)sqlite3_column_text(s, 5), "reply",
+					     reply ? reply : json_null()));
+		}
 		sqlite3_finalize(s);
 		return reply_json(c, 200, json_pack("{s:o}", "requests", a), false);
 	}

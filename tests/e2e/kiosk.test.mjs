@@ -576,6 +576,138 @@ test("a third-generation card: status and activation with the PSAM, and without 
   await rig("/psam/insert");
 });
 
+// ---- unlock or reset the PIN (card-spec §10, with the terminal's PSAM) ---
+
+// The page's own token, and a POST of a flow action as the page would: the
+// status code and the answer.
+async function pagePost(body) {
+  return page.evaluate(async (b) => {
+    const t = (await (await fetch("/api/v1/session")).json()).token;
+    const r = await fetch("/api/v1/flow", { method: "POST", headers: { "Content-Type": "application/json", "X-Session-Token": t }, body: JSON.stringify(b) });
+    return { status: r.status, body: await r.json() };
+  }, body);
+}
+
+async function unlockUpToCode(profile) {
+  await rig("/central/card", { id: ZHANG_CARD, ssn: ZHANG_SSN, state: "normal" });
+  await rig("/insert", { profile });
+  await start("pin_reset");
+  await identify(ZHANG_SSN, "张三");
+  await step("otp");
+  await keypad("code", await otpFor(ZHANG_SSN));
+  await page.click("#next");
+}
+
+test("unlock or reset the PIN: the ID card or the number, and the code; unlock keeps the PIN, a forgotten one gets a new one; no proof can be skipped", async () => {
+  // without a PSAM (and no HSM here) the home screen says this terminal cannot
+  await rig("/psam/remove");
+  await page.waitForFunction(() => window.sscardKiosk.view.data.pin_reset === false, null, { timeout: 10000 });
+  assert.ok(await page.isDisabled("#start-pin_reset"), "the tile is disabled");
+  assert.match(await page.textContent("#start-pin_reset"), /本机暂不能解锁密码/);
+  await visit("home-no-unlock");
+  await rig("/psam/insert");
+  await page.waitForFunction(() => window.sscardKiosk.view.data.pin_reset === true, null, { timeout: 10000 });
+  await visit("home-unlock");
+
+  // a blocked PIN: the page cannot jump past either proof
+  await rig("/central/card", { id: ZHANG_CARD, ssn: ZHANG_SSN, state: "normal" });
+  await rig("/insert", { profile: "zhangsan-2.00-blocked.card" });
+  await start("pin_reset");
+  await step("identify");
+  await visit("unlock-identify");
+  for (const b of [{ step: "otp", code: "000000" }, { step: "pin_op", op: "unblock" }, { step: "new_pin", pin: "391827" }]) {
+    const r = await pagePost(Object.assign({ action: "input" }, b));
+    assert.equal(r.status, 409, got(`input for ${b.step} on the identify screen is refused`, r));
+  }
+  // someone else's number and name: not this card's holder
+  await identify(LI_SSN, "李四");
+  await waitError("not_card_holder");
+  await visit("unlock-not-holder");
+  await identify(ZHANG_SSN, "张三");
+  await step("otp");
+  for (const b of [{ step: "pin_op", op: "unblock" }, { step: "new_pin", pin: "391827" }]) {
+    const r = await pagePost(Object.assign({ action: "input" }, b));
+    assert.equal(r.status, 409, got(`input for ${b.step} on the code screen is refused`, r));
+  }
+  await visit("unlock-otp");
+  await keypad("code", await otpFor(ZHANG_SSN));
+  await page.click("#next");
+  await step("pin_op");
+  assert.equal(await page.evaluate(() => window.sscardKiosk.view.data.blocked), true);
+  await visit("unlock-choose");
+  await page.click("#op-unblock");
+  await step("receipt");
+  assert.match(await page.textContent("#receipt"), /密码已解锁，原密码照常使用/);
+  await page.waitForFunction(() => window.sscardKiosk.view.data.delivery === "delivered", null, { timeout: 15000 });
+  await visit("unlock-receipt");
+  let reqs = (await rig("/requests")).requests.filter((r) => r.type === "pin_reset");
+  assert.equal(reqs.at(-1)?.reply?.op, "unblock", got("the central took the pin_reset request", reqs));
+  assert.equal(reqs.at(-1)?.card_id, ZHANG_CARD);
+  await finish();
+
+  // forgotten (tries left): the ID card on the reader, still the code, a new PIN twice
+  await rig("/central/card", { id: ZHANG_CARD, ssn: ZHANG_SSN, state: "normal" });
+  await rig("/insert", { profile: "zhangsan-2.00.card" });
+  await start("pin_reset");
+  await step("identify");
+  await page.waitForSelector("#idcard-prompt");
+  await rig("/idcard/put", { profile: "zhangsan.idcard" });
+  await step("otp"); // the ID card alone is never enough
+  await idcardOff();
+  await keypad("code", await otpFor(ZHANG_SSN));
+  await page.click("#next");
+  await step("new_pin");
+  await visit("unlock-new-pin");
+  await keypad("pin", "123456");
+  await page.click("#next");
+  await waitError("pin_initial");
+  await keypad("pin", "385172");
+  await page.click("#next");
+  await step("new_pin_again");
+  await keypad("pin", "385172");
+  await page.click("#next");
+  await step("receipt");
+  assert.match(await page.textContent("#receipt"), /新密码已生效/);
+  await visit("unlock-receipt-new-pin");
+  reqs = (await rig("/requests")).requests.filter((r) => r.type === "pin_reset");
+  assert.equal(reqs.length, 2, got("two pin_reset requests", reqs));
+  assert.equal(reqs.at(-1)?.reply?.op, "reload", got("the second one a reload", reqs));
+  await finish();
+
+  // blocked in "change PIN": the error offers "unlock here", which goes straight on
+  await rig("/central/card", { id: ZHANG_CARD, ssn: ZHANG_SSN, state: "normal" });
+  await rig("/insert", { profile: "zhangsan-2.00-blocked.card" });
+  await start("pin_change");
+  await step("pin");
+  await keypad("pin", "123456");
+  await page.click("#next");
+  await step("error");
+  assert.equal(await errorCode(), "pin_blocked_here");
+  await visit("pin-blocked-unlock-here");
+  await page.click("#offer");
+  await step("identify");
+  assert.equal(await page.evaluate(() => window.sscardKiosk.view.flow), "pin_reset");
+  await page.click("#cancel");
+  await step("take_card");
+  await rig("/remove");
+  await step("home");
+
+  // the card's unlocks are spent: a new card, offered at once
+  await unlockUpToCode("zhangsan-2.00-spent.card");
+  await step("pin_op");
+  await page.click("#op-unblock");
+  await step("error");
+  assert.equal(await errorCode(), "pinkey_spent");
+  await visit("unlock-spent");
+  await page.click("#offer");
+  await step("replace_menu");
+  await page.click("#cancel");
+  await rig("/remove");
+  await step("home");
+  const log = (await rig("/log")).log;
+  assert.ok(!log.includes("385172") && !log.includes(ZHANG_SSN), got("no PIN and no SSN in the log", log, ["385172", ZHANG_SSN]));
+});
+
 test("not a social security card: plain refusal", async () => {
   await rig("/insert", { profile: "bankcard.card" });
   await start("status");

@@ -34,6 +34,10 @@ struct fake {
 	uint64_t idcard_tag;
 	int idcard_reads;
 	const char *idcard_state;
+	bool able;                  /* a PSAM or the HSM */
+	int status_calls, pinkey_calls;
+	char proof[64];
+	bool pinkey_reload;
 } fk;
 
 static uint64_t f_now(void *a) { return fk.now; }
@@ -83,10 +87,26 @@ static void f_idcard_read(void *a, uint64_t tag)
 }
 static const char *f_idcard_state(void *a) { return fk.idcard_state ? fk.idcard_state : "ready"; }
 
+static void f_pin_status(void *a, const char *reader, uint64_t tag)
+{
+	fk.pin_tag = tag;
+	fk.status_calls++;
+}
+static void f_pinkey(void *a, const char *reader, const char *n, const char *proof, uint64_t tag)
+{
+	fk.pin_tag = tag;
+	fk.pinkey_calls++;
+	fk.pinkey_reload = n != NULL;
+	snprintf(fk.pin_new, sizeof fk.pin_new, "%s", n ? n : "");
+	snprintf(fk.proof, sizeof fk.proof, "%s", proof ? proof : "");
+}
+static bool f_able(void *a) { return fk.able; }
+
 static const struct flow_ops OPS = {.now_ms = f_now, .wall_s = f_wall, .card_read = f_read,
 				    .pin = f_pin, .central = f_central, .submit = f_submit,
 				    .list_state = f_list, .changed = f_changed,
-				    .idcard_read = f_idcard_read, .idcard_state = f_idcard_state};
+				    .idcard_read = f_idcard_read, .idcard_state = f_idcard_state,
+				    .pin_status = f_pin_status, .pinkey = f_pinkey, .pinkey_able = f_able};
 static struct config cfg;
 
 static int setup(void **s)
@@ -618,6 +638,213 @@ static void test_bad_requests(void **s)
 	assert_string_equal(step(f), "home");
 }
 
+/* ---- unlock / reset the PIN (pin_reset.c) -------------------------------- */
+
+#define READ_SSN "{\"ok\":true,\"card_id\":\"" CARD "\",\"name\":\"张三\",\"ssn\":\"" SSN "\"," \
+		 "\"expiry_date\":\"2030-10-01\",\"loss\":{\"listed\":false}}"
+#define VERIFIED "{\"cards\":[{\"card_id\":\"" CARD "\",\"state\":\"normal\"}],\"verification\":\"V-1\"}"
+
+static const char *view_str(struct flow *f, const char *key)
+{
+	static char out[64];
+	json_t *v = flow_view(f);
+	const char *s = json_string_value(json_object_get(json_object_get(v, "data"), key));
+	snprintf(out, sizeof out, "%s", s ? s : "");
+	json_decref(v);
+	return out;
+}
+
+/* Card in, its state asked, on the identify screen. */
+static void reset_to_identify(struct flow *f)
+{
+	assert_int_equal(act(f, "{\"action\":\"start\",\"flow\":\"pin_reset\"}"), SS_OK);
+	assert_string_equal(step(f), "insert_card");
+	flow_card_event(f, "Virtual PCD 00 00", true);
+	card_answer(f, READ_SSN);
+	assert_string_equal(fk.path, "/v1/cards/" CARD);
+	central_answer(f, 200, "{\"state\":\"normal\"}");
+	assert_string_equal(step(f), "identify");
+}
+
+/* Identified and the code right: the PIN's state is asked. */
+static void reset_verified(struct flow *f)
+{
+	reset_to_identify(f);
+	act(f, "{\"action\":\"input\",\"step\":\"identify\",\"ssn\":\"" SSN "\",\"name\":\"张三\"}");
+	central_answer(f, 200, "{\"cards\":[],\"otp_sent_to\":\"138****8000\"}");
+	assert_string_equal(step(f), "otp");
+	act(f, "{\"action\":\"input\",\"step\":\"otp\",\"code\":\"123456\"}");
+	central_answer(f, 200, VERIFIED);
+	assert_string_equal(step(f), "busy");
+	assert_int_equal(fk.status_calls, 1);
+}
+
+static void test_pin_reset_unavailable(void **s)
+{
+	struct flow *f = *s;
+	json_t *v = flow_view(f);
+	assert_true(json_is_false(json_object_get(json_object_get(v, "data"), "pin_reset")));
+	json_decref(v);
+	assert_int_equal(act(f, "{\"action\":\"start\",\"flow\":\"pin_reset\"}"), SS_OK);
+	assert_string_equal(error_of(f), "pinkey_unavailable");
+	assert_int_equal(fk.pinkey_calls, 0);
+	act(f, "{\"action\":\"done\"}");
+	fk.able = true;
+	v = flow_view(f);
+	assert_true(json_is_true(json_object_get(json_object_get(v, "data"), "pin_reset")));
+	json_decref(v);
+	/* the policy wants an ID card and the ID card reader is down: not offered */
+	cfg.pin_reset_proof = CFG_PROOF_IDCARD_OTP;
+	fk.idcard_state = "absent";
+	act(f, "{\"action\":\"start\",\"flow\":\"pin_reset\"}");
+	assert_string_equal(error_of(f), "pinkey_unavailable");
+}
+
+/* Blocked: unlock, keep the PIN; no step can be skipped on the way. */
+static void test_pin_reset_unblock(void **s)
+{
+	struct flow *f = *s;
+	fk.able = true;
+	reset_to_identify(f);
+	/* the page cannot jump past a proof: only the screen on show takes input */
+	assert_int_equal(act(f, "{\"action\":\"input\",\"step\":\"pin_op\",\"op\":\"unblock\"}"), SS_E_BUSY);
+	assert_int_equal(act(f, "{\"action\":\"input\",\"step\":\"new_pin\",\"pin\":\"391827\"}"), SS_E_BUSY);
+	assert_int_equal(act(f, "{\"action\":\"input\",\"step\":\"otp\",\"code\":\"123456\"}"), SS_E_BUSY);
+	assert_int_equal(fk.pinkey_calls + fk.status_calls, 0);
+	/* someone else's number: not this card's holder, with tries */
+	act(f, "{\"action\":\"input\",\"step\":\"identify\",\"ssn\":\"110101199003070038\",\"name\":\"李四\"}");
+	assert_string_equal(step(f), "identify");
+	assert_string_equal(error_of(f), "not_card_holder");
+	/* the holder, typed: the central is asked without any ID-card shortcut */
+	act(f, "{\"action\":\"input\",\"step\":\"identify\",\"ssn\":\"" SSN "\",\"name\":\"张三\"}");
+	assert_string_equal(fk.path, "/v1/holders/lookup");
+	assert_null(json_object_get(fk.body, "identified_by"));
+	central_answer(f, 200, "{\"cards\":[],\"otp_sent_to\":\"138****8000\"}");
+	assert_int_equal(act(f, "{\"action\":\"input\",\"step\":\"pin_op\",\"op\":\"unblock\"}"), SS_E_BUSY);
+	act(f, "{\"action\":\"input\",\"step\":\"otp\",\"code\":\"123456\"}");
+	central_answer(f, 200, VERIFIED);
+	assert_int_equal(fk.status_calls, 1);
+	pin_answer(f, "{\"ok\":false,\"error\":\"pin_blocked\"}");
+	assert_string_equal(step(f), "pin_op");
+	json_t *v = flow_view(f);
+	assert_true(json_is_true(json_object_get(json_object_get(v, "data"), "blocked")));
+	json_decref(v);
+	act(f, "{\"action\":\"input\",\"step\":\"pin_op\",\"op\":\"unblock\"}");
+	assert_int_equal(fk.pinkey_calls, 1);
+	assert_false(fk.pinkey_reload);
+	assert_string_equal(fk.proof, "V-1");
+	assert_string_equal(view_str(f, "what"), "pinkey");
+	/* the chip may be changing: cancel waits for its answer */
+	assert_int_equal(act(f, "{\"action\":\"cancel\"}"), SS_E_BUSY);
+	pin_answer(f, "{\"ok\":true}");
+	assert_string_equal(step(f), "receipt");
+	assert_string_equal(fk.type, "pin_reset");
+	assert_string_equal(json_string_value(json_object_get(fk.fields, "op")), "unblock");
+	assert_string_equal(view_str(f, "pin_op"), "unblock");
+	char *r = flow_receipt_text(f);
+	assert_non_null(strstr(r, "same PIN as before"));
+	free(r);
+}
+
+/* Forgotten (tries left): a new PIN, twice, by the weak-PIN rules; the
+ * ID card on the reader still needs the code; each end has its code. */
+static void test_pin_reset_reload_and_ends(void **s)
+{
+	struct flow *f = *s;
+	fk.able = true;
+	reset_to_identify(f);
+	idcard(f, fk.idcard_tag, IDCARD(SSN, "张三", "2035-01-01", "false"));
+	assert_null(json_object_get(fk.body, "identified_by"));
+	central_answer(f, 200, "{\"cards\":[],\"otp_sent_to\":\"138****8000\"}");
+	assert_string_equal(step(f), "otp"); /* the ID card alone is never enough */
+	act(f, "{\"action\":\"input\",\"step\":\"otp\",\"code\":\"123456\"}");
+	central_answer(f, 200, VERIFIED);
+	pin_answer(f, "{\"ok\":true,\"tries_left\":2}");
+	assert_string_equal(step(f), "new_pin");
+	act(f, "{\"action\":\"input\",\"step\":\"new_pin\",\"pin\":\"123456\"}");
+	assert_string_equal(error_of(f), "pin_initial");
+	act(f, "{\"action\":\"input\",\"step\":\"new_pin\",\"pin\":\"391827\"}");
+	act(f, "{\"action\":\"input\",\"step\":\"new_pin_again\",\"pin\":\"391828\"}");
+	assert_string_equal(error_of(f), "pin_mismatch");
+	act(f, "{\"action\":\"input\",\"step\":\"new_pin\",\"pin\":\"391827\"}");
+	act(f, "{\"action\":\"input\",\"step\":\"new_pin_again\",\"pin\":\"391827\"}");
+	assert_int_equal(fk.pinkey_calls, 1);
+	assert_true(fk.pinkey_reload);
+	assert_string_equal(fk.pin_new, "391827");
+	pin_answer(f, "{\"ok\":false,\"error\":\"pinkey_spent\"}");
+	assert_string_equal(error_of(f), "pinkey_spent");
+	assert_string_equal(view_str(f, "offer"), "replacement");
+	/* the offer starts the replacement at once */
+	assert_int_equal(act(f, "{\"action\":\"start\",\"flow\":\"replacement\"}"), SS_OK);
+	assert_int_equal(flow_kind(f), FLOW_REPLACEMENT);
+	act(f, "{\"action\":\"cancel\"}");
+	flow_card_event(f, "Virtual PCD 00 00", false);
+
+	static const char *const ends[][2] = {
+		{"pinkey_blocked", "pinkey_blocked"}, {"holder_not_verified", "proof_refused"},
+		{"pinkey_refused", "pinkey_refused"}, {"sam_unavailable", "pinkey_unavailable"},
+		{"card_removed", "card_removed"}};
+	for (size_t i = 0; i < sizeof ends / sizeof ends[0]; i++) {
+		fk.status_calls = 0;
+		reset_verified(f);
+		pin_answer(f, "{\"ok\":false,\"error\":\"pin_blocked\"}");
+		act(f, "{\"action\":\"input\",\"step\":\"pin_op\",\"op\":\"unblock\"}");
+		char a[100];
+		snprintf(a, sizeof a, "{\"ok\":false,\"error\":\"%s\"}", ends[i][0]);
+		pin_answer(f, a);
+		assert_string_equal(error_of(f), ends[i][1]);
+		assert_string_equal(view_str(f, "offer"), "");
+		act(f, "{\"action\":\"done\"}");
+		flow_card_event(f, "Virtual PCD 00 00", false);
+	}
+	/* the card in the reader is not among the verified holder's cards */
+	reset_to_identify(f);
+	act(f, "{\"action\":\"input\",\"step\":\"identify\",\"ssn\":\"" SSN "\",\"name\":\"张三\"}");
+	central_answer(f, 200, "{\"cards\":[],\"otp_sent_to\":\"138****8000\"}");
+	act(f, "{\"action\":\"input\",\"step\":\"otp\",\"code\":\"123456\"}");
+	central_answer(f, 200, "{\"cards\":[{\"card_id\":\"" OTHER "\"}],\"verification\":\"V-2\"}");
+	assert_string_equal(error_of(f), "not_card_holder");
+	act(f, "{\"action\":\"done\"}");
+	flow_card_event(f, "Virtual PCD 00 00", false);
+	/* [policy] pin_reset_proof = idcard+otp: typing is not enough */
+	cfg.pin_reset_proof = CFG_PROOF_IDCARD_OTP;
+	reset_to_identify(f);
+	act(f, "{\"action\":\"input\",\"step\":\"identify\",\"ssn\":\"" SSN "\",\"name\":\"张三\"}");
+	assert_string_equal(step(f), "identify");
+	assert_string_equal(error_of(f), "idcard_required");
+	idcard(f, fk.idcard_tag, IDCARD(SSN, "张三", "2035-01-01", "false"));
+	assert_string_equal(fk.path, "/v1/holders/lookup");
+}
+
+/* A PIN blocked in another flow: "unlock here" where the terminal can. */
+static void test_pin_blocked_offers_unlock(void **s)
+{
+	struct flow *f = *s;
+	start_card_flow(f, "pin_change");
+	act(f, "{\"action\":\"input\",\"step\":\"pin\",\"pin\":\"123456\"}");
+	pin_answer(f, "{\"ok\":false,\"error\":\"pin_blocked\"}");
+	assert_string_equal(error_of(f), "pin_blocked");
+	assert_string_equal(view_str(f, "offer"), "");
+	assert_int_equal(act(f, "{\"action\":\"start\",\"flow\":\"pin_reset\"}"), SS_E_BUSY);
+	act(f, "{\"action\":\"done\"}");
+	flow_card_event(f, "Virtual PCD 00 00", false);
+	fk.able = true;
+	start_card_flow(f, "pin_change");
+	act(f, "{\"action\":\"input\",\"step\":\"pin\",\"pin\":\"123456\"}");
+	pin_answer(f, "{\"ok\":false,\"error\":\"pin_blocked\"}");
+	assert_string_equal(error_of(f), "pin_blocked_here");
+	assert_string_equal(view_str(f, "offer"), "pin_reset");
+	/* only the offered flow starts from here */
+	assert_int_equal(act(f, "{\"action\":\"start\",\"flow\":\"loss_report\"}"), SS_E_BUSY);
+	assert_int_equal(act(f, "{\"action\":\"start\",\"flow\":\"pin_reset\"}"), SS_OK);
+	assert_int_equal(flow_kind(f), FLOW_PIN_RESET);
+	assert_string_equal(step(f), "busy"); /* the card still in is read at once */
+	card_answer(f, READ_SSN);
+	central_answer(f, 200, "{\"state\":\"normal\"}");
+	assert_string_equal(step(f), "identify");
+	assert_int_equal(flow_stats(f)->finished[FLOW_PIN_CHANGE][FLOW_REFUSED], 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -632,6 +859,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_card_pulled_and_timeouts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replacement, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_requests, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pin_reset_unavailable, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pin_reset_unblock, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pin_reset_reload_and_ends, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pin_blocked_offers_unlock, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
