@@ -116,12 +116,13 @@ $(BUILD)/sscardd: $(DAEMON_SRC:%.c=$(BUILD)/obj/%.o) $(CORE_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CUPS_LIBS)
 
 # libsscard: the reader API for counter software; only the i* functions
-# are exported; it needs jansson and nothing of ours at run time.
+# are exported; it needs jansson and nothing of ours at run time (the
+# weak-PIN rules of a reload are compiled in).
 $(BUILD)/obj-pic/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -fPIC -fvisibility=hidden -MMD -MP -c $< -o $@
 
-$(LIBSSCARD): $(BUILD)/obj-pic/client/libsscard.o
+$(LIBSSCARD): $(BUILD)/obj-pic/client/libsscard.o $(BUILD)/obj-pic/daemon/kiosk/pinrule.o
 	$(CC) $(LDFLAGS) -shared -Wl,-soname,libsscard.so.1 -Wl,--no-undefined -o $@ $^ -ljansson
 
 $(BUILD)/libsscard.so: $(LIBSSCARD)

@@ -36,7 +36,9 @@ def _probe():
 
 def _inside():
     """This process is the namespaces' own: bring loopback up, a private /run."""
-    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    sys.path.insert(0, os.path.join(HERE, "tests", "integration"))
+    from rig import private_loopback
+    private_loopback()
     subprocess.run(["mount", "-t", "tmpfs", "tmpfs", "/run"], check=True)
     os.makedirs("/run/pcscd", exist_ok=True)
 

@@ -691,28 +691,27 @@ enum ss_err ssc_pinkey_result(uint16_t sw)
 	}
 }
 
-enum ss_err ssc_pinkey(struct transport *t, const struct ssc_pinkey_mac *k, bool reload, const char *new_pin,
-		       uint16_t *sw)
+enum ss_err ssc_pinkey_begin(struct transport *t, bool reload, const char *new_pin, uint8_t id[16],
+			     uint8_t r8[8], uint8_t m[SSC_PINKEY_CMD_MAX], size_t *m_len, uint16_t *sw)
 {
 	struct ssc_card *c = calloc(1, sizeof *c);
-	uint8_t id[16], m[SSC_PINKEY_CMD_MAX], in[SSC_PINKEY_MAC_IN_MAX], data[16], mac[4];
 	struct apdu_resp r;
 	struct apdu get = {.cla = 0x00, .ins = 0x84, .p1 = 0x00, .p2 = 0x00, .le = 8,
 			   .flags = APDU_SECRET_RSP};
 	enum ss_err e;
-	size_t n, k_len;
 	*sw = 0;
+	*m_len = 0;
 	if (!c)
 		return SS_E_NOMEM;
 	/* the card id the key is derived from, read as any read does (the
 	 * application selected on the way) */
 	if ((e = ssc_read(t, c)) != SS_OK)
 		goto out;
-	if (!c->have[SSC_CARD_ID] || hex_decode(c->value[SSC_CARD_ID], id, sizeof id) != sizeof id) {
+	if (!c->have[SSC_CARD_ID] || hex_decode(c->value[SSC_CARD_ID], id, 16) != 16) {
 		e = SS_E_BAD_RESPONSE;
 		goto out;
 	}
-	if (!(n = ssc_pinkey_command(reload, new_pin, m))) {
+	if (!(*m_len = ssc_pinkey_command(reload, new_pin, m))) {
 		e = SS_E_PIN_FORMAT;
 		goto out;
 	}
@@ -723,9 +722,27 @@ enum ss_err ssc_pinkey(struct transport *t, const struct ssc_pinkey_mac *k, bool
 		e = ss_sw_err(r.sw);
 		goto out;
 	}
-	k_len = ssc_pinkey_mac_input(r.data, m, n, in);
-	if ((e = k->mac(k->arg, id, in, k_len, mac)) != SS_OK)
-		goto out; /* the card saw only a challenge: nothing changed */
+	memcpy(r8, r.data, 8);
+out:
+	if (e != SS_OK) {
+		explicit_bzero(m, SSC_PINKEY_CMD_MAX);
+		*m_len = 0;
+	}
+	ssc_card_wipe(c);
+	free(c);
+	explicit_bzero(&r, sizeof r);
+	return e;
+}
+
+enum ss_err ssc_pinkey_finish(struct transport *t, const uint8_t *m, size_t n, const uint8_t mac[4],
+			      uint16_t *sw)
+{
+	uint8_t data[16];
+	struct apdu_resp r;
+	enum ss_err e;
+	*sw = 0;
+	if (n < 5 || n > SSC_PINKEY_CMD_MAX)
+		return SS_E_INVALID;
 	memcpy(data, m + 5, n - 5);
 	memcpy(data + n - 5, mac, 4);
 	struct apdu cmd = {.cla = m[0], .ins = m[1], .p1 = m[2], .p2 = m[3], .data = data,
@@ -734,13 +751,24 @@ enum ss_err ssc_pinkey(struct transport *t, const struct ssc_pinkey_mac *k, bool
 		*sw = r.sw;
 		e = ssc_pinkey_result(r.sw);
 	}
-out:
-	ssc_card_wipe(c);
-	free(c);
+	explicit_bzero(data, sizeof data);
+	explicit_bzero(&r, sizeof r);
+	return e;
+}
+
+enum ss_err ssc_pinkey(struct transport *t, const struct ssc_pinkey_mac *k, bool reload, const char *new_pin,
+		       uint16_t *sw)
+{
+	uint8_t id[16], r8[8], m[SSC_PINKEY_CMD_MAX], in[SSC_PINKEY_MAC_IN_MAX], mac[4];
+	size_t n;
+	enum ss_err e = ssc_pinkey_begin(t, reload, new_pin, id, r8, m, &n, sw);
+	if (e != SS_OK)
+		return e;
+	size_t k_len = ssc_pinkey_mac_input(r8, m, n, in);
+	if ((e = k->mac(k->arg, id, in, k_len, mac)) == SS_OK) /* else the card saw only a challenge */
+		e = ssc_pinkey_finish(t, m, n, mac, sw);
 	explicit_bzero(m, sizeof m);
 	explicit_bzero(in, sizeof in);
-	explicit_bzero(data, sizeof data);
 	explicit_bzero(mac, sizeof mac);
-	explicit_bzero(&r, sizeof r);
 	return e;
 }

@@ -136,6 +136,15 @@ struct ssc_pinkey_mac {
  * card's answer to the command or the challenge, 0 when none. */
 enum ss_err ssc_pinkey(struct transport *t, const struct ssc_pinkey_mac *k, bool reload, const char *new_pin,
 		       uint16_t *sw);
+/* ssc_pinkey in two halves, for a MAC made elsewhere in between (the
+ * counter's own encryptor, LD/T 6001.5's _HSM_Step1/Step2): begin reads the
+ * card id into id, gets the challenge into r8 and builds M (m, *m_len; a
+ * reload's holds the new PIN); finish sends M ‖ mac on the same
+ * connection. Errors as ssc_pinkey's. */
+enum ss_err ssc_pinkey_begin(struct transport *t, bool reload, const char *new_pin, uint8_t id[16],
+			     uint8_t r8[8], uint8_t m[SSC_PINKEY_CMD_MAX], size_t *m_len, uint16_t *sw);
+enum ss_err ssc_pinkey_finish(struct transport *t, const uint8_t *m, size_t n, const uint8_t mac[4],
+			      uint16_t *sw);
 enum ss_err ssc_change_pin(struct transport *t, const char *old_pin,
 			   const char *new_pin, int *tries_left);
 

@@ -60,6 +60,8 @@ SOAK_CYCLES=${SOAK_CYCLES:-10000}
 SAN_SOAK_CYCLES=${SAN_SOAK_CYCLES:-1600}
 TMP=$(mktemp -d)
 ip link set lo up
+# vpcd's ports never a client's own (tests/integration/rig.py VPCD_PORTS)
+echo 35963-36099 > /proc/sys/net/ipv4/ip_local_reserved_ports
 mount -t tmpfs tmpfs /run
 mkdir -p /run/pcscd
 PROFILE=$ROOT/sim/profiles/zhangsan-2.00.card

@@ -2,6 +2,7 @@
  * global state: each call opens its own connection, so threads and
  * processes may call at once. */
 #include "client/sscard.h"
+#include "daemon/kiosk/pinrule.h"
 
 #include <errno.h>
 #include <iconv.h>
@@ -493,4 +494,171 @@ API long iVerifyPIN(int iType, char *pOutInfo)
 API long iChangePIN(int iType, char *pOutInfo)
 {
 	return pinpad(iType, pOutInfo, "change");
+}
+
+/* ---- card-spec §10: unblock and reload the PIN ---------------------------- */
+
+/* The answer of a §10 job: 0, or -53/-54/-55 and the others. */
+static long pinkey_code(json_t *j, char *out)
+{
+	const char *e = str(j, "error");
+	if (json_is_true(json_object_get(j, "ok")))
+		return 0;
+	if (!strcmp(e, "pinkey_blocked"))
+		return say(out, SSCARD_E_PINKEY_BLOCKED, "%s (%s)", str(j, "message"), e);
+	if (!strcmp(e, "pinkey_spent"))
+		return say(out, SSCARD_E_PINKEY_SPENT, "%s (%s)", str(j, "message"), e);
+	if (!strcmp(e, "pinkey_refused"))
+		return say(out, SSCARD_E_PINKEY_MAC, "%s (%s)", str(j, "message"), e);
+	if (!strcmp(e, "holder_not_verified"))
+		return say(out, SSCARD_E_AUTH, "%s (%s)", str(j, "message"), e);
+	return error_code(j, out);
+}
+
+/* The new PIN a reload brings: "NEWPIN|NEWPIN|" in out on entry (typed
+ * twice by the holder), judged by card-spec §4's rules; the PIN into pin[9].
+ * 0, or the code with out saying why (and the PIN gone from out). */
+static long new_pin_in(char *out, char pin[9])
+{
+	char a[16] = "", b[16] = "";
+	long rc = 0;
+	const char *bar = memchr(out, '|', 16);
+	const char *bar2 = bar ? memchr(bar + 1, '|', 16) : NULL;
+	if (bar && bar2 && bar - out < (long)sizeof a && bar2 - bar - 1 < (long)sizeof b) {
+		memcpy(a, out, (size_t)(bar - out));
+		memcpy(b, bar + 1, (size_t)(bar2 - bar - 1));
+	}
+	explicit_bzero(out, 40); /* the PIN leaves the caller's buffer at once */
+	enum pin_verdict v = *a ? pin_judge(a, b, 6, 6) : PIN_LENGTH;
+	if (!*a)
+		rc = say(out, SSCARD_E_NO_PIN_PAD,
+			 "The new PIN must come in pOutInfo as \"NEWPIN|NEWPIN|\": a PC/SC PIN pad keeps "
+			 "the PIN from this computer, and the MAC of card-spec 10 must cover it.");
+	else if (v == PIN_MISMATCH || v == PIN_NOT_DIGITS || v == PIN_LENGTH)
+		rc = say(out, SSCARD_E_PIN_ENTRY, "%s (%s)", pin_verdict_text(v), pin_verdict_code(v));
+	else if (v == PIN_INITIAL_PIN)
+		rc = say(out, SSCARD_E_PIN_RULE_INITIAL, "%s (%s)", pin_verdict_text(v), pin_verdict_code(v));
+	else if (v != PIN_OK)
+		rc = say(out, SSCARD_E_PIN_RULE_WEAK, "%s (%s)", pin_verdict_text(v), pin_verdict_code(v));
+	else
+		snprintf(pin, 9, "%s", a);
+	explicit_bzero(a, sizeof a);
+	explicit_bzero(b, sizeof b);
+	return rc;
+}
+
+/* "VERB unblock SEL" or "VERB reload PIN SEL" (VERB: pinkey, pinkey step1). */
+static long pinkey_line(char *line, size_t n, const char *verb, bool reload, int iType, char *out,
+			char pin[9])
+{
+	const char *sel = selector(iType);
+	long rc;
+	if (!out)
+		return SSCARD_E_ARG;
+	if (reload && (rc = new_pin_in(out, pin)) != 0)
+		return rc;
+	if (!sel) {
+		explicit_bzero(pin, 9);
+		return say(out, SSCARD_E_ARG, "iType must be 1 (contact), 2 (contactless), 3 or 4 (either); got %d.",
+			   iType);
+	}
+	snprintf(line, n, "%s %s %s%s%s\n", verb, reload ? "reload" : "unblock", reload ? pin : "",
+		 reload ? " " : "", sel);
+	explicit_bzero(pin, 9);
+	return 0;
+}
+
+/* Unblock or reload through this terminal's PSAM (or the central's HSM). */
+static long pinkey(int iType, char *out, bool reload)
+{
+	char line[96], pin[9] = "";
+	long rc;
+	if ((rc = pinkey_line(line, sizeof line, "pinkey", reload, iType, out, pin)) != 0)
+		return rc;
+	json_t *j = ask(line, out, &rc);
+	explicit_bzero(line, sizeof line);
+	if (!j)
+		return rc;
+	rc = pinkey_code(j, out);
+	if (!rc)
+		say(out, 0, "%s", str(j, "reader"));
+	json_decref(j);
+	return rc;
+}
+
+API long iUnblockPIN(int iType, char *pOutInfo)
+{
+	return pinkey(iType, pOutInfo, false);
+}
+
+API long iReloadPIN(int iType, char *pOutInfo)
+{
+	return pinkey(iType, pOutInfo, true);
+}
+
+/* HSM_Step1's card for this thread's HSM_Step2: reader and challenge. */
+static _Thread_local struct {
+	char reader[160];
+	char challenge[17];
+} pk1;
+
+static long pinkey_step1(int iType, char *out, bool reload)
+{
+	char line[96], pin[9] = "";
+	long rc;
+	memset(&pk1, 0, sizeof pk1);
+	if ((rc = pinkey_line(line, sizeof line, "pinkey step1", reload, iType, out, pin)) != 0)
+		return rc;
+	json_t *j = ask(line, out, &rc);
+	explicit_bzero(line, sizeof line);
+	if (!j)
+		return rc;
+	if ((rc = pinkey_code(j, out)) == 0) {
+		snprintf(pk1.reader, sizeof pk1.reader, "%s", str(j, "reader"));
+		snprintf(pk1.challenge, sizeof pk1.challenge, "%s", str(j, "challenge"));
+		rc = say(out, 0, "%s|%s|%s|", str(j, "card_id"), str(j, "challenge"), str(j, "command"));
+	}
+	json_decref(j);
+	return rc;
+}
+
+static long pinkey_step2(char *mac, char *out)
+{
+	char line[256];
+	long rc;
+	if (!out)
+		return SSCARD_E_ARG;
+	if (!mac || strlen(mac) != 8 || strspn(mac, "0123456789abcdefABCDEF") != 8)
+		return say(out, SSCARD_E_ARG, "pMAC must be the MAC: 8 hex digits.");
+	if (!pk1.challenge[0])
+		return say(out, SSCARD_E_AUTH, "HSM_Step2 needs an HSM_Step1 on this thread first (auth_refused).");
+	snprintf(line, sizeof line, "pinkey step2 %s %s %s\n", mac, pk1.challenge, pk1.reader);
+	memset(&pk1, 0, sizeof pk1);
+	json_t *j = ask(line, out, &rc);
+	if (!j)
+		return rc;
+	if ((rc = pinkey_code(j, out)) == 0)
+		say(out, 0, "%s", str(j, "reader"));
+	json_decref(j);
+	return rc;
+}
+
+API long iUnblockPIN_HSM_Step1(int iType, char *pOutInfo)
+{
+	return pinkey_step1(iType, pOutInfo, false);
+}
+
+API long iUnblockPIN_HSM_Step2(char *pMAC, char *pOutInfo)
+{
+	return pinkey_step2(pMAC, pOutInfo);
+}
+
+API long iReloadPIN_HSM_Step1(int iType, char *pOutInfo)
+{
+	return pinkey_step1(iType, pOutInfo, true);
+}
+
+API long iReloadPIN_HSM_Step2(char *pMAC, char *pOutInfo)
+{
+	return pinkey_step2(pMAC, pOutInfo);
 }

@@ -23,6 +23,7 @@
  *   -1   not a social security card          -2   no card
  *   -11  reader or sscardd not reachable     -51  wrong PIN (pOutInfo: "N|…", N tries left)
  *   -52  PIN blocked                          -35/-36 new PIN refused by the rules
+ *   -53  PIN key blocked  -54 unblock/reload count spent  -55 MAC refused (§10)
  *   -NNNN a status word NNNN of decimal digits from the card (e.g. -6982:
  *        the field needs a security module); a status word with letters,
  *        e.g. 6A83, gives -(0x6A83) and the text "-6A83" leads pOutInfo
@@ -61,6 +62,9 @@ extern "C" {
 #define SSCARD_E_STALE_LIST (-1005)
 #define SSCARD_E_PIN_CANCELLED (-1006)
 #define SSCARD_E_PIN_ENTRY (-1007)
+#define SSCARD_E_PINKEY_BLOCKED (-53) /* the card's PIN key is blocked (6983): only a new card helps */
+#define SSCARD_E_PINKEY_SPENT (-54)   /* the card's unblock/reload count is spent (6A81): a new card */
+#define SSCARD_E_PINKEY_MAC (-55)     /* the card refused the MAC (6988): another key, or a wrong MAC */
 #define SSCARD_E_SAM (-2201)       /* the security module (PSAM) is absent or mute */
 #define SSCARD_E_AUTH (-2203)      /* external authentication refused (PSAM, HSM or card) */
 
@@ -99,6 +103,43 @@ long iVerifyPIN(int iType, char *pOutInfo);
  * the PIN on the computer and are not checked here; the card's own rules
  * apply. Codes as iVerifyPIN, and -1007. */
 long iChangePIN(int iType, char *pOutInfo);
+
+/* Unblock or reload the PIN (card-spec §10), for a card whose PIN is
+ * blocked (-52) or forgotten. The clerk checks the holder's ID first; every
+ * call is logged by sscardd with the calling user. The MAC comes from this
+ * terminal's PSAM, or from the central's HSM where there is no PSAM (the
+ * central then wants a fresh verification of the holder: without one,
+ * -2203; use the _HSM_ forms with your own encryptor instead).
+ *
+ * iUnblockPIN: the try counter back to the maximum, the PIN unchanged.
+ * 0 (pOutInfo: the reader), -53 (PIN key blocked: a new card), -54 (the
+ * card's count of unblocks and reloads is spent: a new card), -55 (the card
+ * refused the MAC), -2201 (no PSAM), -2203, -1, -2, -11, -1003.
+ *
+ * iReloadPIN: a new PIN, the counter reset. The MAC covers the new PIN,
+ * so this computer must see it: a PC/SC PIN pad never hands the PIN over,
+ * and the holder types the new PIN twice on the counter software's own
+ * entry, which passes it ON ENTRY in pOutInfo as "NEWPIN|NEWPIN|" (wiped
+ * from pOutInfo at once). §4's rules: -1007 (the two differ, not 6 digits),
+ * -35 (the initial PIN), -36 (all one digit, a straight run); -1002 when
+ * pOutInfo brings no PIN. Otherwise as iUnblockPIN. */
+long iUnblockPIN(int iType, char *pOutInfo);
+long iReloadPIN(int iType, char *pOutInfo);
+/* The same with the hospital's own encryptor making the MAC (it holds
+ * MK_pin). Step 1 reads the card id, gets the card's challenge and builds
+ * the command; pOutInfo: "卡识别码|R|command hex|" (32, 16 and 10 or 18
+ * hex digits). The encryptor derives K_pin from 卡识别码 and MACs
+ * R ‖ 00×8 ‖ command padded (card-spec §10); step 2, on the same thread,
+ * brings that MAC (8 hex digits) in pMAC and the card takes the command.
+ * A step 2 without its step 1, or after the card was reset, swapped or
+ * used in between, is -2203 and never reaches the card; the card waits
+ * 60 s for it. In step 1 of a reload the command hex CARRIES THE NEW PIN
+ * (packed BCD): the HIS and its encryptor see it; keep it out of logs. The
+ * new PIN comes as for iReloadPIN. Codes as iUnblockPIN and iReloadPIN. */
+long iUnblockPIN_HSM_Step1(int iType, char *pOutInfo);
+long iUnblockPIN_HSM_Step2(char *pMAC, char *pOutInfo);
+long iReloadPIN_HSM_Step1(int iType, char *pOutInfo);
+long iReloadPIN_HSM_Step2(char *pMAC, char *pOutInfo);
 
 /* The loss list as this terminal holds it: "version|age_s|stale|message|"
  * (age_s empty when never signed; stale 1 or 0). 0, or -11. */

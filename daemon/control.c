@@ -256,6 +256,29 @@ static void handle(struct client *cl, char *line)
 			       *rq.proof ? rq.proof : NULL, cl, on_read_reply);
 		explicit_bzero(rq.pin, sizeof rq.pin);
 		return;
+	case REQ_PINKEY_UNBLOCK:
+	case REQ_PINKEY_RELOAD:
+		/* counter software: the terminal's own PSAM (or HSM), no proof here:
+		 * the clerk has seen the holder's ID; every one is logged with who */
+		log_msg(LOG_NOTICE, "PIN %s asked by uid %u", rq.verb == REQ_PINKEY_RELOAD ? "reload" : "unblock",
+			(unsigned)cl->cred.uid);
+		cl->waiting = true;
+		readers_pinkey(c->readers, *rq.arg ? rq.arg : NULL, rq.verb == REQ_PINKEY_RELOAD ? rq.pin : NULL,
+			       NULL, cl, on_read_reply);
+		explicit_bzero(rq.pin, sizeof rq.pin);
+		return;
+	case REQ_PINKEY_STEP1_UNBLOCK:
+	case REQ_PINKEY_STEP1_RELOAD:
+	case REQ_PINKEY_STEP2:
+		if (rq.verb == REQ_PINKEY_STEP2)
+			log_msg(LOG_NOTICE, "PIN unblock/reload (counter's encryptor) asked by uid %u",
+				(unsigned)cl->cred.uid);
+		cl->waiting = true;
+		readers_pinkey_step(c->readers, *rq.arg ? rq.arg : NULL, rq.verb == REQ_PINKEY_STEP1_RELOAD,
+				    rq.verb == REQ_PINKEY_STEP1_RELOAD ? rq.pin : NULL, rq.challenge,
+				    rq.verb == REQ_PINKEY_STEP2 ? rq.mac : NULL, cl, on_read_reply);
+		explicit_bzero(rq.pin, sizeof rq.pin);
+		return;
 	case REQ_EVENTS:
 	case REQ_TRACE_ON: {
 		int sz = CONTROL_SNDBUF;

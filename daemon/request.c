@@ -37,11 +37,18 @@ static const struct {
 	{"idcard", REQ_IDCARD, 0, false},
 	{"pin unblock", REQ_PIN_UNBLOCK, 1, true},
 	{"pin reload", REQ_PIN_RELOAD, 2, true},
+	{"pinkey unblock", REQ_PINKEY_UNBLOCK, 1, false},
+	{"pinkey reload", REQ_PINKEY_RELOAD, 2, false},
+	{"pinkey step1 unblock", REQ_PINKEY_STEP1_UNBLOCK, 1, false},
+	{"pinkey step1 reload", REQ_PINKEY_STEP1_RELOAD, 2, false},
+	{"pinkey step2", REQ_PINKEY_STEP2, 2, false},
 };
 #define N_VERBS (sizeof verbs / sizeof verbs[0])
 
 static const char HELP[] = "status, readers, read [READER], read step1 [READER], "
 			   "read step2 CRYPTOGRAM CHALLENGE [READER], pinpad verify|change [READER], idcard, events, list info, "
+			   "pinkey unblock [READER], pinkey reload NEWPIN [READER], pinkey step1 unblock [READER], "
+			   "pinkey step1 reload NEWPIN [READER], pinkey step2 MAC CHALLENGE [READER], "
 			   "list lookup CARD_ID, outbox, help; "
 			   "for administrators: trace on|off, reload, reader reset READER, list sync, "
 			   "request TYPE CARD_ID [name=value ...], outbox retry ID, pin unblock [READER] [proof=ID], "
@@ -96,6 +103,28 @@ static bool starts_with_words(const char *line, const char *w, const char **rest
 	while (blank(*p))
 		p++;
 	*rest = p;
+	return true;
+}
+
+/* "MAC CHALLENGE [READER]" → the bytes, and arg = READER. */
+static bool mac_args(struct request *r)
+{
+	char mac[9], ch[17];
+	const char *p = r->arg;
+	size_t n = strcspn(p, " \t");
+	if (n != 8)
+		return false;
+	memcpy(mac, p, 8);
+	mac[8] = 0;
+	p += n + strspn(p + n, " \t");
+	if ((n = strcspn(p, " \t")) != 16)
+		return false;
+	memcpy(ch, p, 16);
+	ch[16] = 0;
+	p += n + strspn(p + n, " \t");
+	if (hex_decode(mac, r->mac, 4) != 4 || hex_decode(ch, r->challenge, 8) != 8)
+		return false;
+	memmove(r->arg, p, strlen(p) + 1);
 	return true;
 }
 
@@ -170,7 +199,13 @@ int request_parse(const char *line, struct request *r, char *err, size_t errlen)
 				      "step 1 gave (16 hex digits), then the reader if step 1 named one.");
 		return -1;
 	}
-	if (r->verb == REQ_PIN_RELOAD) { /* the PIN out of arg at once: arg is logged */
+	if (r->verb == REQ_PINKEY_STEP2 && !mac_args(r)) {
+		snprintf(err, errlen, "pinkey step2 needs the MAC (8 hex digits) and the challenge step 1 "
+				      "gave (16 hex digits), then the reader step 1 named.");
+		return -1;
+	}
+	if (r->verb == REQ_PIN_RELOAD || r->verb == REQ_PINKEY_RELOAD ||
+	    r->verb == REQ_PINKEY_STEP1_RELOAD) { /* the PIN out of arg at once: arg is logged */
 		size_t n = strcspn(r->arg, " \t");
 		bool ok = n >= 4 && n <= 8 && strspn(r->arg, "0123456789") >= n;
 		if (ok)
@@ -181,8 +216,8 @@ int request_parse(const char *line, struct request *r, char *err, size_t errlen)
 		explicit_bzero(r->arg + strlen(r->arg), sizeof r->arg - strlen(r->arg));
 		if (!ok) {
 			explicit_bzero(r->pin, sizeof r->pin);
-			snprintf(err, errlen, "pin reload needs the new PIN (4 to 8 digits), then the reader if "
-					      "there is more than one.");
+			snprintf(err, errlen, "%s needs the new PIN (4 to 8 digits), then the reader if "
+					      "there is more than one.", verbs[best].words);
 			return -1;
 		}
 	}

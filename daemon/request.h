@@ -32,6 +32,13 @@ enum req_verb {
 	REQ_READ_STEP1,    /* arg as REQ_READ: EF05 and the card's challenge (card-spec §9) */
 	REQ_READ_STEP2,    /* arg: CRYPTOGRAM CHALLENGE [READER]: EF06 after step 1 */
 	REQ_IDCARD,        /* read the resident ID card reader now */
+	/* card-spec §10 for counter software (group sscard; libsscard's
+	 * iUnblockPIN, iReloadPIN and their _HSM_ steps): */
+	REQ_PINKEY_UNBLOCK,       /* arg as REQ_READ: through this terminal's PSAM or HSM */
+	REQ_PINKEY_RELOAD,        /* "NEWPIN [READER]": the PIN goes to pin */
+	REQ_PINKEY_STEP1_UNBLOCK, /* arg as REQ_READ: card id, challenge, command */
+	REQ_PINKEY_STEP1_RELOAD,  /* "NEWPIN [READER]" */
+	REQ_PINKEY_STEP2,         /* "MAC CHALLENGE [READER]": the command with the MAC */
 	REQ__COUNT
 };
 
@@ -44,6 +51,7 @@ struct request {
 	uint8_t cryptogram[16], challenge[8]; /* REQ_READ_STEP2; arg is then the reader */
 	char pin[9];       /* REQ_PIN_RELOAD: the new PIN, never in arg (admin verbs' args are logged) */
 	char proof[65];    /* REQ_PIN_*: "proof=ID" at the end, the holder's verification (HSM) */
+	uint8_t mac[4];    /* REQ_PINKEY_STEP2; challenge as for REQ_READ_STEP2 */
 };
 
 /* Parse one request line (NUL-terminated, no newline). 0 on success;

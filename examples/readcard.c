@@ -13,6 +13,16 @@
  *                                   challenge last), reads the encryptor's
  *                                   cryptogram from standard input, prints
  *                                   step 2's full line
+ *   example-readcard -U [-H] [ITYPE]
+ *                                   iUnblockPIN: a blocked PIN unblocked
+ *                                   through the terminal's PSAM; with -H the
+ *                                   HIS's encryptor makes the MAC: step 1's
+ *                                   "卡识别码|R|command|" printed, the MAC
+ *                                   read from standard input, step 2
+ *   example-readcard -R [-H] [ITYPE]
+ *                                   iReloadPIN: the new PIN read twice from
+ *                                   standard input (one line each; a real
+ *                                   HIS asks the holder), then as -U
  *
  * Build against an installed library:
  *   cc readcard.c $(pkg-config --cflags --libs sscard) -lpthread */
@@ -41,6 +51,44 @@ static void *one(void *arg)
 	return NULL;
 }
 
+/* A line of standard input without its newline into buf; false at the end. */
+static int line_in(char *buf, size_t n)
+{
+	if (!fgets(buf, (int)n, stdin))
+		return 0;
+	buf[strcspn(buf, "\r\n")] = 0;
+	return 1;
+}
+
+/* -U / -R [-H] [ITYPE]: card-spec §10 through the library. */
+static int pin_key(int argc, char **argv)
+{
+	char out[SSCARD_OUT_MAX] = "", a[16], b[16], mac[80];
+	int reload = !strcmp(argv[1], "-R"), hsm = argc > 2 && !strcmp(argv[2], "-H");
+	int type = argc > 2 + hsm ? atoi(argv[2 + hsm]) : 3;
+	long rc;
+	if (reload) { /* the new PIN twice, as "NEW|NEW|" in pOutInfo on entry */
+		if (!line_in(a, sizeof a) || !line_in(b, sizeof b))
+			return 2;
+		snprintf(out, sizeof out, "%s|%s|", a, b);
+		memset(a, 0, sizeof a);
+		memset(b, 0, sizeof b);
+	}
+	if (!hsm) {
+		rc = reload ? iReloadPIN(type, out) : iUnblockPIN(type, out);
+		printf("%ld %s\n", rc, out);
+		return rc != 0;
+	}
+	rc = reload ? iReloadPIN_HSM_Step1(type, out) : iUnblockPIN_HSM_Step1(type, out);
+	printf("%ld %s\n", rc, out);
+	fflush(stdout);
+	if (rc != 0 || !line_in(mac, sizeof mac))
+		return 1;
+	rc = reload ? iReloadPIN_HSM_Step2(mac, out) : iUnblockPIN_HSM_Step2(mac, out);
+	printf("%ld %s\n", rc, out);
+	return rc != 0;
+}
+
 int main(int argc, char **argv)
 {
 	int threads = 1, a = 1;
@@ -51,6 +99,8 @@ int main(int argc, char **argv)
 		printf("%ld %s\n", rc, out);
 		return rc != 0;
 	}
+	if (argc > 1 && (!strcmp(argv[1], "-U") || !strcmp(argv[1], "-R")))
+		return pin_key(argc, argv);
 	if (argc > 1 && !strcmp(argv[1], "-H")) {
 		char out[SSCARD_OUT_MAX], key[80] = "";
 		long rc = iReadCardBas_HSM_Step1(argc > 2 ? atoi(argv[2]) : 3, out);
@@ -70,7 +120,7 @@ int main(int argc, char **argv)
 	int type = argc > a ? atoi(argv[a]) : 3;
 	if (threads < 1 || threads > 64) {
 		fprintf(stderr, "usage: example-readcard [-t THREADS] [ITYPE] | -p verify|change [ITYPE] | "
-				"-H [ITYPE]\n");
+				"-H [ITYPE] | -U [-H] [ITYPE] | -R [-H] [ITYPE]\n");
 		return 2;
 	}
 	struct call *c = calloc((size_t)threads, sizeof *c);

@@ -41,6 +41,9 @@ struct msg {
 	struct loss_entry loss;
 	struct loss_info loss_info;
 	int tries_left;              /* MSG_PIN_DONE: after a wrong PIN, or -1 */
+	/* MSG_PIN_DONE of a §10 step 1: card id, challenge, the command (pk_n bytes) */
+	uint8_t pk_id[16], pk_r[8], pk_m[16];
+	size_t pk_n;
 };
 
 /* Shared by the loop and every thread; freed by the last reference, so a
@@ -74,6 +77,10 @@ struct job {
 	enum { READ_FULL, READ_STEP1, READ_STEP2 } step;
 	uint8_t challenge[8], cryptogram[16];
 	uint8_t key_id;              /* EXTERNAL AUTHENTICATE's P2 ([readers] card_key_id) */
+	/* JOB_PIN unblock/reload in two steps (counter software's encryptor):
+	 * 1 stops at the challenge; 2 brings the MAC for challenge */
+	int pk_step;
+	uint8_t mac[4];
 };
 
 struct reader {

@@ -337,6 +337,11 @@ void rd_pin_done(struct readers *r, struct msg *m)
 	json_object_set_new(res, "reader", json_string(m->reader));
 	if (m->tries_left >= 0)
 		json_object_set_new(res, "tries_left", json_integer(m->tries_left));
+	if (m->err == SS_OK && m->pk_n) { /* a §10 step 1: what the counter's encryptor MACs */
+		json_object_set_new(res, "card_id", json_hex(m->pk_id, sizeof m->pk_id));
+		json_object_set_new(res, "challenge", json_hex(m->pk_r, sizeof m->pk_r));
+		json_object_set_new(res, "command", json_hex(m->pk_m, m->pk_n));
+	}
 	if (m->err != SS_OK)
 		log_at(LOG_NOTICE, m->reader, ss_err_name(m->err), "PIN operation in '%s': %s", m->reader,
 		       ss_err_text(m->err));

@@ -330,6 +330,26 @@ void readers_pinkey(struct readers *r, const char *name, const char *new_pin, co
 	rd_start_job(r, x, cookie, fn, j);
 }
 
+void readers_pinkey_step(struct readers *r, const char *name, bool reload, const char *new_pin,
+			 const uint8_t challenge[8], const uint8_t mac[4], void *cookie, readers_reply_fn fn)
+{
+	enum ss_err e;
+	struct reader *x = rd_resolve(r, name, &e);
+	struct job *j = pin_job(x, &e, SS_E_NOT_SUPPORTED,
+				new_pin && strlen(new_pin) >= sizeof ((struct job *)0)->pin_new, cookie, fn);
+	if (!j)
+		return;
+	j->op = reload ? READERS_PIN_RELOAD : READERS_PIN_UNBLOCK;
+	j->pk_step = mac ? 2 : 1;
+	if (new_pin)
+		memcpy(j->pin_new, new_pin, strlen(new_pin));
+	if (mac) {
+		memcpy(j->challenge, challenge, 8);
+		memcpy(j->mac, mac, 4);
+	}
+	rd_start_job(r, x, cookie, fn, j);
+}
+
 bool readers_pinkey_able(struct readers *r)
 {
 	return r->hsm || (r->psam && psam_session(r->psam));

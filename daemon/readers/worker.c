@@ -58,6 +58,13 @@ struct session {
 	 * EF05 part and challenge. Any other use of the card ends the wait. */
 	struct ssc_card step1;
 	bool has_step1;
+	/* A §10 step 1 (the counter's encryptor makes the MAC): the command
+	 * built and the challenge it is bound to; a reload's holds the PIN. */
+	struct {
+		bool has;
+		uint8_t r[8], m[SSC_PINKEY_CMD_MAX];
+		size_t n;
+	} pk1;
 };
 
 /* How long a card waits, held, for the counter's step 2. */
@@ -68,6 +75,7 @@ static void step1_forget(struct session *s)
 	if (s->has_step1)
 		ssc_card_wipe(&s->step1);
 	s->has_step1 = false;
+	explicit_bzero(&s->pk1, sizeof s->pk1);
 }
 
 /* Step 2: the cryptogram for the challenge step 1 handed out, on the same
@@ -277,6 +285,65 @@ static enum ss_err pin_mac(void *arg, const uint8_t id[16], const uint8_t *in, s
 			: SS_E_SAM;
 }
 
+/* §10 in two steps for a counter with its own encryptor: step 1 gets the
+ * card id, the challenge and the command (the session then waits for step
+ * 2, held, as a §9 step 1 does); step 2 sends the command with the MAC
+ * brought for that challenge. A step 2 that does not follow its step 1 on
+ * the same card (another challenge, the card used, reset or swapped since)
+ * is auth_refused and changes nothing. */
+static void do_pinkey_step(struct worker *w, struct session *s, struct job *j)
+{
+	struct msg *m = calloc(1, sizeof *m);
+	uint16_t sw;
+	if (!m)
+		return;
+	m->kind = MSG_PIN_DONE;
+	m->job = j->id;
+	m->tries_left = -1;
+	strcpy(m->reader, w->reader);
+	if (j->pk_step == 2) {
+		if (!s->pk1.has || !s->held || memcmp(s->pk1.r, j->challenge, 8))
+			m->err = SS_E_AUTH;
+		else {
+			s->card.tr.trace = atomic_load(&w->q->trace) ? trace_apdu : NULL;
+			s->card.tr.trace_arg = w;
+			m->err = ssc_pinkey_finish(&s->card.tr, s->pk1.m, s->pk1.n, j->mac, &sw);
+			if (conn_stale(m->err)) { /* reset or swapped since step 1: it never got the command */
+				session_drop(s);
+				m->err = SS_E_AUTH;
+			}
+		}
+		step1_forget(s);
+		msgq_post(w->q, m);
+		return;
+	}
+	step1_forget(s);
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if (!s->held) {
+			if ((m->err = pcsc_connect(s->conn, w->reader, &s->card)) != SS_OK)
+				break;
+			s->held = true;
+		}
+		s->card.tr.trace = atomic_load(&w->q->trace) ? trace_apdu : NULL;
+		s->card.tr.trace_arg = w;
+		m->err = ssc_pinkey_begin(&s->card.tr, j->op == READERS_PIN_RELOAD, j->pin_new, m->pk_id, s->pk1.r,
+					  s->pk1.m, &s->pk1.n, &sw);
+		if (m->err == SS_OK) {
+			s->pk1.has = true;
+			memcpy(m->pk_r, s->pk1.r, 8);
+			memcpy(m->pk_m, s->pk1.m, s->pk1.n);
+			m->pk_n = s->pk1.n;
+			break;
+		}
+		if (!conn_stale(m->err) && m->err != SS_E_BAD_RESPONSE)
+			break;
+		session_drop(s); /* nothing was changed yet: once more on a fresh connection */
+		if (m->err == SS_E_CARD_REMOVED || m->err == SS_E_NO_CARD)
+			break;
+	}
+	msgq_post(w->q, m);
+}
+
 /* VERIFY or CHANGE PIN on the card in the reader, or §10's UNBLOCK and
  * RELOAD (one retry on a fresh connection when a held one turned out
  * stale, as for reads; never after the card's command was sent). */
@@ -338,7 +405,7 @@ static void *worker_main(void *arg)
 		pthread_mutex_lock(&w->mu);
 		if (s.held && !w->head && !w->quit) {
 			struct timespec until;
-			unsigned hold = s.has_step1 ? STEP2_WAIT_MS : w->hold_ms;
+			unsigned hold = s.has_step1 || s.pk1.has ? STEP2_WAIT_MS : w->hold_ms;
 			clock_gettime(CLOCK_MONOTONIC, &until);
 			until.tv_sec += hold / 1000;
 			until.tv_nsec += (long)(hold % 1000) * 1000000L;
@@ -373,7 +440,10 @@ static void *worker_main(void *arg)
 		} else if (j->kind == JOB_RESET && s.conn)
 			do_reset(w, &s);
 		else if (j->kind == JOB_PIN && s.conn)
-			do_pin(w, &s, j);
+			if (j->pk_step)
+				do_pinkey_step(w, &s, j);
+			else
+				do_pin(w, &s, j);
 		else if (s.conn)
 			do_read(w, &s, j);
 		job_free(j);

@@ -21,7 +21,7 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
-from rig import ROOT, READER0, Central, Cups, IdReader, Rig, wait_for, wait_listening  # noqa: E402
+from rig import ROOT, READER0, Central, Cups, IdReader, Rig, private_loopback, wait_for, wait_listening  # noqa: E402
 
 KIOSK_PORT = 8470
 CENTRAL_PORT = 18480
@@ -240,7 +240,7 @@ def handler_for(ctl):
 
 
 def in_namespace(args):
-    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    private_loopback()
     os.makedirs("/run/pcscd", exist_ok=True)
     subprocess.run(["mount", "-t", "tmpfs", "tmpfs", "/run/pcscd"], check=True)
     ctl = Ctl(args)

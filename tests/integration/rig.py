@@ -17,6 +17,24 @@ READER0 = "Virtual PCD 00 00"
 READER1 = "Virtual PCD 00 01"
 
 
+# vpcd listens on 0x8C7B + 2i and the next port for each of its slots; a
+# client's ephemeral port is drawn from 32768-60999, which holds them. A
+# card emulator that connected from, say, port 35965 and has just closed
+# leaves a TIME_WAIT there (without SO_REUSEADDR), and a pcscd started in
+# the next minute cannot bind that port: its reader never appears (seen:
+# 'Virtual PCD A' and 'F' missing in test_sixteen_readers). Each private
+# network namespace therefore keeps these ports out of the ephemeral range.
+VPCD_PORTS = "35963-36099"
+
+
+def private_loopback():
+    """Inside a network namespace of our own: loopback up, vpcd's ports
+    reserved (no client is ever given one as its own port)."""
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    with open("/proc/sys/net/ipv4/ip_local_reserved_ports", "w") as f:
+        f.write(VPCD_PORTS)
+
+
 def wait_for(pred, timeout, step=0.01):
     """Poll pred until it returns a true value or timeout seconds pass."""
     end = time.monotonic() + timeout

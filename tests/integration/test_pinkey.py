@@ -201,3 +201,85 @@ def test_through_the_central_hsm_with_the_holders_proof(rig):
         rig.kill_pcscd()
         rig.start_pcscd()
         rig.start_daemon()
+
+
+def test_counter_software_through_libsscard_psam_and_its_own_encryptor(rig):
+    """iUnblockPIN / iReloadPIN (the terminal's PSAM) and their _HSM_Step1/
+    Step2 forms with openssl as the hospital's encryptor, from the C and the
+    Python examples; the card's own VERIFY proves each; the new-PIN rules,
+    a wrong MAC, step 2 alone and a card reset between the steps."""
+    import ctypes
+    from common import PLAIN_LIB, ROOT_DIR
+    pad = PinPad(rig)
+    env = dict(os.environ, SSCARD_SOCKET=rig.sock, SSCARD_LIB=PLAIN_LIB, LD_LIBRARY_PATH=rig.build)
+    example_c = [os.path.join(rig.build, "example-readcard")]
+    example_py = [sys.executable, os.path.join(ROOT_DIR, "examples", "readcard.py"), "1"]
+
+    def run(cmd, stdin="", extra=None):
+        r = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=30,
+                           env=dict(env, **(extra or {})))
+        return [(int(x.partition(" ")[0]), x.partition(" ")[2]) for x in r.stdout.splitlines()
+                if x[:1] in "-0123456789"]
+    try:
+        rig.start_daemon(extra_conf="sam_reader = %s\n" % READER1)
+        sam = rig.insert("psam-test.psam", SAM_PORT)
+        assert wait_for(lambda: (rig.ctl_json("status")[1].get("psam") or {}).get("terminal"), 5), "no PSAM session"
+        pad.insert("zhangsan-2.00-blocked.card")
+        assert wait_for(lambda: rig.card_present(PAD), 10), "no card in the pad"
+        assert pad.verify(rig, "123456")["error"] == "pin_blocked"
+        # iUnblockPIN through the PSAM: the old PIN works again
+        assert run(example_c + ["-U", "1"]) == [(0, PAD)]
+        assert pad.verify(rig, "123456").get("ok") is True, "the old PIN after iUnblockPIN"
+        # iReloadPIN from Python: the new PIN, typed twice
+        assert run(example_py + ["reload"], "386421\n386421\n") == [(0, PAD)]
+        assert pad.verify(rig, "386421").get("ok") is True, "the new PIN after iReloadPIN"
+        # §4's rules and the entry, before anything reaches the card
+        assert run(example_c + ["-R", "1"], "123456\n123456\n")[0][0] == -35
+        assert run(example_c + ["-R", "1"], "111111\n111111\n")[0][0] == -36
+        assert run(example_c + ["-R", "1"], "386421\n386422\n")[0][0] == -1007
+        lib = ctypes.CDLL(PLAIN_LIB)
+        buf = ctypes.create_string_buffer(1024)
+        os.environ["SSCARD_SOCKET"] = rig.sock
+        try:
+            assert lib.iReloadPIN(1, buf) == -1002, buf.value  # no PIN brought in pOutInfo
+            assert lib.iUnblockPIN_HSM_Step2(b"00000000", buf) == -2203, buf.value  # no step 1
+            assert lib.iUnblockPIN_HSM_Step2(b"xyz", buf) == -1004, buf.value
+        finally:
+            del os.environ["SSCARD_SOCKET"]
+        # the hospital's own encryptor (openssl with the PIN master key)
+        calls = run(example_py + ["unblock", "hsm"], extra={"SSCARD_PIN_MK": MK_PIN})
+        assert [c[0] for c in calls] == [0, 0], calls
+        card_id, r, command = calls[0][1].split("|")[:3]
+        assert card_id == ZHANGSAN_ID and len(r) == 16 and command == "8424000004", calls[0]
+        calls = run(example_py + ["reload", "hsm"], "529173\n529173\n", {"SSCARD_PIN_MK": MK_PIN})
+        assert [c[0] for c in calls] == [0, 0], calls
+        assert calls[0][1].split("|")[2].upper() == "845E000007529173", calls[0]  # the PIN, as the header says
+        assert pad.verify(rig, "529173").get("ok") is True, "the new PIN after the two steps"
+        # the C example, a wrong MAC: the card refuses it (-55), nothing changed
+        p = subprocess.Popen(example_c + ["-U", "-H", "1"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             text=True, env=env)
+        first = p.stdout.readline()
+        assert first.startswith("0 " + ZHANGSAN_ID + "|"), first
+        out, _ = p.communicate("00000000\n", timeout=30)
+        assert out.startswith("-55 "), out
+        # a card reset between the steps: refused before the card sees it
+        p = subprocess.Popen(example_c + ["-U", "-H", "1"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             text=True, env=env)
+        first = p.stdout.readline()
+        card_id, r, command = first.partition(" ")[2].split("|")[:3]
+        assert rig.ctl("reader", "reset", PAD)[0] == 0
+        sys.path.insert(0, os.path.join(ROOT_DIR, "examples"))
+        import readcard
+        out, _ = p.communicate(readcard.openssl_pin_mac(MK_PIN, card_id, r, command) + "\n", timeout=30)
+        assert out.startswith("-2203 "), out
+        assert pad.verify(rig, "529173").get("ok") is True, "the PIN as it was"
+        log = open(rig.daemon_logs[-1]).read()
+        assert "PIN unblock asked by uid" in log, "who asked is logged"
+        for pin in ("386421", "529173"):
+            assert pin not in log, "a new PIN in the log"
+        rig.remove(sam)
+    finally:
+        rig.stop_daemon()
+        rig.kill_pcscd()
+        rig.start_pcscd()
+        rig.start_daemon()
