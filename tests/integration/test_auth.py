@@ -183,7 +183,10 @@ def test_a_refusal_is_remembered_for_the_psam_that_was_refused(rig):
 
 def test_one_psam_serves_eight_readers_at_once(rig):
     """Eight 3.00 cards read at the same moment: each read right, and the
-    PSAM's log shows derive/encrypt pairs that never interleave."""
+    PSAM's log shows derive/encrypt pairs that never interleave. Then four
+    blocked PINs unblocked (card-spec §10) while four cards are read, all
+    through the one PSAM: its derive-pin/mac pairs do not interleave with
+    the reads' derive/encrypt either."""
     N = 8
     try:
         rig.stop_daemon()
@@ -214,6 +217,32 @@ def test_one_psam_serves_eight_readers_at_once(rig):
         pairs = [lines[k:k + 2] for k in range(0, len(lines), 2)]
         assert (len(lines) >= 2 * N and all(p[0].startswith("derive ") and p[1] == "encrypt"
                                            for p in pairs)), "interleaved: %r" % lines
+        # §10 beside the reads: blocked PINs in half the readers
+        for c in list(rig.cards)[1:]:  # the PSAM stays
+            rig.remove(c)
+        assert wait_for(lambda: not any(rig.card_present(r) for r in readers), 10), "cards not all out"
+        before = len(psam_lines(log))
+        for i in range(N):
+            rig.insert("zhangsan-2.00-blocked.card" if i % 2 else "wangwu-3.00.card", 0x8C7B + i)
+        assert wait_for(lambda: all(rig.card_present(r) for r in readers), 10), "cards not all in"
+        time.sleep(0.5)  # their reads on arrival, through the PSAM too
+
+        def job(i):
+            results[i] = rig.ctl_json("pin", "unblock", readers[i]) if i % 2 else rig.ctl_json("read", readers[i])
+        threads = [threading.Thread(target=job, args=(i,)) for i in range(N)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        for i, (rc, j, err) in enumerate(results):
+            ok = j.get("ok") is True if i % 2 else j.get("name") == "王五"
+            assert rc == 0 and ok, "%s: %r %s" % (readers[i], j, err)
+        lines = psam_lines(log)[before:]
+        pairs = [lines[k:k + 2] for k in range(0, len(lines), 2)]
+        assert len(lines) >= N and all((p[0].startswith("derive ") and p[1] == "encrypt") or
+                                       (p[0].startswith("derive-pin ") and p[1] == "mac")
+                                       for p in pairs), "interleaved: %r" % lines
+        assert sum(p[1] == "mac" for p in pairs) == N // 2, lines
     finally:
         for c in list(rig.cards):
             rig.remove(c)
