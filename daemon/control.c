@@ -274,7 +274,7 @@ static void handle(struct client *cl, char *line)
 			log_msg(LOG_NOTICE, "PIN unblock/reload (counter's encryptor) asked by uid %u",
 				(unsigned)cl->cred.uid);
 		cl->waiting = true;
-		readers_pinkey_step(c->readers, *rq.arg ? rq.arg : NULL, rq.verb == REQ_PINKEY_STEP1_RELOAD,
+		readers_pinkey_step(c->readers, *rq.arg ? rq.arg : NULL,
 				    rq.verb == REQ_PINKEY_STEP1_RELOAD ? rq.pin : NULL, rq.challenge,
 				    rq.verb == REQ_PINKEY_STEP2 ? rq.mac : NULL, cl, on_read_reply);
 		explicit_bzero(rq.pin, sizeof rq.pin);

@@ -106,45 +106,25 @@ static bool starts_with_words(const char *line, const char *w, const char **rest
 	return true;
 }
 
-/* "MAC CHALLENGE [READER]" → the bytes, and arg = READER. */
-static bool mac_args(struct request *r)
+/* "HEX CHALLENGE [READER]": HEX (n bytes, 2n digits) into first, the
+ * challenge (16 hex digits) into r->challenge, and arg = READER. For read
+ * step2 (the cryptogram) and pinkey step2 (the MAC). */
+static bool hex_and_challenge(struct request *r, uint8_t *first, size_t n)
 {
-	char mac[9], ch[17];
+	char h[33], ch[17];
 	const char *p = r->arg;
-	size_t n = strcspn(p, " \t");
-	if (n != 8)
+	size_t len = strcspn(p, " \t");
+	if (len != 2 * n || len >= sizeof h)
 		return false;
-	memcpy(mac, p, 8);
-	mac[8] = 0;
-	p += n + strspn(p + n, " \t");
-	if ((n = strcspn(p, " \t")) != 16)
+	memcpy(h, p, len);
+	h[len] = 0;
+	p += len + strspn(p + len, " \t");
+	if ((len = strcspn(p, " \t")) != 16)
 		return false;
 	memcpy(ch, p, 16);
 	ch[16] = 0;
-	p += n + strspn(p + n, " \t");
-	if (hex_decode(mac, r->mac, 4) != 4 || hex_decode(ch, r->challenge, 8) != 8)
-		return false;
-	memmove(r->arg, p, strlen(p) + 1);
-	return true;
-}
-
-/* "CRYPTOGRAM CHALLENGE [READER]" → the bytes, and arg = READER. */
-static bool step2_args(struct request *r)
-{
-	char c[33], ch[17];
-	const char *p = r->arg;
-	size_t n = strcspn(p, " \t");
-	if (n != 32)
-		return false;
-	memcpy(c, p, 32);
-	c[32] = 0;
-	p += n + strspn(p + n, " \t");
-	if ((n = strcspn(p, " \t")) != 16)
-		return false;
-	memcpy(ch, p, 16);
-	ch[16] = 0;
-	p += n + strspn(p + n, " \t");
-	if (hex_decode(c, r->cryptogram, 16) != 16 || hex_decode(ch, r->challenge, 8) != 8)
+	p += len + strspn(p + len, " \t");
+	if (hex_decode(h, first, n) != (long)n || hex_decode(ch, r->challenge, 8) != 8)
 		return false;
 	memmove(r->arg, p, strlen(p) + 1);
 	return true;
@@ -194,12 +174,12 @@ int request_parse(const char *line, struct request *r, char *err, size_t errlen)
 	}
 	memcpy(r->arg, rest, alen);
 	r->arg[alen] = 0;
-	if (r->verb == REQ_READ_STEP2 && !step2_args(r)) {
+	if (r->verb == REQ_READ_STEP2 && !hex_and_challenge(r, r->cryptogram, sizeof r->cryptogram)) {
 		snprintf(err, errlen, "read step2 needs the cryptogram (32 hex digits) and the challenge "
 				      "step 1 gave (16 hex digits), then the reader if step 1 named one.");
 		return -1;
 	}
-	if (r->verb == REQ_PINKEY_STEP2 && !mac_args(r)) {
+	if (r->verb == REQ_PINKEY_STEP2 && !hex_and_challenge(r, r->mac, sizeof r->mac)) {
 		snprintf(err, errlen, "pinkey step2 needs the MAC (8 hex digits) and the challenge step 1 "
 				      "gave (16 hex digits), then the reader step 1 named.");
 		return -1;

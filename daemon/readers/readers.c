@@ -312,37 +312,44 @@ void readers_pinpad(struct readers *r, const char *name, enum readers_pin_op op,
 	rd_start_job(r, x, cookie, fn, j);
 }
 
-void readers_pinkey(struct readers *r, const char *name, const char *new_pin, const char *proof,
-		    void *cookie, readers_reply_fn fn)
+/* A §10 job for the card in the named reader: an unblock, or a reload to
+ * new_pin; NULL when refused (answered). */
+static struct job *pinkey_job(struct readers *r, const char *name, const char *new_pin, void *cookie,
+			      readers_reply_fn fn, struct reader **x)
 {
 	enum ss_err e;
-	struct reader *x = rd_resolve(r, name, &e);
+	*x = rd_resolve(r, name, &e);
 	/* a contact card: the PSAM's MAC and the card's command on one connection */
-	struct job *j = pin_job(x, &e, SS_E_NOT_SUPPORTED,
+	struct job *j = pin_job(*x, &e, SS_E_NOT_SUPPORTED,
 				new_pin && strlen(new_pin) >= sizeof ((struct job *)0)->pin_new, cookie, fn);
 	if (!j)
-		return;
+		return NULL;
 	j->op = new_pin ? READERS_PIN_RELOAD : READERS_PIN_UNBLOCK;
 	if (new_pin)
 		memcpy(j->pin_new, new_pin, strlen(new_pin));
+	return j;
+}
+
+void readers_pinkey(struct readers *r, const char *name, const char *new_pin, const char *proof,
+		    void *cookie, readers_reply_fn fn)
+{
+	struct reader *x;
+	struct job *j = pinkey_job(r, name, new_pin, cookie, fn, &x);
+	if (!j)
+		return;
 	if (proof)
 		snprintf(j->proof, sizeof j->proof, "%s", proof);
 	rd_start_job(r, x, cookie, fn, j);
 }
 
-void readers_pinkey_step(struct readers *r, const char *name, bool reload, const char *new_pin,
-			 const uint8_t challenge[8], const uint8_t mac[4], void *cookie, readers_reply_fn fn)
+void readers_pinkey_step(struct readers *r, const char *name, const char *new_pin, const uint8_t challenge[8],
+			 const uint8_t mac[4], void *cookie, readers_reply_fn fn)
 {
-	enum ss_err e;
-	struct reader *x = rd_resolve(r, name, &e);
-	struct job *j = pin_job(x, &e, SS_E_NOT_SUPPORTED,
-				new_pin && strlen(new_pin) >= sizeof ((struct job *)0)->pin_new, cookie, fn);
+	struct reader *x;
+	struct job *j = pinkey_job(r, name, new_pin, cookie, fn, &x);
 	if (!j)
 		return;
-	j->op = reload ? READERS_PIN_RELOAD : READERS_PIN_UNBLOCK;
 	j->pk_step = mac ? 2 : 1;
-	if (new_pin)
-		memcpy(j->pin_new, new_pin, strlen(new_pin));
 	if (mac) {
 		memcpy(j->challenge, challenge, 8);
 		memcpy(j->mac, mac, 4);

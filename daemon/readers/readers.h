@@ -60,13 +60,13 @@ void readers_pinkey(struct readers *r, const char *reader, const char *new_pin, 
 		    void *cookie, readers_reply_fn fn);
 /* §10 in two steps, for counter software whose own encryptor makes the
  * MAC (LD/T 6001.5's iUnblockPIN_HSM_Step1/Step2, iReloadPIN_HSM_…): step
- * 1 (mac NULL) answers {"ok":true, card_id, challenge, command} (hex; a
- * reload's command holds new_pin) and keeps the card waiting; step 2 brings
+ * 1 (mac NULL) of an unblock, or of a reload to new_pin, answers
+ * {"ok":true, card_id, challenge, command} (hex; a reload's holds new_pin) and keeps the card waiting; step 2 brings
  * the 4-byte MAC for that challenge, on the reader step 1 named. A step 2
  * without its step 1 on that card (used, reset or swapped since) is
  * auth_refused and never reaches the card. Contact readers only. */
-void readers_pinkey_step(struct readers *r, const char *reader, bool reload, const char *new_pin,
-			 const uint8_t challenge[8], const uint8_t mac[4], void *cookie, readers_reply_fn fn);
+void readers_pinkey_step(struct readers *r, const char *reader, const char *new_pin, const uint8_t challenge[8],
+			 const uint8_t mac[4], void *cookie, readers_reply_fn fn);
 /* Whether this terminal can unblock or reload a PIN now (§10): a PSAM
  * session is open, or the central's HSM is configured. */
 bool readers_pinkey_able(struct readers *r);

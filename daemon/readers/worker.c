@@ -285,6 +285,19 @@ static enum ss_err pin_mac(void *arg, const uint8_t id[16], const uint8_t *in, s
 			: SS_E_SAM;
 }
 
+/* The answer to a PIN job, for this worker's reader. */
+static struct msg *pin_msg(struct worker *w, const struct job *j)
+{
+	struct msg *m = calloc(1, sizeof *m);
+	if (!m)
+		return NULL;
+	m->kind = MSG_PIN_DONE;
+	m->job = j->id;
+	m->tries_left = -1;
+	strcpy(m->reader, w->reader);
+	return m;
+}
+
 /* §10 in two steps for a counter with its own encryptor: step 1 gets the
  * card id, the challenge and the command (the session then waits for step
  * 2, held, as a §9 step 1 does); step 2 sends the command with the MAC
@@ -293,14 +306,10 @@ static enum ss_err pin_mac(void *arg, const uint8_t id[16], const uint8_t *in, s
  * is auth_refused and changes nothing. */
 static void do_pinkey_step(struct worker *w, struct session *s, struct job *j)
 {
-	struct msg *m = calloc(1, sizeof *m);
+	struct msg *m = pin_msg(w, j);
 	uint16_t sw;
 	if (!m)
 		return;
-	m->kind = MSG_PIN_DONE;
-	m->job = j->id;
-	m->tries_left = -1;
-	strcpy(m->reader, w->reader);
 	if (j->pk_step == 2) {
 		if (!s->pk1.has || !s->held || memcmp(s->pk1.r, j->challenge, 8))
 			m->err = SS_E_AUTH;
@@ -350,13 +359,9 @@ static void do_pinkey_step(struct worker *w, struct session *s, struct job *j)
 static void do_pin(struct worker *w, struct session *s, struct job *j)
 {
 	step1_forget(s); /* the PIN selects the application: a step 1's challenge is gone */
-	struct msg *m = calloc(1, sizeof *m);
+	struct msg *m = pin_msg(w, j);
 	if (!m)
 		return;
-	m->kind = MSG_PIN_DONE;
-	m->job = j->id;
-	m->tries_left = -1;
-	strcpy(m->reader, w->reader);
 	for (int attempt = 0; attempt < 2; attempt++) {
 		if (!s->held) {
 			m->err = pcsc_connect(s->conn, w->reader, &s->card);

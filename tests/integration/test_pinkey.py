@@ -54,6 +54,13 @@ class PinPad:
             dst.write(src.read())
         os.rename(os.path.join(self.dir, "card.tmp"), os.path.join(self.dir, "card"))
 
+    def done(self, rig):
+        """Back to the rig's usual pcscd (vpcd only) and daemon."""
+        rig.stop_daemon()
+        rig.kill_pcscd()
+        rig.start_pcscd()
+        rig.start_daemon()
+
     def verify(self, rig, pin):
         with open(os.path.join(self.dir, "keys.tmp"), "w") as f:
             f.write(pin)
@@ -94,10 +101,7 @@ def test_unblock_then_the_old_pin_works_reload_then_the_new_one(rig):
         assert "845E" not in out.replace(" ", "").upper() or "redacted" in out, "RELOAD PIN's data in the trace"
         rig.remove(sam)
     finally:
-        rig.stop_daemon()
-        rig.kill_pcscd()
-        rig.start_pcscd()
-        rig.start_daemon()
+        pad.done(rig)
 
 
 def test_wrong_pin_key_spent_count_and_no_psam(rig):
@@ -197,10 +201,7 @@ def test_through_the_central_hsm_with_the_holders_proof(rig):
         assert "531975" not in log and "531975" not in open(srv.log).read(), "the new PIN in a log"
     finally:
         srv.stop()
-        rig.stop_daemon()
-        rig.kill_pcscd()
-        rig.start_pcscd()
-        rig.start_daemon()
+        pad.done(rig)
 
 
 def test_counter_software_through_libsscard_psam_and_its_own_encryptor(rig):
@@ -279,7 +280,4 @@ def test_counter_software_through_libsscard_psam_and_its_own_encryptor(rig):
             assert pin not in log, "a new PIN in the log"
         rig.remove(sam)
     finally:
-        rig.stop_daemon()
-        rig.kill_pcscd()
-        rig.start_pcscd()
-        rig.start_daemon()
+        pad.done(rig)
