@@ -537,6 +537,30 @@ enum ss_err ssc_read_auth(struct transport *t, const struct ssc_auth *auth, stru
 	return e;
 }
 
+enum ss_err ssc_read_card_id(struct transport *t, uint8_t id[16])
+{
+	struct ssc_card *c = calloc(1, sizeof *c);
+	struct reader rd = {.t = t, .c = c};
+	struct apdu_resp r;
+	uint8_t tag;
+	const uint8_t *v;
+	size_t n;
+	enum ss_err e;
+	if (!c)
+		return SS_E_NOMEM;
+	if ((e = ssc_select(t)) == SS_OK && (e = read_record(&rd, &recs[0], &r)) == SS_OK) {
+		if (r.sw != 0x9000)
+			e = ss_sw_err(r.sw);
+		else if (tlv_simple(r.data, r.len, &tag, &v, &n) != SS_OK || tag != recs[0].tag || n != 16)
+			e = SS_E_BAD_RESPONSE;
+		else
+			memcpy(id, v, 16);
+	}
+	explicit_bzero(&r, sizeof r);
+	free(c);
+	return e;
+}
+
 enum ss_err ssc_read(struct transport *t, struct ssc_card *c)
 {
 	return ssc_read_auth(t, NULL, c);
@@ -694,27 +718,20 @@ enum ss_err ssc_pinkey_result(uint16_t sw)
 enum ss_err ssc_pinkey_begin(struct transport *t, bool reload, const char *new_pin, uint8_t id[16],
 			     uint8_t r8[8], uint8_t m[SSC_PINKEY_CMD_MAX], size_t *m_len, uint16_t *sw)
 {
-	struct ssc_card *c = calloc(1, sizeof *c);
 	struct apdu_resp r;
 	struct apdu get = {.cla = 0x00, .ins = 0x84, .p1 = 0x00, .p2 = 0x00, .le = 8,
 			   .flags = APDU_SECRET_RSP};
 	enum ss_err e;
 	*sw = 0;
 	*m_len = 0;
-	if (!c)
-		return SS_E_NOMEM;
-	/* the card id the key is derived from, read as any read does (the
-	 * application selected on the way) */
-	if ((e = ssc_read(t, c)) != SS_OK)
-		goto out;
-	if (!c->have[SSC_CARD_ID] || hex_decode(c->value[SSC_CARD_ID], id, 16) != 16) {
-		e = SS_E_BAD_RESPONSE;
-		goto out;
-	}
 	if (!(*m_len = ssc_pinkey_command(reload, new_pin, m))) {
-		e = SS_E_PIN_FORMAT;
+		e = SS_E_PIN_FORMAT; /* before the card sees anything */
 		goto out;
 	}
+	/* the card id the key is derived from (the application selected on
+	 * the way): two APDUs, not a whole read */
+	if ((e = ssc_read_card_id(t, id)) != SS_OK)
+		goto out;
 	if ((e = apdu_transmit(t, &get, &r)) != SS_OK)
 		goto out;
 	if (r.sw != 0x9000 || r.len != 8) {
@@ -728,8 +745,6 @@ out:
 		explicit_bzero(m, SSC_PINKEY_CMD_MAX);
 		*m_len = 0;
 	}
-	ssc_card_wipe(c);
-	free(c);
 	explicit_bzero(&r, sizeof r);
 	return e;
 }

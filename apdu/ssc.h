@@ -79,6 +79,10 @@ enum ss_err ssc_select(struct transport *t);
  * transport error (card removed, timeout) that aborts the read. out is
  * wiped first; call ssc_card_wipe when done with personal data. */
 enum ss_err ssc_read(struct transport *t, struct ssc_card *out);
+/* SELECT the application and read only EF05's card id (卡识别码, 16 bytes):
+ * what §10 derives the PIN key from. SS_OK, a card's refusal, or a
+ * transport error. */
+enum ss_err ssc_read_card_id(struct transport *t, uint8_t id[16]);
 /* The same, and when EF06 answers 6982, external authentication through
  * auth (NULL: none) before EF06 is read: 2 APDUs more at the card. A
  * refusal leaves the EF05 part and says why in auth_err and errors. */

@@ -281,3 +281,46 @@ def test_counter_software_through_libsscard_psam_and_its_own_encryptor(rig):
         rig.remove(sam)
     finally:
         pad.done(rig)
+
+
+def test_kiosk_unlocks_through_the_central_hsm_with_both_proofs(rig):
+    """The kiosk's 'unlock / reset PIN' on a terminal with no PSAM: the
+    holder typed (the card's own SSN) and the one-time code; the central's
+    HSM makes the MAC with the verification the code gave; the card's own
+    VERIFY then takes the old PIN; pin_reset reaches the central."""
+    import re
+    from common import CentralServer, HOLDER_SSN, http_card, kiosk_step, kiosk_view, wait_listening
+    pad = PinPad(rig)
+    srv = CentralServer(rig, "c-kiosk-pinkey", 18484)
+    srv.c.ok("card-add", ZHANGSAN_ID, HOLDER_SSN, "normal")
+    srv.start({"SSCARD_CENTRAL_HSM_PIN_KEY": MK_PIN})
+    try:
+        rig.start_daemon("[upstream]\nurl = %s\ntoken = tok-%d\n" % (srv.url, srv.port))
+        wait_listening(8470, rig.daemon)
+        token = http_card("/api/v1/session")[2]["token"]
+        assert kiosk_view(rig)["data"].get("pin_reset") is True, kiosk_view(rig)  # the HSM is there
+        st, j = kiosk_step(rig, token, {"action": "start", "flow": "pin_reset"})
+        assert st == 200 and j["view"]["step"] == "insert_card", (st, j)
+        pad.insert("zhangsan-2.00-blocked.card")
+        assert wait_for(lambda: kiosk_view(rig)["step"] == "identify", 10), kiosk_view(rig)
+
+        def step(body, want):
+            st, j = kiosk_step(rig, token, dict(body, action="input"))
+            assert st == 200, (st, j)
+            assert wait_for(lambda: kiosk_view(rig)["step"] == want, 10), (body.get("step"), kiosk_view(rig))
+        # the card is read, and no card operation can be reached yet
+        st, _ = kiosk_step(rig, token, {"action": "input", "step": "pin_op", "op": "unblock"})
+        assert st == 409, st
+        step({"step": "identify", "ssn": HOLDER_SSN, "name": "张三"}, "otp")
+        assert wait_for(lambda: re.findall(r"one-time code for \S+: (\d{6})", open(srv.log).read()), 5), "no code"
+        code = re.findall(r"one-time code for \S+: (\d{6})", open(srv.log).read())[-1]
+        step({"step": "otp", "code": code}, "pin_op")
+        assert kiosk_view(rig)["data"]["blocked"] is True, kiosk_view(rig)
+        step({"step": "pin_op", "op": "unblock"}, "receipt")
+        assert pad.verify(rig, "123456").get("ok") is True, "the old PIN after the kiosk's unlock"
+        assert wait_for(lambda: any(r["type"] == "pin_reset" for r in srv.requests()), 15), srv.requests()
+        log = open(rig.daemon_logs[-1]).read()
+        assert HOLDER_SSN not in log and code not in log, "the SSN or the code in the log"
+    finally:
+        srv.stop()
+        pad.done(rig)
