@@ -452,6 +452,14 @@ static void serve(const char *pub, const char *addr, double interval)
 	 * SSCARD_CENTRAL_CLIENT_CA, their own certificates (tlsauth.h). */
 	const char *cert = getenv("SSCARD_CENTRAL_TLS_CERT"), *key = getenv("SSCARD_CENTRAL_TLS_KEY");
 	char *certm = cert ? slurp_text(cert) : NULL, *keym = key ? slurp_text(key) : NULL;
+	/* SIGTERM and SIGINT blocked in every thread MHD starts: only this one
+	 * takes them (in sigsuspend or, publishing, with them unblocked), so a
+	 * SIGTERM is never handled by a connection thread while this one sleeps on */
+	sigset_t block, old;
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &block, &old);
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
 			 MHD_USE_ERROR_LOG | (certm && keym ? MHD_USE_TLS : 0);
 	struct MHD_Daemon *d =
@@ -472,13 +480,14 @@ static void serve(const char *pub, const char *addr, double interval)
 		central_die("cannot listen on %s", addr);
 	printf("serving %s on http://%s/ (long-poll: /wait?after=VERSION)\n", pub, addr);
 	if (interval > 0) {
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		run(pub, interval);
 	} else { /* serving only: versions are published by `publish` */
 		signal(SIGTERM, on_signal);
 		signal(SIGINT, on_signal);
 		fflush(stdout);
-		while (!stop)
-			pause();
+		while (!stop) /* a SIGTERM before the wait stays pending: not lost */
+			sigsuspend(&old);
 	}
 	MHD_stop_daemon(d);
 }

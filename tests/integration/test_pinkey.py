@@ -44,6 +44,9 @@ class PinPad:
     def __init__(self, rig):
         self.dir = os.path.join(rig.tmp, "pinpad-%d" % os.getpid())
         os.makedirs(self.dir, exist_ok=True)
+        for f in ("card", "keys"):  # an earlier test's card is not lying in the pad
+            if os.path.exists(os.path.join(self.dir, f)):
+                os.unlink(os.path.join(self.dir, f))
         rig.stop_daemon()
         rig.kill_pcscd()
         rig.start_pcscd(pinpad=self.dir)
