@@ -53,7 +53,7 @@ CORE_LIB := $(BUILD)/libsscard-core.a
 READERS_SRC := daemon/readers/readers.c daemon/readers/loop.c daemon/readers/queue.c \
               daemon/readers/worker.c daemon/readers/interfaces.c daemon/readers/early.c \
               daemon/readers/nfchelper.c daemon/readers/nfcmsg.c daemon/readers/nfcd.c daemon/readers/psam.c \
-              daemon/readers/hsm.c daemon/readers/idreader.c
+              daemon/readers/hsm.c daemon/readers/idreader.c daemon/readers/scanner.c
 # sscardd: main and the control socket, then one line per capability.
 DAEMON_SRC := daemon/sscardd.c daemon/control.c \
               $(READERS_SRC) \
@@ -83,7 +83,7 @@ LIBSSCARD := $(BUILD)/libsscard.so.1
 PROGS := $(LIBSSCARD) $(BUILD)/libsscard.so $(BUILD)/sscard.pc $(BUILD)/example-readcard \
 	 $(BUILD)/sscardd $(BUILD)/sscardctl $(BUILD)/sscard-vcard $(BUILD)/bench-read $(BUILD)/bench-psam $(BUILD)/bench-nfc \
 	 $(BUILD)/bench-lossfmt $(BUILD)/bench-losslist $(BUILD)/sscard-central \
-	 $(BUILD)/pcsc-poke $(BUILD)/pcsc-watch $(BUILD)/librealtimers.so $(BUILD)/sscard-pn532 $(BUILD)/sscard-idreader $(BUILD)/nfc-read $(BUILD)/libifd-sscard-pinpad.so
+	 $(BUILD)/pcsc-poke $(BUILD)/pcsc-watch $(BUILD)/librealtimers.so $(BUILD)/sscard-pn532 $(BUILD)/sscard-idreader $(BUILD)/sscard-scanner $(BUILD)/nfc-read $(BUILD)/libifd-sscard-pinpad.so
 
 .PHONY: all clean check check-build unit integration fuzz demo deps bench help install shipped deb check-system
 
@@ -146,6 +146,9 @@ $(BUILD)/sscard-pn532: $(BUILD)/obj/sim/card/pn532.o $(BUILD)/obj/sim/card/pty.o
 	$(CC) $(LDFLAGS) -o $@ $^ $(CRYPTO_LIBS)
 
 $(BUILD)/sscard-idreader: $(BUILD)/obj/sim/card/idreader.o $(BUILD)/obj/sim/card/pty.o
+	$(CC) $(LDFLAGS) -o $@ $^
+
+$(BUILD)/sscard-scanner: $(BUILD)/obj/sim/card/scanner.o $(BUILD)/obj/sim/card/pty.o
 	$(CC) $(LDFLAGS) -o $@ $^
 
 # The emulated PIN-pad reader, loaded by the tests' pcscd: never with the

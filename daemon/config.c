@@ -24,7 +24,7 @@ struct key {
 	const char *section, *name;
 	enum type type;
 	size_t off, size;            /* where in struct config, and its size */
-	unsigned lo, hi;             /* T_UINT range */
+	unsigned lo, hi;             /* T_UINT range; T_SERIAL: where its speed goes, the default speed */
 	const char *const *words;    /* T_ENUM: NULL-terminated */
 	const char *def;             /* default, as written in the file ("" = unset) */
 };
@@ -48,7 +48,8 @@ static const struct key keys[] = {
 	{"readers", "sam_reader", T_PATTERN_OPT, F(sam_reader), 0, 0, NULL, ""},
 	{"readers", "prefer", T_ENUM, F(prefer), 0, 0, PREFER, "contact"},
 	{"readers", "nfc", T_STR_OPT, F(nfc), 0, 0, NULL, ""},
-	{"readers", "idcard", T_SERIAL, F(idcard), 0, 0, NULL, ""},
+	{"readers", "idcard", T_SERIAL, F(idcard), offsetof(struct config, idcard_baud), 115200, NULL, ""},
+	{"readers", "scanner", T_SERIAL, F(scanner), offsetof(struct config, scanner_baud), 9600, NULL, ""},
 	{"readers", "idcard_poll_ms", T_UINT, F(idcard_poll_ms), 50, 5000, NULL, "200"},
 	{"readers", "settle_ms", T_UINT, F(settle_ms), 0, 2000, NULL, "500"},
 	{"readers", "read_timeout_ms", T_UINT, F(read_timeout_ms), 200, 120000, NULL, "10000"},
@@ -96,6 +97,7 @@ static const struct key keys[] = {
 	{"policy", "outlets", T_STR, F(outlets), 0, 0, NULL, "Service hall"},
 	{"policy", "idcard_identifies", T_BOOL, F(idcard_identifies), 0, 0, NULL, "yes"},
 	{"policy", "pin_reset_proof", T_ENUM, F(pin_reset_proof), 0, 0, PROOFS, "identity+otp"},
+	{"policy", "ecode_identifies", T_BOOL, F(ecode_identifies), 0, 0, NULL, "yes"},
 };
 #define N_KEYS (sizeof keys / sizeof keys[0])
 
@@ -332,7 +334,7 @@ static const char *set(struct config *c, const struct key *k, const char *v, cha
 		/* PATH[:BAUD]: a device path, and one of the speeds readers use */
 		const char *colon = strrchr(v, ':');
 		size_t pl = colon ? (size_t)(colon - v) : strlen(v);
-		unsigned baud = 115200;
+		unsigned baud = k->hi;
 		if (!*v)
 			break;
 		if (v[0] != '/' || pl >= k->size || !printable(v) ||
@@ -344,7 +346,7 @@ static const char *set(struct config *c, const struct key *k, const char *v, cha
 					"/dev/ttyUSB0 or /dev/ttyS1:9600 (9600, 19200, 38400, 57600 or 115200), not '%s'",
 					k->name, v), why;
 		snprintf(dst, k->size, "%.*s", (int)pl, v);
-		c->idcard_baud = (int)baud;
+		*(int *)((char *)c + k->lo) = (int)baud;
 		return NULL;
 	}
 	case T_ADDR: {
@@ -437,6 +439,7 @@ void config_defaults(struct config *c)
 		if (set(c, &keys[i], keys[i].def, why, sizeof why))
 			abort(); /* a default that does not parse is a bug in the table */
 	c->idcard_baud = 115200;
+	c->scanner_baud = 9600;
 }
 
 /* http://127.x.y.z[:port]/…, http://[::1]…, http://localhost…: a central on

@@ -50,6 +50,8 @@ struct config {
 	char nfc[128];                 /* libnfc connstring, "auto", or "" (no NFC) */
 	char idcard[128];              /* the ID card reader's serial device; "": none */
 	int idcard_baud;               /* its speed (idcard = PATH:BAUD), 115200 */
+	char scanner[128];             /* the QR code scanner's serial device (USB-CDC); "": none */
+	int scanner_baud;              /* its speed (scanner = PATH:BAUD), 9600 */
 	unsigned idcard_poll_ms;       /* how often it is asked for a card */
 	unsigned settle_ms;            /* a card on the other interface waits this long */
 	unsigned read_timeout_ms;
@@ -95,6 +97,7 @@ struct config {
 	char outlets[512];             /* where a replacement can be picked up, ';'-separated */
 	bool idcard_identifies;        /* an ID card read here identifies without a one-time code */
 	int pin_reset_proof;           /* enum cfg_proof: what unlocking a PIN wants besides the code */
+	bool ecode_identifies;         /* a scanned e-voucher code identifies without a one-time code */
 };
 
 void config_defaults(struct config *c);

@@ -25,6 +25,7 @@
 #include "daemon/metrics/metrics.h"
 #include "daemon/log.h"
 #include "daemon/readers/idreader.h"
+#include "daemon/readers/scanner.h"
 #include "daemon/readers/nfcd.h"
 #include "daemon/readers/readers.h"
 #include "daemon/losslist/sync.h"
@@ -42,6 +43,7 @@ static struct {
 	struct control *control;
 	struct readers *readers;
 	struct idreader *idreader;    /* NULL: no ID card reader */
+	struct scanner *scanner;      /* NULL: no code scanner */
 	uint64_t started;
 	uint64_t watchdog_usec;       /* 0: no watchdog */
 	uint64_t last_ping;
@@ -269,12 +271,17 @@ static json_t *reload(void)
 	KEEP_STR(state_dir)
 	KEEP_STR(listen)
 	KEEP_STR(idcard)
+	KEEP_STR(scanner)
 	KEEP_STR(metrics_listen)
 #undef KEEP_STR
 	if (next.idcard_baud != d.cfg.idcard_baud || next.idcard_poll_ms != d.cfg.idcard_poll_ms) {
 		json_array_append_new(restart, json_string("idcard"));
 		next.idcard_baud = d.cfg.idcard_baud;
 		next.idcard_poll_ms = d.cfg.idcard_poll_ms;
+	}
+	if (next.scanner_baud != d.cfg.scanner_baud) {
+		json_array_append_new(restart, json_string("scanner"));
+		next.scanner_baud = d.cfg.scanner_baud;
 	}
 	if (next.pcsc != d.cfg.pcsc) {
 		json_array_append_new(restart, json_string("pcsc"));
@@ -337,6 +344,7 @@ static void add_status(json_t *st)
 					       "screens", screens, "counter_streams", counters));
 	outbox_add_status(d.outbox, st);
 	idreader_add_status(d.idreader, st);
+	scanner_add_status(d.scanner, st);
 	kiosk_add_status(d.kiosk, st);
 	cert_status(st);
 }
@@ -357,6 +365,7 @@ static void collect(struct prom *p)
 		 (double)d.started_wall);
 	readers_metrics(d.readers, p);
 	idreader_metrics(d.idreader, p);
+	scanner_metrics(d.scanner, p);
 	json_t *ll = list_summary();
 	bool have = !json_object_get(ll, "error");
 	prom_one(p, "sscard_losslist_available", "gauge", "Whether the local loss list can be read.", have);
@@ -450,7 +459,8 @@ static int start_outbox(sd_event *ev)
  * software and technicians still need it; status says why. */
 static int start_kiosk(sd_event *ev)
 {
-	const struct kiosk_deps deps = {.readers = d.readers, .idreader = d.idreader, .outbox = d.outbox,
+	const struct kiosk_deps deps = {.readers = d.readers, .idreader = d.idreader, .scanner = d.scanner,
+					.outbox = d.outbox,
 					.list_state = list_summary, .publish = web_publish,
 					.emit = emit};
 	int rv = kiosk_new(ev, &d.cfg, &deps, &d.kiosk);
@@ -595,6 +605,7 @@ int main(int argc, char **argv)
 	    (rv = sd_event_add_signal(ev, NULL, SIGHUP, on_hup, NULL)) < 0 ||
 	    (rv = readers_start(ev, &d.cfg, emit, NULL, &d.readers)) < 0 ||
 	    (rv = idreader_start(ev, &d.cfg, emit, NULL, &d.idreader)) < 0 ||
+	    (rv = scanner_start(ev, &d.cfg, emit, NULL, &d.scanner)) < 0 ||
 	    (rv = sync_start(ev, &d.cfg, emit, NULL, &d.sync)) < 0 ||
 	    (rv = start_outbox(ev)) < 0 || (rv = start_kiosk(ev)) < 0 ||
 	    (rv = start_metrics(ev)) < 0 ||
@@ -610,6 +621,7 @@ int main(int argc, char **argv)
 		sync_stop(d.sync);
 		outbox_stop(d.outbox);
 		idreader_stop(d.idreader);
+		scanner_stop(d.scanner);
 		readers_stop(d.readers);
 		close(fd);
 		unlink(d.cfg.socket);
@@ -627,6 +639,7 @@ int main(int argc, char **argv)
 	sync_stop(d.sync);
 	outbox_stop(d.outbox);
 	idreader_stop(d.idreader);
+	scanner_stop(d.scanner);
 	readers_stop(d.readers);
 	losslist_close(d.list);
 	curl_global_cleanup();

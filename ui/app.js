@@ -171,6 +171,38 @@
   }
   $("#overlay").addEventListener("click", () => { $("#overlay").hidden = true; });
 
+  // A scanner in keyboard mode types the code and Enter faster than any
+  // person (a few ms a key): on an identify screen such a run is a scanned
+  // code, handed to the daemon (which resolves it) and taken back out of
+  // whatever field had the focus. The code is kept nowhere else.
+  const SCAN_GAP_MS = 40, SCAN_MIN = 8;
+  let burst = { keys: "", start: 0, last: 0, field: null, before: "" };
+  document.addEventListener("keydown", (e) => {
+    if (!view || view.step !== "identify") return;
+    const now = performance.now();
+    if (e.key === "Enter") {
+      const scanned = burst.keys.length >= SCAN_MIN && now - burst.last < SCAN_GAP_MS &&
+        (burst.last - burst.start) / (burst.keys.length - 1) < SCAN_GAP_MS;
+      if (scanned) {
+        e.preventDefault();
+        if (burst.field) burst.field.value = burst.before;
+        const code = burst.keys;
+        burst = { keys: "", start: 0, last: 0, field: null, before: "" };
+        input({ ecode: code }).then(() => {});
+        return;
+      }
+      burst.keys = "";
+      return;
+    }
+    if (e.key.length !== 1) { burst.keys = ""; return; }
+    if (now - burst.last > SCAN_GAP_MS || !burst.keys) {
+      const f = document.activeElement && document.activeElement.tagName === "INPUT" ? document.activeElement : null;
+      burst = { keys: "", start: now, last: now, field: f, before: f ? f.value : "" };
+    }
+    burst.keys += e.key;
+    burst.last = now;
+  }, true);
+
   $("#lang").addEventListener("click", () => {
     lang = lang === "zh" ? "en" : "zh";
     sessionStorage.setItem("lang", lang);
@@ -288,14 +320,16 @@
         below: el("div", { class: "field" }, el("label", { for: "name", text: tr("name") }), name,
           el("p", { style: "margin:0", text: tr("name_hint") })) });
       const reader = d.idcard && d.idcard !== "off";
+      // the phone's e-voucher: a third way, beside the ID card, before typing
+      const scan = !agent && d.scanner === "ready" ? message("info", tr("scan_hint")) : null;
       const head = reader
         ? [el("h2", { text: tr(agent ? "idcard_agent_title" : "idcard_title") }), inlineError(),
           d.idcard === "ready"
             ? el("div", { class: "idcard", id: "idcard-prompt" },
               el("span", { class: "idcard-icon", "aria-hidden": "true" }), el("p", { text: tr("idcard_hint") }))
             : message("info", tr("idcard_down")),
-          el("h3", { text: tr("or_type") })]
-        : [el("h2", { text: tr(agent ? "agent_title" : "identify_title") }), inlineError()];
+          scan, el("h3", { text: tr("or_type") })]
+        : [el("h2", { text: tr(agent ? "agent_title" : "identify_title") }), inlineError(), scan];
       return [...head, ssn.node,
         actions(el("button", { type: "button", class: "primary", id: "next", text: tr("next"),
           onclick: () => { const v = ssn.value; ssn.wipe(); input({ ssn: v, name: name.value.trim() }); } }))];
@@ -321,7 +355,7 @@
           el("button", { type: "button", class: "primary", id: "loss-temporary", onclick: () => input({ loss: "temporary" }) },
             tr("loss_temporary"), el("small", { style: "display:block", text: tr("loss_temporary_sub", d.temporary_days) })),
           el("button", { type: "button", class: "primary", id: "loss-formal", onclick: () => input({ loss: "formal" }) },
-            tr("loss_formal"), el("small", { style: "display:block", text: tr(d.by_idcard ? "loss_formal_sub_idcard" : "loss_formal_sub") }))),
+            tr("loss_formal"), el("small", { style: "display:block", text: tr(d.by_idcard ? "loss_formal_sub_idcard" : d.by_ecode ? "loss_formal_sub_ecode" : "loss_formal_sub") }))),
         actions()];
     },
     replace_menu() {

@@ -99,6 +99,11 @@ static const struct {
 	{"identity_limit",
 	 "The number and name did not match too many times. Please go to the counter with your ID card."},
 	{"otp_format", "The code has 6 digits."},
+	{"ecode_expired",
+	 "The code on the phone has expired. Please refresh it in the app and scan it again, or use your ID card."},
+	{"ecode_used", "This code was used already. Please refresh it in the app and scan it again."},
+	{"ecode_unknown",
+	 "This code is not a medical insurance e-voucher. Please open the e-voucher in the app and scan that."},
 	{"otp_wrong", "The code is not right."},
 	{"otp_limit", "The code was wrong too many times. Please start again or go to the counter."},
 	{"otp_expired", "The code has expired. Please start again to get a new one."},
@@ -465,6 +470,38 @@ void fl_take_cards(struct flow *f, json_t *body)
 		fl_enter(f, ST_CHOOSE_CARD);
 }
 
+/* Whether the one-time code is still wanted after an e-voucher code. */
+static bool ecode_wants_otp(const struct flow *f)
+{
+	return f->def->two_proofs || !f->cfg->ecode_identifies;
+}
+
+/* The central's holder for a scanned code. */
+static void ecode_resolved(struct flow *f, json_t *body)
+{
+	const char *ssn = fl_jstr(body, "ssn");
+	if (strlen(ssn) != 18 || !ssc_ssn_check(ssn)) {
+		fl_fail(f, "central_unreachable", NULL); /* an answer that is not one */
+		return;
+	}
+	if (f->def->identity && !f->def->identity(f, ssn)) {
+		if (f->step != ST_ERROR)
+			fl_enter(f, ST_IDENTIFY);
+		return;
+	}
+	snprintf(f->p.ssn, sizeof f->p.ssn, "%s", ssn);
+	snprintf(f->p.name, sizeof f->p.name, "%s", fl_jstr(body, "name"));
+	mask_name(f->p.name, f->p.name_masked, sizeof f->p.name_masked);
+	f->p.by_ecode = true;
+	if (ecode_wants_otp(f) && *fl_jstr(body, "otp_sent_to")) {
+		snprintf(f->p.otp_to, sizeof f->p.otp_to, "%s", fl_jstr(body, "otp_sent_to"));
+		fl_enter(f, ST_OTP);
+	} else if (ecode_wants_otp(f))
+		fl_fail(f, "central_unreachable", NULL); /* it sent no code to the phone */
+	else
+		fl_take_cards(f, body);
+}
+
 void flow_on_central(struct flow *f, uint64_t tag, long status, json_t *body, const char *err)
 {
 	if (!tag || tag != f->tag)
@@ -492,6 +529,21 @@ void flow_on_central(struct flow *f, uint64_t tag, long status, json_t *body, co
 		} else if (!strcmp(code, "check_digit")) {
 			fl_enter(f, ST_IDENTIFY);
 			fl_set_error(f, "check_digit", NULL);
+		} else
+			fl_fail(f, "central_unreachable", NULL);
+		break;
+	case W_ECODE:
+		if (ok)
+			ecode_resolved(f, body);
+		else if (status == 410 || status == 404 || status == 400) {
+			const char *why = !strcmp(code, "code_used") ? "ecode_used"
+					  : status == 410 ? "ecode_expired" : "ecode_unknown";
+			if (++f->p.identity_fails >= f->cfg->identity_retry_limit)
+				fl_fail(f, "identity_limit", NULL);
+			else {
+				fl_enter(f, ST_IDENTIFY);
+				fl_set_error(f, why, NULL);
+			}
 		} else
 			fl_fail(f, "central_unreachable", NULL);
 		break;
@@ -763,11 +815,41 @@ static void new_pin_again(struct flow *f, const char *pin)
 	f->ops->pin(f->ops->arg, f->reader, f->p.pin_old, f->p.pin_new, tag);
 }
 
+/* A scanned code on the identify screen: to the central. */
+static void ecode_entered(struct flow *f, const char *code)
+{
+	size_t n = strlen(code);
+	bool text = n >= 1 && n <= 512;
+	for (size_t i = 0; i < n && text; i++)
+		text = code[i] >= 0x20 && code[i] <= 0x7E;
+	if (!text) {
+		fl_set_error(f, "ecode_unknown", NULL);
+		return;
+	}
+	json_t *body = json_pack("{s:s,s:b}", "code", code, "send_otp", ecode_wants_otp(f));
+	uint64_t tag = fl_ask(f, W_ECODE);
+	f->ops->central(f->ops->arg, "/v1/ecodes/resolve", body, tag);
+	json_decref(body);
+}
+
+void flow_on_ecode(struct flow *f, const char *code)
+{
+	if (f->step != ST_IDENTIFY)
+		return; /* a code scanned on another screen means nothing there */
+	clear_error(f);
+	ecode_entered(f, code);
+	changed(f);
+}
+
 static enum ss_err input(struct flow *f, json_t *req, char *err, size_t errlen)
 {
 	switch (f->step) {
 	case ST_IDENTIFY: {
 		char ssn[19];
+		if (json_is_string(json_object_get(req, "ecode"))) { /* a keyboard-mode scanner on the page */
+			ecode_entered(f, fl_jstr(req, "ecode"));
+			return SS_OK;
+		}
 		if (!fl_identity(f, req, ssn))
 			return SS_OK;
 		if (f->def->identity && !f->def->identity(f, ssn)) {

@@ -91,6 +91,8 @@ struct flow_ops {
 	void (*idcard_read)(void *arg, uint64_t tag);
 	/* the ID card reader: "off", "absent", "ready", "not_answering" */
 	const char *(*idcard_state)(void *arg);
+	/* the serial code scanner: "off", "absent", "ready"; NULL: none */
+	const char *(*scanner_state)(void *arg);
 	/* the receipt printer: "none", "unknown", "ready", "out_of_paper", … (printer.h); NULL: none */
 	const char *(*printer_state)(void *arg);
 	/* how many tries the card's PIN has left, none spent → flow_on_pin */
@@ -126,6 +128,12 @@ void flow_on_central(struct flow *f, uint64_t tag, long status, json_t *body, co
  * it was taken away mid-read. Used on the identify and agent screens only;
  * wiped by the caller. */
 void flow_on_idcard(struct flow *f, uint64_t tag, json_t *reply);
+/* A code scanned — the holder's e-voucher (医保电子凭证 / 电子社保卡) from the
+ * serial scanner, or typed by a keyboard-mode scanner into the page — on
+ * an identify screen: the central resolves it (POST /v1/ecodes/resolve)
+ * into the holder; elsewhere ignored. A bearer token: never kept, never
+ * logged; wiped by the caller. */
+void flow_on_ecode(struct flow *f, const char *code);
 /* Something the view shows changed below the flow (the ID card reader's
  * state): a new view. */
 void flow_touch(struct flow *f);

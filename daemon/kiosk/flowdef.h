@@ -25,6 +25,7 @@ enum wait {
 	W_PROGRESS,
 	W_PIN_STATUS,
 	W_PINKEY,
+	W_ECODE,
 };
 
 enum delivery { DELIVERY_PENDING, DELIVERY_DONE, DELIVERY_REFUSED };
@@ -53,6 +54,7 @@ struct personal {
 	bool holder_hidden;          /* a 3.00 card whose EF06 stayed closed (no PSAM, no HSM) */
 	unsigned identity_fails;
 	bool by_idcard;              /* the holder was identified by an ID card read here */
+	bool by_ecode;               /* … or by the e-voucher code on their phone */
 	char card_ssn[19];           /* the SSN the card in the reader holds; "" unknown */
 	char proof[64];              /* the central's verification id of the holder (§10) */
 	char pin_op[8];              /* pin_reset: "unblock" or "reload" */

@@ -135,6 +135,12 @@ static void pinkey(void *arg, const char *reader, const char *new_pin, const cha
 		readers_pinkey(k->deps.readers, reader, new_pin, proof, p, on_reader_reply);
 }
 
+static const char *scanner_st(void *arg)
+{
+	struct kiosk *k = arg;
+	return scanner_state(k->deps.scanner);
+}
+
 static bool pinkey_able(void *arg)
 {
 	struct kiosk *k = arg;
@@ -171,6 +177,13 @@ static void on_idcard_person(void *cookie, json_t *person)
 	json_object_set_new(r, "ok", json_true());
 	flow_on_idcard(k->flow, 0, r);
 	json_decref(r);
+}
+
+/* A code from the serial scanner: the screen on show decides what it means. */
+static void on_scanned(void *arg, const char *code, size_t len)
+{
+	struct kiosk *k = arg;
+	flow_on_ecode(k->flow, code);
 }
 
 static const char *printer_st(void *arg)
@@ -323,6 +336,8 @@ void kiosk_event(struct kiosk *k, json_t *event)
 	} else if (!strcmp(e, "idcard_reader") &&
 		   (flow_step(k->flow) == ST_IDENTIFY || flow_step(k->flow) == ST_AGENT || flow_step(k->flow) == ST_HOME))
 		flow_touch(k->flow); /* the screen says whether the ID card reader works */
+	else if (!strcmp(e, "scanner") && flow_step(k->flow) == ST_IDENTIFY)
+		flow_touch(k->flow); /* the screen says whether a code can be scanned */
 	else if (!strcmp(e, "psam") && (flow_step(k->flow) == ST_HOME || flow_step(k->flow) == ST_ERROR))
 		flow_touch(k->flow); /* "unlock PIN" on the home screen, "unlock here" on an error */
 }
@@ -468,7 +483,7 @@ int kiosk_new(sd_event *ev, const struct config *cfg, const struct kiosk_deps *d
 				   .submit = submit, .list_state = list_state, .changed = changed,
 				   .idcard_read = idcard_read, .idcard_state = idcard_state,
 				   .printer_state = printer_st, .pin_status = pin_status, .pinkey = pinkey,
-				   .pinkey_able = pinkey_able};
+				   .pinkey_able = pinkey_able, .scanner_state = scanner_st};
 	if (!(k->flow = flow_new(cfg, &k->ops))) {
 		free(k);
 		return -ENOMEM;
@@ -481,6 +496,7 @@ int kiosk_new(sd_event *ev, const struct config *cfg, const struct kiosk_deps *d
 	}
 	sd_event_source_set_enabled(k->timer, SD_EVENT_OFF);
 	idreader_on_person(deps->idreader, on_idcard_person, k);
+	scanner_on_code(deps->scanner, on_scanned, k);
 	*out = k;
 	return 0;
 }
@@ -496,6 +512,7 @@ void kiosk_free(struct kiosk *k)
 	}
 	idreader_forget(k->deps.idreader, k);
 	idreader_on_person(k->deps.idreader, NULL, NULL);
+	scanner_on_code(k->deps.scanner, NULL, NULL);
 	printer_stop(k->printer);
 	upcall_free(k->up);
 	sd_event_source_disable_unref(k->timer);

@@ -13,6 +13,7 @@
 #include "daemon/prom.h"
 #include "daemon/outbox/outbox.h"
 #include "daemon/readers/idreader.h"
+#include "daemon/readers/scanner.h"
 #include "daemon/readers/readers.h"
 
 struct kiosk;
@@ -22,6 +23,7 @@ struct kiosk;
 struct kiosk_deps {
 	struct readers *readers;
 	struct idreader *idreader;                /* NULL: no ID card reader */
+	struct scanner *scanner;                  /* NULL: no code scanner */
 	struct outbox *outbox;
 	json_t *(*list_state)(void);
 	void (*publish)(void *arg, const char *name, json_t *data);

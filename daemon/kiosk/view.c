@@ -19,6 +19,8 @@ static json_t *step_data(const struct flow *f)
 		json_object_set_new(d, "holder_hidden", json_true());
 	if (p->by_idcard)
 		json_object_set_new(d, "by_idcard", json_true());
+	if (p->by_ecode)
+		json_object_set_new(d, "by_ecode", json_true());
 	switch (f->step) {
 	case ST_HOME:
 		json_object_set_new(d, "pin_reset", json_boolean(fl_pinkey_able(f)));
@@ -34,6 +36,10 @@ static json_t *step_data(const struct flow *f)
 		json_object_set_new(d, "idcard", json_string(f->ops->idcard_state
 								     ? f->ops->idcard_state(f->ops->arg)
 								     : "off"));
+		if (f->step == ST_IDENTIFY)
+			json_object_set_new(d, "scanner", json_string(f->ops->scanner_state
+									      ? f->ops->scanner_state(f->ops->arg)
+									      : "off"));
 		break;
 	case ST_OTP: json_object_set_new(d, "sent_to", json_string(p->otp_to)); break;
 	case ST_CHOOSE_CARD: {
@@ -63,7 +69,8 @@ static json_t *step_data(const struct flow *f)
 						    [W_PIN_VERIFY] = "pin", [W_PIN_CHANGE] = "pin",
 						    [W_LOOKUP] = "central", [W_OTP] = "central",
 						    [W_CARD_STATE] = "central", [W_PROGRESS] = "central",
-						    [W_PIN_STATUS] = "reading", [W_PINKEY] = "pinkey"};
+						    [W_PIN_STATUS] = "reading", [W_PINKEY] = "pinkey",
+						    [W_ECODE] = "central"};
 		json_object_set_new(d, "what", json_string(what[f->wait]));
 		break;
 	}

@@ -15,6 +15,8 @@
  *                             the holder's ID card) the cards with their ids
  *                             and no code, unless SSCARD_CENTRAL_IDCARD=no
  *   POST /v1/holders/verify   {ssn, code} → the cards with their ids
+ *   POST /v1/ecodes/resolve   {code, send_otp} → the holder of an e-voucher
+ *                             code (`ecode-issue SSN` makes one, 60 s, once)
  *   GET  /v1/admin/requests   every request taken (tests)
  *
  * Card states and rules: shared/domain.md. Terminals authenticate with
@@ -100,7 +102,10 @@ void api_schema(void)
 		     " at INTEGER NOT NULL, how TEXT NOT NULL) WITHOUT ROWID;"
 		     /* every PIN unblock and reload the HSM made a MAC for */
 		     "CREATE TABLE IF NOT EXISTS pin_ops(seq INTEGER PRIMARY KEY, card_id TEXT NOT NULL,"
-		     " terminal TEXT, op TEXT NOT NULL, at INTEGER NOT NULL);",
+		     " terminal TEXT, op TEXT NOT NULL, at INTEGER NOT NULL);"
+		     /* e-voucher codes (医保电子凭证) the holders' phones show: once each */
+		     "CREATE TABLE IF NOT EXISTS ecodes(code TEXT PRIMARY KEY, ssn TEXT NOT NULL,"
+		     " expires INTEGER NOT NULL, used INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;",
 		     NULL, NULL, NULL);
 }
 
@@ -447,10 +452,71 @@ static json_t *verification(const char *ssn, const char *how)
 	return json_string(id);
 }
 
+/* A one-time code "sent" to the holder's phone (the demo's SMS is the
+ * log; tests read it through /v1/admin/otp): the masked phone. */
+static json_t *send_otp(const char *ssn, const char *phone)
+{
+	sqlite3_stmt *s;
+	char code[8], m[40], ph[40];
+	snprintf(code, sizeof code, "%06u", randombytes_uniform(1000000));
+	sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO otps VALUES(?, ?, ?, 0)", -1, &s, NULL);
+	sqlite3_bind_text(s, 1, ssn, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, code, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, (sqlite3_int64)time(NULL) + 300);
+	sqlite3_step(s);
+	sqlite3_finalize(s);
+	mask_ssn(ssn, m, sizeof m);
+	fprintf(stderr, "one-time code for %s: %s (the demo's SMS)\n", m, code);
+	snprintf(ph, sizeof ph, "%.3s****%s", phone, strlen(phone) > 4 ? phone + strlen(phone) - 4 : "");
+	return json_string(ph);
+}
+
+/* POST /v1/ecodes/resolve {code, send_otp}: the holder behind an e-voucher
+ * code their phone shows (valid 60 s, once): ssn, name, the cards with
+ * their ids and a verification (as the one-time code gives); with send_otp
+ * a one-time code is sent too. 404 code_unknown, 410 code_expired or
+ * code_used. */
+static enum MHD_Result ecode_resolve(struct MHD_Connection *c, json_t *body)
+{
+	const char *code = json_string_value(json_object_get(body, "code"));
+	char ssn[24] = "", name[64] = "", phone[32] = "";
+	int64_t expires = 0;
+	int used = 0;
+	sqlite3_stmt *s;
+	if (!code || strlen(code) > 512)
+		return fail_json(c, 404, "code_unknown", "This is not an e-voucher code.");
+	sqlite3_prepare_v2(db, "SELECT e.ssn, e.expires, e.used, h.name, h.phone FROM ecodes e"
+			       " JOIN holders h ON h.ssn = e.ssn WHERE e.code = ?", -1, &s, NULL);
+	sqlite3_bind_text(s, 1, code, -1, SQLITE_STATIC);
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		snprintf(ssn, sizeof ssn, "%s", (const char *)sqlite3_column_text(s, 0));
+		expires = sqlite3_column_int64(s, 1);
+		used = sqlite3_column_int(s, 2);
+		snprintf(name, sizeof name, "%s", (const char *)sqlite3_column_text(s, 3));
+		snprintf(phone, sizeof phone, "%s", (const char *)sqlite3_column_text(s, 4));
+	}
+	sqlite3_finalize(s);
+	if (!*ssn)
+		return fail_json(c, 404, "code_unknown", "This is not an e-voucher code.");
+	if (used)
+		return fail_json(c, 410, "code_used", "This code was used already; refresh it in the app.");
+	if (expires < (int64_t)time(NULL))
+		return fail_json(c, 410, "code_expired", "This code has expired; refresh it in the app.");
+	sqlite3_prepare_v2(db, "UPDATE ecodes SET used = 1 WHERE code = ?", -1, &s, NULL);
+	sqlite3_bind_text(s, 1, code, -1, SQLITE_STATIC);
+	sqlite3_step(s);
+	sqlite3_finalize(s);
+	json_t *r = json_pack("{s:s,s:s,s:o,s:s,s:o}", "ssn", ssn, "name", name, "cards", cards_of(ssn, true),
+			      "identified_by", "ecode", "verification", verification(ssn, "ecode"));
+	if (json_is_true(json_object_get(body, "send_otp")))
+		json_object_set_new(r, "otp_sent_to", send_otp(ssn, phone));
+	return reply_json(c, 200, r, false);
+}
+
 static enum MHD_Result holders(struct MHD_Connection *c, const char *what, json_t *body)
 {
 	const char *ssn = json_string_value(json_object_get(body, "ssn"));
-	char phone[32] = "", m[40];
+	char phone[32] = "";
 	sqlite3_stmt *s;
 	if (!ssn || strlen(ssn) != 18 || !ssc_ssn_check(ssn))
 		return fail_json(c, 400, "check_digit",
@@ -468,20 +534,8 @@ static enum MHD_Result holders(struct MHD_Connection *c, const char *what, json_
 			return reply_json(c, 200, json_pack("{s:o,s:s,s:o}", "cards", cards_of(ssn, true),
 							    "identified_by", "idcard", "verification",
 							    verification(ssn, "idcard")), false);
-		char code[8];
-		snprintf(code, sizeof code, "%06u", randombytes_uniform(1000000));
-		sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO otps VALUES(?, ?, ?, 0)", -1, &s, NULL);
-		sqlite3_bind_text(s, 1, ssn, -1, SQLITE_STATIC);
-		sqlite3_bind_text(s, 2, code, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(s, 3, (sqlite3_int64)time(NULL) + 300);
-		sqlite3_step(s);
-		sqlite3_finalize(s);
-		mask_ssn(ssn, m, sizeof m);
-		fprintf(stderr, "one-time code for %s: %s (the demo's SMS)\n", m, code);
-		char ph[40];
-		snprintf(ph, sizeof ph, "%.3s****%s", phone, strlen(phone) > 4 ? phone + strlen(phone) - 4 : "");
-		return reply_json(c, 200, json_pack("{s:o,s:s}", "cards", cards_of(ssn, false), "otp_sent_to", ph),
-			    false);
+		return reply_json(c, 200, json_pack("{s:o,s:o}", "cards", cards_of(ssn, false), "otp_sent_to",
+						    send_otp(ssn, phone)), false);
 	}
 	/* verify */
 	const char *code = json_string_value(json_object_get(body, "code"));
@@ -680,6 +734,8 @@ static enum MHD_Result route(struct MHD_Connection *c, const char *url, const ch
 		rv = holders(c, "verify", body);
 	else if (!strcmp(url, "/v1/auth/pin"))
 		rv = auth_pin(c, body);
+	else if (!strcmp(url, "/v1/ecodes/resolve"))
+		rv = ecode_resolve(c, body);
 	else if (!strcmp(url, "/v1/auth/external")) {
 		int status;
 		json_t *a = hsm_external(body, &status);
@@ -760,6 +816,22 @@ int api_cli(int argc, char **argv)
 		sqlite3_bind_int64(s, 4, (sqlite3_int64)time(NULL));
 		if (loss_code(argv[6]))
 			pend(id, loss_code(argv[6]), (int64_t)time(NULL) / 86400);
+	} else if (!strcmp(cmd, "ecode-issue") && (argc == 5 || argc == 6)) {
+		/* the code a holder's phone shows: printed, valid SECONDS (60), once */
+		uint8_t r[24];
+		char code[80] = "SSCARD-EV1:";
+		char phone[32];
+		int secs = argc == 6 ? atoi(argv[5]) : 60;
+		if (!ssc_ssn_check(argv[4]) || !name_matches(argv[4], NULL, phone, sizeof phone))
+			return fprintf(stderr, "sscard-central: no holder with SSN %s\n", argv[4]), 2;
+		randombytes_buf(r, sizeof r);
+		for (size_t i = 0; i < sizeof r; i++)
+			snprintf(code + strlen(code), sizeof code - strlen(code), "%02X", r[i]);
+		sqlite3_prepare_v2(db, "INSERT INTO ecodes(code, ssn, expires) VALUES(?, ?, ?)", -1, &s, NULL);
+		sqlite3_bind_text(s, 1, code, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(s, 2, argv[4], -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 3, (sqlite3_int64)time(NULL) + secs);
+		printf("%s\n", code);
 	} else if (!strcmp(cmd, "requests") && argc == 4) {
 		sqlite3_prepare_v2(db, "SELECT reply FROM requests ORDER BY seq", -1, &s, NULL);
 		while (sqlite3_step(s) == SQLITE_ROW)

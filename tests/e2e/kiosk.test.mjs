@@ -842,6 +842,70 @@ test("replacement by ID card: the lost card replaced without a code", async () =
   await idcardOff();
 });
 
+// ---- the e-voucher QR code on the phone (a scanner in serial or keyboard mode)
+
+test("report a loss by the e-voucher code on the phone: scanned (serial), typed by a keyboard-mode scanner, and refused when used", async () => {
+  await rig("/central/card", { id: ZHANG_OLD, ssn: ZHANG_SSN, state: "normal" });
+  await start("loss_report");
+  await step("identify");
+  await page.waitForFunction(() => window.sscardKiosk.view.data.scanner === "ready", null, { timeout: 10000 });
+  assert.match(await page.textContent("#screen"), /医保电子凭证/);
+  await visit("ecode-identify");
+  let code = (await rig(`/ecode?ssn=${ZHANG_SSN}`)).code;
+  await rig("/scanner/send", { line: `code ${code}` });
+  await step("choose_card");
+  assert.equal(await page.evaluate(() => window.sscardKiosk.view.data.by_ecode), true);
+  const otp = await rig(`/otp?ssn=${ZHANG_SSN}`);
+  assert.ok(!otp.code, got("no one-time code was sent ([policy] ecode_identifies)", otp));
+  const cards = await page.evaluate(() => window.sscardKiosk.view.data.cards);
+  await page.click(`#card-${cards.findIndex((c) => c.card.endsWith(ZHANG_OLD.slice(-4)))}`);
+  await step("loss_type");
+  assert.match(await page.textContent("#loss-formal"), /已通过医保电子凭证核实身份/);
+  await visit("ecode-loss-type");
+  await page.click("#loss-formal");
+  await step("confirm");
+  await page.click("#confirm");
+  await step("receipt");
+  await page.waitForFunction(() => window.sscardKiosk.view.data.delivery === "delivered", null, { timeout: 15000 });
+  assert.equal((await rig(`/card?id=${ZHANG_OLD}`)).state, "formal");
+  assert.ok(!(await page.content()).includes(code), "the code is not on the page");
+  await page.click("#done");
+  await step("home");
+
+  // the same code again: used, with its sentence and the way on
+  await start("loss_report");
+  await step("identify");
+  await rig("/scanner/send", { line: `code ${code}` });
+  await waitError("ecode_used");
+  assert.match(await page.textContent("#screen"), /二维码已经用过/);
+  await visit("ecode-used");
+
+  // a keyboard-mode scanner types the code and Enter into the page, fast;
+  // the name field that had the focus keeps what the person typed
+  await page.click("#name");
+  await page.keyboard.type("张", { delay: 120 });
+  code = (await rig(`/ecode?ssn=${ZHANG_SSN}`)).code;
+  await page.keyboard.type(code, { delay: 2 });
+  await page.keyboard.press("Enter");
+  await step("choose_card");
+  assert.equal(await page.evaluate(() => window.sscardKiosk.view.data.by_ecode), true);
+  await page.click("#cancel");
+  await step("home");
+  // a person typing slowly and pressing Enter is not a scan
+  await start("loss_report");
+  await step("identify");
+  await page.click("#name");
+  await page.keyboard.type("ABCDEFGHIJ", { delay: 90 });
+  await page.keyboard.press("Enter");
+  await page.waitForTimeout(300);
+  assert.equal(await page.evaluate(() => window.sscardKiosk.view.step), "identify");
+  assert.equal(await page.inputValue("#name"), "ABCDEFGHIJ");
+  await page.click("#cancel");
+  await step("home");
+  const log = (await rig("/log")).log;
+  assert.ok(!log.includes(code) && !log.includes(ZHANG_SSN), got("no code and no SSN in the log", log, [code, ZHANG_SSN]));
+});
+
 test("ID card refusals: expired, another kind, unknown holder, taken away mid-read; then typed", async () => {
   await start("loss_report");
   await step("identify");

@@ -3,7 +3,7 @@
 const RIG = process.env.RIG_URL;
 
 export async function rig(path, body) {
-  const get = /^\/(otp|card\?|requests|outbox|log|printed|lookup|idcard\/reads)/.test(path);
+  const get = /^\/(otp|ecode\?|card\?|requests|outbox|log|printed|lookup|idcard\/reads)/.test(path);
   const r = await fetch(RIG + path, get ? {} : {
     method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body || {}),
   });

@@ -21,7 +21,8 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
-from rig import ROOT, READER0, Central, Cups, IdReader, Rig, private_loopback, wait_for, wait_listening  # noqa: E402
+from rig import (ROOT, READER0, Central, Cups, IdReader, Rig, Scanner, private_loopback, wait_for,  # noqa: E402
+                 wait_listening)
 
 KIOSK_PORT = 8470
 CENTRAL_PORT = 18480
@@ -54,6 +55,7 @@ class Ctl:
         self.psam = None
         self.cups = Cups(self.rig.tmp)
         self.idreader = IdReader(self.build, self.rig.tmp)
+        self.scanner = Scanner(self.build, self.rig.tmp)
 
     # ---- the central ------------------------------------------------------
     def central_start(self):
@@ -137,12 +139,12 @@ class Ctl:
     # ---- the daemon -------------------------------------------------------
     def start_daemon(self):
         self.rig.start_daemon(
-            "sam_reader = %s\nsam_timeout_ms = 1000\nidcard = %s\nidcard_poll_ms = 100\n"
+            "sam_reader = %s\nsam_timeout_ms = 1000\nidcard = %s\nidcard_poll_ms = 100\nscanner = %s\n"
             "[ui]\nlisten = 127.0.0.1:%d\nroot = %s\nstep_timeout_s = 20\npin_timeout_s = 10\n"
             "printer = kiosk-receipts\nprinter_poll_s = 1\nallow_origins = http://127.0.0.1:%d\n"
             "[upstream]\nurl = http://127.0.0.1:%d\ntoken = %s\nretry_max_s = 1\ntimeout_ms = 1500\n"
             "[policy]\noutlets = 城东社保服务大厅 East Hall; 人民医院服务点 People's Hospital\n"
-            % (SAM_READER, self.idreader.link, KIOSK_PORT, os.path.join(ROOT, "ui"), HIS_PORT, CENTRAL_PORT, TOKEN),
+            % (SAM_READER, self.idreader.link, self.scanner.link, KIOSK_PORT, os.path.join(ROOT, "ui"), HIS_PORT, CENTRAL_PORT, TOKEN),
             env=self.cups.env())
         wait_listening(KIOSK_PORT, self.rig.daemon)
 
@@ -175,6 +177,8 @@ def handler_for(ctl):
                 try:
                     if self.path.startswith("/otp?ssn="):
                         return self.reply(ctl.central_get("/v1/admin/otp?ssn=" + self.path[9:]))
+                    if self.path.startswith("/ecode?ssn="):  # what the holder's phone shows
+                        return self.reply({"code": ctl.central.ok("ecode-issue", self.path[11:]).strip()})
                     if self.path.startswith("/card?id="):
                         return self.reply(ctl.central_get("/v1/cards/" + self.path[9:]))
                     if self.path == "/requests":
@@ -213,6 +217,8 @@ def handler_for(ctl):
                         ctl.idreader.remove()
                     elif self.path == "/idcard/send":
                         ctl.idreader.send(body["line"])
+                    elif self.path == "/scanner/send":
+                        ctl.scanner.send(body["line"])
                     elif self.path == "/psam/insert":
                         ctl.psam_insert()
                     elif self.path == "/psam/remove":
@@ -250,6 +256,7 @@ def in_namespace(args):
     try:
         ctl.rig.start_pcscd()
         ctl.idreader.start()
+        ctl.scanner.plug()
         ctl.cups.start()
         ctl.central.ok("keygen")
         ctl.reset_central()
@@ -302,6 +309,7 @@ def in_namespace(args):
         ctl.central_stop()
         ctl.rig.stop_daemon()
         ctl.idreader.stop()
+        ctl.scanner.unplug()
         ctl.cups.stop()
         ctl.rig.kill_pcscd()
 

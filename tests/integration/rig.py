@@ -346,6 +346,35 @@ class Events:
         self.s.close()
 
 
+class Scanner:
+    """sscard-scanner: an emulated QR code scanner in serial mode on a pty,
+    at a stable symlink (link): unplug() + plug() is "unplugged and plugged
+    back". send() steers it (see sim/card/scanner.c) and waits for its ok."""
+
+    def __init__(self, build, tmp, name="scanner"):
+        self.bin = os.path.join(build, "sscard-scanner")
+        self.link = os.path.join(tmp, name)
+        self.proc = None
+
+    def plug(self):
+        self.proc = subprocess.Popen([self.bin, "--link", self.link],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.proc.stdout.readline()  # the pty's name: it exists now
+
+    def send(self, line):
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+        got = self.proc.stdout.readline().strip()
+        if got != "ok":
+            raise RuntimeError("sscard-scanner %r: %r" % (line, got))
+
+    def unplug(self):
+        if self.proc:
+            self.proc.stdin.close()
+            self.proc.wait(10)
+            self.proc = None
+
+
 class IdReader:
     """sscard-idreader: an emulated resident ID card reader on a pty, at a
     stable symlink (link) so that stop() + start() is "unplugged and

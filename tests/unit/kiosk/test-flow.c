@@ -845,6 +845,53 @@ static void test_pin_blocked_offers_unlock(void **s)
 	assert_int_equal(flow_stats(f)->finished[FLOW_PIN_CHANGE][FLOW_REFUSED], 2);
 }
 
+/* A scanned e-voucher code on the identify screen (issue 29). */
+static void test_ecode(void **s)
+{
+	struct flow *f = *s;
+	flow_on_ecode(f, "SSCARD-EV1:AA"); /* on the home screen: nothing */
+	assert_string_equal(step(f), "home");
+	act(f, "{\"action\":\"start\",\"flow\":\"loss_report\"}");
+	flow_on_ecode(f, "SSCARD-EV1:AA");
+	assert_string_equal(fk.path, "/v1/ecodes/resolve");
+	assert_string_equal(json_string_value(json_object_get(fk.body, "code")), "SSCARD-EV1:AA");
+	assert_true(json_is_false(json_object_get(fk.body, "send_otp"))); /* ecode_identifies */
+	central_answer(f, 410, "{\"error\":\"code_used\"}");
+	assert_string_equal(step(f), "identify");
+	assert_string_equal(error_of(f), "ecode_used");
+	flow_on_ecode(f, "SSCARD-EV1:AB");
+	central_answer(f, 410, "{\"error\":\"code_expired\"}");
+	assert_string_equal(error_of(f), "ecode_expired");
+	/* the page brings a keyboard-mode scanner's code; a bad one stays here */
+	act(f, "{\"action\":\"input\",\"step\":\"identify\",\"ecode\":\"\\u0007bad\"}");
+	assert_string_equal(error_of(f), "ecode_unknown");
+	act(f, "{\"action\":\"input\",\"step\":\"identify\",\"ecode\":\"SSCARD-EV1:AC\"}");
+	central_answer(f, 200, "{\"ssn\":\"" SSN "\",\"name\":\"张三\",\"cards\":[{\"card_id\":\"" CARD
+			       "\",\"state\":\"normal\"}],\"verification\":\"V-9\"}");
+	assert_string_equal(step(f), "choose_card");
+	json_t *v = flow_view(f);
+	assert_true(json_is_true(json_object_get(json_object_get(v, "data"), "by_ecode")));
+	char *text = json_dumps(v, 0);
+	assert_null(strstr(text, SSN)); /* masked */
+	free(text);
+	json_decref(v);
+	act(f, "{\"action\":\"cancel\"}");
+	/* the policy wants the one-time code after it too */
+	cfg.ecode_identifies = false;
+	act(f, "{\"action\":\"start\",\"flow\":\"loss_report\"}");
+	flow_on_ecode(f, "SSCARD-EV1:AD");
+	assert_true(json_is_true(json_object_get(fk.body, "send_otp")));
+	central_answer(f, 200, "{\"ssn\":\"" SSN "\",\"name\":\"张三\",\"cards\":[],\"otp_sent_to\":\"138****8000\"}");
+	assert_string_equal(step(f), "otp");
+	act(f, "{\"action\":\"cancel\"}");
+	/* an answer without a valid SSN is not one */
+	cfg.ecode_identifies = true;
+	act(f, "{\"action\":\"start\",\"flow\":\"loss_report\"}");
+	flow_on_ecode(f, "SSCARD-EV1:AE");
+	central_answer(f, 200, "{\"ssn\":\"123\"}");
+	assert_string_equal(error_of(f), "central_unreachable");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -863,6 +910,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pin_reset_unblock, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pin_reset_reload_and_ends, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pin_blocked_offers_unlock, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ecode, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
