@@ -17,7 +17,7 @@ UI_DIR  ?= $(PREFIX)/share/sscard/ui
 VERSION := 0.1.0
 DESTDIR ?=
 
-PKGS    := libpcsclite libsystemd jansson inih sqlite3 libsodium libcurl libmicrohttpd libnfc gnutls
+PKGS    := libpcsclite libsystemd jansson inih sqlite3 libsodium libcurl libmicrohttpd libnfc gnutls libqrencode
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 # libcups has no .pc in Debian 12: cups-config says
@@ -40,7 +40,7 @@ LOSSLIST_SRC := daemon/losslist/losslist.c daemon/losslist/lossfmt.c daemon/loss
 OUTBOX_SRC := daemon/outbox/outbox.c
 KIOSK_CORE_SRC := daemon/kiosk/pinrule.c daemon/kiosk/flow.c daemon/kiosk/view.c daemon/kiosk/loss_report.c \
             daemon/kiosk/loss_cancel.c daemon/kiosk/replacement.c daemon/kiosk/activation.c \
-            daemon/kiosk/pin_change.c daemon/kiosk/status.c daemon/kiosk/pin_reset.c
+            daemon/kiosk/pin_change.c daemon/kiosk/status.c daemon/kiosk/pin_reset.c daemon/kiosk/qrsvg.c daemon/kiosk/pay.c
 # The core library: apdu/, drivers/, the daemon's shared base (daemon/*.c
 # but main and the control socket) and the capabilities other programs link.
 CORE_SRC := apdu/sserr.c apdu/apdu.c apdu/atr.c apdu/ssc.c apdu/sam.c drivers/pcsc.c drivers/nfc.c drivers/pinpad.c drivers/idcard.c \
@@ -63,6 +63,7 @@ DAEMON_SRC := daemon/sscardd.c daemon/control.c \
               daemon/metrics/metrics.c
 CTL_SRC    := client/sscardctl.c
 CENTRAL_SRC := sim/central/central.c sim/central/store.c sim/central/api.c sim/central/hsm.c sim/central/tlsauth.c \
+               sim/central/pay.c \
                sim/card/sm4.c
 CARDSIM_SRC := sim/card/cardsim.c sim/card/psamsim.c sim/card/sm4.c
 VCARD_SRC  := sim/card/vcard.c $(CARDSIM_SRC)

@@ -98,6 +98,8 @@ struct config {
 	bool idcard_identifies;        /* an ID card read here identifies without a one-time code */
 	int pin_reset_proof;           /* enum cfg_proof: what unlocking a PIN wants besides the code */
 	bool ecode_identifies;         /* a scanned e-voucher code identifies without a one-time code */
+	/* [payment] */
+	bool payment_enabled;          /* a replacement's fee is paid at the kiosk (QR code) */
 };
 
 void config_defaults(struct config *c);

@@ -174,15 +174,18 @@
   // A scanner in keyboard mode types the code and Enter faster than any
   // person (a few ms a key): on an identify screen such a run is a scanned
   // code, handed to the daemon (which resolves it) and taken back out of
-  // whatever field had the focus. The code is kept nowhere else.
-  const SCAN_GAP_MS = 40, SCAN_MIN = 8;
+  // whatever field had the focus. The code is kept nowhere else. Judged on
+  // the run's average (a busy browser may hold a key back a moment; a
+  // person types a key every 80 ms or slower): at least SCAN_MIN keys, on
+  // average under SCAN_AVG_MS apart, no pause over SCAN_GAP_MS, then Enter.
+  const SCAN_AVG_MS = 50, SCAN_GAP_MS = 400, SCAN_MIN = 16;
   let burst = { keys: "", start: 0, last: 0, field: null, before: "" };
   document.addEventListener("keydown", (e) => {
     if (!view || view.step !== "identify") return;
     const now = performance.now();
     if (e.key === "Enter") {
       const scanned = burst.keys.length >= SCAN_MIN && now - burst.last < SCAN_GAP_MS &&
-        (burst.last - burst.start) / (burst.keys.length - 1) < SCAN_GAP_MS;
+        (now - burst.start) / burst.keys.length < SCAN_AVG_MS;
       if (scanned) {
         e.preventDefault();
         if (burst.field) burst.field.value = burst.before;
@@ -406,6 +409,15 @@
           onclick: () => { const v = p.value; p.wipe(); input({ pin: v }); } }))];
     },
     new_pin_again(d) { return screens.new_pin(d, true); },
+    pay(d) {
+      // the QR code the daemon drew (libqrencode): parsed as SVG, never as HTML
+      const svg = new DOMParser().parseFromString(d.qr || "", "image/svg+xml").documentElement;
+      const qr = el("div", { class: "qr", id: "pay-qr", role: "img", "aria-label": tr("pay_qr") });
+      if (svg && svg.nodeName === "svg") qr.append(document.importNode(svg, true));
+      return [el("h2", { text: tr("pay_title") }), inlineError(),
+        el("p", { class: "amount", id: "pay-amount", text: tr("pay_amount", d.fee_fen) }),
+        message("info", tr("pay_hint")), qr, facts([["k_order", d.order]]), actions()];
+    },
     receipt(d) {
       const t = d.type;
       const next = t === "loss_report" ? tr("next_loss", d.temporary_days, d.loss === "temporary")
@@ -419,7 +431,9 @@
         el("section", { class: "receipt", id: "receipt", "aria-label": tr("receipt_title") },
           facts([["k_ref", d.reference], ["k_time", d.time], ["k_action", T().action[t]], ["k_card", d.card],
             ["k_name", d.name], ["k_loss", d.loss && T().loss[d.loss]], ["k_outlet", d.outlet],
-            ["k_ready", d.ready_date], ["k_fee", d.fee_fen !== undefined ? money(d.fee_fen) : undefined]]),
+            ["k_ready", d.ready_date], ["k_fee", d.fee_fen !== undefined ? money(d.fee_fen) : undefined],
+            ["k_paid", d.paid_fen !== undefined ? tr("pay_amount", d.paid_fen).replace(/^[^¥]*/, "¥") : undefined],
+            ["k_order", d.order]]),
           message(del === "refused" ? "error" : del === "delivered" ? "ok" : "info", T().delivery[del], null),
           el("ul", { class: "next" }, next.map((s) => el("li", { text: s })))),
         view.card_present ? message("info", tr("take_card_hint")) : null,

@@ -20,6 +20,7 @@ static const char *const STEP_NAMES[ST__COUNT] = {
 	[ST_REASON] = "reason", [ST_OUTLET] = "outlet", [ST_AGENT] = "agent",
 	[ST_CONFIRM] = "confirm", [ST_INSERT_CARD] = "insert_card", [ST_PIN] = "pin",
 	[ST_NEW_PIN] = "new_pin", [ST_NEW_PIN_AGAIN] = "new_pin_again", [ST_PIN_OP] = "pin_op",
+	[ST_PAY] = "pay",
 	[ST_BUSY] = "busy",
 	[ST_RECEIPT] = "receipt", [ST_STATUS] = "status", [ST_PROGRESS] = "progress",
 	[ST_ERROR] = "error", [ST_TAKE_CARD] = "take_card",
@@ -54,6 +55,11 @@ enum flow_step flow_step(const struct flow *f)
 	return f->step;
 }
 
+const char *flow_order(const struct flow *f)
+{
+	return f->p.pay.order_id;
+}
+
 enum flow_kind flow_kind(const struct flow *f)
 {
 	return f->kind;
@@ -61,6 +67,8 @@ enum flow_kind flow_kind(const struct flow *f)
 
 uint64_t flow_deadline(const struct flow *f)
 {
+	if (f->step == ST_PAY && f->poll_at && (!f->deadline || f->poll_at < f->deadline))
+		return f->poll_at;
 	return f->deadline;
 }
 
@@ -141,6 +149,15 @@ static const struct {
 	 "Your new PIN is set on the card, but this terminal could not record it. Please tell the staff."},
 	{"no_answer", "There was no answer in time. Please try again, or ask the staff."},
 	{"internal", "Something went wrong at this terminal. Please ask the staff."},
+	{"pay_cancelled", "The payment was cancelled; nothing was paid and nothing was applied for."},
+	{"pay_expired",
+	 "The time to pay ran out; nothing was paid and nothing was applied for. Please start again."},
+	{"pay_unsettled",
+	 "The card service cannot be reached to close the payment. If you paid, the new card is applied for "
+	 "or the money is returned automatically. Please tell the staff."},
+	{"pay_not_recorded",
+	 "Your payment arrived, but this terminal could not record the application. It will be applied for "
+	 "or the money returned automatically. Please tell the staff."},
 };
 
 static const char *message(const char *code)
@@ -225,6 +242,8 @@ void fl_enter(struct flow *f, enum flow_step s)
 		t = fl_offer(f) != FLOW_NONE ? f->cfg->step_timeout_s * 1000 : FLOW_ERROR_SHOW_MS;
 	else if (input_step(s))
 		t = f->cfg->pin_timeout_s * 1000;
+	else if (s == ST_PAY)
+		t = f->cfg->payment_timeout_s * 1000;
 	else if (s != ST_HOME)
 		t = f->cfg->step_timeout_s * 1000;
 	f->timeout_ms = t;
@@ -233,6 +252,9 @@ void fl_enter(struct flow *f, enum flow_step s)
 
 static void wipe_personal(struct flow *f)
 {
+	free(f->pay_svg);
+	f->pay_svg = NULL;
+	f->poll_at = 0;
 	json_decref(f->p.replacement);
 	sodium_memzero(&f->p, sizeof f->p);
 	f->p.chosen = -1;
@@ -246,6 +268,12 @@ static void home(struct flow *f)
 }
 
 /* The flow ends: everything personal goes, the card is asked back. */
+const char *pay_outcome_name(enum pay_outcome o)
+{
+	static const char *const N[] = {"paid", "already_paid", "cancelled", "expired", "unsettled"};
+	return o < PAY__OUTCOMES ? N[o] : "unknown";
+}
+
 const char *flow_outcome_name(enum flow_outcome o)
 {
 	static const char *const N[] = {"completed", "refused", "cancelled", "timed_out"};
@@ -278,6 +306,13 @@ void fl_fail(struct flow *f, const char *code, const char *msg)
 	f->tag = 0;
 	fl_wipe_pins(f);
 	fl_enter(f, ST_ERROR);
+}
+
+uint64_t fl_ask_quiet(struct flow *f, enum wait w)
+{
+	f->wait = w;
+	f->tag = ++f->next_tag;
+	return f->tag;
 }
 
 uint64_t fl_ask(struct flow *f, enum wait w)
@@ -321,6 +356,12 @@ void fl_submit(struct flow *f)
 			NULL);
 		return;
 	}
+	fl_receipt(f, type, &r);
+}
+
+void fl_receipt(struct flow *f, const char *type, const struct outbox_receipt *rr)
+{
+	struct outbox_receipt r = *rr;
 	snprintf(f->p.receipt.reference, sizeof f->p.receipt.reference, "%s", r.reference);
 	snprintf(f->p.receipt.type, sizeof f->p.receipt.type, "%s", type);
 	f->p.receipt.time = f->ops->wall_s(f->ops->arg);
@@ -547,6 +588,13 @@ void flow_on_central(struct flow *f, uint64_t tag, long status, json_t *body, co
 		} else
 			fl_fail(f, "central_unreachable", NULL);
 		break;
+	case W_PAY_ORDER:
+	case W_PAY_POLL:
+	case W_PAY_CANCEL:
+		fl_pay_answer(f, w, status, body);
+		if (w == W_PAY_POLL && f->step == ST_PAY)
+			return; /* not paid yet: the same screen, no new view (the caller re-arms) */
+		break;
 	case W_OTP:
 		if (ok && f->def->verified)
 			f->def->verified(f, body);
@@ -638,9 +686,17 @@ void flow_outbox_event(struct flow *f, const char *reference, bool delivered)
 
 void flow_timeout(struct flow *f)
 {
-	if (!f->deadline || f->ops->now_ms(f->ops->arg) < f->deadline)
+	uint64_t now = f->ops->now_ms(f->ops->arg);
+	if (f->step == ST_PAY && f->poll_at && now >= f->poll_at && (!f->deadline || now < f->deadline)) {
+		fl_pay_poll(f); /* is it paid yet? */
+		return;
+	}
+	if (!f->deadline || now < f->deadline)
 		return;
 	switch (f->step) {
+	case ST_PAY:
+		fl_pay_cancel(f, false); /* the order's time ran out: cancelled, or paid just now */
+		break;
 	case ST_ERROR:
 	case ST_RECEIPT:
 	case ST_STATUS:
@@ -902,7 +958,10 @@ static enum ss_err input(struct flow *f, json_t *req, char *err, size_t errlen)
 	case ST_CONFIRM:
 		if (!json_is_true(json_object_get(req, "confirm")))
 			return fl_bad(err, errlen, "confirm must be true (cancel to leave)");
-		fl_submit(f);
+		if (fl_pays(f))
+			fl_pay_start(f); /* the fee first; the request once it is paid */
+		else
+			fl_submit(f);
 		return SS_OK;
 	case ST_PIN:
 		pin_entered(f, fl_jstr(req, "pin"));
@@ -987,6 +1046,16 @@ enum ss_err flow_action(struct flow *f, json_t *req, char *err, size_t errlen)
 			return SS_OK;
 		if (f->step == ST_TAKE_CARD) /* the card is still in: keep asking */
 			return SS_OK;
+		if (f->step == ST_PAY) { /* the order is cancelled first: it may be paid right now */
+			clear_error(f);
+			fl_pay_cancel(f, true);
+			changed(f);
+			return SS_OK;
+		}
+		if (f->step == ST_BUSY && f->wait == W_PAY_CANCEL) {
+			snprintf(err, errlen, "the payment is being cancelled; a moment");
+			return SS_E_BUSY;
+		}
 		if (f->step == ST_BUSY && (f->wait == W_PIN_CHANGE || f->wait == W_PINKEY)) {
 			/* the chip may be changing right now: its answer decides */
 			snprintf(err, errlen, "the card's PIN is being changed; a moment");
@@ -1043,6 +1112,7 @@ void flow_free(struct flow *f)
 {
 	if (!f)
 		return;
+	free(f->pay_svg);
 	json_decref(f->p.replacement);
 	sodium_memzero(f, sizeof *f);
 	free(f);

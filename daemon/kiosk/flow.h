@@ -49,6 +49,7 @@ enum flow_step {
 	ST_NEW_PIN,
 	ST_NEW_PIN_AGAIN,
 	ST_PIN_OP,        /* a blocked PIN: unlock it (keep the PIN), or set a new one */
+	ST_PAY,           /* the fee: a QR code to pay with the phone, waiting for "paid" */
 	ST_BUSY,          /* waiting for the card or the central */
 	ST_RECEIPT,
 	ST_STATUS,
@@ -65,10 +66,13 @@ struct flow;
 
 /* How flows ended, for /metrics. */
 enum flow_outcome { FLOW_COMPLETED, FLOW_REFUSED, FLOW_CANCELLED, FLOW_TIMED_OUT, FLOW__OUTCOMES };
+enum pay_outcome { PAY_PAID, PAY_ALREADY_PAID, PAY_CANCELLED, PAY_EXPIRED, PAY_UNSETTLED, PAY__OUTCOMES };
 struct flow_stats {
 	unsigned long started[FLOW__COUNT];
 	unsigned long finished[FLOW__COUNT][FLOW__OUTCOMES];
+	unsigned long payments[PAY__OUTCOMES];
 };
+const char *pay_outcome_name(enum pay_outcome o);
 const char *flow_outcome_name(enum flow_outcome o);
 
 struct flow_ops {
@@ -102,6 +106,12 @@ struct flow_ops {
 	 * verification id) → flow_on_pin */
 	void (*pinkey)(void *arg, const char *reader, const char *new_pin, const char *proof,
 		       uint64_t tag);
+	/* a fee's order kept on disk from before its QR code is shown until
+	 * what was paid for is filed (outbox.h's orders); NULL: no payment */
+	enum ss_err (*order_open)(void *arg, const char *order_id, const char *card_id, json_t *fields);
+	enum ss_err (*order_paid)(void *arg, const char *order_id, const char *card_id, json_t *fields,
+				  struct outbox_receipt *r);
+	void (*order_close)(void *arg, const char *order_id);
 	/* whether this terminal can unblock or reload a PIN now; NULL: never */
 	bool (*pinkey_able)(void *arg);
 	/* the view changed (the page is told); the deadline may have moved */
@@ -153,6 +163,8 @@ json_t *flow_view(const struct flow *f);
 char *flow_receipt_text(const struct flow *f);
 
 enum flow_step flow_step(const struct flow *f);
+/* The order the flow on screen is paying ("" none): not for anyone else to settle. */
+const char *flow_order(const struct flow *f);
 const struct flow_stats *flow_stats(const struct flow *f);
 enum flow_kind flow_kind(const struct flow *f);
 const char *flow_step_name(enum flow_step s);

@@ -26,6 +26,10 @@ enum wait {
 	W_PIN_STATUS,
 	W_PINKEY,
 	W_ECODE,
+	W_PAY_ORDER,      /* the order for the fee */
+	W_PAY_POLL,       /* is it paid? (on the pay screen, not a busy one) */
+	W_PAY_CANCEL,     /* the person left, or the order's time ran out */
+	W__COUNT
 };
 
 enum delivery { DELIVERY_PENDING, DELIVERY_DONE, DELIVERY_REFUSED };
@@ -60,6 +64,12 @@ struct personal {
 	char pin_op[8];              /* pin_reset: "unblock" or "reload" */
 	int pin_blocked;             /* pin_reset: 1 blocked, 0 not, -1 the card did not say */
 	struct {
+		char order_id[40], url[200], masked[24];
+		long long amount_fen;
+		bool already_paid;       /* the fee for this card was paid before */
+		bool cancel_asked;       /* by the person (else: the time ran out) */
+	} pay;
+	struct {
 		char reference[24], type[16], ready_date[16];
 		int64_t time;
 		enum delivery delivery;
@@ -86,6 +96,8 @@ struct flow {
 	uint64_t idcard_tag;         /* the ID card read asked for; 0 none */
 	bool idcard_input;           /* the identity being given comes from an ID card */
 	bool card_present;           /* a card is in reader */
+	char *pay_svg;               /* the pay screen's QR code (qrsvg.h), freed with the flow */
+	uint64_t poll_at;            /* monotonic ms of the next "is it paid?"; 0 none */
 	struct personal p;
 	struct flow_stats stats;     /* not personal: survives the wipe */
 };
@@ -101,6 +113,7 @@ struct flow_def {
 	bool unknown_card_ok;        /* a card the central does not know can go on */
 	bool pinkey;                 /* it needs §10 (a PSAM or the HSM): refused without */
 	bool two_proofs;             /* identity and the one-time code, always (no ID-card shortcut) */
+	bool fee;                    /* confirmed: [policy] replacement_fee_fen paid first ([payment] enabled) */
 	enum flow_step first;        /* ST_INSERT_CARD: the card is read when present */
 	/* The card was read (NULL: ask the central for its state). */
 	void (*card_read)(struct flow *f);
@@ -147,6 +160,17 @@ void fl_get_card(struct flow *f, enum wait w);
 void fl_submit(struct flow *f);
 /* Ask below and wait on the busy screen: the tag to ask with. */
 uint64_t fl_ask(struct flow *f, enum wait w);
+/* The same, staying on the screen shown (the pay screen's polls). */
+uint64_t fl_ask_quiet(struct flow *f, enum wait w);
+/* The receipt screen for a request taken (r) of type. */
+void fl_receipt(struct flow *f, const char *type, const struct outbox_receipt *r);
+/* pay.c: the fee at the kiosk ([payment] enabled). */
+bool fl_pays(const struct flow *f);
+void fl_pay_start(struct flow *f);
+void fl_pay_poll(struct flow *f);
+/* The person cancelled (asked) or the order's time ran out. */
+void fl_pay_cancel(struct flow *f, bool asked);
+void fl_pay_answer(struct flow *f, enum wait w, long status, json_t *body);
 /* The holder's cards, with their ids, from the central: choose one. */
 void fl_take_cards(struct flow *f, json_t *body);
 /* What an error screen offers to do next, here and now: FLOW_PIN_RESET

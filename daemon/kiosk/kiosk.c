@@ -36,6 +36,9 @@ struct kiosk {
 	sd_event_source *timer;
 	struct pend *pends;
 	uint64_t call_id, call_tag;  /* the central call in flight and its flow tag */
+	uint64_t settle_id;          /* the call settling an order left on disk */
+	char settling[40];           /* … that order */
+	sd_event_source *settle_timer;
 	uint64_t idcard_tag;         /* the ID card read in flight, for the flow */
 	unsigned long help_calls;
 	struct printer *printer;     /* NULL: no [ui] printer */
@@ -141,6 +144,90 @@ static const char *scanner_st(void *arg)
 	return scanner_state(k->deps.scanner);
 }
 
+/* ---- fees paid here: the orders kept on disk (outbox.h) ------------------ */
+
+static enum ss_err order_open(void *arg, const char *order_id, const char *card_id, json_t *fields)
+{
+	struct kiosk *k = arg;
+	char err[300];
+	return outbox_order_open(k->deps.outbox, order_id, card_id, fields, err, sizeof err);
+}
+
+static enum ss_err order_paid(void *arg, const char *order_id, const char *card_id, json_t *fields,
+			      struct outbox_receipt *r)
+{
+	struct kiosk *k = arg;
+	char err[300];
+	enum ss_err e = outbox_order_paid(k->deps.outbox, order_id, card_id, fields, r, err, sizeof err);
+	if (e != SS_OK)
+		log_at(LOG_ERR, NULL, "outbox_unavailable", "kiosk: a paid order could not be filed yet: %s", err);
+	return e;
+}
+
+static void order_close(void *arg, const char *order_id)
+{
+	struct kiosk *k = arg;
+	outbox_order_close(k->deps.outbox, order_id);
+}
+
+/* Orders left on disk by a flow that could not finish them (a crash, a
+ * kill -9 between "paid" and "filed", the central down at the end): one at
+ * a time, every SETTLE_S, asked about at the central: paid → the request
+ * filed; still open → cancelled (a payment after that is refunded by the
+ * central); gone → forgotten. The order the flow on screen holds is not
+ * touched. */
+#define SETTLE_S 20
+
+static void settle_next(struct kiosk *k)
+{
+	json_t *orders = outbox_orders(k->deps.outbox), *o;
+	size_t i;
+	const char *mine = flow_order(k->flow);
+	k->settling[0] = 0;
+	json_array_foreach(orders, i, o) {
+		const char *id = json_string_value(json_object_get(o, "order_id"));
+		if (id && strcmp(id, mine) && strlen(id) < sizeof k->settling) {
+			char path[96];
+			snprintf(k->settling, sizeof k->settling, "%s", id);
+			snprintf(path, sizeof path, "/v1/payments/%s/cancel", id);
+			json_t *body = json_object();
+			k->settle_id = upcall_start(k->up, path, body); /* cancel, or learn it is paid */
+			json_decref(body);
+			break;
+		}
+	}
+	json_decref(orders);
+}
+
+static void settle_answer(struct kiosk *k, long status, json_t *body)
+{
+	const char *st = json_string_value(json_object_get(body, "state"));
+	const char *e = json_string_value(json_object_get(body, "error"));
+	if (!k->settling[0])
+		return;
+	if ((status == 409 && e && !strcmp(e, "already_paid")) || (st && !strcmp(st, "used"))) {
+		struct outbox_receipt r;
+		char err[300];
+		if (outbox_order_paid(k->deps.outbox, k->settling, NULL, NULL, &r, err, sizeof err) == SS_OK)
+			log_msg(LOG_NOTICE, "kiosk: a paid order left unfiled is filed now (%s)", r.reference);
+	} else if (status == 200 || status == 404) {
+		outbox_order_close(k->deps.outbox, k->settling);
+		log_msg(LOG_NOTICE, "kiosk: an order left open is cancelled at the central");
+	}
+	k->settling[0] = 0;
+	settle_next(k); /* the next one, if any; else the timer's next round */
+}
+
+static int on_settle_timer(sd_event_source *s, uint64_t usec, void *arg)
+{
+	struct kiosk *k = arg;
+	if (!k->settle_id)
+		settle_next(k);
+	sd_event_source_set_time_relative(s, SETTLE_S * 1000000ull);
+	sd_event_source_set_enabled(s, SD_EVENT_ON);
+	return 0;
+}
+
 static bool pinkey_able(void *arg)
 {
 	struct kiosk *k = arg;
@@ -223,6 +310,9 @@ static void central(void *arg, const char *path, json_t *body, uint64_t tag)
 	k->call_id = upcall_start(k->up, path, body);
 }
 
+static void arm(struct kiosk *k);
+static void settle_answer(struct kiosk *k, long status, json_t *body);
+
 static void on_upcall(void *arg, uint64_t id, long status, json_t *body, const char *err)
 {
 	struct kiosk *k = arg;
@@ -235,10 +325,16 @@ static void on_upcall(void *arg, uint64_t id, long status, json_t *body, const c
 		       status ? "server error" : err && *err ? err : "no answer");
 	if (was != k->offline)
 		publish_banner(k);
+	if (id && id == k->settle_id) {
+		k->settle_id = 0;
+		settle_answer(k, status, body);
+		return;
+	}
 	if (id != k->call_id)
 		return;
 	k->call_id = 0;
 	flow_on_central(k->flow, k->call_tag, status, body, err);
+	arm(k); /* the pay screen's next poll, even when the view did not change */
 }
 
 static enum ss_err submit(void *arg, const char *type, const char *card_id, json_t *fields,
@@ -402,6 +498,13 @@ void kiosk_metrics(struct kiosk *k, struct prom *p)
 		}
 	prom_one(p, "sscard_kiosk_timeouts_total", "counter",
 		 "Kiosk flows left because no one touched the screen.", (double)timeouts);
+	prom_family(p, "sscard_kiosk_payments_total", "counter",
+		    "Fees paid at the kiosk, by outcome (paid, already_paid, cancelled, expired, unsettled).");
+	l = (struct prom_labels){.k = {"outcome"}, .n = 1};
+	for (int o = 0; o < PAY__OUTCOMES; o++) {
+		l.v[0] = pay_outcome_name((enum pay_outcome)o);
+		prom_sample(p, "sscard_kiosk_payments_total", &l, (double)st->payments[o]);
+	}
 	prom_one(p, "sscard_kiosk_help_calls_total", "counter", "Times someone pressed \"call staff\".",
 		 (double)k->help_calls);
 	printer_metrics(k->printer, p);
@@ -483,14 +586,17 @@ int kiosk_new(sd_event *ev, const struct config *cfg, const struct kiosk_deps *d
 				   .submit = submit, .list_state = list_state, .changed = changed,
 				   .idcard_read = idcard_read, .idcard_state = idcard_state,
 				   .printer_state = printer_st, .pin_status = pin_status, .pinkey = pinkey,
-				   .pinkey_able = pinkey_able, .scanner_state = scanner_st};
+				   .pinkey_able = pinkey_able, .scanner_state = scanner_st,
+				   .order_open = order_open, .order_paid = order_paid, .order_close = order_close};
 	if (!(k->flow = flow_new(cfg, &k->ops))) {
 		free(k);
 		return -ENOMEM;
 	}
 	if ((rv = upcall_new(ev, cfg, on_upcall, k, &k->up)) < 0 ||
 	    (rv = printer_start(ev, cfg, on_printer, k, &k->printer)) < 0 ||
-	    (rv = sd_event_add_time(ev, &k->timer, CLOCK_MONOTONIC, 0, 50 * 1000, on_timer, k)) < 0) {
+	    (rv = sd_event_add_time(ev, &k->timer, CLOCK_MONOTONIC, 0, 50 * 1000, on_timer, k)) < 0 ||
+	    (rv = sd_event_add_time_relative(ev, &k->settle_timer, CLOCK_MONOTONIC, 2 * 1000000ull, 100 * 1000,
+					     on_settle_timer, k)) < 0) {
 		kiosk_free(k);
 		return rv;
 	}
@@ -516,6 +622,7 @@ void kiosk_free(struct kiosk *k)
 	printer_stop(k->printer);
 	upcall_free(k->up);
 	sd_event_source_disable_unref(k->timer);
+	sd_event_source_disable_unref(k->settle_timer);
 	json_decref(k->last_banner);
 	flow_free(k->flow);
 	free(k);

@@ -199,5 +199,6 @@ const struct flow_def flow_replacement = {
 	.input = input,
 	.fields = fields,
 	.taken = taken,
+	.fee = true,
 	.view = view,
 };

@@ -65,17 +65,28 @@ static json_t *step_data(const struct flow *f)
 		json_object_set_new(d, "max", json_integer(f->cfg->pin_max_len));
 		break;
 	case ST_BUSY: {
-		static const char *const what[] = {[W_NONE] = "wait", [W_READ] = "reading",
+		static const char *const what[W__COUNT] = {[W_NONE] = "wait", [W_READ] = "reading",
 						    [W_PIN_VERIFY] = "pin", [W_PIN_CHANGE] = "pin",
 						    [W_LOOKUP] = "central", [W_OTP] = "central",
 						    [W_CARD_STATE] = "central", [W_PROGRESS] = "central",
 						    [W_PIN_STATUS] = "reading", [W_PINKEY] = "pinkey",
-						    [W_ECODE] = "central"};
-		json_object_set_new(d, "what", json_string(what[f->wait]));
+						    [W_ECODE] = "central", [W_PAY_ORDER] = "central",
+						    [W_PAY_POLL] = "central", [W_PAY_CANCEL] = "central"};
+		const char *w = f->wait < W__COUNT && what[f->wait] ? what[f->wait] : "wait";
+		json_object_set_new(d, "what", json_string(w));
 		break;
 	}
+	case ST_PAY:
+		json_object_set_new(d, "fee_fen", json_integer(p->pay.amount_fen));
+		json_object_set_new(d, "order", json_string(p->pay.masked));
+		json_object_set_new(d, "qr", json_string(f->pay_svg ? f->pay_svg : ""));
+		break;
 	case ST_RECEIPT: {
 		static const char *const del[] = {"pending", "delivered", "refused"};
+		if (*p->pay.order_id) {
+			json_object_set_new(d, "paid_fen", json_integer(p->pay.amount_fen));
+			json_object_set_new(d, "order", json_string(p->pay.masked));
+		}
 		time_t t = (time_t)p->receipt.time;
 		struct tm tm;
 		char when[40];
@@ -146,6 +157,9 @@ char *flow_receipt_text(const struct flow *f)
 		fprintf(m, "Pick up at: %s, from %s\nFee:        %.2f yuan\n", fl_jstr(d, "outlet"),
 			fl_jstr(d, "ready_date"),
 			(double)json_integer_value(json_object_get(d, "fee_fen")) / 100.0);
+	if (*fl_jstr(d, "order"))
+		fprintf(m, "Paid:       %.2f yuan (order %s)\n",
+			(double)json_integer_value(json_object_get(d, "paid_fen")) / 100.0, fl_jstr(d, "order"));
 	fprintf(m, "\n");
 	if (f->def && f->def->receipt)
 		f->def->receipt(f, m);

@@ -57,7 +57,14 @@ static const char SCHEMA[] =
 	" last_error TEXT,"
 	" reply TEXT,"
 	" done_at INTEGER);"
-	"CREATE INDEX IF NOT EXISTS requests_pending ON requests(state, card_id, id);";
+	"CREATE INDEX IF NOT EXISTS requests_pending ON requests(state, card_id, id);"
+	/* fees being paid at this terminal: kept until what was paid for is
+	 * filed as a request, or the order is known cancelled */
+	"CREATE TABLE IF NOT EXISTS orders("
+	" order_id TEXT PRIMARY KEY,"
+	" card_id TEXT NOT NULL,"
+	" fields TEXT NOT NULL,"
+	" created INTEGER NOT NULL);";
 
 static const char *const TYPES[] = {"loss_report", "loss_cancel", "replacement", "activation",
 				    "pin_changed", "pin_reset", NULL};
@@ -691,4 +698,93 @@ json_t *outbox_retry(struct outbox *o, const char *id)
 		return json_error(SS_E_INVALID, "No failed request with that number.");
 	outbox_reconfigure(o, &o->cfg); /* wake the sender */
 	return json_pack("{s:b,s:I,s:s}", "ok", 1, "id", (json_int_t)n, "state", "pending");
+}
+
+/* ---- orders: a fee paid at this terminal (issue 29) ---------------------- */
+
+enum ss_err outbox_order_open(struct outbox *o, const char *order_id, const char *card_id, json_t *fields,
+			      char *err, size_t errlen)
+{
+	char *text = json_dumps(fields, JSON_COMPACT | JSON_SORT_KEYS);
+	sqlite3_stmt *s = NULL;
+	int rc = !o || !o->db || !text ? SQLITE_ERROR
+		 : sqlite3_prepare_v2(o->db, "INSERT OR IGNORE INTO orders VALUES(?, upper(?), ?, ?)", -1, &s,
+				      NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_text(s, 1, order_id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 2, card_id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 3, text, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 4, (sqlite3_int64)time(NULL));
+		rc = sqlite3_step(s) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+	}
+	sqlite3_finalize(s);
+	free(text);
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "%s (%s)", ss_err_text(SS_E_OUTBOX), o && o->db ? sqlite3_errmsg(o->db) : "closed");
+		log_at(LOG_ERR, NULL, "outbox_unavailable", "outbox: cannot keep an order: %s", err);
+		return SS_E_OUTBOX;
+	}
+	return SS_OK;
+}
+
+/* The request's idempotency key for an order: the same whoever files it
+ * (the flow that saw it paid, or the reconciliation after a restart). */
+static void order_key(const char *order_id, char key[33])
+{
+	uint8_t h[16];
+	crypto_generichash(h, sizeof h, (const uint8_t *)order_id, strlen(order_id),
+			   (const uint8_t *)"sscard-order-key", 16);
+	sodium_bin2hex(key, 33, h, sizeof h);
+}
+
+enum ss_err outbox_order_paid(struct outbox *o, const char *order_id, const char *card_id, json_t *fields,
+			      struct outbox_receipt *r, char *err, size_t errlen)
+{
+	char key[33], card[33];
+	json_t *f = NULL;
+	sqlite3_stmt *s = NULL;
+	snprintf(card, sizeof card, "%s", card_id ? card_id : "");
+	if (o && o->db && sqlite3_prepare_v2(o->db, "SELECT card_id, fields FROM orders WHERE order_id = ?", -1, &s,
+					     NULL) == SQLITE_OK) {
+		sqlite3_bind_text(s, 1, order_id, -1, SQLITE_STATIC);
+		if (sqlite3_step(s) == SQLITE_ROW) {
+			snprintf(card, sizeof card, "%s", (const char *)sqlite3_column_text(s, 0));
+			f = json_loads((const char *)sqlite3_column_text(s, 1), 0, NULL);
+		}
+	}
+	sqlite3_finalize(s);
+	if (!f)
+		f = fields ? json_deep_copy(fields) : json_object();
+	json_object_set_new(f, "order_id", json_string(order_id));
+	order_key(order_id, key);
+	enum ss_err e = outbox_add(o, "replacement", card, f, key, r, err, errlen);
+	json_decref(f);
+	if (e == SS_OK)
+		outbox_order_close(o, order_id);
+	return e;
+}
+
+void outbox_order_close(struct outbox *o, const char *order_id)
+{
+	sqlite3_stmt *s;
+	if (!o || !o->db || sqlite3_prepare_v2(o->db, "DELETE FROM orders WHERE order_id = ?", -1, &s, NULL))
+		return;
+	sqlite3_bind_text(s, 1, order_id, -1, SQLITE_STATIC);
+	sqlite3_step(s);
+	sqlite3_finalize(s);
+}
+
+json_t *outbox_orders(struct outbox *o)
+{
+	json_t *a = json_array();
+	sqlite3_stmt *s;
+	if (!o || !o->db ||
+	    sqlite3_prepare_v2(o->db, "SELECT order_id, card_id, created FROM orders ORDER BY created", -1, &s, NULL))
+		return a;
+	while (sqlite3_step(s) == SQLITE_ROW)
+		json_array_append_new(a, json_pack("{s:s,s:s,s:I}", "order_id", (const char *)sqlite3_column_text(s, 0),
+						   "card_id", (const char *)sqlite3_column_text(s, 1), "age_s",
+						   (json_int_t)(time(NULL) - sqlite3_column_int64(s, 2))));
+	sqlite3_finalize(s);
+	return a;
 }

@@ -55,6 +55,20 @@ void outbox_on_taken(struct outbox *o, outbox_taken_fn fn, void *arg);
  * or SS_E_OUTBOX (disk full, database error: nothing was taken). */
 enum ss_err outbox_add(struct outbox *o, const char *type, const char *card_id, json_t *fields,
 		       const char *key, struct outbox_receipt *r, char *err, size_t errlen);
+/* A fee paid at this terminal (issue 29): the order is kept on disk from
+ * before its QR code is shown until what was paid for is filed. open: the
+ * order and the replacement's fields (SS_OK or SS_E_OUTBOX). paid: the
+ * replacement request with "order_id", under a key derived from the order
+ * (whoever files it, the same request), then the order forgotten; the
+ * kept fields win over card_id/fields (used when none are kept). close:
+ * forgotten (cancelled or expired: nothing to file). orders: what is kept,
+ * [{order_id, card_id, age_s}] (new reference). */
+enum ss_err outbox_order_open(struct outbox *o, const char *order_id, const char *card_id, json_t *fields,
+			      char *err, size_t errlen);
+enum ss_err outbox_order_paid(struct outbox *o, const char *order_id, const char *card_id, json_t *fields,
+			      struct outbox_receipt *r, char *err, size_t errlen);
+void outbox_order_close(struct outbox *o, const char *order_id);
+json_t *outbox_orders(struct outbox *o);
 /* The `request TYPE CARD_ID [name=value…] [key=HEX]` verb's argument. */
 json_t *outbox_request_verb(struct outbox *o, const char *arg);
 /* Pending and failed requests with age and last error; counts. */

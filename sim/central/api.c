@@ -37,6 +37,7 @@
 #include "daemon/mask.h"
 #include "sim/central/api.h"
 #include "sim/central/hsm.h"
+#include "sim/central/pay.h"
 #include "sim/central/store.h"
 
 #define BODY_MAX (16 * 1024)
@@ -107,6 +108,7 @@ void api_schema(void)
 		     "CREATE TABLE IF NOT EXISTS ecodes(code TEXT PRIMARY KEY, ssn TEXT NOT NULL,"
 		     " expires INTEGER NOT NULL, used INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;",
 		     NULL, NULL, NULL);
+	pay_schema();
 }
 
 static int temp_days(void)
@@ -219,6 +221,11 @@ static json_t *apply(const char *type, json_t *body, const char *card_id, int *s
 			return refuse(status, 400, "bad_request", "outlet is required.");
 		if (!strcmp(c.state, "cancelled"))
 			return refuse(status, 409, "card_cancelled", "This card was already replaced.");
+		/* a fee paid at the terminal: the order must be paid, for this card */
+		const char *order = json_string_value(json_object_get(body, "order_id"));
+		const char *why = NULL;
+		if (order && !pay_use(order, c.id, &why))
+			return refuse(status, 409, why, "The fee's order is not paid for this card.");
 		if (strcmp(c.state, "temporary") && strcmp(c.state, "formal") && !damaged)
 			return refuse(status, 409, "not_lost",
 				      "A replacement is for a lost card, or a damaged one (say damaged).");
@@ -715,6 +722,11 @@ static enum MHD_Result route(struct MHD_Connection *c, const char *url, const ch
 		return fail_json(c, st, refused, why);
 	if (!strcmp(method, "GET") && !strncmp(url, "/v1/cards/", 10))
 		return get_card_reply(c, url + 10);
+	if (!strcmp(method, "GET") && !strncmp(url, "/v1/payments/", 13)) {
+		int pst = 200;
+		json_t *pj = pay_request(method, url, NULL, NULL, NULL, &pst);
+		return reply_json(c, pst, pj ? pj : json_object(), false);
+	}
 	if (strcmp(method, "POST"))
 		return fail_json(c, 405, "method_not_allowed", "Use POST.");
 	if (u->too_big)
@@ -736,6 +748,13 @@ static enum MHD_Result route(struct MHD_Connection *c, const char *url, const ch
 		rv = auth_pin(c, body);
 	else if (!strcmp(url, "/v1/ecodes/resolve"))
 		rv = ecode_resolve(c, body);
+	else if (!strncmp(url, "/v1/payments", 12)) {
+		int pst = 404;
+		json_t *pj = pay_request(method, url, body,
+					 MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Idempotency-Key"),
+					 MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Terminal-Id"), &pst);
+		rv = pj ? reply_json(c, pst, pj, false) : fail_json(c, 404, "not_found", "No such call.");
+	}
 	else if (!strcmp(url, "/v1/auth/external")) {
 		int status;
 		json_t *a = hsm_external(body, &status);
@@ -832,6 +851,8 @@ int api_cli(int argc, char **argv)
 		sqlite3_bind_text(s, 2, argv[4], -1, SQLITE_STATIC);
 		sqlite3_bind_int64(s, 3, (sqlite3_int64)time(NULL) + secs);
 		printf("%s\n", code);
+	} else if (!strcmp(cmd, "pay") && argc == 5) {
+		return pay_cli(argv[4]);
 	} else if (!strcmp(cmd, "requests") && argc == 4) {
 		sqlite3_prepare_v2(db, "SELECT reply FROM requests ORDER BY seq", -1, &s, NULL);
 		while (sqlite3_step(s) == SQLITE_ROW)

@@ -140,10 +140,11 @@ class Ctl:
     def start_daemon(self):
         self.rig.start_daemon(
             "sam_reader = %s\nsam_timeout_ms = 1000\nidcard = %s\nidcard_poll_ms = 100\nscanner = %s\n"
-            "[ui]\nlisten = 127.0.0.1:%d\nroot = %s\nstep_timeout_s = 20\npin_timeout_s = 10\n"
+            "[ui]\nlisten = 127.0.0.1:%d\nroot = %s\nstep_timeout_s = 20\npin_timeout_s = 10\npayment_timeout_s = 12\n"
             "printer = kiosk-receipts\nprinter_poll_s = 1\nallow_origins = http://127.0.0.1:%d\n"
             "[upstream]\nurl = http://127.0.0.1:%d\ntoken = %s\nretry_max_s = 1\ntimeout_ms = 1500\n"
             "[policy]\noutlets = 城东社保服务大厅 East Hall; 人民医院服务点 People's Hospital\n"
+            "[payment]\nenabled = yes\n"
             % (SAM_READER, self.idreader.link, self.scanner.link, KIOSK_PORT, os.path.join(ROOT, "ui"), HIS_PORT, CENTRAL_PORT, TOKEN),
             env=self.cups.env())
         wait_listening(KIOSK_PORT, self.rig.daemon)
@@ -217,6 +218,11 @@ def handler_for(ctl):
                         ctl.idreader.remove()
                     elif self.path == "/idcard/send":
                         ctl.idreader.send(body["line"])
+                    elif self.path == "/central/pay":  # the holder's phone pays the order
+                        return self.reply({"state": ctl.central.ok("pay", body["order"]).strip()})
+                    elif self.path == "/zbar":  # what a phone's camera reads from the screen
+                        r = subprocess.run(["zbarimg", "--raw", "-q", body["file"]], capture_output=True, text=True)
+                        return self.reply({"text": r.stdout.strip(), "rc": r.returncode})
                     elif self.path == "/scanner/send":
                         ctl.scanner.send(body["line"])
                     elif self.path == "/psam/insert":

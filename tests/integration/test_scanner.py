@@ -138,3 +138,81 @@ def test_a_scanner_code_needs_the_one_time_code_where_the_policy_says(rig):
     finally:
         srv.stop()
         restore_daemon(rig)
+
+
+def test_a_payment_is_filed_once_after_a_kill_between_paid_and_filed(rig):
+    """[payment] enabled: a replacement's fee ordered, its QR code on the
+    screen; sscardd killed with SIGKILL; the holder pays; the restarted
+    daemon finds the order it kept on disk, sees it paid and files the
+    replacement — once, however often it is asked; an order left unpaid is
+    cancelled, and a payment after that is refunded."""
+    import signal
+    from common import OUTBOX_CARDS
+    srv = CentralServer(rig, "c-pay-kill", 18487)
+    card = OUTBOX_CARDS[0]
+    conf = ("[upstream]\nurl = %s\ntoken = tok-%d\nretry_max_s = 1\n[payment]\nenabled = yes\n"
+            % (srv.url, srv.port))
+    state = os.path.join(rig.tmp, "pay-kill-state")
+    os.makedirs(state, exist_ok=True)
+
+    def to_pay():
+        token = http_card("/api/v1/session")[2]["token"]
+        steps = [{"action": "start", "flow": "replacement"},
+                 {"action": "input", "step": "replace_menu", "what": "apply"},
+                 {"action": "input", "step": "identify", "ssn": HOLDER_SSN, "name": "张三"}]
+        for b in steps:
+            st, j = kiosk_step(rig, token, b)
+            assert st == 200, (b, st, j)
+        assert wait_for(lambda: kiosk_view(rig)["step"] == "otp", 5), kiosk_view(rig)
+        otp = re.findall(r"one-time code for \S+: (\d{6})", open(srv.log).read())[-1]
+        kiosk_step(rig, token, {"action": "input", "step": "otp", "code": otp})
+        assert wait_for(lambda: kiosk_view(rig)["step"] == "choose_card", 5), kiosk_view(rig)
+        cards = kiosk_view(rig)["data"]["cards"]
+        ix = [c["index"] for c in cards if c["card"].endswith(card[-4:])][0]
+        for b in ({"step": "choose_card", "index": ix}, {"step": "reason", "reason": "damaged"},
+                  {"step": "outlet", "outlet": 0, "delegated": False}, {"step": "confirm", "confirm": True}):
+            kiosk_step(rig, token, dict(b, action="input"))
+        assert wait_for(lambda: kiosk_view(rig)["step"] == "pay", 5), kiosk_view(rig)
+
+    def orders():
+        import sqlite3
+        db = sqlite3.connect(os.path.join(state, "outbox.db"))
+        try:
+            return [r[0] for r in db.execute("SELECT order_id FROM orders")]
+        finally:
+            db.close()
+    try:
+        srv.start()
+        rig.stop_daemon()
+        rig.start_daemon(conf, state_dir=state)
+        wait_listening(8470, rig.daemon)
+        to_pay()
+        kept = orders()
+        assert len(kept) == 1, kept  # on disk before the code was shown
+        rig.daemon.send_signal(signal.SIGKILL)
+        rig.daemon.wait()
+        rig.daemon = None
+        assert srv.c.ok("pay", kept[0]).strip() == "paid"
+        rig.start_daemon(conf, state_dir=state)
+        assert wait_for(lambda: not orders(), 10), "the paid order was not settled: %r" % orders()
+        assert wait_for(lambda: any(r["type"] == "replacement" and r["status"] == 200 for r in srv.requests()), 10), \
+            srv.requests()
+        time.sleep(2.5)  # another round of settling: nothing twice
+        filed = [r for r in srv.requests() if r["type"] == "replacement"]
+        assert len(filed) == 1 and filed[0]["reply"]["state"] == "cancelled", filed
+        # an order left unpaid by a kill is cancelled at the central; paying it then is refunded
+        srv.c.ok("card-add", OUTBOX_CARDS[1], HOLDER_SSN, "formal")
+        card = OUTBOX_CARDS[1]
+        wait_listening(8470, rig.daemon)
+        to_pay()
+        kept = orders()
+        rig.daemon.send_signal(signal.SIGKILL)
+        rig.daemon.wait()
+        rig.daemon = None
+        rig.start_daemon(conf, state_dir=state)
+        assert wait_for(lambda: not orders(), 10), orders()
+        assert srv.c.ok("pay", kept[0]).strip() == "refunded"
+        assert len([r for r in srv.requests() if r["type"] == "replacement"]) == 1, srv.requests()
+    finally:
+        srv.stop()
+        restore_daemon(rig)

@@ -38,6 +38,9 @@ struct fake {
 	int status_calls, pinkey_calls;
 	char proof[64];
 	bool pinkey_reload;
+	char order_open[40], order_paid[40], order_closed[40];
+	enum ss_err order_rc;
+	json_t *order_fields;
 } fk;
 
 static uint64_t f_now(void *a) { return fk.now; }
@@ -101,12 +104,33 @@ static void f_pinkey(void *a, const char *reader, const char *n, const char *pro
 	snprintf(fk.proof, sizeof fk.proof, "%s", proof ? proof : "");
 }
 static bool f_able(void *a) { return fk.able; }
+static enum ss_err f_order_open(void *a, const char *id, const char *card, json_t *fields)
+{
+	snprintf(fk.order_open, sizeof fk.order_open, "%s", id);
+	json_decref(fk.order_fields);
+	fk.order_fields = json_deep_copy(fields);
+	return fk.order_rc;
+}
+static enum ss_err f_order_paid(void *a, const char *id, const char *card, json_t *fields, struct outbox_receipt *r)
+{
+	snprintf(fk.order_paid, sizeof fk.order_paid, "%s", id);
+	fk.submits++;
+	snprintf(fk.type, sizeof fk.type, "replacement");
+	memset(r, 0, sizeof *r);
+	snprintf(r->reference, sizeof r->reference, "R1123-%04d", fk.submits);
+	return SS_OK;
+}
+static void f_order_close(void *a, const char *id)
+{
+	snprintf(fk.order_closed, sizeof fk.order_closed, "%s", id);
+}
 
 static const struct flow_ops OPS = {.now_ms = f_now, .wall_s = f_wall, .card_read = f_read,
 				    .pin = f_pin, .central = f_central, .submit = f_submit,
 				    .list_state = f_list, .changed = f_changed,
 				    .idcard_read = f_idcard_read, .idcard_state = f_idcard_state,
-				    .pin_status = f_pin_status, .pinkey = f_pinkey, .pinkey_able = f_able};
+				    .pin_status = f_pin_status, .pinkey = f_pinkey, .pinkey_able = f_able,
+				    .order_open = f_order_open, .order_paid = f_order_paid, .order_close = f_order_close};
 static struct config cfg;
 
 static int setup(void **s)
@@ -126,6 +150,8 @@ static int setup(void **s)
 static int teardown(void **s)
 {
 	flow_free(*s);
+	json_decref(fk.order_fields);
+	fk.order_fields = NULL;
 	json_decref(fk.body);
 	json_decref(fk.fields);
 	fk.body = fk.fields = NULL;
@@ -892,6 +918,117 @@ static void test_ecode(void **s)
 	assert_string_equal(error_of(f), "central_unreachable");
 }
 
+/* The replacement's fee paid at the kiosk ([payment] enabled). */
+static void to_confirm(struct flow *f)
+{
+	act(f, "{\"action\":\"start\",\"flow\":\"replacement\"}");
+	act(f, "{\"action\":\"input\",\"step\":\"replace_menu\",\"what\":\"apply\"}");
+	identified(f);
+	act(f, "{\"action\":\"input\",\"step\":\"choose_card\",\"index\":0}");
+	act(f, "{\"action\":\"input\",\"step\":\"reason\",\"reason\":\"damaged\"}");
+	act(f, "{\"action\":\"input\",\"step\":\"outlet\",\"outlet\":0}");
+	assert_string_equal(step(f), "confirm");
+	act(f, "{\"action\":\"input\",\"step\":\"confirm\",\"confirm\":true}");
+}
+
+#define ORDER "{\"order_id\":\"P0123456789ABCDEF\",\"pay_url\":\"https://pay.example.invalid/x/P0123456789ABCDEF\"," \
+	      "\"amount_fen\":1000,\"expires_in\":300,\"state\":\"created\"}"
+
+static void test_payment(void **s)
+{
+	struct flow *f = *s;
+	cfg.payment_enabled = true;
+	to_confirm(f);
+	assert_string_equal(fk.path, "/v1/payments");
+	assert_int_equal(json_integer_value(json_object_get(fk.body, "amount_fen")), 1000);
+	assert_int_equal(strlen(json_string_value(json_object_get(fk.body, "idempotency_key"))), 32);
+	assert_int_equal(fk.submits, 0); /* nothing filed before it is paid */
+	central_answer(f, 201, ORDER);
+	assert_string_equal(step(f), "pay");
+	assert_string_equal(fk.order_open, "P0123456789ABCDEF"); /* on disk before the code is shown */
+	assert_string_equal(json_string_value(json_object_get(fk.order_fields, "outlet")), "East Hall");
+	json_t *v = flow_view(f);
+	const char *qr = json_string_value(json_object_get(json_object_get(v, "data"), "qr"));
+	assert_non_null(strstr(qr, "<svg"));
+	assert_string_equal(json_string_value(json_object_get(json_object_get(v, "data"), "order")), "P012****CDEF");
+	json_decref(v);
+	/* every half second: is it paid? not yet: no new view */
+	assert_int_equal(flow_deadline(f), fk.now + 500);
+	fk.now += 500;
+	flow_timeout(f);
+	assert_string_equal(fk.path, "/v1/payments/P0123456789ABCDEF");
+	assert_null(fk.body);
+	int views = fk.changes;
+	central_answer(f, 200, "{\"state\":\"created\"}");
+	assert_string_equal(step(f), "pay");
+	assert_int_equal(fk.changes, views);
+	fk.now += 500;
+	flow_timeout(f);
+	central_answer(f, 0, NULL); /* the central down a moment: asked again, later */
+	assert_string_equal(step(f), "pay");
+	assert_int_equal(flow_deadline(f), fk.now + 1000);
+	fk.now += 1000;
+	flow_timeout(f);
+	central_answer(f, 200, "{\"state\":\"paid\"}");
+	assert_string_equal(step(f), "receipt");
+	assert_string_equal(fk.order_paid, "P0123456789ABCDEF");
+	assert_int_equal(flow_stats(f)->payments[PAY_PAID], 1);
+	char *r = flow_receipt_text(f);
+	assert_non_null(strstr(r, "Paid:       10.00 yuan (order P012****CDEF)"));
+	free(r);
+	act(f, "{\"action\":\"done\"}");
+
+	/* cancelled by the person: the order is cancelled first */
+	fk.order_paid[0] = 0;
+	to_confirm(f);
+	central_answer(f, 201, ORDER);
+	assert_int_equal(act(f, "{\"action\":\"cancel\"}"), SS_OK);
+	assert_string_equal(fk.path, "/v1/payments/P0123456789ABCDEF/cancel");
+	assert_int_equal(act(f, "{\"action\":\"cancel\"}"), SS_E_BUSY); /* its answer decides */
+	central_answer(f, 200, "{\"state\":\"cancelled\"}");
+	assert_string_equal(error_of(f), "pay_cancelled");
+	assert_string_equal(fk.order_closed, "P0123456789ABCDEF");
+	assert_string_equal(fk.order_paid, "");
+	act(f, "{\"action\":\"done\"}");
+	/* the time ran out just as it was paid: filed, not lost */
+	to_confirm(f);
+	central_answer(f, 201, ORDER);
+	fk.now += cfg.payment_timeout_s * 1000u;
+	flow_timeout(f);
+	assert_string_equal(fk.path, "/v1/payments/P0123456789ABCDEF/cancel");
+	central_answer(f, 409, "{\"error\":\"already_paid\",\"state\":\"paid\"}");
+	assert_string_equal(step(f), "receipt");
+	assert_string_equal(fk.order_paid, "P0123456789ABCDEF");
+	act(f, "{\"action\":\"done\"}");
+	/* the central cannot be asked at the end: unsettled, the order kept */
+	fk.order_closed[0] = 0;
+	to_confirm(f);
+	central_answer(f, 201, ORDER);
+	act(f, "{\"action\":\"cancel\"}");
+	central_answer(f, 0, NULL);
+	assert_string_equal(error_of(f), "pay_unsettled");
+	assert_string_equal(fk.order_closed, "");
+	act(f, "{\"action\":\"done\"}");
+	/* paid before, on another visit: filed with that order at once */
+	to_confirm(f);
+	central_answer(f, 409, "{\"error\":\"already_paid\",\"order_id\":\"P99999999AAAA\"}");
+	assert_string_equal(step(f), "receipt");
+	assert_string_equal(fk.order_paid, "P99999999AAAA");
+	act(f, "{\"action\":\"done\"}");
+	/* the order cannot be kept on disk: no code shown, nothing to pay */
+	fk.order_rc = SS_E_OUTBOX;
+	to_confirm(f);
+	central_answer(f, 201, ORDER);
+	assert_string_equal(error_of(f), "outbox_unavailable");
+	fk.order_rc = SS_OK;
+	act(f, "{\"action\":\"done\"}");
+	/* an order URL that is not https: refused */
+	to_confirm(f);
+	central_answer(f, 201, "{\"order_id\":\"P0123456789ABCDEF\",\"pay_url\":\"javascript:x\"}");
+	assert_string_equal(error_of(f), "central_unreachable");
+	cfg.payment_enabled = false;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -911,6 +1048,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pin_reset_reload_and_ends, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pin_blocked_offers_unlock, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ecode, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_payment, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
