@@ -132,7 +132,17 @@ NFC_READER="NFC pn532_uart:$TMP/pn532"
 # A resident ID card reader on a pseudo-terminal with 张三's ID card lying on
 # it: the kiosk's loss report and replacement identify him by it.
 "$BUILD/sscard-idreader" -p "$ROOT/sim/profiles/zhangsan.idcard" --link "$TMP/idreader" >/dev/null &
+IDREADER_PID=$!
 PIDS+=($!)
+
+# A QR code scanner in serial mode on a pseudo-terminal: what 张三's phone
+# shows (his e-voucher code, issued by the central) is "scanned" through a
+# FIFO held open here (fd 7). scan: one fresh code.
+mkfifo "$TMP/scanner.in"
+exec 7<>"$TMP/scanner.in"
+"$BUILD/sscard-scanner" --link "$TMP/scanner" <"$TMP/scanner.in" >/dev/null &
+PIDS+=($!)
+scan() { echo "code $(C ecode-issue 111111198101011110)" >&7; }
 
 cat >"$TMP/sscard.conf" <<EOF
 [daemon]
@@ -143,6 +153,7 @@ terminal_id = DEMO-KIOSK-01
 nfc = pn532_uart:$TMP/pn532
 sam_reader = Virtual PCD 00 01
 idcard = $TMP/idreader
+scanner = $TMP/scanner
 [upstream]
 url = http://$CENTRAL
 list_url = http://$CENTRAL
@@ -157,6 +168,9 @@ allow_origins = http://127.0.0.1:8471
 kiosk_user = ${SUDO_USER:-root}
 [policy]
 outlets = 城东社保服务大厅 East service hall; 人民医院服务点 People's Hospital desk
+[payment]
+# the replacement's fee (10 yuan) by QR code; type p + Enter here to pay it
+enabled = yes
 EOF
 "$BUILD/sscardd" -f -c "$TMP/sscard.conf" 2>"$TMP/sscardd.log" &
 PIDS+=($!)
@@ -240,6 +254,11 @@ cat <<EOF
       instead (SSN 111111198101011110, name 张三), the one-time code
       appears below as [SMS].
     - 补卡 / Replacement: the same identity, after the loss; then "where is it".
+      The fee (¥10) is paid by QR code: type p + Enter here to pay it as
+      张三's phone would (sscard-central pay last).
+    - 密码解锁 / Unlock PIN: the card in the reader, 张三's ID card, the code.
+    - A phone instead of a card: on an identify screen type s + Enter here
+      to scan 张三's e-voucher QR code (the emulated scanner, $TMP/scanner).
     - 解除挂失 / Cancel a loss: press Enter here to insert 李四's card (PIN 246810).
     - 修改密码 / Change PIN, 查询卡状态 / Card status: any card in the reader.
     reader : Virtual PCD 00 00 (emulated, through a private pcscd)
@@ -276,7 +295,8 @@ cat <<EOF
       build/sscardctl outbox           what still waits for the central
 
   Here: press Enter to pull the card and insert the next one
-  (${CARDS[*]}); Ctrl-C stops everything.
+  (${CARDS[*]}); s + Enter scans 张三's e-voucher code; p + Enter pays the
+  fee on screen; Ctrl-C stops everything.
 
 EOF
 for _ in $(seq 100); do "$BUILD/sscardctl" -j list info 2>/dev/null | grep -q '"version":1' && break; sleep 0.05; done
@@ -318,6 +338,55 @@ print("    %s: %d card(s) of %s to choose from, no one-time code asked"
       % (v["step"], len(v["data"].get("cards", [])), v["data"].get("name", "?")))
 call("/api/v1/flow", {"action": "cancel"}, tok)
 PY
+	echo "demo: 张三's ID card taken off the reader; his e-voucher QR code scanned instead, and a replacement's fee paid by QR code:"
+	kill -USR1 "$IDREADER_PID" 2>/dev/null || true
+	sleep 0.5
+	python3 - "$TMP" "$BUILD" <<'PY' || true
+import json, subprocess, sys, time, urllib.request
+tmp, build = sys.argv[1], sys.argv[2]
+B = "http://127.0.0.1:8470"
+def call(path, body=None, token=""):
+    r = urllib.request.Request(B + path, data=json.dumps(body).encode() if body is not None else None,
+                               headers={"Content-Type": "application/json", "X-Session-Token": token, "Origin": B})
+    with urllib.request.urlopen(r, timeout=15) as f:
+        return json.load(f)
+def until(steps):
+    for _ in range(100):
+        v = call("/api/v1/state")["view"]
+        if v["step"] in steps:
+            return v
+        time.sleep(0.1)
+    return v
+def central(*a):
+    return subprocess.run([build + "/sscard-central", "-d", tmp + "/central"] + list(a), capture_output=True,
+                          text=True).stdout.strip()
+tok = call("/api/v1/session")["token"]
+call("/api/v1/flow", {"action": "start", "flow": "replacement"}, tok)
+call("/api/v1/flow", {"action": "input", "step": "replace_menu", "what": "apply"}, tok)
+until(["identify"])
+with open(tmp + "/scanner.in", "w") as f:  # the scanner reads what the phone shows
+    f.write("code %s\n" % central("ecode-issue", "111111198101011110"))
+v = until(["choose_card"])
+print("    scanned: %s, %d card(s) to choose from" % (v["step"], len(v["data"].get("cards", []))))
+cards = v["data"].get("cards", [])
+ix = next((c["index"] for c in cards if c["selectable"]), None)
+if ix is not None:
+    call("/api/v1/flow", {"action": "input", "step": "choose_card", "index": ix}, tok)
+    v = until(["reason", "outlet"])
+    if v["step"] == "reason":
+        call("/api/v1/flow", {"action": "input", "step": "reason", "reason": "damaged"}, tok)
+        until(["outlet"])
+    call("/api/v1/flow", {"action": "input", "step": "outlet", "outlet": 0, "delegated": False}, tok)
+    until(["confirm"])
+    call("/api/v1/flow", {"action": "input", "step": "confirm", "confirm": True}, tok)
+    v = until(["pay"])
+    print("    %s: ¥%.2f, order %s, a QR code of %d bytes of SVG" % (v["step"], v["data"].get("fee_fen", 0) / 100,
+          v["data"].get("order"), len(v["data"].get("qr", ""))))
+    print("    the phone pays: %s" % central("pay", "last"))
+    v = until(["receipt"])
+    print("    %s: %s" % (v["step"], v["data"].get("reference")))
+    call("/api/v1/flow", {"action": "done"}, tok)
+PY
 	card=3 # nfc:wangwu-3.00: the contact card out, 王五's card on the NFC reader
 	insert
 	echo "demo: a contactless read (王五's 3.00 card on the NFC reader, opened by the PSAM):"
@@ -325,10 +394,19 @@ PY
 	exit 0
 fi
 while :; do
-	if ! read -r _; then
+	if ! read -r line; then
 		sleep 3600 & # no terminal: just keep running until Ctrl-C / TERM
 		SLEEPER=$!
 		wait $SLEEPER || true
+		continue
+	fi
+	if [ "$line" = s ]; then
+		scan
+		echo "demo: 张三's e-voucher QR code scanned"
+		continue
+	fi
+	if [ "$line" = p ]; then
+		echo "demo: 张三's phone pays the newest order: $(C pay last 2>&1)"
 		continue
 	fi
 	card=$(((card + 1) % ${#CARDS[@]}))

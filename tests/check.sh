@@ -183,7 +183,9 @@ demo_once() { # make demo's script, reading the demo card once
 		grep -q "0 639900|111111198101011110|X00000019|639900D15600000500BF7C7A48FB4966|张三|00814E43238697159900BF7C7A|2.00|20101001|20201001|410100813475|Virtual PCD 00 00|" <<<"$out" &&
 		grep -q "code 0, 639900D15600000500BF7C7A48FB4966, allowed for http://127.0.0.1:8471" <<<"$out" &&
 		grep -q "110105D15600000500C0FFEE12345678" <<<"$out" && grep -q "王\*" <<<"$out" &&
-		grep -q "110105\*\*\*\*\*\*\*\*0333" <<<"$out" && grep -q "demo: stopped." <<<"$out"
+		grep -q "110105\*\*\*\*\*\*\*\*0333" <<<"$out" && grep -q "demo: stopped." <<<"$out" &&
+		grep -q "scanned: choose_card" <<<"$out" && grep -q "the phone pays: paid" <<<"$out" &&
+		grep -q "    receipt: R" <<<"$out"
 }
 
 # Side by side from here. The test suites each run in namespaces of their

@@ -220,7 +220,9 @@ bool pay_use(const char *order_id, const char *card_id, const char **why)
 int pay_cli(const char *order_id)
 {
 	sweep();
-	struct order o = by_id(order_id);
+	/* "last": the newest order waiting to be paid (the demo's phone) */
+	struct order o = strcmp(order_id, "last") ? by_id(order_id)
+			 : get(COLS "WHERE state = ? ORDER BY created DESC LIMIT 1", "created", NULL);
 	if (!o.found)
 		return fprintf(stderr, "sscard-central: no order %s\n", order_id), 2;
 	if (!strcmp(o.state, "created")) {

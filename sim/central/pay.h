@@ -9,7 +9,7 @@
  *        paid, used (its request was filed), cancelled, expired, refunded
  *   POST /v1/payments/ORDER/cancel → {state: cancelled}; 409 already_paid
  *
- * `sscard-central pay ORDER` pays it as the phone would: paid, or — an
+ * `sscard-central pay ORDER` (or `pay last`, the newest waiting) pays it as the phone would: paid, or — an
  * order cancelled or expired — refunded at once. A paid order whose
  * request (replacement with "order_id") does not come within
  * SSCARD_CENTRAL_PAY_SETTLE_S (600) is refunded: money taken is never kept

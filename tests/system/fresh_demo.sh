@@ -48,4 +48,9 @@ grep -q "choose_card: [1-9][0-9]* card(s) of 张\* to choose from" <<<"$out" || 
 	echo "not ok - make demo ran but its loss report by ID card did not reach the card choice"
 	exit 1
 }
+grep -q "scanned: choose_card" <<<"$out" && grep -q "the phone pays: paid" <<<"$out" || {
+	echo "$out" | tail -n 40
+	echo "not ok - make demo ran but its scanned e-voucher code or its fee paid by QR code did not work"
+	exit 1
+}
 echo "ok - make demo in a fresh Debian 12 root"
