@@ -319,8 +319,9 @@ echo "demo: the loss list:"
 "$BUILD/sscardctl" list info | sed 's/^/    /' || true
 if [ "${SSCARD_DEMO_ONCE:-}" = 1 ]; then
 	echo "demo: a loss report at the kiosk, identified by 张三's ID card (the kiosk's HTTP API):"
-	python3 - <<'PY' || true
-import json, time, urllib.request
+	python3 - "$TMP" "$BUILD" "$IDREADER_PID" <<'PY' || true
+import json, os, signal, subprocess, sys, time, urllib.request
+tmp, build, idreader = sys.argv[1], sys.argv[2], int(sys.argv[3])
 B = "http://127.0.0.1:8470"
 def call(path, body=None, token=""):
     r = urllib.request.Request(B + path, data=json.dumps(body).encode() if body is not None else None,
@@ -337,19 +338,9 @@ for _ in range(100):
 print("    %s: %d card(s) of %s to choose from, no one-time code asked"
       % (v["step"], len(v["data"].get("cards", [])), v["data"].get("name", "?")))
 call("/api/v1/flow", {"action": "cancel"}, tok)
-PY
-	echo "demo: 张三's ID card taken off the reader; his e-voucher QR code scanned instead, and a replacement's fee paid by QR code:"
-	kill -USR1 "$IDREADER_PID" 2>/dev/null || true
-	sleep 0.5
-	python3 - "$TMP" "$BUILD" <<'PY' || true
-import json, subprocess, sys, time, urllib.request
-tmp, build = sys.argv[1], sys.argv[2]
-B = "http://127.0.0.1:8470"
-def call(path, body=None, token=""):
-    r = urllib.request.Request(B + path, data=json.dumps(body).encode() if body is not None else None,
-                               headers={"Content-Type": "application/json", "X-Session-Token": token, "Origin": B})
-    with urllib.request.urlopen(r, timeout=15) as f:
-        return json.load(f)
+print("demo: 张三's ID card taken off the reader; his e-voucher QR code scanned instead, and a replacement's fee paid by QR code:")
+os.kill(idreader, signal.SIGUSR1)
+time.sleep(0.5)
 def until(steps):
     for _ in range(100):
         v = call("/api/v1/state")["view"]

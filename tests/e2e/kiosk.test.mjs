@@ -149,6 +149,17 @@ async function identifyAndChoose(ssn, name, cardId) {
   await page.click(`#card-${cards.findIndex((c) => c.card.endsWith(cardId.slice(-4)))}`);
 }
 
+// A new PIN on the new_pin screen, then the same again: the receipt or
+// the next screen comes after.
+async function newPinTwice(pin) {
+  await step("new_pin");
+  await keypad("pin", pin);
+  await page.click("#next");
+  await step("new_pin_again");
+  await keypad("pin", pin);
+  await page.click("#next");
+}
+
 async function otpFor(ssn) {
   const j = await rig(`/otp?ssn=${ssn}`);
   return j.code;
@@ -287,11 +298,7 @@ test("activate a new card: initial PIN, weak PINs refused, mismatch, CHANGE PIN 
   await page.click("#next");
   await waitError("pin_mismatch");
   assert.equal(await page.evaluate(() => window.sscardKiosk.view.step), "new_pin");
-  await keypad("pin", "285714");
-  await page.click("#next");
-  await step("new_pin_again");
-  await keypad("pin", "285714");
-  await page.click("#next");
+  await newPinTwice("285714");
   await step("receipt");
   await visit("activation-receipt");
   await page.waitForFunction(() => window.sscardKiosk.view.data.delivery === "delivered", null, { timeout: 15000 });
@@ -344,12 +351,7 @@ test("change PIN: happy path on the chip and reported", async () => {
   await step("pin");
   await keypad("pin", "246810");
   await page.click("#next");
-  await step("new_pin");
-  await keypad("pin", "135792");
-  await page.click("#next");
-  await step("new_pin_again");
-  await keypad("pin", "135792");
-  await page.click("#next");
+  await newPinTwice("135792");
   await step("receipt");
   assert.equal(await page.evaluate(() => window.sscardKiosk.view.data.type), "pin_changed");
   await page.click("#done");
@@ -420,12 +422,7 @@ test("central down: an activation is done on the chip, queued, and the receipt s
     assert.equal(await page.evaluate(() => window.sscardKiosk.view.offline), true);
     await keypad("pin", "123456");
     await page.click("#next");
-    await step("new_pin");
-    await keypad("pin", "402918");
-    await page.click("#next");
-    await step("new_pin_again");
-    await keypad("pin", "402918");
-    await page.click("#next");
+    await newPinTwice("402918");
     await step("receipt");
     // the offline banner: the card service cannot be reached
     await page.waitForFunction(() => /联系不上|cannot be reached/.test(document.querySelector("#banner").textContent));
@@ -661,11 +658,7 @@ test("unlock or reset the PIN: the ID card or the number, and the code; unlock k
   await keypad("pin", "123456");
   await page.click("#next");
   await waitError("pin_initial");
-  await keypad("pin", "385172");
-  await page.click("#next");
-  await step("new_pin_again");
-  await keypad("pin", "385172");
-  await page.click("#next");
+  await newPinTwice("385172");
   await step("receipt");
   assert.match(await page.textContent("#receipt"), /新密码已生效/);
   await visit("unlock-receipt-new-pin");
@@ -751,12 +744,7 @@ test("the printer runs out of paper: no print button, the receipt screen says wh
   await step("pin");
   await keypad("pin", "123456");
   await page.click("#next");
-  await step("new_pin");
-  await keypad("pin", "802461");
-  await page.click("#next");
-  await step("new_pin_again");
-  await keypad("pin", "802461");
-  await page.click("#next");
+  await newPinTwice("802461");
   await step("receipt");
   // the receipt printed now meets the empty tray: CUPS stops the queue (media-empty)
   assert.equal(await page.evaluate(() => window.sscardKiosk.view.data.printer_state), "ready");
