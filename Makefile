@@ -224,7 +224,7 @@ $(BUILD)/fuzz-lossfmt: tests/fuzz/fuzz_lossfmt.c daemon/losslist/lossfmt.c
 
 FUZZ_OUTBOX_SRC := tests/fuzz/fuzz_outbox.c $(OUTBOX_SRC) daemon/notify.c daemon/http.c \
 	daemon/log.c daemon/mask.c daemon/json.c apdu/sserr.c apdu/ssc.c apdu/apdu.c apdu/atr.c \
-	sim/central/api.c sim/central/hsm.c sim/central/tlsauth.c sim/card/sm4.c $(LOSSLIST_SRC)
+	sim/central/api.c sim/central/pay.c sim/central/hsm.c sim/central/tlsauth.c sim/card/sm4.c $(LOSSLIST_SRC)
 $(BUILD)/fuzz-outbox: $(FUZZ_OUTBOX_SRC)
 	@mkdir -p $(dir $@)
 	clang -std=c11 -D_GNU_SOURCE -I$(CURDIR) -g -O1 -Wall -Wextra -Werror -Wno-unused-parameter $(PKG_CFLAGS) \

@@ -31,6 +31,11 @@ void mask_id(const char *id, char *out, size_t cap)
 	keep_ends(id, 4, 4, 10, out, cap);
 }
 
+void mask_card_number(const char *number, char *out, size_t cap)
+{
+	keep_ends(number, 4, 1, 0, out, cap); /* X00000019 → X000****9, as printed cards are masked */
+}
+
 void mask_name(const char *name, char *out, size_t cap)
 {
 	size_t i = 0, o = 0;

@@ -11,5 +11,8 @@ void mask_name(const char *name, char *out, size_t cap);
 /* Card identifier or number: first 4 and last 4 kept, 10 stars between
  * ("6399**********4966"), so the length does not show. */
 void mask_id(const char *id, char *out, size_t cap);
+/* The card number printed on the card (卡号, EF05 record 07, e.g.
+ * X00000019): what a holder recognises; X000****9. */
+void mask_card_number(const char *number, char *out, size_t cap);
 
 #endif

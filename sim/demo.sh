@@ -106,10 +106,10 @@ C keygen >"$TMP/central.pk"
 # 李四: his card (the second in the reader, PIN 246810) is reported lost
 # (temporary): try "cancel a loss".
 C holder-add 111111198101011110 张三 13800138000
-C card-add 639900D15600000500BF7C7A48FB4966 111111198101011110 sealed
-C card-add 639900D15600000500000000000000A1 111111198101011110 normal
+C card-add 639900D15600000500BF7C7A48FB4966 111111198101011110 sealed X00000019
+C card-add 639900D15600000500000000000000A1 111111198101011110 normal X00000028
 C holder-add 639900194503120024 李四 13900139000
-C card-add 639900D156000005001122334455667A 639900194503120024 temporary
+C card-add 639900D156000005001122334455667A 639900194503120024 temporary A12345678
 C generate 1000 >/dev/null # other regions' losses, so that the list is not empty
 C publish "$TMP/pub" >/dev/null
 SSCARD_CENTRAL_TOKEN=demo-token "$BUILD/sscard-central" -d "$TMP/central" serve "$TMP/pub" \
@@ -250,7 +250,7 @@ cat <<EOF
   (started in kiosk mode when a display was found). Try every flow:
     - 新卡启用 / Activate: the card in the reader is new; initial PIN 123456.
     - 挂失 / Report a loss: 张三's ID card lies on the ID card reader, so the
-      kiosk knows him at once (no code); pick the card ending A1. Typed
+      kiosk knows him at once (no code); pick card X000****8 (卡号, as printed on it). Typed
       instead (SSN 111111198101011110, name 张三), the one-time code
       appears below as [SMS].
     - 补卡 / Replacement: the same identity, after the loss; then "where is it".

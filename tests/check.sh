@@ -174,6 +174,18 @@ alert_rules() { # the fleet's alert rules: valid, and their unit tests pass
 }
 [ -z "$SUITES_ONLY" ] && stage alert-rules alert_rules
 
+font_coverage() { # every character the kiosk page can show, in the kiosk package's fonts
+	$PY tools/fontcheck.py || return 1
+	# and the check sees a character no such font has (a speaker emoji, as the page once had)
+	if $PY tools/fontcheck.py --also "再听一遍 🔊" >"$LOG/fontcheck-also.out"; then
+		echo "fontcheck passed a character no kiosk font has:"
+		cat "$LOG/fontcheck-also.out"
+		return 1
+	fi
+	grep "missing: U+1F50A" "$LOG/fontcheck-also.out"
+}
+[ -z "$SUITES_ONLY" ] && beside stage font-coverage font_coverage
+
 demo_once() { # make demo's script, reading the demo card once
 	local out
 	out=$(SSCARD_DEMO_ONCE=1 bash sim/demo.sh build 2>&1) || { echo "$out"; return 1; }

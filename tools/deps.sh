@@ -8,7 +8,7 @@ PKGS="gcc clang make pkg-config libclang-rt-14-dev python3 iproute2 util-linux
       libcurl4-openssl-dev nginx-light libmicrohttpd-dev openssl libssl-dev mmdebstrap
       chromium fonts-noto-cjk cups-client libnfc-dev libnfc-bin
       systemd-container debhelper lintian fakeroot espeak-ng sox libsox-fmt-base prometheus libcups2-dev cups-daemon libgnutls28-dev
-      python3-pytest python3-pytest-xdist python3-pytest-timeout faketime libqrencode-dev zbar-tools"
+      python3-pytest python3-pytest-xdist python3-pytest-timeout faketime libqrencode-dev zbar-tools python3-fonttools"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

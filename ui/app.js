@@ -27,6 +27,48 @@
   const tr = (k, ...a) => { const v = T()[k]; return typeof v === "function" ? v(...a) : v; };
   const errText = (code) => T().err[code] || code;
 
+  // Icons drawn here, as SVG: a symbol from a font may be missing on the
+  // kiosk (an emoji, a dingbat: tools/fontcheck.py checks every character
+  // the page can show against the fonts sscard-kiosk depends on). 24×24,
+  // in the text's colour; always beside a text, never instead of it.
+  const ICONS = {
+    speaker: [["M3 9h4l5-4v14l-5-4H3z", "fill"], ["M15.5 9a4 4 0 0 1 0 6M18 6.5a7.5 7.5 0 0 1 0 11", "stroke"]],
+    warning: [["M12 3 22 20H2z", "stroke"], ["M12 9.5v5", "stroke"], ["M12 16.6a1.2 1.2 0 1 0 0.01 0z", "fill"]],
+    check: [["M4 12.5 9.5 18 20 6.5", "stroke"]],
+    info: [["M12 3a9 9 0 1 0 0.01 0z", "stroke"], ["M12 11v6", "stroke"], ["M12 6.6a1.3 1.3 0 1 0 0.01 0z", "fill"]],
+    backspace: [["M8 5h13v14H8l-6-7z", "stroke"], ["M11.5 9l5.5 6M17 9l-5.5 6", "stroke"]],
+    // the home screen's services
+    loss_report: [["M3 6h18v12H3z", "stroke"], ["M3 10h18", "stroke"], ["M2 3l20 18", "stroke"]],
+    loss_cancel: [["M3 6h18v12H3z", "stroke"], ["M7 13l3 3 7-7", "stroke"]],
+    replacement: [["M3 6h18v12H3z", "stroke"], ["M12 9v6M9 12h6", "stroke"]],
+    activation: [["M3 6h18v12H3z", "stroke"], ["M6 9h5v4H6z", "fill"], ["M14 15h4", "stroke"]],
+    pin_change: [["M3 7h18v10H3z", "stroke"], ["M7 12h.01M12 12h.01M17 12h.01", "dots"]],
+    status: [["M10.5 4a6.5 6.5 0 1 0 0.01 0z", "stroke"], ["M15.5 15.5 21 21", "stroke"]],
+    pin_reset: [["M5 11h14v10H5z", "stroke"], ["M8 11V7a4 4 0 0 1 7.5-2", "stroke"], ["M12 15v2", "stroke"]],
+  };
+  function icon(name) {
+    const NS = "http://www.w3.org/2000/svg";
+    const svg = document.createElementNS(NS, "svg");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("aria-hidden", "true");
+    svg.setAttribute("focusable", "false");
+    svg.setAttribute("class", "ico ico-" + name);
+    for (const [d, how] of ICONS[name]) {
+      const p = document.createElementNS(NS, "path");
+      p.setAttribute("d", d);
+      p.setAttribute("fill", how === "fill" ? "currentColor" : "none");
+      if (how !== "fill") {
+        p.setAttribute("stroke", "currentColor");
+        p.setAttribute("stroke-width", how === "dots" ? "3.5" : "2.2");
+        p.setAttribute("stroke-linecap", "round");
+        p.setAttribute("stroke-linejoin", "round");
+      }
+      svg.append(p);
+    }
+    return svg;
+  }
+  const kindIcon = (kind) => icon(kind === "error" ? "warning" : kind === "ok" ? "check" : "info");
+
   function el(tag, attrs, ...kids) {
     const e = document.createElement(tag);
     for (const [k, v] of Object.entries(attrs || {})) {
@@ -121,7 +163,7 @@
   function drawVoice() {
     $("#voice").textContent = voiceOn ? tr("voice_on") : tr("voice_off");
     $("#voice").setAttribute("aria-pressed", String(voiceOn));
-    $("#replay").textContent = "🔊 " + tr("replay");
+    $("#replay").replaceChildren(icon("speaker"), " " + tr("replay"));
     $("#replay").hidden = !clips;
   }
 
@@ -164,7 +206,7 @@
     const o = $("#overlay");
     const box = o.querySelector(".overlay-box");
     box.className = "overlay-box " + kind;
-    $("#overlay-text").textContent = (kind === "error" ? "⚠ " : kind === "ok" ? "✔ " : "ℹ ") + text;
+    $("#overlay-text").replaceChildren(kindIcon(kind), " " + text);
     o.hidden = false;
     clearTimeout(overlayTimer);
     overlayTimer = setTimeout(() => { o.hidden = true; }, ms || (kind === "ok" ? 2000 : 5000));
@@ -234,7 +276,7 @@
   // ---- widgets -----------------------------------------------------------
   function message(kind, text, extra) {
     return el("div", { class: "msg " + kind, role: kind === "error" ? "alert" : "status" },
-      el("span", { class: "icon", "aria-hidden": "true", text: kind === "error" ? "⚠" : kind === "ok" ? "✔" : "ℹ" }),
+      el("span", { class: "icon", "aria-hidden": "true" }, kindIcon(kind)),
       el("div", {}, el("p", { style: "margin:0", text }), extra || null));
   }
 
@@ -265,9 +307,8 @@
       keys.map((k) => el("button", {
         type: "button", class: k.length > 1 ? "wide" : "", "data-key": k,
         "aria-label": k === "del" ? tr("del") : k === "clear" ? tr("clear") : k,
-        text: k === "del" ? "⌫ " + tr("del") : k === "clear" ? tr("clear") : k,
         onclick: () => press(k),
-      })));
+      }, k === "del" ? [icon("backspace"), " " + tr("del")] : k === "clear" ? tr("clear") : k)));
     draw();
     return {
       node: el("div", { class: "field kp" }, el("label", { for: opts.id, text: opts.label }), shown,
@@ -300,7 +341,8 @@
         el("div", { class: "home" }, flows.map((f) => el("button", {
           type: "button", class: off(f) ? "" : "primary", id: "start-" + f, disabled: off(f),
           onclick: () => act({ action: "start", flow: f }),
-        }, tr("f_" + f), el("small", { text: tr(off(f) ? "f_" + f + "_off" : "f_" + f + "_sub") }))))];
+        }, icon(f), el("span", { class: "label" }, tr("f_" + f),
+          el("small", { text: tr(off(f) ? "f_" + f + "_off" : "f_" + f + "_sub") })))))];
     },
     pin_op(d) {
       return [el("h2", { text: tr(d.blocked === true ? "pin_op_title" : "pin_op_title_unknown") }), facts([["k_card", d.card]]), inlineError(),

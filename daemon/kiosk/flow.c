@@ -426,7 +426,11 @@ void flow_on_card(struct flow *f, uint64_t tag, json_t *reply)
 		return;
 	}
 	snprintf(f->p.card_id, sizeof f->p.card_id, "%s", id);
-	mask_id(id, f->p.card_masked, sizeof f->p.card_masked);
+	/* 卡号: the number printed on the card, which the holder knows (the
+	 * chip's 卡识别码 matches nothing they can see); else the central's */
+	f->p.card_masked[0] = 0;
+	if (*fl_jstr(reply, "card_number"))
+		mask_card_number(fl_jstr(reply, "card_number"), f->p.card_masked, sizeof f->p.card_masked);
 	mask_name(fl_jstr(reply, "name"), f->p.name_masked, sizeof f->p.name_masked);
 	snprintf(f->p.expiry, sizeof f->p.expiry, "%s", fl_jstr(reply, "expiry_date"));
 	snprintf(f->p.card_ssn, sizeof f->p.card_ssn, "%s", fl_jstr(reply, "ssn"));
@@ -502,7 +506,11 @@ void fl_take_cards(struct flow *f, json_t *body)
 			continue;
 		unsigned n = f->p.n_cards++;
 		snprintf(f->p.cards[n].id, sizeof f->p.cards[n].id, "%s", id);
-		mask_id(id, f->p.cards[n].masked, sizeof f->p.cards[n].masked);
+		/* the printed number; a central that gives none: the masked chip id */
+		if (*fl_jstr(c, "card_number"))
+			mask_card_number(fl_jstr(c, "card_number"), f->p.cards[n].masked, sizeof f->p.cards[n].masked);
+		else
+			mask_id(id, f->p.cards[n].masked, sizeof f->p.cards[n].masked);
 		snprintf(f->p.cards[n].state, sizeof f->p.cards[n].state, "%s", fl_jstr(c, "state"));
 	}
 	if (!f->p.n_cards)
@@ -617,6 +625,9 @@ void flow_on_central(struct flow *f, uint64_t tag, long status, json_t *body, co
 	case W_PROGRESS:
 		if (ok) {
 			snprintf(f->p.central_state, sizeof f->p.central_state, "%s", fl_jstr(body, "state"));
+			if (!*f->p.card_masked && *fl_jstr(body, "card_number")) /* the chip gave none */
+				mask_card_number(fl_jstr(body, "card_number"), f->p.card_masked,
+						 sizeof f->p.card_masked);
 			json_t *r = json_object_get(body, "replacement");
 			json_decref(f->p.replacement);
 			f->p.replacement = json_is_object(r) ? json_deep_copy(r) : NULL;

@@ -76,8 +76,12 @@ static int64_t now_s(void)
 
 static int open_db(const char *path, sqlite3 **db, char *err, size_t errlen)
 {
+	/* the busy timeout before the schema: another reader of the file (a
+	 * technician's sqlite3, a backup) holding a lock at start must not make
+	 * the daemon refuse requests ("database is locked") */
 	if (sqlite3_open_v2(path, db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
 			    NULL) != SQLITE_OK ||
+	    sqlite3_busy_timeout(*db, 5000) != SQLITE_OK ||
 	    sqlite3_exec(*db, SCHEMA, NULL, NULL, NULL) != SQLITE_OK ||
 	    sqlite3_exec(*db, "PRAGMA synchronous=FULL", NULL, NULL, NULL) != SQLITE_OK) {
 		snprintf(err, errlen, "%s: %s", path, *db ? sqlite3_errmsg(*db) : "out of memory");
@@ -85,7 +89,6 @@ static int open_db(const char *path, sqlite3 **db, char *err, size_t errlen)
 		*db = NULL;
 		return -1;
 	}
-	sqlite3_busy_timeout(*db, 5000);
 	return 0;
 }
 

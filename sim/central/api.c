@@ -93,7 +93,7 @@ void api_schema(void)
 		     " phone TEXT NOT NULL) WITHOUT ROWID;"
 		     "CREATE TABLE IF NOT EXISTS cards(card_id TEXT PRIMARY KEY, ssn TEXT NOT NULL,"
 		     " state TEXT NOT NULL, since INTEGER NOT NULL, replaced_by TEXT, outlet TEXT,"
-		     " ready_day INTEGER, delegated INTEGER, fee_fen INTEGER) WITHOUT ROWID;"
+		     " ready_day INTEGER, delegated INTEGER, fee_fen INTEGER, card_number TEXT) WITHOUT ROWID;"
 		     "CREATE TABLE IF NOT EXISTS requests(seq INTEGER PRIMARY KEY, key TEXT UNIQUE NOT NULL,"
 		     " terminal TEXT, type TEXT, card_id TEXT, status INTEGER, reply TEXT, at INTEGER);"
 		     "CREATE TABLE IF NOT EXISTS otps(ssn TEXT PRIMARY KEY, code TEXT, expires INTEGER,"
@@ -108,6 +108,8 @@ void api_schema(void)
 		     "CREATE TABLE IF NOT EXISTS ecodes(code TEXT PRIMARY KEY, ssn TEXT NOT NULL,"
 		     " expires INTEGER NOT NULL, used INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;",
 		     NULL, NULL, NULL);
+	/* a central made before cards had their printed numbers */
+	sqlite3_exec(db, "ALTER TABLE cards ADD COLUMN card_number TEXT", NULL, NULL, NULL);
 	pay_schema();
 }
 
@@ -126,7 +128,7 @@ static int loss_code(const char *state)
 
 struct card {
 	bool found;
-	char id[33], ssn[19], state[16], replaced_by[33], outlet[64];
+	char id[33], ssn[19], state[16], replaced_by[33], outlet[64], number[24];
 	int64_t since, ready_day;
 };
 
@@ -145,12 +147,22 @@ static void set_state(const char *id, const char *state, int64_t now)
 }
 
 /* The card as it stands now: a temporary loss past its days lapses. */
+/* The number printed on a card (卡号) this central issued without one on
+ * record: X and eight digits from its chip id, the same every time. */
+static void card_number_of(const char *id, char out[24])
+{
+	size_t n = strlen(id);
+	unsigned long v = strtoul(n > 8 ? id + n - 8 : id, NULL, 16);
+	snprintf(out, 24, "X%08lu", v % 100000000ul);
+}
+
 static struct card get_card(const char *id, int64_t now)
 {
 	struct card c = {0};
 	sqlite3_stmt *s;
 	sqlite3_prepare_v2(db, "SELECT card_id, ssn, state, since, ifnull(replaced_by, ''),"
-			       " ifnull(outlet, ''), ifnull(ready_day, 0) FROM cards WHERE card_id = ?",
+			       " ifnull(outlet, ''), ifnull(ready_day, 0), ifnull(card_number, '') FROM cards"
+			       " WHERE card_id = ?",
 			   -1, &s, NULL);
 	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
 	if (sqlite3_step(s) == SQLITE_ROW) {
@@ -162,7 +174,10 @@ static struct card get_card(const char *id, int64_t now)
 		snprintf(c.replaced_by, sizeof c.replaced_by, "%s", (const char *)sqlite3_column_text(s, 4));
 		snprintf(c.outlet, sizeof c.outlet, "%s", (const char *)sqlite3_column_text(s, 5));
 		c.ready_day = sqlite3_column_int64(s, 6);
+		snprintf(c.number, sizeof c.number, "%s", (const char *)sqlite3_column_text(s, 7));
 	}
+	if (c.found && !c.number[0]) /* none recorded: the number this central printed on it */
+		card_number_of(c.id, c.number);
 	sqlite3_finalize(s);
 	if (c.found && !strcmp(c.state, "temporary") && now - c.since > temp_days() * 86400LL) {
 		set_state(c.id, "normal", now);
@@ -260,7 +275,9 @@ static json_t *apply(const char *type, json_t *body, const char *card_id, int *s
 		sqlite3_finalize(s);
 		set_state(c.id, "cancelled", now); /* the old card, for good */
 		char masked[40];
-		mask_id(new_id, masked, sizeof masked);
+		char number[24];
+		card_number_of(new_id, number);
+		mask_card_number(number, masked, sizeof masked);
 		day_text(ready, day, sizeof day);
 		return json_pack("{s:s,s:s,s:s,s:s}", "state", "cancelled", "new_card", masked,
 				 "ready_date", day, "outlet", outlet);
@@ -432,8 +449,10 @@ static json_t *cards_of(const char *ssn, bool full)
 		char m[40];
 		mask_id(c.id, m, sizeof m);
 		json_t *o = json_pack("{s:s,s:s}", "masked", m, "state", c.state);
-		if (full)
+		if (full) {
 			json_object_set_new(o, "card_id", json_string(c.id));
+			json_object_set_new(o, "card_number", json_string(c.number));
+		}
 		json_array_append_new(a, o);
 	}
 	return a;
@@ -646,10 +665,12 @@ static enum MHD_Result get_card_reply(struct MHD_Connection *c, const char *id)
 		mask_name((const char *)sqlite3_column_text(s, 0), name, sizeof name);
 	sqlite3_finalize(s);
 	mask_id(k.id, m, sizeof m);
-	json_t *j = json_pack("{s:s,s:s,s:I,s:s}", "card_id", k.id, "state", k.state, "since",
-			      (json_int_t)k.since, "holder", name);
+	json_t *j = json_pack("{s:s,s:s,s:I,s:s,s:s}", "card_id", k.id, "state", k.state, "since",
+			      (json_int_t)k.since, "holder", name, "card_number", k.number);
 	if (*k.replaced_by) {
-		mask_id(k.replaced_by, m, sizeof m);
+		char number[24];
+		card_number_of(k.replaced_by, number);
+		mask_card_number(number, m, sizeof m);
 		day_text(k.ready_day, day, sizeof day);
 		bool ready = clock_now() / 86400 >= k.ready_day;
 		json_object_set_new(j, "replacement",
@@ -823,16 +844,26 @@ int api_cli(int argc, char **argv)
 		sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO holders VALUES(?, ?, ?)", -1, &s, NULL);
 		for (int i = 0; i < 3; i++)
 			sqlite3_bind_text(s, i + 1, argv[4 + i], -1, SQLITE_STATIC);
-	} else if (!strcmp(cmd, "card-add") && argc == 7) {
+	} else if (!strcmp(cmd, "card-add") && (argc == 7 || argc == 8)) {
 		uint8_t id[LOSS_ID_LEN];
 		if (!loss_id_parse(argv[4], id) || !strstr(" normal sealed temporary formal cancelled ", argv[6]))
-			return fprintf(stderr, "sscard-central: card-add CARD_ID SSN normal|sealed|temporary|formal|cancelled\n"), 2;
-		sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO cards(card_id, ssn, state, since) VALUES(upper(?), ?, ?, ?)",
-				   -1, &s, NULL);
+			return fprintf(stderr, "sscard-central: card-add CARD_ID SSN normal|sealed|temporary|formal|cancelled"
+					       " [CARD_NUMBER]\n"), 2;
+		/* the card afresh in this state (no replacement, no outlet); its
+		 * printed number kept unless one is given */
+		sqlite3_prepare_v2(db, "INSERT INTO cards(card_id, ssn, state, since, card_number)"
+				       " VALUES(upper(?1), ?2, ?3, ?4, ?5) ON CONFLICT(card_id) DO UPDATE SET"
+				       " ssn = ?2, state = ?3, since = ?4, replaced_by = NULL, outlet = NULL,"
+				       " ready_day = NULL, delegated = NULL, fee_fen = NULL,"
+				       " card_number = coalesce(?5, card_number)", -1, &s, NULL);
 		sqlite3_bind_text(s, 1, argv[4], -1, SQLITE_STATIC);
 		sqlite3_bind_text(s, 2, argv[5], -1, SQLITE_STATIC);
 		sqlite3_bind_text(s, 3, argv[6], -1, SQLITE_STATIC);
 		sqlite3_bind_int64(s, 4, (sqlite3_int64)time(NULL));
+		if (argc == 8)
+			sqlite3_bind_text(s, 5, argv[7], -1, SQLITE_STATIC);
+		else
+			sqlite3_bind_null(s, 5);
 		if (loss_code(argv[6]))
 			pend(id, loss_code(argv[6]), (int64_t)time(NULL) / 86400);
 	} else if (!strcmp(cmd, "ecode-issue") && (argc == 5 || argc == 6)) {

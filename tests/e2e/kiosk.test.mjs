@@ -16,6 +16,9 @@ const LI_SSN = process.env.LI_SSN;
 const ZHANG_CARD = process.env.ZHANG_CARD;
 const LI_CARD = process.env.LI_CARD;
 const ZHANG_OLD = process.env.ZHANG_OLD;
+const ZHANG_OLD_NO = process.env.ZHANG_OLD_NO;
+// 卡号 as the kiosk shows it: the printed number, masked as cards are (X000****8)
+const maskNo = (n) => n.slice(0, 4) + "*".repeat(n.length - 5) + n.slice(-1);
 const WANG_CARD = process.env.WANG_CARD;
 const WANG_SSN = process.env.WANG_SSN;
 
@@ -87,6 +90,38 @@ async function elderlyChecks(label) {
   assert.deepEqual(problems, [], `elderly mode on ${label}: ${problems.join("; ")}`);
 }
 
+// Characters drawn as a missing glyph (a box) on the tool bar and the
+// screen, seen in the pixels: each character drawn on a canvas in the
+// element's own font, against a code point no font has (U+10FFFD, drawn
+// as the box a missing glyph gets). tools/fontcheck.py checks the
+// package's fonts; this checks what Chromium really shows here.
+async function missingGlyphs() {
+  return page.evaluate(() => {
+    const draw = (font, ch) => {
+      const c = document.createElement("canvas");
+      c.width = c.height = 72;
+      const x = c.getContext("2d");
+      x.font = font;
+      x.textBaseline = "top";
+      x.fillText(ch, 4, 4);
+      let h = 0;
+      const d = x.getImageData(0, 0, 72, 72).data;
+      for (let i = 3; i < d.length; i += 4) h = (Math.imul(h, 31) + d[i]) >>> 0;
+      return h;
+    };
+    const out = [];
+    for (const e of document.querySelectorAll(".tools button, #banner, #screen h2, #screen button, #screen .msg, #countdown")) {
+      const font = getComputedStyle(e).font;
+      const box = draw(font, "\u{10FFFD}");
+      if (draw(font, "A") === box) return ["the probe cannot tell a glyph from a box in " + font];
+      for (const ch of new Set([...e.textContent])) {
+        if (!/\s/.test(ch) && draw(font, ch) === box) out.push(`${e.id || e.className || e.tagName}: U+${ch.codePointAt(0).toString(16).toUpperCase()} ${ch}`);
+      }
+    }
+    return out;
+  });
+}
+
 // Photograph the screen in the three modes and check it, once per screen.
 async function visit(label) {
   await page.waitForTimeout(150); // let the overlay and fonts settle
@@ -101,12 +136,14 @@ async function visit(label) {
   await page.evaluate(() => { document.querySelector("#overlay").hidden = true; });
   await set("zh", true);
   await elderlyChecks(label);
+  assert.deepEqual(await missingGlyphs(), [], `a missing glyph (a box) on ${label} in Chinese`);
   await page.screenshot({ path: `${SHOTS}/${label}-elderly.png`, fullPage: true });
   const axe = await new AxeBuilder({ page }).withTags(["wcag2a", "wcag2aa", "wcag21aa"]).analyze();
   for (const v of axe.violations) axeFailures.push(`${label}: ${v.id} (${v.nodes.length}) ${v.help}`);
   await set("zh", false);
   await page.screenshot({ path: `${SHOTS}/${label}-zh.png`, fullPage: true });
   await set("en", false);
+  assert.deepEqual(await missingGlyphs(), [], `a missing glyph (a box) on ${label} in English`);
   await page.screenshot({ path: `${SHOTS}/${label}-en.png`, fullPage: true });
   const axeEn = await new AxeBuilder({ page }).withTags(["wcag2a", "wcag2aa", "wcag21aa"]).analyze();
   for (const v of axeEn.violations) axeFailures.push(`${label} (en): ${v.id} ${v.help}`);
@@ -138,15 +175,15 @@ async function identify(ssn, name) {
 }
 
 // SSN + name, the one-time code the central "sent", then the card whose
-// id ends like cardId.
-async function identifyAndChoose(ssn, name, cardId) {
+// printed number is number.
+async function identifyAndChoose(ssn, name, number) {
   await identify(ssn, name);
   await step("otp");
   await keypad("code", await otpFor(ssn));
   await page.click("#next");
   await step("choose_card");
   const cards = await page.evaluate(() => window.sscardKiosk.view.data.cards);
-  await page.click(`#card-${cards.findIndex((c) => c.card.endsWith(cardId.slice(-4)))}`);
+  await page.click(`#card-${cards.findIndex((c) => c.card === maskNo(number))}`);
 }
 
 // A new PIN on the new_pin screen, then the same again: the receipt or
@@ -158,6 +195,12 @@ async function newPinTwice(pin) {
   await step("new_pin_again");
   await keypad("pin", pin);
   await page.click("#next");
+}
+
+// The pay screen's fee, paid as the holder's phone would (the newest order).
+async function payOnPhone() {
+  await step("pay");
+  assert.equal((await rig("/central/pay", { order: "last" })).state, "paid");
 }
 
 async function otpFor(ssn) {
@@ -183,11 +226,16 @@ beforeEach(async () => {
   await home();
 });
 
-test("the home screen: Chinese font present, six flows, help, language and size", async () => {
+test("the home screen: Chinese font present, every service with its picture and words, help, language and size", async () => {
   const font = await page.evaluate(async () => { await document.fonts.ready; return document.fonts.check('24px "Noto Sans CJK SC"'); });
   assert.ok(font, got("fonts-noto-cjk must be installed: without it Chinese renders as boxes", { "document.fonts.check": font }));
-  for (const f of ["loss_report", "loss_cancel", "replacement", "activation", "pin_change", "status"])
+  for (const f of ["loss_report", "loss_cancel", "replacement", "activation", "pin_change", "status", "pin_reset"]) {
     assert.ok(await page.isVisible(`#start-${f}`), got(`#start-${f} visible`, await page.evaluate(() => document.querySelector("#screen")?.textContent)));
+    // a picture beside the words, never instead of them
+    assert.ok(await page.isVisible(`#start-${f} svg.ico-${f}`), `#start-${f} has its picture`);
+    assert.ok((await page.textContent(`#start-${f}`)).trim().length > 2, `#start-${f} has its words`);
+  }
+  assert.ok(await page.isVisible("#replay svg.ico-speaker"), "Play again: the speaker drawn as SVG, not an emoji");
   await visit("home");
   await page.click("#help");
   await page.waitForSelector("#overlay:not([hidden])");
@@ -219,11 +267,13 @@ test("report a loss: SSN check digit, wrong OTP with tries, temporary loss, loca
   await step("choose_card");
   await visit("loss-choose-card");
   const masked = await page.textContent("#card-0");
-  assert.match(masked, /6399\*{10}[0-9A-F]{4}/, "card numbers are masked");
+  // 卡号: the number printed on the card, masked as cards are; never the chip id
+  assert.match(masked, /^[A-Z0-9]{4}\*{4}[0-9] · /, got("the printed card number, masked", masked));
+  assert.ok(!(await page.textContent("#screen")).includes("6399"), "no chip id on the card choice");
   { const html = await page.content(); assert.ok(!html.includes(ZHANG_SSN), got("the SSN is never on the page", html, [ZHANG_SSN])); }
   // the holder's first card (the one with the emulated chip)
   const cards = await page.evaluate(() => window.sscardKiosk.view.data.cards);
-  const idx = cards.findIndex((c) => c.card.endsWith(ZHANG_OLD.slice(-4)));
+  const idx = cards.findIndex((c) => c.card === maskNo(ZHANG_OLD_NO));
   await page.click(`#card-${idx}`);
   await step("loss_type");
   await visit("loss-type");
@@ -445,7 +495,7 @@ test("replacement: apply for the lost card (outlet, delegated, fee, date), then 
   await step("replace_menu");
   await visit("replace-menu");
   await page.click("#replace-apply");
-  await identifyAndChoose(ZHANG_SSN, "张三", ZHANG_OLD);
+  await identifyAndChoose(ZHANG_SSN, "张三", ZHANG_OLD_NO);
   await step("outlet");
   await visit("replace-outlet");
   await page.check("#delegated");
@@ -465,6 +515,7 @@ test("replacement: apply for the lost card (outlet, delegated, fee, date), then 
   assert.equal(d.fee_fen, 1000);
   assert.match(d.ready_date, /^\d{4}-\d{2}-\d{2}$/);
   await page.click("#confirm");
+  await payOnPhone(); // [payment] enabled here: the fee first
   await step("receipt");
   await visit("replace-receipt");
   await page.waitForFunction(() => window.sscardKiosk.view.data.delivery === "delivered", null, { timeout: 15000 });
@@ -473,7 +524,7 @@ test("replacement: apply for the lost card (outlet, delegated, fee, date), then 
   // progress query
   await start("replacement");
   await page.click("#replace-progress");
-  await identifyAndChoose(ZHANG_SSN, "张三", ZHANG_OLD);
+  await identifyAndChoose(ZHANG_SSN, "张三", ZHANG_OLD_NO);
   await step("progress");
   await visit("replace-progress");
   const r = await page.evaluate(() => window.sscardKiosk.view.data.replacement);
@@ -503,7 +554,7 @@ test("card status: state, validity and list freshness", async () => {
   assert.equal(d.state, "normal");
   assert.equal(d.source, "central");
   assert.ok("expiry_date" in d && "list" in d, got("the status view has expiry_date and list", d));
-  assert.match(await page.textContent("#screen"), /6399\*{10}4966/);
+  assert.match(await page.textContent("#screen"), /卡号X000\*{4}9/); // the number printed on the card, X00000019
   await page.click("#done");
   await step("take_card");
 });
@@ -780,7 +831,7 @@ test("report a loss by ID card: no one-time code, the screen answers the card", 
   assert.ok(cards.length >= 1, got("the holder's cards, with no code asked", cards));
   const otp = await rig(`/otp?ssn=${ZHANG_SSN}`);
   assert.ok(!otp.code, got("no one-time code was sent", otp));
-  await page.click(`#card-${cards.findIndex((c) => c.card.endsWith(ZHANG_OLD.slice(-4)))}`);
+  await page.click(`#card-${cards.findIndex((c) => c.card === maskNo(ZHANG_OLD_NO))}`);
   await step("loss_type");
   assert.match(await page.textContent("#loss-formal"), /已通过身份证核实身份/);
   await visit("idcard-loss-type");
@@ -817,11 +868,12 @@ test("replacement by ID card: the lost card replaced without a code", async () =
   await rig("/idcard/put", { profile: "zhangsan.idcard" });
   await step("choose_card");
   const cards = await page.evaluate(() => window.sscardKiosk.view.data.cards);
-  await page.click(`#card-${cards.findIndex((c) => c.card.endsWith(ZHANG_OLD.slice(-4)))}`);
+  await page.click(`#card-${cards.findIndex((c) => c.card === maskNo(ZHANG_OLD_NO))}`);
   await step("outlet");
   await page.click("#outlet-0");
   await step("confirm");
   await page.click("#confirm");
+  await payOnPhone();
   await step("receipt");
   await page.waitForFunction(() => window.sscardKiosk.view.data.delivery === "delivered", null, { timeout: 15000 });
   const c = await rig(`/card?id=${ZHANG_OLD}`);
@@ -837,7 +889,7 @@ async function toPay() {
   await start("replacement");
   await step("replace_menu");
   await page.click("#replace-apply");
-  await identifyAndChoose(ZHANG_SSN, "张三", ZHANG_OLD);
+  await identifyAndChoose(ZHANG_SSN, "张三", ZHANG_OLD_NO);
   await step("outlet");
   await page.click("#outlet-0");
   await step("confirm");
@@ -930,7 +982,7 @@ test("report a loss by the e-voucher code on the phone: scanned (serial), typed 
   const otp = await rig(`/otp?ssn=${ZHANG_SSN}`);
   assert.ok(!otp.code, got("no one-time code was sent ([policy] ecode_identifies)", otp));
   const cards = await page.evaluate(() => window.sscardKiosk.view.data.cards);
-  await page.click(`#card-${cards.findIndex((c) => c.card.endsWith(ZHANG_OLD.slice(-4)))}`);
+  await page.click(`#card-${cards.findIndex((c) => c.card === maskNo(ZHANG_OLD_NO))}`);
   await step("loss_type");
   assert.match(await page.textContent("#loss-formal"), /已通过医保电子凭证核实身份/);
   await visit("ecode-loss-type");

@@ -190,7 +190,9 @@ async function main() {
     await rig("/scanner/send", { line: `code ${(await rig(`/ecode?ssn=${process.env.ZHANG_SSN}`)).code}` });
     await waitStep("choose_card");
     const cards = await page.evaluate(() => window.sscardKiosk.view.data.cards);
-    await act({ action: "input", step: "choose_card", index: cards.find((c) => c.card.endsWith(old.slice(-4))).index });
+    const no = process.env.ZHANG_OLD_NO;
+    const masked = no.slice(0, 4) + "*".repeat(no.length - 5) + no.slice(-1);
+    await act({ action: "input", step: "choose_card", index: cards.find((c) => c.card === masked).index });
     await waitStep("outlet");
     await act({ action: "input", step: "outlet", outlet: 0, delegated: false });
     await waitStep("confirm");

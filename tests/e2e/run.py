@@ -39,6 +39,7 @@ LI = ("639900194503120024", "李四", "13900139000")
 ZHANG_CARD = "639900D15600000500BF7C7A48FB4966"   # zhangsan-2.00.card, PIN 123456
 LI_CARD = "639900D156000005001122334455667A"      # lisi-1.00-t0.card, PIN 246810, 3 tries
 ZHANG_OLD = "639900D15600000500000000000000A1"    # no chip here: a lost card of Zhang's
+ZHANG_OLD_NO = "X00000028"                         # … and the number printed on it
 WANG = ("110105193707150333", "王五", "13700137000")
 WANG_CARD = "110105D15600000500C0FFEE12345678"    # wangwu-3.00.card: EF06 needs the PSAM
 SAM_READER = "Virtual PCD 00 01"                   # the terminal's PSAM slot
@@ -97,10 +98,11 @@ class Ctl:
         """The holders and cards every test starts from."""
         for ssn, name, phone in (ZHANG, LI, WANG):
             self.central.ok("holder-add", ssn, name, phone)
-        self.central.ok("card-add", WANG_CARD, WANG[0], "normal")
-        self.central.ok("card-add", ZHANG_CARD, ZHANG[0], "normal")
-        self.central.ok("card-add", ZHANG_OLD, ZHANG[0], "normal")
-        self.central.ok("card-add", LI_CARD, LI[0], "temporary")
+        # with the numbers printed on them (卡号), as the chips have them
+        self.central.ok("card-add", WANG_CARD, WANG[0], "normal", "B00000007")
+        self.central.ok("card-add", ZHANG_CARD, ZHANG[0], "normal", "X00000019")
+        self.central.ok("card-add", ZHANG_OLD, ZHANG[0], "normal", ZHANG_OLD_NO)
+        self.central.ok("card-add", LI_CARD, LI[0], "temporary", "A12345678")
 
     # ---- cards ------------------------------------------------------------
     def insert(self, profile, extra=None):
@@ -280,7 +282,7 @@ def in_namespace(args):
         env = dict(os.environ, KIOSK_URL="http://127.0.0.1:%d/" % KIOSK_PORT,
                    RIG_URL="http://127.0.0.1:%d" % CONTROL_PORT, SHOTS=shots,
                    ZHANG_SSN=ZHANG[0], LI_SSN=LI[0], ZHANG_CARD=ZHANG_CARD, LI_CARD=LI_CARD,
-                   ZHANG_OLD=ZHANG_OLD, WANG_CARD=WANG_CARD, WANG_SSN=WANG[0], HIS_URL="http://127.0.0.1:%d" % HIS_PORT,
+                   ZHANG_OLD=ZHANG_OLD, ZHANG_OLD_NO=ZHANG_OLD_NO, WANG_CARD=WANG_CARD, WANG_SSN=WANG[0], HIS_URL="http://127.0.0.1:%d" % HIS_PORT,
                    OTHER_URL="http://127.0.0.1:%d" % OTHER_PORT, SSCARD_URL="http://127.0.0.1:%d" % KIOSK_PORT,
                    VOICE_DIR=os.path.join(ROOT, "ui", "voice"), BUILD_DIR=ctl.build,
                    SSCARD_SOCKET=ctl.rig.sock)
