@@ -9,7 +9,7 @@
 //     scanner) to the page showing the next screen (target p99 ≤ 100 ms);
 //   - a payment at the central (`sscard-central pay`) to the kiosk showing
 //     the receipt (target p99 ≤ 2.5 s; the kiosk asks every 500 ms);
-// LATENCY_N (100) of each (LATENCY_PAY_N, 20, payments: each a whole flow). Both clocks are CLOCK_REALTIME on this machine
+// LATENCY_N (100) of each (payments: 7, each a whole flow that adds a card). Both clocks are CLOCK_REALTIME on this machine
 // (performance.timeOrigin + now() on the page). The page's moment is the
 // first animation frame after the DOM took the new screen, then a task
 // after it: the frame the person sees. Side by side: the part the daemon
@@ -179,7 +179,9 @@ async function main() {
   }
 
   // ---- a payment at the central, on the replacement's pay screen
-  const PAY_N = Number(process.env.LATENCY_PAY_N || 20);
+  // each paid replacement gives 张三 a new card, and the kiosk lists 8 of
+  // a holder's cards: the old one stays among them for 7 rounds
+  const PAY_N = Math.min(7, Number(process.env.LATENCY_PAY_N || 7));
   const pay = [];
   const old = process.env.ZHANG_OLD;
   for (let i = 0; i < PAY_N; i++) {
@@ -192,7 +194,9 @@ async function main() {
     const cards = await page.evaluate(() => window.sscardKiosk.view.data.cards);
     const no = process.env.ZHANG_OLD_NO;
     const masked = no.slice(0, 4) + "*".repeat(no.length - 5) + no.slice(-1);
-    await act({ action: "input", step: "choose_card", index: cards.find((c) => c.card === masked).index });
+    const pick = cards.find((c) => c.card === masked);
+    if (!pick) throw new Error(`no card ${masked} among ${JSON.stringify(cards)}`);
+    await act({ action: "input", step: "choose_card", index: pick.index });
     await waitStep("outlet");
     await act({ action: "input", step: "outlet", outlet: 0, delegated: false });
     await waitStep("confirm");
