@@ -369,23 +369,8 @@ int main(int argc, char **argv)
 		if (r <= 0)
 			continue;
 		if (opt.commands && p[1].revents) {
-			ssize_t k = read(0, cmdline + cmd_len, sizeof cmdline - 1 - cmd_len);
-			if (k <= 0) {
+			if (!sim_take_lines(0, cmdline, sizeof cmdline, &cmd_len, steer))
 				opt.commands = false; /* stdin closed: go on as we are */
-			} else {
-				cmd_len += (size_t)k;
-				cmdline[cmd_len] = 0;
-				char *nl;
-				while ((nl = strchr(cmdline, '\n'))) {
-					*nl = 0;
-					steer(cmdline);
-					size_t used = (size_t)(nl + 1 - cmdline);
-					memmove(cmdline, nl + 1, cmd_len - used + 1);
-					cmd_len -= used;
-				}
-				if (cmd_len == sizeof cmdline - 1)
-					cmd_len = 0;
-			}
 		}
 		if (p[0].revents)
 			sim_pty_take(master, in, &in_len, sizeof in, frame);

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -84,4 +85,24 @@ void sim_pty_put(int master, const uint8_t *b, size_t n)
 		b += k;
 		n -= (size_t)k;
 	}
+}
+
+bool sim_take_lines(int fd, char *buf, size_t cap, size_t *len, void (*each)(char *line))
+{
+	ssize_t k = read(fd, buf + *len, cap - 1 - *len);
+	if (k <= 0)
+		return k < 0 && errno == EINTR;
+	*len += (size_t)k;
+	buf[*len] = 0;
+	char *nl;
+	while ((nl = strchr(buf, '\n'))) {
+		*nl = 0;
+		each(buf);
+		size_t used = (size_t)(nl + 1 - buf);
+		memmove(buf, nl + 1, *len - used + 1);
+		*len -= used;
+	}
+	if (*len == cap - 1)
+		*len = 0; /* a line too long for anyone: dropped */
+	return true;
 }

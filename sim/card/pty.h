@@ -24,5 +24,8 @@ void sim_pty_take(int master, uint8_t *in, size_t *len, size_t cap, bool (*frame
  * error, as a UART would lose the bytes. */
 void sim_pty_put(int master, const uint8_t *b, size_t n);
 int sim_pty_start(const char *prog, const char *link, void (*handler)(int), int *slave);
+/* The test's commands on fd (readable now), each whole line to each()
+ * (buf holds cap bytes, *len of a line begun); false once fd is closed. */
+bool sim_take_lines(int fd, char *buf, size_t cap, size_t *len, void (*each)(char *line));
 
 #endif

@@ -128,24 +128,8 @@ int main(int argc, char **argv)
 		}
 		if (!p[0].revents)
 			continue;
-		ssize_t k = read(0, line + len, sizeof line - 1 - len);
-		if (k <= 0) {
-			if (k < 0 && errno == EINTR)
-				continue;
+		if (!sim_take_lines(0, line, sizeof line, &len, steer))
 			break; /* stdin closed: unplugged */
-		}
-		len += (size_t)k;
-		line[len] = 0;
-		char *nl;
-		while ((nl = strchr(line, '\n'))) {
-			*nl = 0;
-			steer(line);
-			size_t used = (size_t)(nl + 1 - line);
-			memmove(line, nl + 1, len - used + 1);
-			len -= used;
-		}
-		if (len == sizeof line - 1)
-			len = 0;
 	}
 	close(slave);
 	close(master);
