@@ -359,12 +359,31 @@ API long iReadCardBas(int iType, char *pOutInfo)
 	return j ? bas_line(j, NULL, pOutInfo) : rc;
 }
 
-/* HSM_Step1's card, for this thread's HSM_Step2: the reader and the
- * challenge (the daemon checks that the card still waits for it). */
-static _Thread_local struct {
+/* An HSM_Step1's card, for this thread's HSM_Step2: the reader and the
+ * challenge (the daemon checks that the card still waits for it). One for
+ * the read (card-spec §9), one for the PIN (§10). */
+struct pending {
 	char reader[160];
 	char challenge[17];
-} step1;
+};
+static _Thread_local struct pending step1, pk1;
+
+/* Step 2's request line "VERB HEX CHALLENGE READER" into line (p used up),
+ * or a code with out saying why: hex not `digits` hex digits (what it is
+ * named in the sentence), or no step 1 on this thread. */
+static long step2_line(struct pending *p, const char *verb, const char *hex, size_t digits, const char *what,
+		       char *line, size_t n, char *out)
+{
+	if (!out)
+		return SSCARD_E_ARG;
+	if (!hex || strlen(hex) != digits || strspn(hex, "0123456789abcdefABCDEF") != digits)
+		return say(out, SSCARD_E_ARG, "%s: %zu hex digits.", what, digits);
+	if (!p->challenge[0])
+		return say(out, SSCARD_E_AUTH, "HSM_Step2 needs an HSM_Step1 on this thread first (auth_refused).");
+	snprintf(line, n, "%s %s %s %s\n", verb, hex, p->challenge, p->reader);
+	memset(p, 0, sizeof *p);
+	return 0;
+}
 
 API long iReadCardBas_HSM_Step1(int iType, char *pOutInfo)
 {
@@ -387,16 +406,10 @@ API long iReadCardBas_HSM_Step1(int iType, char *pOutInfo)
 API long iReadCardBas_HSM_Step2(char *pKey, char *pOutInfo)
 {
 	char line[256];
-	long rc;
-	if (!pOutInfo)
-		return SSCARD_E_ARG;
-	if (!pKey || strlen(pKey) != 32 || strspn(pKey, "0123456789abcdefABCDEF") != 32)
-		return say(pOutInfo, SSCARD_E_ARG, "pKey must be the cryptogram: 32 hex digits.");
-	if (!step1.challenge[0])
-		return say(pOutInfo, SSCARD_E_AUTH,
-			   "HSM_Step2 needs an HSM_Step1 on this thread first (auth_refused).");
-	snprintf(line, sizeof line, "read step2 %s %s %s\n", pKey, step1.challenge, step1.reader);
-	memset(&step1, 0, sizeof step1);
+	long rc = step2_line(&step1, "read step2", pKey, 32, "pKey must be the cryptogram", line, sizeof line,
+			     pOutInfo);
+	if (rc)
+		return rc;
 	json_t *j = read_line(line, pOutInfo, &rc);
 	return j ? bas_line(j, NULL, pOutInfo) : rc;
 }
@@ -596,12 +609,6 @@ API long iReloadPIN(int iType, char *pOutInfo)
 	return pinkey(iType, pOutInfo, true);
 }
 
-/* HSM_Step1's card for this thread's HSM_Step2: reader and challenge. */
-static _Thread_local struct {
-	char reader[160];
-	char challenge[17];
-} pk1;
-
 static long pinkey_step1(int iType, char *out, bool reload)
 {
 	char line[96], pin[9] = "";
@@ -625,15 +632,9 @@ static long pinkey_step1(int iType, char *out, bool reload)
 static long pinkey_step2(char *mac, char *out)
 {
 	char line[256];
-	long rc;
-	if (!out)
-		return SSCARD_E_ARG;
-	if (!mac || strlen(mac) != 8 || strspn(mac, "0123456789abcdefABCDEF") != 8)
-		return say(out, SSCARD_E_ARG, "pMAC must be the MAC: 8 hex digits.");
-	if (!pk1.challenge[0])
-		return say(out, SSCARD_E_AUTH, "HSM_Step2 needs an HSM_Step1 on this thread first (auth_refused).");
-	snprintf(line, sizeof line, "pinkey step2 %s %s %s\n", mac, pk1.challenge, pk1.reader);
-	memset(&pk1, 0, sizeof pk1);
+	long rc = step2_line(&pk1, "pinkey step2", mac, 8, "pMAC must be the MAC", line, sizeof line, out);
+	if (rc)
+		return rc;
 	json_t *j = ask(line, out, &rc);
 	if (!j)
 		return rc;
